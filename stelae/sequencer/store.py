@@ -1,0 +1,328 @@
+"""The object store the sequencer writes the log into, and the classes of objects it holds.
+
+A log is a tree of plain objects under one prefix (C2SP tlog-tiles, specs.md §1)::
+
+    checkpoint                  CHECKPOINT          mutable, replaced only by compare-and-swap
+    checkpoints/<size>...       CHECKPOINT_HISTORY  every published checkpoint, immutable
+    tile/<L>/<N>[.p/<W>]        TILE                immutable
+    tile/entries/<N>[.p/<W>]    BUNDLE              immutable
+    index/...                   INDEX               lookup indexes, mutable
+    .state/...                  STATE               the sequencer's private state, never served
+
+Each class is declared once, in :class:`ObjectClass`, with the Content-Type and Cache-Control the
+object is served with and whether it may ever be replaced. The S3 backend sets the headers on
+upload; the local static file server derives them from the key with :func:`object_class_for_key`.
+
+Backends implement :class:`ObjectStore`; its docstring is the contract. Every backend counts the
+requests it makes in a :class:`RequestCounters`, which the benchmarks and the AWS cost model read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+
+# tlog-tiles: tiles and bundles never change once written, so caches may keep them for a year.
+_IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
+
+
+class ObjectClass(Enum):
+    """What kind of object a key holds: how it is served and whether it may be replaced.
+
+    Attributes of each member: ``content_type`` and ``cache_control`` (the HTTP headers it is
+    served with), ``immutable`` (once written it must never hold other bytes) and ``public``
+    (whether the static file server and the CDN may serve it at all).
+    """
+
+    # The first tuple element is only a distinct label: members whose values are equal would
+    # otherwise silently become aliases of each other (TILE and BUNDLE share every header).
+    TILE = ("tile", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
+    BUNDLE = ("bundle", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
+    # specs.md §1: the checkpoint SHOULD not be cached for more than a few seconds. no-cache lets
+    # a CDN keep it but revalidate every time, which is what Tessera does.
+    CHECKPOINT = ("checkpoint", "text/plain; charset=utf-8", "no-cache", False, True)
+    CHECKPOINT_HISTORY = (
+        "checkpoint-history",
+        "text/plain; charset=utf-8",
+        _IMMUTABLE_CACHE,
+        True,
+        True,
+    )
+    # Lookup indexes are small JSON documents rewritten as entries arrive. A few seconds of
+    # staleness only delays a search hit; it cannot hide an entry from a proof.
+    INDEX = ("index", "application/json", "public, max-age=5", False, True)
+    # The sequencer's own bookkeeping. It is never public: the static server refuses it, and the
+    # AWS deployment must keep `.state/` out of the CDN origin.
+    STATE = ("state", "application/json", "no-store", False, False)
+
+    def __init__(
+        self, label: str, content_type: str, cache_control: str, immutable: bool, public: bool
+    ) -> None:
+        self.label = label
+        self.content_type = content_type
+        self.cache_control = cache_control
+        self.immutable = immutable
+        self.public = public
+
+
+def object_class_for_key(key: str) -> ObjectClass | None:
+    """The class of the object at ``key`` in the log layout, or None if the layout has no such key.
+
+    Never raises: the static file server calls it with request paths, and anything that is not a
+    valid key (``..``, absolute, hidden segments such as the local backend's temporary and lock
+    files) is simply not part of the layout. A STATE key is returned as STATE; the caller must
+    check :attr:`ObjectClass.public` before serving.
+    """
+    try:
+        validate_key(key)
+    except FormatError:
+        return None
+    if key == "checkpoint":
+        return ObjectClass.CHECKPOINT
+    head, _, rest = key.partition("/")
+    if not rest:
+        return None
+    if head == "tile":
+        return ObjectClass.BUNDLE if rest.startswith("entries/") else ObjectClass.TILE
+    return {
+        "checkpoints": ObjectClass.CHECKPOINT_HISTORY,
+        "index": ObjectClass.INDEX,
+        ".state": ObjectClass.STATE,
+    }.get(head)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class StoreError(StelaeError):
+    """An object store operation failed. Subclasses say how."""
+
+
+class ObjectNotFound(StoreError, NotFoundError):  # noqa: N818 - reads as a state, like NotFoundError
+    """The key holds no object."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"object {key!r} not found")
+        self.key = key
+
+
+class ImmutableConflictError(StoreError):
+    """An immutable key already holds different bytes than the ones being written.
+
+    This is never a race to retry: the same immutable object was computed two different ways,
+    which means a bug or a fork. The digests are the evidence.
+    """
+
+    def __init__(self, key: str, existing: bytes, attempted: bytes) -> None:
+        self.key = key
+        self.existing_sha256 = hashlib.sha256(existing).hexdigest()
+        self.attempted_sha256 = hashlib.sha256(attempted).hexdigest()
+        super().__init__(
+            f"immutable object {key!r} already holds different bytes: existing "
+            f"{len(existing)} bytes sha256:{self.existing_sha256}, attempted "
+            f"{len(attempted)} bytes sha256:{self.attempted_sha256}",
+            hint="two writers computed different contents for the same object; stop and "
+            "investigate before writing anything else",
+        )
+
+
+class PreconditionFailed(StoreError):  # noqa: N818 - S3's own name for it
+    """A compare-and-swap lost: the object was not at ``expected`` version when written.
+
+    ``actual`` is the version found, when the backend knows it (None: absent or unknown).
+    """
+
+    def __init__(self, key: str, expected: str | None, actual: str | None = None) -> None:
+        want = "absent" if expected is None else f"at version {expected}"
+        found = "" if actual is None else f" (found version {actual})"
+        super().__init__(f"compare-and-swap of {key!r} lost: expected it {want}{found}")
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+
+class TransientStoreError(StoreError):
+    """The store kept failing in a way that may succeed later (throttling, 5xx, connection).
+
+    Whether the last attempt's write was applied is unknown; every write here is idempotent or
+    conditional, so retrying the whole step later is safe.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Values and helpers shared by the backends
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """An object's bytes and the opaque version token to pass back to :meth:`ObjectStore.put_if`."""
+
+    data: bytes
+    version: str
+
+
+class RequestCounters(Mapping[str, int]):
+    """How many requests of each kind (``GET``, ``PUT``, ``HEAD``) a store has made.
+
+    S3 counts every HTTP attempt, retries included, because each one is billed. Safe to bump from
+    many threads.
+    """
+
+    KINDS = ("GET", "PUT", "HEAD")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.KINDS, 0)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        if kind not in self._counts:
+            raise ValueError(f"unknown request kind {kind!r}")
+        with self._lock:
+            self._counts[kind] += n
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts = dict.fromkeys(self.KINDS, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def __getitem__(self, kind: str) -> int:
+        return self._counts[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.KINDS)
+
+    def __len__(self) -> int:
+        return len(self.KINDS)
+
+    def __repr__(self) -> str:
+        return f"RequestCounters({self.as_dict()})"
+
+
+def validate_key(key: str) -> None:
+    """Raise FormatError unless ``key`` is a relative slash path a backend may safely hold.
+
+    Rejected: empty keys, absolute paths, empty segments (``a//b``, trailing ``/``), ``.`` and
+    ``..``, backslashes, control characters, and hidden segments (starting with ``.``) other than
+    a leading ``.state``. Hidden names are reserved for the local backend's temporary and lock
+    files, which must never collide with, or be mistaken for, an object.
+    """
+    if not key:
+        raise FormatError("object key is empty")
+    if "\\" in key:
+        raise FormatError(f"object key {key!r} contains a backslash")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise FormatError(f"object key {key!r} contains a control character")
+    if key.startswith("/"):
+        raise FormatError(f"object key {key!r} is absolute")
+    for i, segment in enumerate(key.split("/")):
+        if not segment:
+            raise FormatError(f"object key {key!r} has an empty path segment")
+        if segment in (".", ".."):
+            raise FormatError(f"object key {key!r} has a {segment!r} segment")
+        if segment.startswith(".") and not (i == 0 and segment == ".state"):
+            raise FormatError(f"object key {key!r} has a hidden segment {segment!r}")
+
+
+def check_write(key: str, data: bytes, cls: ObjectClass) -> None:
+    """The checks every backend makes before any write.
+
+    The class must agree with the layout, so that the local static server (which derives headers
+    from the key) and S3 (which stores the headers given at upload) serve an object identically.
+    No object in the layout is ever legitimately empty (tlog-tiles: empty tiles MUST NOT be
+    served), so an empty write is a bug caught here rather than published.
+    """
+    validate_key(key)
+    expected = object_class_for_key(key)
+    if expected is not None and expected is not cls:
+        raise FormatError(
+            f"object key {key!r} is a {expected.name} in the log layout, not a {cls.name}"
+        )
+    if not data:
+        raise FormatError(f"refusing to write an empty object to {key!r}")
+
+
+def check_mutable(key: str, cls: ObjectClass) -> None:
+    """Refuse to overwrite or compare-and-swap an object of an immutable class."""
+    if cls.immutable:
+        raise FormatError(
+            f"{cls.name} objects are immutable; {key!r} must be written with put_immutable"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The contract
+
+
+class ObjectStore(Protocol):
+    """Where a log's objects live: a local directory, S3, or memory in tests.
+
+    The contract every backend keeps:
+
+    - Keys are relative slash paths (:func:`validate_key`); an invalid key raises FormatError
+      naming it, before any request is made.
+    - Every write is durable when the call returns: a crash or power loss after return never loses
+      it. A write that raises may or may not have been applied ("failed but persisted"); callers
+      make that safe by only ever writing idempotently or conditionally.
+    - Safe for concurrent use from many threads, and from many processes sharing one store.
+      Conditional writes (:meth:`put_immutable`, :meth:`put_if`) are atomic across all of them.
+    - Reads are read-after-write consistent for the same store (S3 has been strongly consistent
+      since 2020); callers still never assume a *listing* exists, because there is none.
+    - "Not found" is always :class:`ObjectNotFound`. Persistent failures that may go away are
+      :class:`TransientStoreError` after the backend's own bounded retries.
+    - ``counters`` counts the requests made, by kind.
+    """
+
+    @property
+    def counters(self) -> RequestCounters:
+        """Requests made so far, by kind."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes. Raises ObjectNotFound."""
+        ...
+
+    def get_versioned(self, key: str) -> Versioned:
+        """The object's bytes and its version token for :meth:`put_if`. Raises ObjectNotFound.
+
+        Versions are opaque: compare them only for equality and pass them back unchanged.
+        """
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether the key holds an object (one HEAD, never the body)."""
+        ...
+
+    def put_immutable(self, key: str, data: bytes, cls: ObjectClass) -> None:
+        """Create the object if absent; idempotent.
+
+        If the key already holds exactly ``data`` this succeeds (a retry, or a second sequencer
+        writing the same deterministic tile). If it holds different bytes it raises
+        ImmutableConflictError and leaves the existing object alone. Two concurrent writers never
+        both believe they created different objects. Any class may be created this way; the
+        immutable classes may *only* be written this way.
+        """
+        ...
+
+    def put_if(self, key: str, data: bytes, cls: ObjectClass, expected_version: str | None) -> str:
+        """Compare-and-swap: write only if the object is at ``expected_version``; return the new.
+
+        ``expected_version=None`` means the key must not exist yet. Raises PreconditionFailed if
+        the object is at any other version (including absent, when a version was expected). Of
+        many writers racing from the same expected version exactly one wins. Refuses immutable
+        classes with FormatError.
+        """
+        ...
+
+    def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
+        """Overwrite unconditionally. Mutable classes only (FormatError otherwise)."""
+        ...

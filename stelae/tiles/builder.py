@@ -2,7 +2,8 @@
 
 A sequencer reads only the rightmost tile at each level
 (:func:`~stelae.tiles.layout.right_edge_tiles`, O(log n) objects), rebuilds the compact range
-from them, appends a batch, and writes the tiles the batch touched. The work is O(batch + log n); the tree is never re-hashed.
+from them, appends a batch, and writes the tiles the batch touched. The work is
+O(batch + log n); the tree is never re-hashed.
 """
 
 from __future__ import annotations

@@ -1,0 +1,192 @@
+"""A verifying read client for any C2SP tlog-tiles log.
+
+Given a :class:`~stelae.tiles.fetch.Fetcher` and the log's verifier keys, the client verifies the
+checkpoint's signature and origin, returns entries with their inclusion proved against it, and
+proves consistency between tree sizes. Proofs are computed from tiles, fetching only the tiles the
+proof needs: a partial tile is requested only at a size a verified checkpoint implies, and the full
+tile is used in its place when the partial one is gone (tlog-tiles allows logs to delete them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from stelae.tiles.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
+from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
+from stelae.tiles.fetch import Fetcher
+from stelae.tiles.hashing import EMPTY_ROOT, leaf_hash, root_from_leaf_hashes
+from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH, TileID, tile_width
+from stelae.tiles.note import NoteVerifier
+from stelae.tiles.proof import (
+    consistency_ranges,
+    inclusion_ranges,
+    range_root,
+    verify_consistency,
+    verify_inclusion,
+)
+from stelae.tiles.tile import EntryBundle, HashTile
+
+CHECKPOINT_PATH = "checkpoint"
+
+
+class InconsistentCheckpointsError(VerificationError):
+    """Two checkpoints of one log are not consistent: evidence of a fork or a rewritten log.
+
+    Carries both signed checkpoints (``old``, ``new``) so the caller can print the evidence.
+    """
+
+    def __init__(self, old: bytes, new: bytes, cause: Exception) -> None:
+        super().__init__(f"checkpoints are not consistent: {cause}")
+        self.old = old
+        self.new = new
+        self.cause = cause
+
+
+class TileReader:
+    """Reads hash tiles and bundles for a given tree size and computes nodes and proofs."""
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self.fetcher = fetcher
+
+    def _fetch_tile(self, tid: TileID) -> bytes:
+        try:
+            return self.fetcher.fetch(tid.path())
+        except NotFoundError:
+            if not tid.is_partial:
+                raise
+        # The partial tile is gone; the full one (if it exists by now) starts with the same hashes.
+        return self.fetcher.fetch(tid.full().path())
+
+    def hash_tile(self, level: int, index: int, tree_size: int) -> HashTile:
+        width = tile_width(level, index, tree_size)
+        if width == 0:
+            raise FormatError(f"tile {level}/{index} does not exist at tree size {tree_size}")
+        tid = TileID(level, index, width)
+        data = self._fetch_tile(tid)
+        if tid.is_partial and len(data) == TILE_WIDTH * 32:
+            data = data[: width * 32]
+        try:
+            return HashTile.parse(data, width)
+        except FormatError as err:
+            raise FormatError(f"tile {tid.path()}: {err}") from err
+
+    def bundle(self, index: int, tree_size: int) -> EntryBundle:
+        width = tile_width(0, index, tree_size)
+        if width == 0:
+            raise FormatError(f"bundle {index} does not exist at tree size {tree_size}")
+        tid = TileID.bundle(index, width)
+        data = self._fetch_tile(tid)
+        try:
+            bundle = EntryBundle.parse(data)
+        except FormatError as err:
+            raise FormatError(f"bundle {tid.path()}: {err}") from err
+        if tid.is_partial and len(bundle) == TILE_WIDTH:
+            bundle = EntryBundle(bundle.entries[:width])
+        if len(bundle) != width:
+            raise FormatError(f"bundle {tid.path()} holds {len(bundle)} entries, want {width}")
+        return bundle
+
+    def node(self, level: int, index: int, tree_size: int) -> bytes:
+        """The hash of the perfect subtree (level, index), which must be complete at tree_size."""
+        if (index + 1) << level > tree_size:
+            raise FormatError(f"node {level}/{index} is not complete at tree size {tree_size}")
+        tile_level, sub = divmod(level, TILE_HEIGHT)
+        first = index << sub  # leftmost descendant stored at this tile level
+        tile = self.hash_tile(tile_level, first // TILE_WIDTH, tree_size)
+        offset = first % TILE_WIDTH
+        return root_from_leaf_hashes(tile.hashes[offset : offset + (1 << sub)])
+
+    def leaf_hash(self, index: int, tree_size: int) -> bytes:
+        return self.node(0, index, tree_size)
+
+    def root(self, tree_size: int) -> bytes:
+        if tree_size == 0:
+            return EMPTY_ROOT
+        return range_root(0, tree_size, lambda lv, i: self.node(lv, i, tree_size))
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        return [
+            range_root(a, b, lambda lv, i: self.node(lv, i, tree_size))
+            for a, b in inclusion_ranges(index, tree_size)
+        ]
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return [
+            range_root(a, b, lambda lv, i: self.node(lv, i, size2))
+            for a, b in consistency_ranges(size1, size2)
+        ]
+
+
+@dataclass(frozen=True)
+class VerifiedEntry:
+    """An entry whose inclusion in ``checkpoint`` has been verified."""
+
+    index: int
+    data: bytes
+    leaf_hash: bytes
+    proof: tuple[bytes, ...]
+    checkpoint: SignedCheckpoint
+
+
+class LogClient:
+    """Verifying reads from one log, identified by its origin and verifier keys."""
+
+    def __init__(self, fetcher: Fetcher, verifiers: Sequence[NoteVerifier], origin: str) -> None:
+        if not verifiers:
+            raise FormatError("a log client needs at least one verifier key")
+        self.fetcher = fetcher
+        self.verifiers = tuple(verifiers)
+        self.origin = origin
+        self.tiles = TileReader(fetcher)
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Fetch the current checkpoint and verify its signature and origin."""
+        data = self.fetcher.fetch(CHECKPOINT_PATH)
+        return self.open_checkpoint(data)
+
+    def open_checkpoint(self, data: bytes) -> SignedCheckpoint:
+        return open_checkpoint(data, self.verifiers, self.origin)
+
+    def prove_inclusion(self, index: int, leaf: bytes, checkpoint: Checkpoint) -> list[bytes]:
+        """Compute and verify the inclusion of ``leaf`` (a leaf hash) at ``index``."""
+        proof = self.tiles.inclusion_proof(index, checkpoint.size)
+        verify_inclusion(index, checkpoint.size, leaf, proof, checkpoint.root_hash)
+        return proof
+
+    def entry(self, index: int, checkpoint: SignedCheckpoint | None = None) -> VerifiedEntry:
+        """Entry ``index`` with its inclusion in ``checkpoint`` (default: the current one) proved."""
+        cp = checkpoint if checkpoint is not None else self.checkpoint()
+        size = cp.checkpoint.size
+        if not 0 <= index < size:
+            raise FormatError(f"entry {index} is not in the log (tree size {size})")
+        bundle = self.tiles.bundle(index // TILE_WIDTH, size)
+        data = bundle.entries[index % TILE_WIDTH]
+        lh = leaf_hash(data)
+        proof = self.prove_inclusion(index, lh, cp.checkpoint)
+        return VerifiedEntry(index, data, lh, tuple(proof), cp)
+
+    def bundles(self, start: int, checkpoint: Checkpoint) -> Iterator[tuple[int, EntryBundle]]:
+        """Every bundle from the one holding entry ``start`` to the end of ``checkpoint``.
+
+        Yields ``(first_index, bundle)``. Entries are not proved one by one: callers that audit
+        recompute the tiles from them (see the monitor) and compare to the signed root.
+        """
+        first_bundle = start // TILE_WIDTH
+        end_bundle = (checkpoint.size + TILE_WIDTH - 1) // TILE_WIDTH
+        for n in range(first_bundle, end_bundle):
+            yield n * TILE_WIDTH, self.tiles.bundle(n, checkpoint.size)
+
+    def prove_consistency(self, old: SignedCheckpoint, new: SignedCheckpoint) -> list[bytes]:
+        """Prove ``new`` extends ``old``; raise :class:`InconsistentCheckpointsError` otherwise."""
+        a, b = old.checkpoint, new.checkpoint
+        try:
+            if a.size > b.size:
+                raise VerificationError(f"the log shrank from size {a.size} to size {b.size}")
+            if a.size == 0:
+                return []  # every tree extends the empty one
+            proof = self.tiles.consistency_proof(a.size, b.size)
+            verify_consistency(a.size, b.size, proof, a.root_hash, b.root_hash)
+            return proof
+        except VerificationError as err:
+            raise InconsistentCheckpointsError(old.to_bytes(), new.to_bytes(), err) from err

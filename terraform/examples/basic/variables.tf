@@ -1,0 +1,75 @@
+variable "name" {
+  description = "Name of the log deployment; prefixes every resource name."
+  type        = string
+  default     = "stelae-basic"
+}
+
+variable "region" {
+  description = "AWS region to deploy into. CloudFront is global; everything else lives here."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "lambda_zip" {
+  description = "Path to the deployment zip printed by `python terraform/build_lambda.py` (one package holds both handlers)."
+  type        = string
+}
+
+variable "log_origin" {
+  description = "The log's origin, as given to `stelae init --origin` (e.g. \"log.example.org/stelae\"). Public."
+  type        = string
+  default     = null
+}
+
+variable "verifier_key" {
+  description = "The `vkey` printed by `stelae init --json`. Public; only echoed in the outputs."
+  type        = string
+  default     = null
+}
+
+variable "alarm_email" {
+  description = "Email address subscribed to the alarms' SNS topic. Null creates no topic."
+  type        = string
+  default     = null
+}
+
+variable "bucket_force_destroy" {
+  description = "Let `terraform destroy` delete a bucket that still holds a log. Only for throwaway logs."
+  type        = bool
+  default     = false
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted signing key secret stays recoverable (0 for throwaway logs)."
+  type        = number
+  default     = 30
+}
+
+################################################################################
+# Emulator settings (moto, LocalStack). Leave all of them at their defaults for real AWS.
+################################################################################
+
+variable "aws_endpoint_url" {
+  description = "One endpoint URL for every AWS service, for an emulator such as moto's server mode. Null (the default) talks to real AWS."
+  type        = string
+  default     = null
+}
+
+variable "aws_access_key_id" {
+  description = "Static access key, only for an emulator (e.g. \"testing\"). Null uses the normal credential chain."
+  type        = string
+  default     = null
+}
+
+variable "aws_secret_access_key" {
+  description = "Static secret key, only for an emulator. Null uses the normal credential chain."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "emulator_compatible" {
+  description = "Work around APIs the emulator lacks: no CloudFront cache/response headers policies (legacy TTLs instead), no waiting for CloudFront deployment. Never true on real AWS."
+  type        = bool
+  default     = false
+}

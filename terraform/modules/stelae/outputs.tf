@@ -1,0 +1,84 @@
+output "write_url" {
+  description = "Base URL of the write API (what `stelae upload --server` and Rekor clients take); entries are posted to <write_url>/api/v1/log/entries or /api/v2/log/entries."
+  value       = trimsuffix(aws_apigatewayv2_stage.this.invoke_url, "/")
+}
+
+output "read_url" {
+  description = "The log's tlog-tiles prefix on CloudFront (what `stelae --log-url` takes): <read_url>/checkpoint, <read_url>/tile/..."
+  value       = "https://${aws_cloudfront_distribution.this.domain_name}"
+}
+
+output "bucket_name" {
+  description = "Name of the private S3 bucket that holds the log."
+  value       = aws_s3_bucket.this.id
+}
+
+output "bucket_arn" {
+  description = "ARN of the private S3 bucket that holds the log."
+  value       = aws_s3_bucket.this.arn
+}
+
+output "signing_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret that holds (or must be given) the log's signing key."
+  value       = local.signing_key_arn
+}
+
+output "put_signing_key_command" {
+  description = "Command that stores the signing key written by `stelae init` in the secret (run it once, from the directory holding the key file)."
+  value       = "aws secretsmanager put-secret-value --secret-id '${local.signing_key_arn}' --secret-string file://stelae-signing-key"
+}
+
+output "verifier_key" {
+  description = "The log's verifier key, if it was given as the verifier_key variable (null otherwise; see verifier_key_command)."
+  value       = var.verifier_key
+}
+
+output "verifier_key_command" {
+  description = "Command that prints the log's verifier key (public) from the signing key in Secrets Manager; needs secretsmanager:GetSecretValue."
+  value       = "aws secretsmanager get-secret-value --secret-id '${local.signing_key_arn}' --query SecretString --output text | stelae vkey --signing-key @-"
+}
+
+output "cloudfront_distribution_id" {
+  description = "ID of the CloudFront distribution (for invalidations, which a tlog never needs for tiles)."
+  value       = aws_cloudfront_distribution.this.id
+}
+
+output "cloudfront_distribution_arn" {
+  description = "ARN of the CloudFront distribution; the bucket policy admits only it."
+  value       = aws_cloudfront_distribution.this.arn
+}
+
+output "api_id" {
+  description = "ID of the HTTP API."
+  value       = aws_apigatewayv2_api.this.id
+}
+
+output "queue_url" {
+  description = "URL of the SQS queue of submissions waiting to be sequenced."
+  value       = aws_sqs_queue.this.url
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the dead-letter queue (submissions that failed sequencing max_receive_count times)."
+  value       = aws_sqs_queue.dlq.url
+}
+
+output "write_function_name" {
+  description = "Name of the write Lambda function."
+  value       = aws_lambda_function.write.function_name
+}
+
+output "sequencer_function_name" {
+  description = "Name of the sequencer Lambda function."
+  value       = aws_lambda_function.sequencer.function_name
+}
+
+output "write_role_arn" {
+  description = "ARN of the write function's IAM role."
+  value       = aws_iam_role.write.arn
+}
+
+output "sequencer_role_arn" {
+  description = "ARN of the sequencer function's IAM role."
+  value       = aws_iam_role.sequencer.arn
+}

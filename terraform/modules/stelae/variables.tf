@@ -1,0 +1,288 @@
+################################################################################
+# Identity
+################################################################################
+
+variable "name" {
+  description = "Name of this log deployment; prefixes every resource name (bucket, queues, functions, roles). Lowercase letters, digits and hyphens."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$", var.name))
+    error_message = "name must be 3-40 characters of lowercase letters, digits and hyphens, not starting or ending with a hyphen."
+  }
+}
+
+variable "log_origin" {
+  description = "The log's origin line (the first line of every checkpoint, and the signed note's key name), as chosen with `stelae init --origin`. Public; passed to both functions as STELAE_ORIGIN. Null leaves it to the signing key secret."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags applied to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Storage
+################################################################################
+
+variable "bucket_name" {
+  description = "Name of the S3 bucket that holds the log (checkpoint, tiles, bundles, indexes, and the private `.state/` prefix). Null derives `<name>-tlog-<account id>`."
+  type        = string
+  default     = null
+}
+
+variable "bucket_force_destroy" {
+  description = "Allow `terraform destroy` to delete the bucket with the log still in it. Leave false for a real log: its entries are meant to outlive any one deployment."
+  type        = bool
+  default     = false
+}
+
+variable "state_prefix" {
+  description = "Key prefix of the sequencer's private state inside the bucket. It is never served through CloudFront (the bucket policy denies the distribution) and the write function cannot read it."
+  type        = string
+  default     = ".state/"
+
+  validation {
+    condition     = can(regex("^[^*/][^*]*/$", var.state_prefix))
+    error_message = "state_prefix must be a non-empty key prefix ending in '/', without '*'."
+  }
+}
+
+################################################################################
+# Reads: CloudFront
+################################################################################
+
+variable "immutable_path_patterns" {
+  description = "CloudFront path patterns of objects that never change once written: hash tiles, partial tiles and entry bundles (all under `tile/`). Cached for a year at the edge and sent with `Cache-Control: public, max-age=31536000, immutable`."
+  type        = list(string)
+  default     = ["tile/*"]
+}
+
+variable "checkpoint_max_age_seconds" {
+  description = "How long CloudFront and browsers may cache the checkpoint and every other mutable object (lookup indexes). A few seconds: a stale checkpoint only delays readers, but it must not hide growth for long."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.checkpoint_max_age_seconds >= 0 && var.checkpoint_max_age_seconds <= 10
+    error_message = "checkpoint_max_age_seconds must be between 0 and 10."
+  }
+}
+
+variable "not_found_cache_seconds" {
+  description = "How long CloudFront caches a 404 (a tile or checkpoint that does not exist yet). Short, because the log will write it soon."
+  type        = number
+  default     = 1
+}
+
+variable "cors_allowed_origins" {
+  description = "Browser origins allowed to read the log (CloudFront response headers policy) and to post to the write API. [\"*\"] lets any web page read it, which is what a public log wants."
+  type        = list(string)
+  default     = ["*"]
+}
+
+variable "cloudfront_price_class" {
+  description = "CloudFront price class (PriceClass_100, PriceClass_200 or PriceClass_All)."
+  type        = string
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.cloudfront_price_class)
+    error_message = "cloudfront_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}
+
+variable "create_cloudfront_policies" {
+  description = "Create CloudFront cache and response headers policies (the normal case). False falls back to the legacy per-behaviour TTL settings and sends no CORS or Cache-Control override headers; it exists only for emulators (moto) that do not implement those policy APIs. Never set it false on real AWS."
+  type        = bool
+  default     = true
+}
+
+variable "wait_for_cloudfront_deployment" {
+  description = "Wait (up to ~15 minutes) for the CloudFront distribution to reach Deployed before finishing apply."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Writes: HTTP API and functions
+################################################################################
+
+variable "write_lambda_zip" {
+  description = "Path to the deployment zip of the write function (built by terraform/build_lambda.py). Handler `stelae.lambda.write.handler`."
+  type        = string
+}
+
+variable "sequencer_lambda_zip" {
+  description = "Path to the deployment zip of the sequencer function. Null uses write_lambda_zip (one package holds both handlers). Handler `stelae.lambda.sequence.handler`."
+  type        = string
+  default     = null
+}
+
+variable "lambda_runtime" {
+  description = "Lambda runtime; must match the --python-version the zip was built for."
+  type        = string
+  default     = "python3.11"
+}
+
+variable "lambda_architecture" {
+  description = "Lambda instruction set; must match the --platform the zip was built for (build_lambda.py builds manylinux2014_x86_64)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+variable "write_memory_mb" {
+  description = "Memory of the write function, in MB (CPU scales with it; signature verification is CPU-bound)."
+  type        = number
+  default     = 512
+}
+
+variable "write_timeout_seconds" {
+  description = "Timeout of the write function, in seconds. API Gateway gives up after 30 s whatever this says."
+  type        = number
+  default     = 29
+}
+
+variable "sequencer_memory_mb" {
+  description = "Memory of the sequencer function, in MB."
+  type        = number
+  default     = 1024
+}
+
+variable "sequencer_timeout_seconds" {
+  description = "Timeout of the sequencer function, in seconds. The queue's visibility timeout is set to six times this, as AWS recommends for SQS event sources."
+  type        = number
+  default     = 120
+}
+
+variable "max_request_bytes" {
+  description = "Largest write request the write function accepts, in bytes, passed as STELAE_MAX_REQUEST_BYTES. HTTP APIs themselves cap payloads at 10 MB; this is our own, much smaller, limit and the handler enforces it (entries over 65,535 canonical bytes are refused anyway)."
+  type        = number
+  default     = 262144
+}
+
+variable "api_throttling_burst_limit" {
+  description = "HTTP API stage default route burst limit (requests)."
+  type        = number
+  default     = 100
+}
+
+variable "api_throttling_rate_limit" {
+  description = "HTTP API stage default route steady-state rate limit (requests per second)."
+  type        = number
+  default     = 50
+}
+
+variable "write_environment" {
+  description = "Extra environment variables for the write function (configuration knobs only). Never put key material here: the signing key lives in Secrets Manager."
+  type        = map(string)
+  default     = {}
+}
+
+variable "sequencer_environment" {
+  description = "Extra environment variables for the sequencer function (batch sizes, which lookup indexes to build). Never put key material here."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Queue
+################################################################################
+
+variable "sequencer_batch_size" {
+  description = "Most queue messages (submissions) handed to one sequencer invocation; one invocation publishes at most one checkpoint."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.sequencer_batch_size >= 1 && var.sequencer_batch_size <= 10000
+    error_message = "sequencer_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "sequencer_batching_window_seconds" {
+  description = "How long the event source mapping gathers messages before invoking the sequencer (the batch closes on size or age, whichever comes first). Required > 0 when sequencer_batch_size > 10."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.sequencer_batching_window_seconds >= 0 && var.sequencer_batching_window_seconds <= 300
+    error_message = "sequencer_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "queue_message_retention_seconds" {
+  description = "How long an unsequenced submission waits in the queue (and in the dead-letter queue) before SQS drops it."
+  type        = number
+  default     = 1209600
+}
+
+variable "max_receive_count" {
+  description = "Deliveries of one message before it moves to the dead-letter queue. Generous, because with one sequencer at a time the event source mapping is sometimes throttled, and each throttled delivery counts."
+  type        = number
+  default     = 20
+}
+
+################################################################################
+# Signing key
+################################################################################
+
+variable "signing_key_secret_arn" {
+  description = "ARN of an existing Secrets Manager secret holding the log's signing key. Null creates an empty secret container; put the value from `stelae init` into it with `aws secretsmanager put-secret-value`. Terraform never sees the key."
+  type        = string
+  default     = null
+}
+
+variable "signing_key_kms_key_arn" {
+  description = "ARN of a customer-managed KMS key that encrypts the signing key secret; the sequencer is granted kms:Decrypt on it. Null uses the account's aws/secretsmanager key."
+  type        = string
+  default     = null
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted signing key secret stays recoverable (0 deletes it at once; 7-30 otherwise). Only for the secret this module creates."
+  type        = number
+  default     = 30
+}
+
+################################################################################
+# Logs and alarms
+################################################################################
+
+variable "log_retention_days" {
+  description = "Retention of the CloudWatch log groups of both functions and the API's access log."
+  type        = number
+  default     = 30
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. SNS topics) notified when an alarm fires or recovers."
+  type        = list(string)
+  default     = []
+}
+
+variable "oldest_message_alarm_seconds" {
+  description = "Alarm when the oldest unsequenced submission has waited this long: the sequencer is stuck or failing."
+  type        = number
+  default     = 300
+}
+
+variable "sequencer_reserved_concurrency" {
+  description = "Reserved concurrency of the sequencer: 1 keeps one sequencer running at a time (correctness never depends on it, the checkpoint compare-and-swap does; it avoids wasted work). Null reserves nothing, for accounts whose concurrency quota is too small to reserve any (new accounts have 10, all of which must stay unreserved); the event source mapping still caps concurrency at 2."
+  type        = number
+  default     = 1
+}
+
+variable "verifier_key" {
+  description = "The log's verifier key (`vkey` from `stelae init --json`). Public, optional: only echoed in the outputs so that readers can be told it."
+  type        = string
+  default     = null
+}

@@ -78,6 +78,8 @@ def store(make_store: StoreFactory) -> ObjectStore:
         ("tile/entries/000", ObjectClass.BUNDLE),
         ("tile/entries/x001/273.p/112", ObjectClass.BUNDLE),
         ("index/sha256/ab/abcdef", ObjectClass.INDEX),
+        ("index/leaf/" + "ab" * 32, ObjectClass.ENTRY_LEAF_INDEX),
+        ("index/leaf", ObjectClass.INDEX),
         (".state/sequencer.json", ObjectClass.STATE),
         ("checkpoint/extra", None),
         ("tile", None),
@@ -95,8 +97,14 @@ def test_object_class_for_key(key: str, cls: ObjectClass | None) -> None:
 
 def test_object_classes_are_distinct_and_declared_once() -> None:
     # TILE and BUNDLE share every header; they must still be two members, not aliases.
-    assert len(ObjectClass) == 6
-    for cls in (ObjectClass.TILE, ObjectClass.BUNDLE, ObjectClass.CHECKPOINT_HISTORY):
+    assert len(ObjectClass) == 7
+    immutable = (
+        ObjectClass.TILE,
+        ObjectClass.BUNDLE,
+        ObjectClass.CHECKPOINT_HISTORY,
+        ObjectClass.ENTRY_LEAF_INDEX,
+    )
+    for cls in immutable:
         assert cls.immutable and cls.public
         assert "immutable" in cls.cache_control
     assert ObjectClass.TILE.content_type == "application/octet-stream"
@@ -210,14 +218,18 @@ def test_put_overwrites_mutable_objects(store: ObjectStore) -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [ObjectClass.TILE, ObjectClass.BUNDLE, ObjectClass.CHECKPOINT_HISTORY]
+    ("key", "cls"),
+    [
+        ("tile/0/000", ObjectClass.TILE),
+        ("tile/entries/000", ObjectClass.BUNDLE),
+        ("checkpoints/1", ObjectClass.CHECKPOINT_HISTORY),
+        ("index/leaf/00ff", ObjectClass.ENTRY_LEAF_INDEX),
+    ],
 )
-def test_immutable_classes_refuse_overwrite_and_cas(store: ObjectStore, cls: ObjectClass) -> None:
-    key = {
-        ObjectClass.TILE: "tile/0/000",
-        ObjectClass.BUNDLE: "tile/entries/000",
-        ObjectClass.CHECKPOINT_HISTORY: "checkpoints/1",
-    }[cls]
+def test_immutable_classes_refuse_overwrite_and_cas(
+    store: ObjectStore, key: str, cls: ObjectClass
+) -> None:
+    assert cls.immutable
     with pytest.raises(FormatError, match="immutable"):
         store.put(key, b"data", cls)
     with pytest.raises(FormatError, match="immutable"):
@@ -486,6 +498,7 @@ def test_memory_fault_failed_but_persisted_then_retried() -> None:
         ("checkpoint", ObjectClass.CHECKPOINT, "cas"),
         ("index/digest/ab", ObjectClass.INDEX, "put"),
         (".state/sequencer", ObjectClass.STATE, "put"),
+        ("index/leaf/00ff", ObjectClass.ENTRY_LEAF_INDEX, "immutable"),
     ],
 )
 def test_s3_sets_headers_per_class(

@@ -6,7 +6,8 @@ A log is a tree of plain objects under one prefix (C2SP tlog-tiles, specs.md §1
     checkpoints/<size>...       CHECKPOINT_HISTORY  every published checkpoint, immutable
     tile/<L>/<N>[.p/<W>]        TILE                immutable
     tile/entries/<N>[.p/<W>]    BUNDLE              immutable
-    index/...                   INDEX               lookup indexes, mutable
+    index/leaf/<hex leaf hash>  ENTRY_LEAF_INDEX    leaf hash -> log index, immutable
+    index/...                   INDEX               the other lookup indexes, mutable
     .state/...                  STATE               the sequencer's private state, never served
 
 Each class is declared once, in :class:`ObjectClass`, with the Content-Type and Cache-Control the
@@ -57,6 +58,9 @@ class ObjectClass(Enum):
     # Lookup indexes are small JSON documents rewritten as entries arrive. A few seconds of
     # staleness only delays a search hit; it cannot hide an entry from a proof.
     INDEX = ("index", "application/json", "public, max-age=5", False, True)
+    # A leaf hash is assigned its log index once and forever (duplicates get the first one), so
+    # its index object is created once and may be cached like a tile.
+    ENTRY_LEAF_INDEX = ("entry-leaf-index", "application/json", _IMMUTABLE_CACHE, True, True)
     # The sequencer's own bookkeeping. It is never public: the static server refuses it, and the
     # AWS deployment must keep `.state/` out of the CDN origin.
     STATE = ("state", "application/json", "no-store", False, False)
@@ -90,6 +94,8 @@ def object_class_for_key(key: str) -> ObjectClass | None:
         return None
     if head == "tile":
         return ObjectClass.BUNDLE if rest.startswith("entries/") else ObjectClass.TILE
+    if head == "index" and rest.startswith("leaf/"):
+        return ObjectClass.ENTRY_LEAF_INDEX
     return {
         "checkpoints": ObjectClass.CHECKPOINT_HISTORY,
         "index": ObjectClass.INDEX,

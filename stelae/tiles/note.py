@@ -538,8 +538,9 @@ def _format_skey(name: str, seed: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class Ed25519NoteSigner:
-    """Type 0x01 signer. ``seed`` is the 32-byte RFC 8032 private key; keep it secret."""
+class _Ed25519Seed:
+    """The key material both Ed25519 signers share. ``seed`` is the 32-byte RFC 8032 private
+    key; keep it secret. ``skey`` is Go's ``PRIVATE+KEY+name+hex8+b64(0x01 || seed)``."""
 
     name: str
     seed: bytes = field(repr=False)
@@ -551,6 +552,26 @@ class Ed25519NoteSigner:
             raise InvalidVerifierKeyError("Ed25519 seed must be 32 bytes")
         object.__setattr__(self, "_key", ed25519.Ed25519PrivateKey.from_private_bytes(self.seed))
 
+    @staticmethod
+    def _seed_from_skey(skey: str) -> tuple[str, bytes]:
+        name, key_id, seed = _parse_skey(skey)
+        if Ed25519NoteSigner(name, seed).key_id != key_id:
+            raise InvalidVerifierKeyError(f"private key ID {key_id:08x} does not match its key")
+        return name, seed
+
+    @property
+    def public_key_bytes(self) -> bytes:
+        return self._key.public_key().public_bytes_raw()
+
+    @property
+    def skey(self) -> str:
+        return _format_skey(self.name, self.seed)
+
+
+@dataclass(frozen=True)
+class Ed25519NoteSigner(_Ed25519Seed):
+    """Type 0x01 signer, interoperable with Go ``note.NewSigner`` keys (specs.md §3)."""
+
     @classmethod
     def generate(cls, name: str, randbytes: Callable[[int], bytes] = os.urandom) -> Self:
         """A new key; ``randbytes`` is injectable for deterministic tests."""
@@ -559,23 +580,11 @@ class Ed25519NoteSigner:
     @classmethod
     def from_skey(cls, skey: str) -> Self:
         """Parse Go's private key string, checking its key ID against the derived public key."""
-        name, key_id, seed = _parse_skey(skey)
-        signer = cls(name, seed)
-        if signer.key_id != key_id:
-            raise InvalidVerifierKeyError(f"private key ID {key_id:08x} does not match its key")
-        return signer
-
-    @property
-    def public_key_bytes(self) -> bytes:
-        return self._key.public_key().public_bytes_raw()
+        return cls(*cls._seed_from_skey(skey))
 
     @property
     def key_id(self) -> int:
         return note_key_id(self.name, KEY_TYPE_ED25519, self.public_key_bytes)
-
-    @property
-    def skey(self) -> str:
-        return _format_skey(self.name, self.seed)
 
     @property
     def verifier(self) -> Ed25519NoteVerifier:
@@ -596,24 +605,15 @@ def _system_clock() -> int:
 
 
 @dataclass(frozen=True)
-class Ed25519CosignatureSigner:
+class Ed25519CosignatureSigner(_Ed25519Seed):
     """Type 0x04 cosigner (tlog-cosignature v1, specs.md §4). ``clock`` returns POSIX seconds
     and is injected so tests and witnesses control the timestamp.
 
-    There is no standard private-key string for type 0x04; :meth:`from_skey` accepts Go's
-    type-0x01 ``PRIVATE+KEY+…`` form (key ID checked as type 0x01) and signs with that seed.
+    There is no standard private-key string for type 0x04; :meth:`from_skey` accepts (and
+    ``skey`` emits) Go's type-0x01 ``PRIVATE+KEY+…`` form, key ID checked as type 0x01.
     """
 
-    name: str
-    seed: bytes = field(repr=False)
     clock: Callable[[], int] = field(default=_system_clock, repr=False, compare=False)
-    _key: ed25519.Ed25519PrivateKey = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        _check_verifier_name(self.name)
-        if len(self.seed) != 32:
-            raise InvalidVerifierKeyError("Ed25519 seed must be 32 bytes")
-        object.__setattr__(self, "_key", ed25519.Ed25519PrivateKey.from_private_bytes(self.seed))
 
     @classmethod
     def generate(
@@ -627,23 +627,11 @@ class Ed25519CosignatureSigner:
 
     @classmethod
     def from_skey(cls, skey: str, clock: Callable[[], int] = _system_clock) -> Self:
-        name, key_id, seed = _parse_skey(skey)
-        if Ed25519NoteSigner(name, seed).key_id != key_id:
-            raise InvalidVerifierKeyError(f"private key ID {key_id:08x} does not match its key")
-        return cls(name, seed, clock)
-
-    @property
-    def public_key_bytes(self) -> bytes:
-        return self._key.public_key().public_bytes_raw()
+        return cls(*cls._seed_from_skey(skey), clock)
 
     @property
     def key_id(self) -> int:
         return note_key_id(self.name, KEY_TYPE_COSIGNATURE_V1, self.public_key_bytes)
-
-    @property
-    def skey(self) -> str:
-        """Go's type-0x01 private key string for the same seed (see the class docstring)."""
-        return _format_skey(self.name, self.seed)
 
     @property
     def verifier(self) -> Ed25519CosignatureVerifier:

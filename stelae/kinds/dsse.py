@@ -274,10 +274,7 @@ def from_v1_spec(spec: object) -> Entry:
         verifiers.append((field, verifier, keys.message_schemes(verifier)))
     chosen = _match(pae(envelope["payloadType"], payload), signatures, verifiers)
     # Rekor v1 stores each signature as the envelope's text and sorts by it.
-    stored = sorted(
-        (sig["sig"], b64encode(verifiers[i][1].canonical_pem()))
-        for sig, i in zip(envelope["signatures"], chosen, strict=True)
-    )
+    stored = sorted((sig["sig"], i) for sig, i in zip(envelope["signatures"], chosen, strict=True))
     payload_hash = hashlib.sha256(payload).hexdigest()
     envelope_hash = hashlib.sha256(envelope_text.encode("utf-8")).hexdigest()
     body = canonicalize(
@@ -287,11 +284,14 @@ def from_v1_spec(spec: object) -> Entry:
             "spec": {
                 "envelopeHash": {"algorithm": "sha256", "value": envelope_hash},
                 "payloadHash": {"algorithm": "sha256", "value": payload_hash},
-                "signatures": [{"signature": s, "verifier": v} for s, v in stored],
+                "signatures": [
+                    {"signature": sig, "verifier": b64encode(verifiers[i][1].canonical_pem())}
+                    for sig, i in stored
+                ],
             },
         }
     )
-    used = [verifiers[i][1] for i in sorted(set(chosen))]
+    used = [verifiers[i][1] for _, i in stored]  # stored order, as from_body sees it
     return _entry("0.0.1", body, [f"sha256:{payload_hash}", f"sha256:{envelope_hash}"], used)
 
 
@@ -344,7 +344,7 @@ def from_v2_request(request: object) -> Entry:
             },
         }
     )
-    used = [verifiers[i][1] for i in sorted(set(chosen))]
+    used = [verifiers[i][1] for _, i in stored]
     return _entry("0.0.2", body, [f"sha256:{payload_hash.hex()}"], used)
 
 

@@ -1,0 +1,310 @@
+"""stelae.kinds: every kind x algorithm accepted with valid signatures, by key and by certificate;
+canonical bodies round-trip through from_body; the real Rekor vectors (vectors.md C1/C2/C3/C5)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+
+from stelae import kinds
+from stelae.kinds import dsse, signing
+from stelae.kinds.signing import PrivateKey
+
+VECTORS = json.loads((Path(__file__).parent / "vectors/kinds/rekor_bodies.json").read_text())
+
+# (key type, rsa bits, pss)
+ALGORITHMS = [
+    ("ecdsa-p256", 0, False),
+    ("ecdsa-p384", 0, False),
+    ("ecdsa-p521", 0, False),
+    ("ed25519", 0, False),
+    ("rsa", 2048, False),
+    ("rsa", 2048, True),
+    ("rsa", 3072, False),
+    ("rsa", 3072, True),
+    ("rsa", 4096, False),
+    ("rsa", 4096, True),
+]
+ALG_IDS = [f"{k}{b or ''}{'-pss' if p else ''}" for k, b, p in ALGORITHMS]
+_KEYS: dict[tuple[str, int], PrivateKey] = {}
+
+
+def key_for(kind: str, bits: int) -> PrivateKey:
+    """One key per type for the whole session (RSA 4096 generation is slow)."""
+    if (kind, bits) not in _KEYS:
+        _KEYS[(kind, bits)] = signing.generate_key(kind, rsa_bits=bits or 3072)  # type: ignore[arg-type]
+    return _KEYS[(kind, bits)]
+
+
+def verifier_for(key: PrivateKey, use_cert: bool) -> bytes:
+    if use_cert:
+        cert = signing.self_signed_certificate(
+            key, "Signer@Example.COM", uri="https://ci.example/wf"
+        )
+        return signing.certificate_pem(cert)
+    return signing.public_key_pem(key)
+
+
+def check_round_trip(entry: kinds.Entry) -> None:
+    assert rfc8785.dumps(json.loads(entry.body)) == entry.body
+    again = kinds.from_body(entry.body)
+    assert again == entry
+    assert entry.uuid == hashlib.sha256(b"\x00" + entry.body).hexdigest()
+
+
+def expect_identities(entry: kinds.Entry, use_cert: bool) -> None:
+    if use_cert:
+        assert entry.identities == ("signer@example.com", "https://ci.example/wf")
+    else:
+        assert entry.identities == ()
+
+
+ARTIFACT = b"stelae test artifact\n"
+
+
+@pytest.mark.parametrize("use_cert", [False, True], ids=["key", "cert"])
+@pytest.mark.parametrize(("kind", "bits", "pss"), ALGORITHMS, ids=ALG_IDS)
+def test_hashedrekord_v001(kind: str, bits: int, pss: bool, use_cert: bool) -> None:
+    key = key_for(kind, bits)
+    sig = signing.sign_artifact(key, ARTIFACT, pss=pss)
+    request = signing.build_v1_hashedrekord(sig, verifier_for(key, use_cert), artifact=ARTIFACT)
+    entry = kinds.from_v1_proposed(request)
+    alg, digest = signing.digest(key, ARTIFACT)
+    assert (entry.kind, entry.api_version) == ("hashedrekord", "0.0.1")
+    assert entry.artifact_digests == (f"{alg}:{digest.hex()}",)
+    assert entry.key_fingerprints == (
+        hashlib.sha256(
+            key.public_key().public_bytes(
+                signing.serialization.Encoding.DER,
+                signing.serialization.PublicFormat.SubjectPublicKeyInfo,
+            )
+        ).hexdigest(),
+    )
+    expect_identities(entry, use_cert)
+    check_round_trip(entry)
+
+
+@pytest.mark.parametrize("use_cert", [False, True], ids=["key", "cert"])
+@pytest.mark.parametrize(("kind", "bits", "pss"), ALGORITHMS, ids=ALG_IDS)
+def test_hashedrekord_v002(kind: str, bits: int, pss: bool, use_cert: bool) -> None:
+    key = key_for(kind, bits)
+    alg, digest = signing.digest(key, ARTIFACT)
+    sig = signing.sign_digest(key, digest, pss=pss)
+    details = signing.key_details_for(key, pss=pss)
+    request = signing.build_v2_hashedrekord(
+        sig, verifier_for(key, use_cert), digest, key_details=details
+    )
+    entry = kinds.from_v2_request(request)
+    body = json.loads(entry.body)
+    spec = body["spec"]["hashedRekordV002"]
+    assert (
+        spec["data"]["algorithm"]
+        == {"sha256": "SHA2_256", "sha384": "SHA2_384", "sha512": "SHA2_512"}[alg]
+    )
+    assert spec["signature"]["verifier"]["keyDetails"] == details
+    assert ("x509Certificate" in spec["signature"]["verifier"]) == use_cert
+    assert entry.artifact_digests == (f"{alg}:{digest.hex()}",)
+    expect_identities(entry, use_cert)
+    check_round_trip(entry)
+
+
+def test_v2_request_accepts_snake_case_and_enum_numbers() -> None:
+    key = key_for("ecdsa-p256", 0)
+    _, digest = signing.digest(key, ARTIFACT)
+    sig = signing.sign_digest(key, digest)
+    camel = signing.build_v2_hashedrekord(sig, key, digest)
+    inner = camel["hashedRekordRequestV002"]
+    snake = {
+        "hashed_rekord_request_v002": {
+            "digest": base64.urlsafe_b64encode(digest).decode().rstrip("="),
+            "signature": {
+                "content": inner["signature"]["content"],
+                "verifier": {
+                    "public_key": {
+                        "raw_bytes": inner["signature"]["verifier"]["publicKey"]["rawBytes"]
+                    },
+                    "key_details": 5,
+                },
+            },
+        }
+    }
+    assert kinds.from_v2_request(snake).body == kinds.from_v2_request(camel).body
+
+
+@pytest.mark.parametrize("use_cert", [False, True], ids=["key", "cert"])
+@pytest.mark.parametrize(("kind", "bits", "pss"), ALGORITHMS, ids=ALG_IDS)
+@pytest.mark.parametrize("version", ["0.0.1", "0.0.2"])
+def test_dsse(version: str, kind: str, bits: int, pss: bool, use_cert: bool) -> None:
+    key = key_for(kind, bits)
+    payload = b'{"_type":"https://in-toto.io/Statement/v1","subject":[]}'
+    envelope = signing.dsse_envelope(payload, "application/vnd.in-toto+json", [key], pss=pss)
+    details = None
+    if kind == "rsa":
+        details = [f"PKIX_RSA_{'PSS' if pss else 'PKCS1V15'}_{bits}_SHA256"]
+    request = signing.build_dsse(
+        envelope,
+        [verifier_for(key, use_cert)],
+        version=version,
+        key_details=details,  # type: ignore[arg-type]
+    )
+    entry = (
+        kinds.from_v2_request(request) if version == "0.0.2" else kinds.from_v1_proposed(request)
+    )
+    assert (entry.kind, entry.api_version) == ("dsse", version)
+    assert f"sha256:{hashlib.sha256(payload).hexdigest()}" in entry.artifact_digests
+    expect_identities(entry, use_cert)
+    assert b"in-toto.io" not in entry.body  # the payload is never stored
+    check_round_trip(entry)
+
+
+@pytest.mark.parametrize("version", ["0.0.1", "0.0.2"])
+def test_dsse_multiple_signers_sorted(version: str) -> None:
+    signers = [key_for("ecdsa-p256", 0), key_for("ed25519", 0), key_for("ecdsa-p384", 0)]
+    envelope = signing.dsse_envelope(b"payload", "text/plain", signers)
+    request = signing.build_dsse(envelope, list(reversed(signers)), version=version)  # type: ignore[arg-type]
+    entry = (
+        kinds.from_v2_request(request) if version == "0.0.2" else kinds.from_v1_proposed(request)
+    )
+    assert len(entry.key_fingerprints) == 3
+    body = json.loads(entry.body)
+    if version == "0.0.1":
+        stored = [s["signature"] for s in body["spec"]["signatures"]]
+        assert stored == sorted(stored)
+    else:
+        raw = [base64.b64decode(s["content"]) for s in body["spec"]["dsseV002"]["signatures"]]
+        assert raw == sorted(raw)
+    check_round_trip(entry)
+
+
+@pytest.mark.parametrize("use_cert", [False, True], ids=["key", "cert"])
+@pytest.mark.parametrize(("kind", "bits", "pss"), ALGORITHMS, ids=ALG_IDS)
+def test_rekord_x509(kind: str, bits: int, pss: bool, use_cert: bool) -> None:
+    key = key_for(kind, bits)
+    sig = signing.sign_message(key, ARTIFACT, pss=pss)
+    entry = kinds.from_v1_proposed(signing.build_rekord(ARTIFACT, sig, verifier_for(key, use_cert)))
+    assert entry.artifact_digests == (f"sha256:{hashlib.sha256(ARTIFACT).hexdigest()}",)
+    assert base64.b64encode(ARTIFACT) not in entry.body  # only the hash is stored
+    expect_identities(entry, use_cert)
+    check_round_trip(entry)
+
+
+# --- real Rekor data -------------------------------------------------------------------------
+
+
+def _body(name: str) -> bytes:
+    return base64.b64decode(VECTORS[name]["body_b64"])
+
+
+def test_c1_old_spec_key_reads_and_verifies() -> None:
+    body = _body("c1")
+    entry = kinds.from_body(body)
+    assert entry.uuid == VECTORS["c1"]["leaf_hash"]
+    assert (entry.kind, entry.api_version) == ("hashedrekord", "0.0.2")
+    # Resubmitting the same material today yields the current key name, otherwise identical bytes.
+    spec = json.loads(body)["spec"]["hashedRekordV0_0_2"]
+    fresh = kinds.from_v2_request(
+        {
+            "hashedRekordRequestV002": {
+                "digest": spec["data"]["digest"],
+                "signature": spec["signature"],
+            }
+        }
+    )
+    assert fresh.body == body.replace(b"hashedRekordV0_0_2", b"hashedRekordV002")
+    assert fresh.key_fingerprints == entry.key_fingerprints
+
+
+def test_c2_certificate_entry_rebuilds_byte_for_byte() -> None:
+    body = _body("c2")
+    assert len(body) == VECTORS["c2"]["length"]
+    entry = kinds.from_body(body)
+    assert entry.uuid == VECTORS["c2"]["leaf_hash"]
+    digest = base64.b64decode(VECTORS["c2"]["artifact_sha256_b64"])
+    assert entry.artifact_digests == (f"sha256:{digest.hex()}",)
+    assert entry.identities  # the Fulcio certificate's SAN
+    spec = json.loads(body)["spec"]["hashedRekordV002"]
+    request = {
+        "hashedRekordRequestV002": {
+            "digest": spec["data"]["digest"],
+            "signature": spec["signature"],
+        }
+    }
+    assert kinds.from_v2_request(request).body == body
+
+
+def test_c5_v1_body_rebuilds_byte_for_byte() -> None:
+    body = _body("c5")
+    assert len(body) == VECTORS["c5"]["length"]
+    entry = kinds.from_body(body)
+    assert entry.uuid == VECTORS["c5"]["leaf_hash"]
+    assert entry.identities == (VECTORS["c5"]["email"],)
+    assert entry.artifact_digests == (
+        "sha256:5e6ae9de58c1177bea615b4fcbfb2fd688e8c4b51c2e56b6a38e817833ec24a2",
+    )
+    obj = json.loads(body)
+    assert (
+        kinds.from_v1_proposed(
+            {"kind": obj["kind"], "apiVersion": "0.0.1", "spec": obj["spec"]}
+        ).body
+        == body
+    )
+
+
+def _real_dsse() -> tuple[bytes, dict[str, Any], bytes]:
+    vec = VECTORS["dsse_v002"]
+    body = base64.b64decode(vec["body_b64"])
+    payload = base64.b64decode(vec["payload_b64"])
+    sig = json.loads(body)["spec"]["dsseV002"]["signatures"][0]
+    return body, sig, payload
+
+
+def test_dsse_v002_real_entry_rebuilds_byte_for_byte() -> None:
+    body, sig, payload = _real_dsse()
+    vec = VECTORS["dsse_v002"]
+    entry = kinds.from_body(body)
+    assert entry.uuid == vec["leaf_hash"]
+    assert entry.identities == (vec["email"],)
+    request = {
+        "dsseRequestV002": {
+            "envelope": {
+                "payload": vec["payload_b64"],
+                "payloadType": vec["payload_type"],
+                "signatures": [{"sig": vec["sig_b64"], "keyid": ""}],
+            },
+            "verifiers": [sig["verifier"]],
+        }
+    }
+    assert kinds.from_v2_request(request).body == body
+    assert entry.artifact_digests == (f"sha256:{hashlib.sha256(payload).hexdigest()}",)
+
+
+def test_c3_dsse_as_hashedrekord_rule() -> None:
+    """C3's construction (digest = SHA-256(PAE), signature = the envelope's) verifies as a
+    hashedrekord with real sigstage material. (C3's own body is not in vectors.md.)"""
+    _, sig, payload = _real_dsse()
+    digest = hashlib.sha256(dsse.pae(VECTORS["dsse_v002"]["payload_type"], payload)).digest()
+    entry = kinds.from_v2_request(
+        {"hashedRekordRequestV002": {"digest": base64.b64encode(digest).decode(), "signature": sig}}
+    )
+    assert entry.artifact_digests == (f"sha256:{digest.hex()}",)
+    assert len(base64.b64decode(VECTORS["c3"]["digest_b64"])) == 32
+
+
+def test_pae_matches_dsse_spec() -> None:
+    assert dsse.pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+def test_load_json_strictness() -> None:
+    assert kinds.load_json(b'{"a": 1}') == {"a": 1}
+    with pytest.raises(kinds.InvalidEntryError, match="duplicate"):
+        kinds.load_json(b'{"a": 1, "a": 2}')
+    with pytest.raises(kinds.InvalidEntryError, match="at most"):
+        kinds.load_json(b"[" + b" " * 100 + b"]", limit=10)

@@ -48,10 +48,13 @@ def load_public_key(data: bytes, field: str) -> OpenPGPKey:
     """An armored or binary OpenPGP certificate (public key); secret keys are refused."""
     ps = _sequoia(field)
     try:
-        cert = ps.Cert.from_bytes(data)
+        # Parsed as a Tsk (which also reads public-only data) so secret material can be detected
+        # without pysequoia's deprecated Cert.has_secret_keys.
+        tsk = ps.Tsk.from_bytes(data)
+        cert = tsk.extract_certificate()
     except Exception as err:  # pysequoia raises RuntimeError/ValueError for bad input
         raise InvalidEntryError(field, f"is not an OpenPGP public key: {_first_line(err)}") from err
-    if cert.has_secret_keys:
+    if bytes(cert) != bytes(tsk):
         raise InvalidEntryError(field, "is an OpenPGP *secret* key; post only the public key")
     emails: list[str] = []
     for uid in cert.user_ids:

@@ -36,17 +36,21 @@ class MotoEndpoint:
             resp.read()
 
 
+def _fake_aws_credentials() -> None:
+    """boto3 must never reach a real account, whatever the developer's environment holds."""
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(var, None)
+    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoEndpoint]:
     """One moto server for the whole session; tests isolate by resource name."""
     from moto.server import ThreadedMotoServer
 
-    # boto3 must never reach a real account, whatever the developer's environment holds.
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        os.environ.pop(var, None)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    _fake_aws_credentials()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -54,3 +58,32 @@ def moto_server() -> Iterator[MotoEndpoint]:
         yield MotoEndpoint(url=f"http://{host}:{port}")
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_serial() -> Iterator[MotoEndpoint]:
+    """A moto server that handles one request at a time.
+
+    moto checks S3's conditional writes (If-Match / If-None-Match) without a lock, so two
+    concurrent requests can both pass the check; real S3 makes them atomic. Serializing requests
+    restores that atomicity, which the race tests rely on, without patching anything.
+    """
+    import threading
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    _fake_aws_credentials()
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield MotoEndpoint(url=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join()

@@ -1,0 +1,117 @@
+"""Static lookup indexes: objects at computable paths, so a lookup is one GET and needs no server.
+
+=====================  =========================================  ==================================
+index                  path                                       object writes per entry
+=====================  =========================================  ==================================
+leaf hash (UUID)       ``index/leaf/<hex leaf hash>``             1 create (always built: dedup
+                                                                  and the write API's wait use it)
+artifact digest        ``index/sha256/<hex>`` (also sha384/512)   1 read-modify-write per distinct
+                                                                  digest in a batch
+signer key             ``index/key/<hex SHA-256(SPKI DER)>``      1 read-modify-write per distinct
+                                                                  key in a batch
+certificate identity   ``index/identity/<hex SHA-256(identity)>`` 1 read-modify-write per distinct
+                                                                  identity in a batch
+=====================  =========================================  ==================================
+
+The leaf object holds ``{"index": N}`` and never changes. The others hold ``{"indices": [...]}``
+sorted ascending, and grow by compare-and-swap with a set union, so concurrent or repeated updates
+(a retried batch, a second sequencer finishing the same intent) never lose an index. Identities are
+hashed into the path so that emails and URIs need no escaping. An index is a hint: clients verify
+every hit against the log, and indices beyond the checkpoint they trust are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from stelae.tiles.errors import FormatError
+
+_MAX_INDICES = 1_000_000
+
+
+class IndexKind(StrEnum):
+    """The configurable lookup indexes (the leaf-hash index is always built)."""
+
+    DIGEST = "digest"
+    KEY = "key"
+    IDENTITY = "identity"
+
+
+ALL_INDEXES = frozenset(IndexKind)
+
+
+def leaf_path(leaf_hash: bytes) -> str:
+    return f"index/leaf/{leaf_hash.hex()}"
+
+
+def digest_path(digest: str) -> str:
+    """``digest`` is ``<alg>:<hex>``; a bare 64-hex-digit string is taken as SHA-256."""
+    alg, sep, value = digest.lower().partition(":")
+    if not sep:
+        alg, value = "sha256", alg
+    if alg not in ("sha256", "sha384", "sha512") or not value or not _is_hex(value):
+        raise FormatError(f"{digest!r} is not a digest like sha256:<hex>")
+    want = {"sha256": 64, "sha384": 96, "sha512": 128}[alg]
+    if len(value) != want:
+        raise FormatError(f"a {alg} digest has {want} hex digits, not {len(value)}")
+    return f"index/{alg}/{value}"
+
+
+def key_path(fingerprint: str) -> str:
+    if len(fingerprint) != 64 or not _is_hex(fingerprint):
+        raise FormatError(f"{fingerprint!r} is not a SHA-256 key fingerprint")
+    return f"index/key/{fingerprint.lower()}"
+
+
+def identity_path(identity: str) -> str:
+    ident = identity.strip()
+    if "@" in ident and "://" not in ident:
+        ident = ident.lower()  # emails compare case-insensitively; URIs do not
+    return f"index/identity/{hashlib.sha256(ident.encode()).hexdigest()}"
+
+
+def _is_hex(s: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in s)
+
+
+def encode_leaf_index(index: int) -> bytes:
+    return json.dumps({"index": index}, separators=(",", ":")).encode()
+
+
+def decode_leaf_index(data: bytes) -> int:
+    obj = _load(data)
+    index = obj.get("index")
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise FormatError("leaf index object has no non-negative 'index'")
+    return index
+
+
+def encode_indices(indices: Iterable[int]) -> bytes:
+    return json.dumps({"indices": sorted(set(indices))}, separators=(",", ":")).encode()
+
+
+def decode_indices(data: bytes) -> list[int]:
+    obj = _load(data)
+    indices = obj.get("indices")
+    if not isinstance(indices, list) or len(indices) > _MAX_INDICES:
+        raise FormatError("lookup index object has no 'indices' list")
+    out: list[int] = []
+    for i in indices:
+        if not isinstance(i, int) or isinstance(i, bool) or i < 0:
+            raise FormatError(f"lookup index holds {i!r}, not a log index")
+        out.append(i)
+    return out
+
+
+def _load(data: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise FormatError(f"lookup index object is not JSON: {err}") from err
+    if not isinstance(obj, dict):
+        raise FormatError("lookup index object is not a JSON object")
+    return obj

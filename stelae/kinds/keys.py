@@ -159,7 +159,9 @@ def _from_certificate(cert: x509.Certificate, field: str) -> Verifier:
     try:
         key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as err:
-        raise InvalidEntryError(field, f"certificate public key is unusable: {err}") from err
+        raise InvalidEntryError(
+            field, f"certificate public key is unusable: {reason(err)}"
+        ) from err
     verifier = Verifier(check_key(key, field), cert)
     if not verifier.identities:
         raise InvalidEntryError(
@@ -171,16 +173,29 @@ def _from_certificate(cert: x509.Certificate, field: str) -> Verifier:
 def load_pem(data: bytes, field: str) -> Verifier:
     """A PEM ``PUBLIC KEY`` or ``CERTIFICATE`` (Rekor v1 ``publicKey.content``)."""
     text = data.lstrip()
-    try:
-        if text.startswith(b"-----BEGIN CERTIFICATE-----"):
-            return _from_certificate(x509.load_pem_x509_certificate(text), field)
-        if text.startswith(b"-----BEGIN PUBLIC KEY-----"):
-            return Verifier(check_key(serialization.load_pem_public_key(text), field))
-    except (ValueError, UnsupportedAlgorithm) as err:
-        raise InvalidEntryError(field, f"is not a valid PEM key or certificate: {err}") from err
+    if text.startswith(b"-----BEGIN CERTIFICATE-----"):
+        try:
+            cert = x509.load_pem_x509_certificate(text)
+        except ValueError as err:
+            raise InvalidEntryError(
+                field, f"is not a valid PEM certificate: {reason(err)}"
+            ) from err
+        return _from_certificate(cert, field)
+    if text.startswith(b"-----BEGIN PUBLIC KEY-----"):
+        try:
+            key = serialization.load_pem_public_key(text)
+        except (ValueError, UnsupportedAlgorithm) as err:
+            raise InvalidEntryError(field, f"is not a valid PEM public key: {reason(err)}") from err
+        return Verifier(check_key(key, field))
     raise InvalidEntryError(
         field, "must be a PEM 'PUBLIC KEY' or 'CERTIFICATE' (base64 of the PEM text)"
     )
+
+
+def reason(err: Exception) -> str:
+    """The first sentence of a library's error message, for a one-line problem."""
+    text = str(err).strip() or type(err).__name__
+    return text.split(". ")[0].split("\n")[0][:120]
 
 
 def load_der_public_key(data: bytes, field: str) -> Verifier:
@@ -188,7 +203,7 @@ def load_der_public_key(data: bytes, field: str) -> Verifier:
     try:
         key = serialization.load_der_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as err:
-        raise InvalidEntryError(field, f"is not a DER SubjectPublicKeyInfo: {err}") from err
+        raise InvalidEntryError(field, f"is not a DER SubjectPublicKeyInfo: {reason(err)}") from err
     return Verifier(check_key(key, field))
 
 
@@ -197,7 +212,7 @@ def load_der_certificate(data: bytes, field: str) -> Verifier:
     try:
         cert = x509.load_der_x509_certificate(data)
     except ValueError as err:
-        raise InvalidEntryError(field, f"is not a DER X.509 certificate: {err}") from err
+        raise InvalidEntryError(field, f"is not a DER X.509 certificate: {reason(err)}") from err
     return _from_certificate(cert, field)
 
 

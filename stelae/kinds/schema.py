@@ -24,6 +24,17 @@ B64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 #: protojson also accepts URL-safe base64 and missing padding on input.
 B64_PROTO = r"^[A-Za-z0-9+/_-]*={0,2}$"
 
+#: Readable names of the patterns the kinds use.
+_PATTERNS = {
+    B64: "is not valid base64",
+    B64_PROTO: "is not valid base64",
+    r"^[A-Za-z0-9+/]*={0,2}$": "is not valid base64",
+    r"^[A-Za-z0-9+/_-]*={0,2}$": "is not valid base64",
+    "^[0-9a-f]+$": "must be lowercase hex",
+    "^[0-9a-fA-F]+$": "must be hex",
+    "^[0-9a-f]{64}$": "must be a SHA-256 digest in lowercase hex (64 digits)",
+}
+
 _TYPE_NAMES = {
     "string": "a string",
     "object": "a JSON object",
@@ -104,9 +115,7 @@ def describe(error: ValidationError) -> tuple[str, str]:
     if validator == "minItems":
         return join_path(path), f"needs at least {value} item(s)"
     if validator == "pattern":
-        if value in (B64, B64_PROTO):
-            return join_path(path), "is not valid base64"
-        return join_path(path), f"{_short(instance)} does not match {value}"
+        return join_path(path), _PATTERNS.get(value, f"does not match {value}")
     if validator in ("oneOf", "anyOf"):
         return join_path(path), "must contain exactly one of the allowed alternatives"
     if validator == "not":

@@ -38,7 +38,7 @@ def load_public_key(data: bytes, field: str) -> keys.Verifier:
     try:
         key = serialization.load_ssh_public_key(data.strip())
     except (ValueError, UnsupportedAlgorithm) as err:
-        raise InvalidEntryError(field, f"is not an OpenSSH public key: {err}") from err
+        raise InvalidEntryError(field, f"is not an OpenSSH public key: {keys.reason(err)}") from err
     return keys.Verifier(keys.check_key(key, field))
 
 

@@ -1,0 +1,154 @@
+"""A log on the local disk: its configuration, signing key and object store, in one data directory.
+
+Layout of ``DATA`` (default ``./stelae-data``)::
+
+    DATA/config.json   LogConfig: origin, verifier key, which indexes to build, batching
+    DATA/signing.key   the Ed25519 note signing key (PRIVATE+KEY+...), mode 0600, never served
+    DATA/log/          the tlog-tiles prefix: checkpoint, tile/..., index/..., checkpoints/...
+                       (plus .state/, which the static server refuses to serve)
+
+Only ``DATA/log`` is ever served; the key lives outside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stelae.sequencer.engine import Sequencer, SequencerConfig
+from stelae.sequencer.local import LocalStore
+from stelae.sequencer.lookup import ALL_INDEXES, IndexKind
+from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.note import Ed25519NoteSigner, parse_vkey
+
+CONFIG_FILE = "config.json"
+KEY_FILE = "signing.key"
+LOG_DIR = "log"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Everything that defines a local log. Stored as ``DATA/config.json``."""
+
+    origin: str
+    """Checkpoint origin and note key name, e.g. ``log.example.com/stelae``."""
+    vkey: str
+    """The verifier key readers need (``origin+hex8+base64``)."""
+    indexes: tuple[str, ...] = tuple(sorted(k.value for k in ALL_INDEXES))
+    """Lookup indexes beside the always-built leaf index: any of digest, key, identity."""
+    batch_max_size: int = 1024
+    """A batch closes when it holds this many entries..."""
+    batch_max_age_ms: int = 50
+    """...or when its oldest entry has waited this long."""
+    max_pending: int = 20000
+    """Submissions waiting for a batch beyond this are refused with 503 and Retry-After."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        verifier = parse_vkey(self.vkey)
+        if verifier.name != self.origin:
+            raise FormatError(f"vkey is for {verifier.name!r}, origin is {self.origin!r}")
+        for name in self.indexes:
+            if name not in {k.value for k in IndexKind}:
+                raise FormatError(f"unknown lookup index {name!r} (digest, key, identity)")
+        if not 1 <= self.batch_max_size <= 65536:
+            raise FormatError("batch_max_size must be 1..65536")
+        if not 0 <= self.batch_max_age_ms <= 60_000:
+            raise FormatError("batch_max_age_ms must be 0..60000")
+        if self.max_pending < 1:
+            raise FormatError("max_pending must be at least 1")
+
+    @classmethod
+    def from_json(cls, text: str) -> LogConfig:
+        try:
+            obj = json.loads(text)
+        except ValueError as err:
+            raise FormatError(f"{CONFIG_FILE} is not JSON: {err}") from err
+        if not isinstance(obj, dict):
+            raise FormatError(f"{CONFIG_FILE} is not a JSON object")
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        unknown = set(obj) - known
+        if unknown:
+            raise FormatError(f"{CONFIG_FILE} has unknown fields: {', '.join(sorted(unknown))}")
+        try:
+            if "indexes" in obj:
+                obj["indexes"] = tuple(obj["indexes"])
+            return cls(**obj)
+        except TypeError as err:
+            raise FormatError(f"{CONFIG_FILE}: {err}") from err
+
+    def to_json(self) -> str:
+        obj = asdict(self)
+        obj.pop("extra")
+        obj["indexes"] = list(self.indexes)
+        return json.dumps(obj, indent=2) + "\n"
+
+    def sequencer_config(self) -> SequencerConfig:
+        return SequencerConfig(
+            origin=self.origin, indexes=frozenset(IndexKind(i) for i in self.indexes)
+        )
+
+
+@dataclass(frozen=True)
+class LocalLog:
+    """An opened data directory."""
+
+    data: Path
+    config: LogConfig
+    signer: Ed25519NoteSigner
+    store: LocalStore
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data / LOG_DIR
+
+    def sequencer(self) -> Sequencer:
+        return Sequencer(self.store, self.signer, self.config.sequencer_config())
+
+
+def init_log(data: Path, origin: str, **settings: Any) -> tuple[LocalLog, bool]:
+    """Create a log in ``data`` (or open the one there). Returns ``(log, created)``.
+
+    Refuses to reuse a directory whose existing log has another origin.
+    """
+    if (data / CONFIG_FILE).exists():
+        log = open_log(data)
+        if log.config.origin != origin:
+            raise StelaeError(
+                f"{data} already holds the log {log.config.origin!r}, not {origin!r}",
+                hint="choose another --data directory",
+            )
+        return log, False
+    signer = Ed25519NoteSigner.generate(origin)
+    config = LogConfig(origin=origin, vkey=signer.vkey, **settings)
+    data.mkdir(parents=True, exist_ok=True)
+    (data / LOG_DIR).mkdir(exist_ok=True)
+    key_path = data / KEY_FILE
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(signer.skey + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    tmp = data / (CONFIG_FILE + ".tmp")
+    tmp.write_text(config.to_json())
+    os.replace(tmp, data / CONFIG_FILE)  # the config appears last: its presence means "complete"
+    return open_log(data), True
+
+
+def open_log(data: Path) -> LocalLog:
+    """Open an existing data directory, checking the key matches the configuration."""
+    try:
+        config = LogConfig.from_json((data / CONFIG_FILE).read_text())
+        skey = (data / KEY_FILE).read_text().strip()
+    except FileNotFoundError as err:
+        raise StelaeError(
+            f"{data} holds no stelae log ({err.filename} is missing)",
+            hint="create one with `stelae init --data DIR --origin ORIGIN`",
+        ) from err
+    signer = Ed25519NoteSigner.from_skey(skey)
+    if signer.vkey != config.vkey:
+        raise StelaeError(f"{KEY_FILE} does not match the vkey in {CONFIG_FILE}")
+    return LocalLog(data, config, signer, LocalStore(data / LOG_DIR))

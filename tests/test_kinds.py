@@ -308,3 +308,24 @@ def test_load_json_strictness() -> None:
         kinds.load_json(b'{"a": 1, "a": 2}')
     with pytest.raises(kinds.InvalidEntryError, match="at most"):
         kinds.load_json(b"[" + b" " * 100 + b"]", limit=10)
+
+
+def test_fingerprint_public_key_matches_entries() -> None:
+    from stelae.kinds import minisign, sshsig
+
+    key = key_for("ed25519", 0)
+    pem = signing.public_key_pem(key)
+    cert = verifier_for(key, True)
+    entry = kinds.from_v1_proposed(
+        signing.build_v1_hashedrekord(signing.sign_artifact(key, ARTIFACT), cert, artifact=ARTIFACT)
+    )
+    assert kinds.fingerprint_public_key(pem) == entry.key_fingerprints[0]
+    assert kinds.fingerprint_public_key(cert) == entry.key_fingerprints[0]
+    ssh = key.public_key().public_bytes(
+        signing.serialization.Encoding.OpenSSH, signing.serialization.PublicFormat.OpenSSH
+    )
+    assert kinds.fingerprint_public_key(ssh) == entry.key_fingerprints[0]
+    assert isinstance(key, signing.ed25519.Ed25519PrivateKey)
+    mini = minisign.public_key_text(b"12345678", key.public_key())
+    assert kinds.fingerprint_public_key(mini) == entry.key_fingerprints[0]
+    assert sshsig.NAMESPACE == "file"

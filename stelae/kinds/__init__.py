@@ -27,6 +27,7 @@ __all__ = [
     "Entry",
     "InvalidEntryError",
     "SignatureError",
+    "fingerprint_public_key",
     "from_body",
     "from_v1_proposed",
     "from_v2_request",
@@ -121,3 +122,10 @@ def from_body(body: bytes) -> Entry:
             return dsse.from_v1_body(obj, body)
         return dsse.from_v2_body(obj, body)
     return rekord.from_v1_body(obj, body)
+
+
+def fingerprint_public_key(data: bytes, signature_format: str | None = None) -> str:
+    """The key-index fingerprint of a public key or certificate file (PEM, OpenSSH, minisign or
+    OpenPGP; guessed from the text unless ``signature_format`` is given): what
+    :attr:`Entry.key_fingerprints` holds for entries signed with it."""
+    return rekord.key_fingerprint(data, signature_format)[0]

@@ -228,3 +228,26 @@ def from_v1_body(obj: dict[str, Any], body: bytes) -> Entry:
         b64decode(spec["signature"]["publicKey"]["content"], _KEY_FIELD),
     )
     return _entry(body, spec["data"]["hash"]["value"], key)
+
+
+def detect_format(data: bytes) -> str:
+    """Guess a public key's rekord format from its text (for ``stelae search --public-key``)."""
+    text = data.lstrip()
+    if text.startswith((b"-----BEGIN PUBLIC KEY", b"-----BEGIN CERTIFICATE")):
+        return "x509"
+    if text.startswith((b"ssh-", b"ecdsa-sha2-")):
+        return "ssh"
+    if text.startswith((b"untrusted comment:", b"RW")):
+        return "minisign"
+    return "pgp"
+
+
+def key_fingerprint(
+    data: bytes, signature_format: str | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """(index fingerprint, identities) of a public key file, as entries made with it record."""
+    fmt = signature_format or detect_format(data)
+    if fmt not in FORMATS:
+        raise InvalidEntryError("format", f"unknown key format {fmt!r}")
+    key = _Key(fmt, data)
+    return key.fingerprint, key.identities

@@ -329,3 +329,23 @@ def test_fingerprint_public_key_matches_entries() -> None:
     mini = minisign.public_key_text(b"12345678", key.public_key())
     assert kinds.fingerprint_public_key(mini) == entry.key_fingerprints[0]
     assert sshsig.NAMESPACE == "file"
+
+
+def test_ed25519ph_rfc8032_vector() -> None:
+    """RFC 8032 §7.3 (Ed25519ph, message "abc"): our pure-Python prehash signer and verifier."""
+    from stelae.kinds import ed25519ph
+
+    seed = bytes.fromhex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
+    public = bytes.fromhex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf")
+    expected = bytes.fromhex(
+        "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
+        "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+    )
+    digest = hashlib.sha512(b"abc").digest()
+    assert ed25519ph.sign(seed, digest) == expected
+    assert ed25519ph.verify(public, expected, digest)
+    assert not ed25519ph.verify(public, expected, hashlib.sha512(b"abd").digest())
+    # S must be reduced: adding the group order L to S must be rejected (no malleability).
+    order = 2**252 + 27742317777372353535851937790883648493
+    s = int.from_bytes(expected[32:], "little") + order
+    assert not ed25519ph.verify(public, expected[:32] + s.to_bytes(32, "little"), digest)

@@ -26,6 +26,7 @@ storage"). The steps of :meth:`Sequencer.integrate`, and why a crash between any
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from stelae.sequencer.lookup import (
     ALL_INDEXES,
     IndexKind,
     decode_indices,
-    decode_leaf_index,
+    decode_leaf_record,
     digest_path,
     encode_indices,
     encode_leaf_index,
@@ -98,6 +99,7 @@ class SequencerConfig:
 class Assignment:
     index: int
     duplicate: bool
+    integrated_time: int = 0
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ class Sequencer:
         store: ObjectStore,
         signer: Ed25519NoteSigner,
         config: SequencerConfig,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if signer.name != config.origin:
             raise StelaeError(
@@ -150,6 +154,7 @@ class Sequencer:
         self.store = store
         self.signer = signer
         self.config = config
+        self._clock = clock
         self._lock = threading.Lock()
         self._edge: _Edge | None = None
         self._pool = ThreadPoolExecutor(
@@ -188,7 +193,7 @@ class Sequencer:
             if not fresh:
                 return IntegrationResult(published.note, published.size, published.root, assigned)
 
-            intent = Intent(published.size, published.root, tuple(fresh))
+            intent = Intent(published.size, published.root, tuple(fresh), int(self._clock()))
             try:  # commit point 1: claim the indices
                 self.store.put_if(INTENT_KEY, intent.to_bytes(), ObjectClass.STATE, intent_version)
             except PreconditionFailed as err:
@@ -198,7 +203,9 @@ class Sequencer:
                 ) from err
             published = self._apply(intent, published)
             for i, e in enumerate(fresh):
-                assigned[e.leaf_hash] = Assignment(intent.base_size + i, False)
+                assigned[e.leaf_hash] = Assignment(
+                    intent.base_size + i, False, intent.integrated_time
+                )
             return IntegrationResult(published.note, published.size, published.root, assigned)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -225,20 +232,21 @@ class Sequencer:
             unique.setdefault(e.leaf_hash, e)
         if self.config.leaf_index and unique:
             found = self._map(self._lookup_leaf, list(unique))
-            for lh, index in zip(list(unique), found, strict=True):
-                if index is None:
+            for lh, record in zip(list(unique), found, strict=True):
+                if record is None:
                     continue
+                index, itime = record
                 if index >= size:
                     raise LogCorruptedError(
                         f"leaf {lh.hex()} is indexed at {index}, beyond the published size {size}"
                     )
-                assigned[lh] = Assignment(index, True)
+                assigned[lh] = Assignment(index, True, itime)
                 del unique[lh]
         return assigned, list(unique.values())
 
-    def _lookup_leaf(self, lh: bytes) -> int | None:
+    def _lookup_leaf(self, lh: bytes) -> tuple[int, int] | None:
         try:
-            return decode_leaf_index(self.store.get(leaf_path(lh)))
+            return decode_leaf_record(self.store.get(leaf_path(lh)))
         except ObjectNotFound:
             return None
 
@@ -320,7 +328,11 @@ class Sequencer:
             index = intent.base_size + i
             if self.config.leaf_index:
                 leaf_writes.append(
-                    (leaf_path(e.leaf_hash), encode_leaf_index(index), ObjectClass.ENTRY_LEAF_INDEX)
+                    (
+                        leaf_path(e.leaf_hash),
+                        encode_leaf_index(index, intent.integrated_time),
+                        ObjectClass.ENTRY_LEAF_INDEX,
+                    )
                 )
             paths: list[str] = []
             if IndexKind.DIGEST in self.config.indexes:

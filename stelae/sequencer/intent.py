@@ -30,6 +30,8 @@ class Intent:
     base_size: int
     base_root: bytes
     entries: tuple[PendingEntry, ...]
+    integrated_time: int = 0
+    """POSIX seconds when the batch was claimed: every entry's Rekor v1 ``integratedTime``."""
 
     @property
     def new_size(self) -> int:
@@ -41,6 +43,7 @@ class Intent:
             "base_size": self.base_size,
             "base_root": base64.b64encode(self.base_root).decode(),
             "count": len(self.entries),
+            "integrated_time": self.integrated_time,
         }
         lines = [json.dumps(header, separators=(",", ":"))]
         lines.extend(e.to_json() for e in self.entries)
@@ -67,4 +70,7 @@ class Intent:
         body = [line for line in lines[1:] if line]
         if len(body) != count:
             raise FormatError(f"intent record holds {len(body)} entries, header says {count}")
-        return cls(size, base_root, tuple(PendingEntry.from_json(line) for line in body))
+        itime = header.get("integrated_time", 0)
+        if not isinstance(itime, int) or itime < 0:
+            raise FormatError("intent record has a bad integrated_time")
+        return cls(size, base_root, tuple(PendingEntry.from_json(line) for line in body), itime)

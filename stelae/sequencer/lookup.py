@@ -13,7 +13,7 @@ certificate identity   ``index/identity/<hex SHA-256(identity)>`` 1 read-modify-
                                                                   identity in a batch
 =====================  =========================================  ==================================
 
-The leaf object holds ``{"index": N}`` and never changes. The others hold ``{"indices": [...]}``
+The leaf object holds ``{"index": N, "integratedTime": T}`` and never changes. The others hold ``{"indices": [...]}``
 sorted ascending, and grow by compare-and-swap with a set union, so concurrent or repeated updates
 (a retried batch, a second sequencer finishing the same intent) never lose an index. Identities are
 hashed into the path so that emails and URIs need no escaping. An index is a hint: clients verify
@@ -78,16 +78,26 @@ def _is_hex(s: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in s)
 
 
-def encode_leaf_index(index: int) -> bytes:
-    return json.dumps({"index": index}, separators=(",", ":")).encode()
+def encode_leaf_index(index: int, integrated_time: int = 0) -> bytes:
+    return json.dumps(
+        {"index": index, "integratedTime": integrated_time}, separators=(",", ":")
+    ).encode()
+
+
+def decode_leaf_record(data: bytes) -> tuple[int, int]:
+    """``(index, integratedTime)`` from a leaf index object."""
+    obj = _load(data)
+    index = obj.get("index")
+    itime = obj.get("integratedTime", 0)
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise FormatError("leaf index object has no non-negative 'index'")
+    if not isinstance(itime, int) or isinstance(itime, bool) or itime < 0:
+        raise FormatError("leaf index object has a bad 'integratedTime'")
+    return index, itime
 
 
 def decode_leaf_index(data: bytes) -> int:
-    obj = _load(data)
-    index = obj.get("index")
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-        raise FormatError("leaf index object has no non-negative 'index'")
-    return index
+    return decode_leaf_record(data)[0]
 
 
 def encode_indices(indices: Iterable[int]) -> bytes:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import click
 
-from stelae.cli import serve
+from stelae.cli import monitor, read, search, serve
 
 ALL: list[click.Command] = [
     serve.init,
     serve.serve,
+    read.get,
+    search.search,
+    read.loginfo,
+    read.logproof,
+    monitor.monitor,
 ]

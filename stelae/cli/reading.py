@@ -1,0 +1,204 @@
+"""What every reader command shares: where the log is, whose key signs it, and what was seen before.
+
+:func:`reader_options` adds ``--log-url``, ``--vkey``, ``--origin`` and ``--state-dir`` to a command
+and hands it a :class:`Reader`: a verifying :class:`~stelae.tiles.client.LogClient` plus the log's
+:class:`~stelae.cli.state.LogState`. :meth:`Reader.current` is the one way commands get a
+checkpoint: verified, proved consistent with the last one this machine saw, and remembered.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+
+from stelae.cli.output import read_value
+from stelae.cli.state import LogState, StateError, default_state_dir
+from stelae.tiles.checkpoint import SignedCheckpoint
+from stelae.tiles.client import InconsistentCheckpointsError, LogClient
+from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.tiles.fetch import fetcher_for
+from stelae.tiles.note import parse_vkey
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HISTORY_PREFIX = "checkpoints/"
+
+
+def history_path(size: int) -> str:
+    """Where a stelae log keeps the checkpoint it published at ``size`` (immutable)."""
+    return f"{HISTORY_PREFIX}{size}"
+
+
+@dataclass
+class Reader:
+    """A log as a reader sees it. ``local_dir`` is set when the log is a local directory."""
+
+    location: str
+    client: LogClient
+    key_id: int
+    state: LogState
+    local_dir: Path | None = None
+
+    @property
+    def origin(self) -> str:
+        return self.client.origin
+
+    def current(self) -> SignedCheckpoint:
+        """The log's checkpoint, verified and proved consistent with the last one seen.
+
+        A checkpoint at least as large as the stored one replaces it (atomically, under the
+        state lock). An older one (a stale cache) is accepted if the stored one extends it, and
+        the stored one is kept. An inconsistent one prints both checkpoints on stderr and raises
+        :class:`~stelae.tiles.client.InconsistentCheckpointsError`; the state is left untouched.
+        """
+        new = self.client.checkpoint()
+        with self.state.locked():
+            old = self.last_seen()
+            if old is None:
+                self.state.store_checkpoint(new.to_bytes())
+                return new
+            try:
+                if new.checkpoint.size >= old.checkpoint.size:
+                    self.client.prove_consistency(old, new)
+                    if new.to_bytes() != old.to_bytes():
+                        self.state.store_checkpoint(new.to_bytes())
+                else:
+                    self.client.prove_consistency(new, old)
+                    click.echo(
+                        f"warning: the log served size {new.checkpoint.size}, older than size "
+                        f"{old.checkpoint.size} seen before (a stale cache?); keeping the newer",
+                        err=True,
+                    )
+            except InconsistentCheckpointsError as err:
+                old_first = new.checkpoint.size >= old.checkpoint.size
+                print_fork_evidence(
+                    err.old if old_first else err.new,
+                    err.new if old_first else err.old,
+                    f"the checkpoint seen before ({self.state.checkpoint_path})",
+                    "the checkpoint the log serves now",
+                )
+                raise
+        return new
+
+    def last_seen(self) -> SignedCheckpoint | None:
+        """The stored checkpoint, re-verified with the log's key (state is not trusted)."""
+        stored = self.state.last_checkpoint()
+        if stored is None:
+            return None
+        try:
+            return self.client.open_checkpoint(stored)
+        except StelaeError as err:
+            raise StateError(
+                f"the stored checkpoint {self.state.checkpoint_path} does not verify: {err}",
+                hint="delete it only if you know why it is wrong; it is your fork evidence",
+            ) from err
+
+    def history(self, size: int) -> SignedCheckpoint | None:
+        """The verified history object ``checkpoints/<size>``, or None if the log has none."""
+        try:
+            data = self.client.fetcher.fetch(history_path(size))
+        except NotFoundError:
+            return None
+        try:
+            return self.client.open_checkpoint(data)
+        except StelaeError as err:
+            raise type(err)(f"{history_path(size)}: {err}") from err
+
+    def history_sizes(self) -> list[int]:
+        """Sizes of the history objects a local log holds (a static HTTP prefix can't be listed)."""
+        if self.local_dir is None:
+            return []
+        try:
+            names = [p.name for p in (self.local_dir / HISTORY_PREFIX).iterdir()]
+        except OSError:
+            return []  # no history directory: nothing to check, which is not an error
+        return sorted(int(n) for n in names if n.isdigit() and (n == "0" or n[0] != "0"))
+
+
+def print_fork_evidence(old: bytes, new: bytes, old_label: str, new_label: str) -> None:
+    """Both signed checkpoints, verbatim, on stderr: what a user needs to prove the fork."""
+    click.echo("FORK: two checkpoints of this log are not consistent; evidence follows.", err=True)
+    for label, note in ((old_label, old), (new_label, new)):
+        click.echo(f"--- {label}:", err=True)
+        click.echo(note.decode("utf-8", "replace").rstrip("\n"), err=True)
+    click.echo("---", err=True)
+
+
+def open_reader(log_url: str, vkey: str, origin: str | None, state_dir: Path | None) -> Reader:
+    """Build a :class:`Reader` from option values; bad values are usage errors (exit 2)."""
+    try:
+        verifier = parse_vkey(read_value(vkey))
+    except FormatError as err:
+        raise click.BadParameter(str(err), param_hint="'--vkey'") from err
+    local_dir: Path | None = None
+    location = log_url
+    if "://" not in log_url:
+        local_dir = Path(log_url)
+        if not local_dir.is_dir():
+            raise click.BadParameter(f"{log_url} is not a directory", param_hint="'--log-url'")
+        if (local_dir / "config.json").is_file() and (local_dir / "log").is_dir():
+            local_dir = local_dir / "log"  # a `stelae init` data directory: read its log
+        location = str(local_dir)
+    try:
+        fetcher = fetcher_for(location)
+    except FormatError as err:
+        raise click.BadParameter(str(err), param_hint="'--log-url'") from err
+    client = LogClient(fetcher, [verifier], origin or verifier.name)
+    root = state_dir if state_dir is not None else default_state_dir()
+    state = LogState(root, client.origin, verifier.key_id)
+    return Reader(location, client, verifier.key_id, state, local_dir)
+
+
+def reader_options(f: F) -> F:
+    """Add the reader options to a command, which then receives ``reader: Reader``."""
+
+    @functools.wraps(f)
+    def wrapper(
+        *args: Any,
+        log_url: str,
+        vkey: str,
+        origin: str | None,
+        state_dir: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        return f(*args, reader=open_reader(log_url, vkey, origin, state_dir), **kwargs)
+
+    options = [
+        click.option(
+            "--log-url",
+            envvar="STELAE_LOG_URL",
+            required=True,
+            metavar="URL|DIR",
+            help="The log's tlog-tiles prefix: an http(s):// URL or a local directory "
+            "[env: STELAE_LOG_URL].",
+        ),
+        click.option(
+            "--vkey",
+            envvar="STELAE_VKEY",
+            required=True,
+            metavar="KEY|@FILE",
+            help="The log's verifier key (name+id+key), or @FILE holding it [env: STELAE_VKEY].",
+        ),
+        click.option(
+            "--origin",
+            default=None,
+            help="The checkpoint origin, when it differs from the key's name (Rekor v1).",
+        ),
+        click.option(
+            "--state-dir",
+            envvar="STELAE_STATE_DIR",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Where the last verified checkpoints are kept "
+            "[env: STELAE_STATE_DIR; default: $XDG_STATE_HOME/stelae or ~/.local/state/stelae].",
+        ),
+    ]
+    decorated: Callable[..., Any] = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return cast(F, decorated)

@@ -1,0 +1,204 @@
+"""``stelae search``: find entries by artifact digest, signer key or identity, and check each hit.
+
+A lookup is one GET of a static index object (:mod:`stelae.sequencer.lookup`). The index is only a
+hint: every hit is fetched with its inclusion proved, hits beyond the verified tree size are
+ignored, and each entry's body is re-parsed (:func:`stelae.kinds.from_body`) to check it really
+commits to what was searched for. A hit that does not is reported on stderr, never printed as a
+result, and makes the exit status 1: a log that indexes entries under the wrong keys is broken or
+lying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stelae import kinds
+from stelae.cli.output import emit, json_option
+from stelae.cli.reading import Reader, reader_options
+from stelae.sequencer.lookup import decode_indices, digest_path, identity_path, key_path
+from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to look for: ``kind`` is ``digest``, ``key`` or ``identity``; ``value`` normalized as
+    :class:`stelae.kinds.Entry` records it (``sha256:<hex>``, hex fingerprint, email/URI)."""
+
+    kind: str
+    value: str
+
+    @property
+    def path(self) -> str:
+        if self.kind == "digest":
+            return digest_path(self.value)
+        if self.kind == "key":
+            return key_path(self.value)
+        return identity_path(self.value)
+
+    def label(self) -> str:
+        return f"{self.kind} {self.value}"
+
+    def matches(self, entry: kinds.Entry) -> bool:
+        if self.kind == "digest":
+            return self.value in entry.artifact_digests
+        if self.kind == "key":
+            return self.value in entry.key_fingerprints
+        if _is_email(self.value):
+            return self.value.lower() in {i.lower() for i in entry.identities if _is_email(i)}
+        return self.value in entry.identities
+
+
+def _is_email(identity: str) -> bool:
+    return "@" in identity and "://" not in identity
+
+
+def digest_query(value: str, option: str = "--sha") -> Query:
+    """``[alg:]hex`` (SHA-256 without a prefix), validated and lowercased."""
+    text = value.strip().lower()
+    if ":" not in text:
+        text = f"sha256:{text}"
+    try:
+        digest_path(text)
+    except FormatError as err:
+        raise click.BadParameter(str(err), param_hint=f"'{option}'") from err
+    return Query("digest", text)
+
+
+def artifact_query(path: Path) -> Query:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return Query("digest", f"sha256:{h.hexdigest()}")
+
+
+def key_query(path: Path, option: str = "--public-key") -> Query:
+    """The key index fingerprint of a public key or certificate file (PEM, SSH, minisign, PGP)."""
+    try:
+        return Query("key", kinds.fingerprint_public_key(path.read_bytes()))
+    except FormatError as err:
+        raise click.BadParameter(f"{path}: {err}", param_hint=f"'{option}'") from err
+
+
+def identity_query(value: str, option: str) -> Query:
+    text = value.strip()
+    if not text:
+        raise click.BadParameter("an identity cannot be empty", param_hint=f"'{option}'")
+    return Query("identity", text.lower() if _is_email(text) else text)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    index: int
+    uuid: str
+    reason: str
+
+
+def check_hit(query: Query, body: bytes) -> str | None:
+    """None if ``body`` commits to ``query``, else why not."""
+    try:
+        entry = kinds.from_body(body)
+    except FormatError as err:  # InvalidEntryError: not a known kind's canonical body
+        return f"its body is not a known entry kind ({err})"
+    if query.matches(entry):
+        return None
+    return f"its {entry.kind} body does not mention {query.label()}"
+
+
+FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.option("--sha", metavar="[ALG:]HEX", help="An artifact digest (SHA-256 if no prefix).")
+@click.option("--artifact", type=FILE, help="An artifact file (searched by its SHA-256).")
+@click.option("--public-key", type=FILE, help="A public key or certificate file.")
+@click.option("--email", help="A certificate email identity.")
+@click.option("--uri", help="A certificate URI identity.")
+@reader_options
+@json_option
+def search(  # noqa: PLR0917 - click passes options as arguments
+    reader: Reader,
+    sha: str | None,
+    artifact: Path | None,
+    public_key: Path | None,
+    email: str | None,
+    uri: str | None,
+    as_json: bool,
+) -> None:
+    """Find entries by artifact digest, signer key or identity; verify every hit.
+
+    Prints one "UUID INDEX" line per entry (or --json). Nothing found is not an error (exit 0,
+    as rekor-cli); a hit whose entry does not really match is reported and makes the exit 1.
+
+    \b
+    Example:
+      stelae search --log-url https://log.example.test --vkey @vkey.txt --artifact ./app.tar.gz
+      stelae search --log-url ./stelae-data --vkey @vkey.txt --email alice@example.com --json
+    """
+    given = [v for v in (sha, artifact, public_key, email, uri) if v is not None]
+    if len(given) != 1:
+        raise click.UsageError(
+            "give exactly one of --sha, --artifact, --public-key, --email, --uri"
+        )
+    if sha is not None:
+        query = digest_query(sha)
+    elif artifact is not None:
+        query = artifact_query(artifact)
+    elif public_key is not None:
+        query = key_query(public_key)
+    elif email is not None:
+        query = identity_query(email, "--email")
+    else:
+        assert uri is not None
+        query = identity_query(uri, "--uri")
+
+    try:
+        indices = decode_indices(reader.client.fetcher.fetch(query.path))
+    except NotFoundError:
+        indices = []
+    cp = reader.current()  # after the index: a newer checkpoint covers more of its hits
+    size = cp.checkpoint.size
+    hits: list[dict[str, Any]] = []
+    mismatches: list[Mismatch] = []
+    beyond = [i for i in indices if i >= size]
+    for index in sorted(i for i in indices if i < size):
+        entry = reader.client.entry(index, cp)  # inclusion proved, or it raises
+        reason = check_hit(query, entry.data)
+        if reason is None:
+            hits.append({"index": index, "uuid": entry.leaf_hash.hex()})
+        else:
+            mismatches.append(Mismatch(index, entry.leaf_hash.hex(), reason))
+
+    if beyond:
+        click.echo(
+            f"ignored {len(beyond)} indexed entries beyond the verified tree size {size}", err=True
+        )
+    if not hits and not mismatches:
+        click.echo(f"no entries found for {query.label()}", err=True)
+    if hits or as_json:  # an empty text result prints nothing, not an empty line
+        emit(
+            as_json,
+            {
+                "query": {"kind": query.kind, "value": query.value},
+                "tree_size": size,
+                "entries": hits,
+                "mismatched": [m.__dict__ for m in mismatches],
+            },
+            "\n".join(f"{h['uuid']} {h['index']}" for h in hits),
+        )
+    for m in mismatches:
+        click.echo(
+            f"MISMATCH: entry {m.index} ({m.uuid}) is indexed under {query.label()}, "
+            f"but {m.reason}",
+            err=True,
+        )
+    if mismatches:
+        raise VerificationError(
+            f"{len(mismatches)} of the log's index hits for {query.label()} do not match; "
+            "they were not printed as results"
+        )

@@ -19,6 +19,7 @@ from stelae.sequencer.intent import INTENT_KEY
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.lookup import (
     IndexKind,
+    LeafRecord,
     decode_indices,
     decode_leaf_index,
     digest_path,
@@ -31,6 +32,8 @@ from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import ObjectStore
+from stelae.sequencer.timestamp import verify_set
+from stelae.tiles.errors import VerificationError
 from stelae.tiles.client import LogClient
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.layout import bundles_for_size, tiles_for_size
@@ -99,6 +102,24 @@ def test_integrate_verify_and_indexes(store: ObjectStore) -> None:
     entries = verify_whole_log(store)
     assert entries == [entry(i).body for i in range(310)]
     assert decode_leaf_index(store.get(leaf_path(entry(305).leaf_hash))) == 305
+    record = LeafRecord.parse(store.get(leaf_path(entry(305).leaf_hash)))
+    assert record.integrated_time > 1_700_000_000
+    assert r2.assigned[entry(305).leaf_hash].signed_entry_timestamp == record.signed_entry_timestamp
+    verify_set(
+        SIGNER.public_key_bytes,
+        record.signed_entry_timestamp,
+        entry(305).body,
+        record.integrated_time,
+        305,
+    )
+    with pytest.raises(VerificationError):
+        verify_set(
+            SIGNER.public_key_bytes,
+            record.signed_entry_timestamp,
+            entry(305).body,
+            record.integrated_time,
+            304,
+        )
     assert decode_indices(store.get(key_path(f"{1:064x}"))) == list(range(1, 310, 3))
     assert decode_indices(store.get(identity_path("USER0@example.com"))) == list(range(0, 310, 2))
     assert decode_indices(store.get(digest_path(entry(7).digests[0]))) == [7]

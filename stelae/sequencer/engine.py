@@ -36,11 +36,10 @@ from stelae.sequencer.intent import INTENT_KEY, Intent
 from stelae.sequencer.lookup import (
     ALL_INDEXES,
     IndexKind,
+    LeafRecord,
     decode_indices,
-    decode_leaf_record,
     digest_path,
     encode_indices,
-    encode_leaf_index,
     identity_path,
     key_path,
     leaf_path,
@@ -52,6 +51,7 @@ from stelae.sequencer.store import (
     ObjectStore,
     PreconditionFailed,
 )
+from stelae.sequencer.timestamp import set_payload, v1_log_id
 from stelae.tiles.builder import extend, right_edge_from_tiles
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.compact import RightEdge
@@ -91,6 +91,8 @@ class SequencerConfig:
     leaf_index: bool = True
     """Maintain ``index/leaf/<hash>``. Without it the log cannot deduplicate against entries of
     earlier batches, and ``get --uuid`` / the write API's wait cannot find entries."""
+    entry_timestamps: bool = True
+    """Sign a Rekor v1 signed entry timestamp per entry, kept in its leaf record."""
     parallel_writes: int = 16
     """How many object writes of one stage may be in flight at once (S3 latency hides behind it)."""
 
@@ -100,6 +102,7 @@ class Assignment:
     index: int
     duplicate: bool
     integrated_time: int = 0
+    signed_entry_timestamp: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class Sequencer:
         self.signer = signer
         self.config = config
         self._clock = clock
+        self._v1_log_id = v1_log_id(signer.public_key_bytes)
         self._lock = threading.Lock()
         self._edge: _Edge | None = None
         self._pool = ThreadPoolExecutor(
@@ -203,8 +207,9 @@ class Sequencer:
                 ) from err
             published = self._apply(intent, published)
             for i, e in enumerate(fresh):
+                index = intent.base_size + i
                 assigned[e.leaf_hash] = Assignment(
-                    intent.base_size + i, False, intent.integrated_time
+                    index, False, intent.integrated_time, self._entry_timestamp(intent, i)
                 )
             return IntegrationResult(published.note, published.size, published.root, assigned)
 
@@ -235,18 +240,20 @@ class Sequencer:
             for lh, record in zip(list(unique), found, strict=True):
                 if record is None:
                     continue
-                index, itime = record
+                index = record.index
                 if index >= size:
                     raise LogCorruptedError(
                         f"leaf {lh.hex()} is indexed at {index}, beyond the published size {size}"
                     )
-                assigned[lh] = Assignment(index, True, itime)
+                assigned[lh] = Assignment(
+                    index, True, record.integrated_time, record.signed_entry_timestamp
+                )
                 del unique[lh]
         return assigned, list(unique.values())
 
-    def _lookup_leaf(self, lh: bytes) -> tuple[int, int] | None:
+    def _lookup_leaf(self, lh: bytes) -> LeafRecord | None:
         try:
-            return decode_leaf_record(self.store.get(leaf_path(lh)))
+            return LeafRecord.parse(self.store.get(leaf_path(lh)))
         except ObjectNotFound:
             return None
 
@@ -327,12 +334,9 @@ class Sequencer:
         for i, e in enumerate(intent.entries):
             index = intent.base_size + i
             if self.config.leaf_index:
+                record = LeafRecord(index, intent.integrated_time, self._entry_timestamp(intent, i))
                 leaf_writes.append(
-                    (
-                        leaf_path(e.leaf_hash),
-                        encode_leaf_index(index, intent.integrated_time),
-                        ObjectClass.ENTRY_LEAF_INDEX,
-                    )
+                    (leaf_path(e.leaf_hash), record.to_bytes(), ObjectClass.ENTRY_LEAF_INDEX)
                 )
             paths: list[str] = []
             if IndexKind.DIGEST in self.config.indexes:
@@ -364,6 +368,14 @@ class Sequencer:
             except PreconditionFailed:
                 continue
         raise StelaeError(f"couldn't update lookup index {key}: too much contention")
+
+    def _entry_timestamp(self, intent: Intent, i: int) -> bytes:
+        if not self.config.entry_timestamps:
+            return b""
+        payload = set_payload(
+            intent.entries[i].body, intent.integrated_time, self._v1_log_id, intent.base_size + i
+        )
+        return self.signer.sign_bytes(payload)
 
     # -- plumbing --------------------------------------------------------------------------------
 

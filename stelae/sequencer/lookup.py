@@ -13,7 +13,8 @@ certificate identity   ``index/identity/<hex SHA-256(identity)>`` 1 read-modify-
                                                                   identity in a batch
 =====================  =========================================  ==================================
 
-The leaf object holds ``{"index": N, "integratedTime": T}`` and never changes. The others hold ``{"indices": [...]}``
+The leaf object holds ``{"index": N, "integratedTime": T, "signedEntryTimestamp": b64}`` (see
+:mod:`stelae.sequencer.timestamp`) and never changes. The others hold ``{"indices": [...]}``
 sorted ascending, and grow by compare-and-swap with a set union, so concurrent or repeated updates
 (a retried batch, a second sequencer finishing the same intent) never lose an index. Identities are
 hashed into the path so that emails and URIs need no escaping. An index is a hint: clients verify
@@ -22,9 +23,12 @@ every hit against the log, and indices beyond the checkpoint they trust are igno
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -78,26 +82,41 @@ def _is_hex(s: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in s)
 
 
-def encode_leaf_index(index: int, integrated_time: int = 0) -> bytes:
-    return json.dumps(
-        {"index": index, "integratedTime": integrated_time}, separators=(",", ":")
-    ).encode()
+@dataclass(frozen=True)
+class LeafRecord:
+    """What ``index/leaf/<hash>`` holds: where the entry is, when, and its Rekor v1 SET."""
 
+    index: int
+    integrated_time: int = 0
+    signed_entry_timestamp: bytes = b""
 
-def decode_leaf_record(data: bytes) -> tuple[int, int]:
-    """``(index, integratedTime)`` from a leaf index object."""
-    obj = _load(data)
-    index = obj.get("index")
-    itime = obj.get("integratedTime", 0)
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-        raise FormatError("leaf index object has no non-negative 'index'")
-    if not isinstance(itime, int) or isinstance(itime, bool) or itime < 0:
-        raise FormatError("leaf index object has a bad 'integratedTime'")
-    return index, itime
+    def to_bytes(self) -> bytes:
+        obj: dict[str, Any] = {"index": self.index, "integratedTime": self.integrated_time}
+        if self.signed_entry_timestamp:
+            obj["signedEntryTimestamp"] = base64.b64encode(self.signed_entry_timestamp).decode()
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> LeafRecord:
+        obj = _load(data)
+        index = obj.get("index")
+        itime = obj.get("integratedTime", 0)
+        set_b64 = obj.get("signedEntryTimestamp", "")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise FormatError("leaf index object has no non-negative 'index'")
+        if not isinstance(itime, int) or isinstance(itime, bool) or itime < 0:
+            raise FormatError("leaf index object has a bad 'integratedTime'")
+        if not isinstance(set_b64, str):
+            raise FormatError("leaf index object has a bad 'signedEntryTimestamp'")
+        try:
+            sig = base64.b64decode(set_b64, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise FormatError("leaf index 'signedEntryTimestamp' is not base64") from err
+        return cls(index, itime, sig)
 
 
 def decode_leaf_index(data: bytes) -> int:
-    return decode_leaf_record(data)[0]
+    return LeafRecord.parse(data).index
 
 
 def encode_indices(indices: Iterable[int]) -> bytes:

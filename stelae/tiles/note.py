@@ -599,6 +599,11 @@ class Ed25519NoteSigner(_Ed25519Seed):
             raise MalformedNoteError(problem)
         return NoteSignature(self.name, self.key_id, self._key.sign(text.encode()))
 
+    def sign_bytes(self, message: bytes) -> bytes:
+        """A raw Ed25519 signature with the log key, for non-note statements the log makes
+        (Rekor v1 signed entry timestamps). Never used on note text."""
+        return self._key.sign(message)
+
 
 def _system_clock() -> int:
     return int(time.time())

@@ -20,7 +20,7 @@ from stelae.cli.output import read_value
 from stelae.cli.state import LogState, StateError, default_state_dir
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError, LogClient
-from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import fetcher_for
 from stelae.tiles.note import parse_vkey
 
@@ -32,6 +32,10 @@ HISTORY_PREFIX = "checkpoints/"
 def history_path(size: int) -> str:
     """Where a stelae log keeps the checkpoint it published at ``size`` (immutable)."""
     return f"{HISTORY_PREFIX}{size}"
+
+
+class BadHistoryError(VerificationError):
+    """A checkpoint history object is not a checkpoint the log signed at that size."""
 
 
 @dataclass
@@ -105,9 +109,14 @@ class Reader:
         except NotFoundError:
             return None
         try:
-            return self.client.open_checkpoint(data)
+            cp = self.client.open_checkpoint(data)
         except StelaeError as err:
-            raise type(err)(f"{history_path(size)}: {err}") from err
+            raise BadHistoryError(f"{history_path(size)}: {err}") from err
+        if cp.checkpoint.size != size:
+            raise BadHistoryError(
+                f"{history_path(size)} holds the checkpoint of size {cp.checkpoint.size}"
+            )
+        return cp
 
     def history_sizes(self) -> list[int]:
         """Sizes of the history objects a local log holds (a static HTTP prefix can't be listed)."""

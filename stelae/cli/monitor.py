@@ -33,9 +33,8 @@ from typing import Any, Protocol
 
 import click
 
-from stelae import kinds
 from stelae.cli.reading import Reader, print_fork_evidence, reader_options
-from stelae.cli.search import Query, digest_query, identity_query, key_query
+from stelae.cli.search import Query, digest_query, identity_query, key_query, parse_entry
 from stelae.tiles.audit import (
     AuditState,
     TileMismatchError,
@@ -90,7 +89,7 @@ class Watches:
     def match(self, body: bytes) -> list[str] | None:
         """The labels of the queries ``body`` matches; None if it is not a known entry kind."""
         try:
-            entry = kinds.from_body(body)
+            entry = parse_entry(body)
         except FormatError:
             return None
         return [q.label() for q in self.queries if q.matches(entry)]

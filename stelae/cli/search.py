@@ -13,15 +13,35 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from stelae import kinds
 from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, reader_options
 from stelae.sequencer.lookup import decode_indices, digest_path, identity_path, key_path
 from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
+
+if TYPE_CHECKING:
+    from stelae.kinds import Entry
+
+
+# stelae.kinds is imported on first use: it loads JSON schemas and OpenPGP support, which would
+# double the start-up time of every command that never parses an entry.
+
+
+def parse_entry(body: bytes) -> Entry:
+    """:func:`stelae.kinds.from_body`: the entry a canonical body holds, with its lookup keys."""
+    from stelae.kinds import from_body  # noqa: PLC0415 - deliberately lazy, see above
+
+    return from_body(body)
+
+
+def fingerprint_key_file(data: bytes) -> str:
+    """:func:`stelae.kinds.fingerprint_public_key`: the key index fingerprint of a key file."""
+    from stelae.kinds import fingerprint_public_key  # noqa: PLC0415 - deliberately lazy
+
+    return fingerprint_public_key(data)
 
 
 @dataclass(frozen=True)
@@ -43,7 +63,7 @@ class Query:
     def label(self) -> str:
         return f"{self.kind} {self.value}"
 
-    def matches(self, entry: kinds.Entry) -> bool:
+    def matches(self, entry: Entry) -> bool:
         if self.kind == "digest":
             return self.value in entry.artifact_digests
         if self.kind == "key":
@@ -80,7 +100,7 @@ def artifact_query(path: Path) -> Query:
 def key_query(path: Path, option: str = "--public-key") -> Query:
     """The key index fingerprint of a public key or certificate file (PEM, SSH, minisign, PGP)."""
     try:
-        return Query("key", kinds.fingerprint_public_key(path.read_bytes()))
+        return Query("key", fingerprint_key_file(path.read_bytes()))
     except FormatError as err:
         raise click.BadParameter(f"{path}: {err}", param_hint=f"'{option}'") from err
 
@@ -102,7 +122,7 @@ class Mismatch:
 def check_hit(query: Query, body: bytes) -> str | None:
     """None if ``body`` commits to ``query``, else why not."""
     try:
-        entry = kinds.from_body(body)
+        entry = parse_entry(body)
     except FormatError as err:  # InvalidEntryError: not a known kind's canonical body
         return f"its body is not a known entry kind ({err})"
     if query.matches(entry):

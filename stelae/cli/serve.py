@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import click
 
+from stelae.api.service import ServiceConfig
 from stelae.cli.output import emit, json_option
-from stelae.sequencer.logdir import init_log
+from stelae.sequencer.logdir import init_log, open_log
+from stelae.server.app import LogServer, ServeOptions
 
 DATA_HELP = "The log's data directory (config, signing key, and log/)."
 
@@ -50,7 +54,88 @@ def init(data: Path, origin: str, as_json: bool) -> None:
     )
 
 
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
 @click.command()
-def serve() -> None:
-    """Run the write API, the sequencer and a static file server in one process."""
-    raise click.ClickException("not built yet")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("stelae-data"),
+    show_default=True,
+    envvar="STELAE_DATA",
+    help=DATA_HELP,
+)
+@click.option(
+    "--origin",
+    default="localhost/stelae",
+    show_default=True,
+    help="Origin for a log created on first run (ignored for an existing log).",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8080",
+    show_default=True,
+    envvar="STELAE_LISTEN",
+    help="Address to serve on; port 0 picks a free one.",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(0.1, 300),
+    default=20.0,
+    show_default=True,
+    help="Seconds a write waits for integration before answering 202.",
+)
+@click.option(
+    "--strict-duplicates",
+    is_flag=True,
+    help="Answer duplicates as Rekor does (409) instead of with the existing entry.",
+)
+def serve(
+    data: Path, origin: str, listen: str, wait_seconds: float, strict_duplicates: bool
+) -> None:
+    """Run the write API, the sequencer and a static file server in one process.
+
+    Reads are the log's static files at the root (/checkpoint, /tile/...); writes are Rekor's
+    POST /api/v1/log/entries and /api/v2/log/entries. SIGTERM or Ctrl-C stops accepting,
+    integrates and answers everything queued, then exits.
+
+    \b
+    Example:
+      stelae serve --data ./stelae-data --listen 127.0.0.1:8080
+      curl -s http://127.0.0.1:8080/checkpoint
+    """
+    host, port = _listen(listen)
+    local, created = (
+        init_log(data, origin)
+        if not (data / "config.json").exists()
+        else (
+            open_log(data),
+            False,
+        )
+    )
+    server = LogServer(
+        local,
+        ServeOptions(
+            host,
+            port,
+            ServiceConfig(wait_seconds=wait_seconds, strict_duplicates=strict_duplicates),
+        ),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    if created:
+        click.echo(f"created log {local.config.origin} in {data}", err=True)
+    click.echo(f"serving {local.config.origin} on {server.url} (data: {data})", err=True)
+    click.echo(f"verifier key: {local.config.vkey}", err=True)
+    stop.wait()
+    click.echo("stopping: integrating what is queued…", err=True)
+    server.close()
+    click.echo("stopped", err=True)

@@ -42,6 +42,7 @@ class Receipt:
     integrated_time: int
     checkpoint: bytes
     tree_size: int
+    signed_entry_timestamp: bytes = b""
 
 
 class Batcher:
@@ -129,5 +130,12 @@ class Batcher:
         for entry, future, _ in batch:
             a: Assignment = result.assigned[entry.leaf_hash]
             future.set_result(
-                Receipt(a.index, a.duplicate, a.integrated_time, result.checkpoint, result.size)
+                Receipt(
+                    a.index,
+                    a.duplicate,
+                    a.integrated_time,
+                    result.checkpoint,
+                    result.size,
+                    a.signed_entry_timestamp,
+                )
             )

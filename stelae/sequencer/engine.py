@@ -171,7 +171,20 @@ class Sequencer:
     # -- public --------------------------------------------------------------------------------
 
     def published(self) -> IntegrationResult:
-        """The current checkpoint, without integrating anything (recovering a crashed batch)."""
+        """The current checkpoint, without integrating anything (recovering a crashed batch).
+
+        A new log gets its size-0 checkpoint here, so readers always find a signed tree head.
+        """
+        result = self.integrate([])
+        if result.checkpoint:
+            return result
+        note = sign_note(Checkpoint(self.config.origin, 0, EMPTY_ROOT).to_text(), [self.signer])
+        data = note.to_bytes()
+        self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
+        try:
+            self.store.put_if(CHECKPOINT_KEY, data, ObjectClass.CHECKPOINT, None)
+        except PreconditionFailed:
+            pass  # someone else published first (the empty one, or more): read theirs
         return self.integrate([])
 
     def integrate(self, batch: Sequence[PendingEntry]) -> IntegrationResult:

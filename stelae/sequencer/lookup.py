@@ -66,8 +66,9 @@ def digest_path(digest: str) -> str:
 
 
 def key_path(fingerprint: str) -> str:
-    if len(fingerprint) != 64 or not _is_hex(fingerprint):
-        raise FormatError(f"{fingerprint!r} is not a SHA-256 key fingerprint")
+    # SHA-256 of an SPKI (64 hex digits), or an OpenPGP v4/v6 fingerprint (40/64 hex digits).
+    if not 40 <= len(fingerprint) <= 128 or not _is_hex(fingerprint):
+        raise FormatError(f"{fingerprint!r} is not a key fingerprint (40..128 hex digits)")
     return f"index/key/{fingerprint.lower()}"
 
 

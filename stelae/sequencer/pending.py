@@ -20,7 +20,7 @@ from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.tile import MAX_ENTRY_SIZE, EntryTooLargeError
 
 _DIGEST = re.compile(r"(sha256|sha384|sha512):[0-9a-f]+")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
+_KEY_FP = re.compile(r"[0-9a-f]{40,128}")
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ class PendingEntry:
             if not _DIGEST.fullmatch(d):
                 raise FormatError(f"digest {d!r} is not '<sha256|sha384|sha512>:<hex>'")
         for k in self.key_fingerprints:
-            if not _HEX64.fullmatch(k):
-                raise FormatError(f"key fingerprint {k!r} is not 64 lowercase hex digits")
+            if not _KEY_FP.fullmatch(k):
+                raise FormatError(f"key fingerprint {k!r} is not 40..128 lowercase hex digits")
         for i in self.identities:
             if not i or len(i) > 1024 or any(c in i for c in "\n\r\x00"):
                 raise FormatError(f"identity {i!r} is empty, too long or has control characters")

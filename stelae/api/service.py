@@ -1,0 +1,303 @@
+"""The write service: parse → validate → verify → canonicalize → enqueue → wait → answer.
+
+Transport-neutral; :func:`WriteService.handle` is the whole API. Also answers the few Rekor v1
+read endpoints that Rekor clients call (log info, entry by UUID or index, public key, consistency
+proof), computed from the same static objects any reader can fetch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from stelae import kinds
+from stelae.api.errors import ApiError, error_response
+from stelae.api.http import Request, Response
+from stelae.api.identity import LogIdentity
+from stelae.api.rekor import ProvedEntry, v1_entry, v1_log_info, v2_entry
+from stelae.api.submit import NotYetIntegratedError, Submitter
+from stelae.sequencer.lookup import LeafRecord, leaf_path
+from stelae.sequencer.pending import PendingEntry
+from stelae.tiles.checkpoint import Checkpoint
+from stelae.tiles.client import TileReader
+from stelae.tiles.errors import NotFoundError
+from stelae.tiles.fetch import CachingFetcher, Fetcher
+from stelae.tiles.layout import TILE_WIDTH
+from stelae.tiles.note import Note
+from stelae.tiles.proof import verify_consistency, verify_inclusion
+
+log = logging.getLogger("stelae.api")
+
+_UUID = re.compile(r"(?:[0-9a-f]{16})?([0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Write API settings. Field comments are the reference."""
+
+    max_request_bytes: int = 4 * 1024 * 1024
+    """Larger request bodies are refused with 413 before parsing."""
+    wait_seconds: float = 20.0
+    """Seconds a request waits for integration before a 202 (Rekor v2 clients wait 20 s)."""
+    strict_duplicates: bool = False
+    """Answer duplicates as Rekor does (409 + x-log-index / Location) instead of with the entry.
+    A request can also ask for it with the header ``X-Stelae-Strict: true``."""
+
+
+@lru_cache(maxsize=8)
+def _parse_checkpoint(note: bytes) -> Checkpoint:
+    return Checkpoint.parse(Note.parse(note).text)
+
+
+class WriteService:
+    def __init__(
+        self,
+        submitter: Submitter,
+        fetcher: Fetcher,
+        identity: LogIdentity,
+        config: ServiceConfig | None = None,
+    ) -> None:
+        self.submitter = submitter
+        self.fetcher = CachingFetcher(fetcher, max_items=8192)
+        self.tiles = TileReader(self.fetcher)
+        self.identity = identity
+        self.config = config or ServiceConfig()
+        self._routes: dict[tuple[str, str], Callable[[Request], Response]] = {
+            ("POST", "/api/v2/log/entries"): self._post_v2,
+            ("POST", "/api/v1/log/entries"): self._post_v1,
+            ("GET", "/api/v1/log"): self._get_log,
+            ("GET", "/api/v1/log/publicKey"): self._get_public_key,
+            ("GET", "/api/v1/log/proof"): self._get_proof,
+            ("GET", "/api/v1/log/entries"): self._get_entry_by_index,
+        }
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        try:
+            route = self._routes.get((req.method, req.path.rstrip("/") or "/"))
+            if route is None:
+                if req.method == "GET" and req.path.startswith("/api/v1/log/entries/"):
+                    return self._get_entry_by_uuid(req)
+                if any(p == req.path.rstrip("/") for _, p in self._routes):
+                    raise ApiError(405, f"{req.method} is not allowed on {req.path}")
+                raise ApiError(404, f"no such endpoint: {req.method} {req.path}")
+            return route(req)
+        except Exception as err:  # the one place errors become statuses
+            return error_response(err)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def _json_body(self, req: Request) -> object:
+        ctype = req.header("content-type").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise ApiError(
+                415, f"Content-Type must be application/json, not {ctype or 'missing'!r}"
+            )
+        if len(req.body) > self.config.max_request_bytes:
+            raise ApiError(
+                413,
+                f"request body is {len(req.body)} bytes; "
+                f"the limit is {self.config.max_request_bytes}",
+            )
+        if not req.body.strip():
+            raise ApiError(400, "request body is empty")
+        return kinds.load_json(req.body, limit=self.config.max_request_bytes)
+
+    def _strict(self, req: Request) -> bool:
+        return self.config.strict_duplicates or req.header("x-stelae-strict").lower() in (
+            "1",
+            "true",
+        )
+
+    def _integrate(self, entry: kinds.Entry) -> ProvedEntry:
+        pending = PendingEntry(
+            entry.body, entry.artifact_digests, entry.key_fingerprints, entry.identities
+        )
+        receipt = self.submitter.submit(pending, self.config.wait_seconds)
+        cp = _parse_checkpoint(receipt.checkpoint)
+        proof = self.tiles.inclusion_proof(receipt.index, cp.size)
+        # Never answer with a proof that does not verify against the checkpoint we send.
+        verify_inclusion(receipt.index, cp.size, entry.leaf_hash, proof, cp.root_hash)
+        proved = ProvedEntry(
+            entry.kind,
+            entry.api_version,
+            entry.body,
+            receipt.index,
+            receipt.integrated_time,
+            receipt.signed_entry_timestamp,
+            cp.size,
+            cp.root_hash,
+            proof,
+            receipt.checkpoint,
+        )
+        if receipt.duplicate:
+            raise _Duplicate(proved)
+        return proved
+
+    def _post_v2(self, req: Request) -> Response:
+        entry = kinds.from_v2_request(self._json_body(req))
+        try:
+            proved = self._integrate(entry)
+        except NotYetIntegratedError:
+            return self._accepted(entry)
+        except _Duplicate as dup:
+            if self._strict(req):
+                return Response.json(
+                    409,
+                    {
+                        "code": 409,
+                        "message": "an equivalent entry already exists in the transparency log "
+                        f"with index {dup.entry.index}",
+                    },
+                    {"x-log-index": str(dup.entry.index)},
+                )
+            return Response.json(
+                201, v2_entry(self.identity, dup.entry), {"X-Stelae-Duplicate": "true"}
+            )
+        return Response.json(201, v2_entry(self.identity, proved))
+
+    def _post_v1(self, req: Request) -> Response:
+        entry = kinds.from_v1_proposed(self._json_body(req))
+        location = f"/api/v1/log/entries/{entry.uuid}"
+        try:
+            proved = self._integrate(entry)
+        except NotYetIntegratedError:
+            return self._accepted(entry)
+        except _Duplicate as dup:
+            if self._strict(req):
+                return Response.json(
+                    409,
+                    {
+                        "code": 409,
+                        "message": "an equivalent entry already exists in the transparency log "
+                        f"with UUID {entry.uuid}",
+                    },
+                    {"Location": location},
+                )
+            return Response.json(
+                201,
+                v1_entry(self.identity, dup.entry),
+                {"Location": location, "ETag": entry.uuid, "X-Stelae-Duplicate": "true"},
+            )
+        return Response.json(
+            201, v1_entry(self.identity, proved), {"Location": location, "ETag": entry.uuid}
+        )
+
+    def _accepted(self, entry: kinds.Entry) -> Response:
+        location = f"/api/v1/log/entries/{entry.uuid}"
+        return Response.json(
+            202,
+            {
+                "code": 202,
+                "message": "the entry is queued and will be integrated shortly; "
+                f"fetch it from {location} or index/leaf/{entry.uuid}",
+                "uuid": entry.uuid,
+            },
+            {"Location": location, "Retry-After": "2"},
+        )
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def _current(self) -> tuple[Checkpoint, bytes]:
+        note = self.fetcher.fetch("checkpoint")
+        return _parse_checkpoint(note), note
+
+    def _get_log(self, req: Request) -> Response:
+        cp, note = self._current()
+        return Response.json(200, v1_log_info(self.identity, cp.size, cp.root_hash, note))
+
+    def _get_public_key(self, req: Request) -> Response:
+        return Response(
+            200, self.identity.public_key_pem.encode(), {"Content-Type": "application/x-pem-file"}
+        )
+
+    def _get_proof(self, req: Request) -> Response:
+        cp, _ = self._current()
+        first = _int_param(req, "firstSize", 1)
+        last = _int_param(req, "lastSize", cp.size)
+        if not 1 <= first <= last <= cp.size:
+            raise ApiError(400, f"need 1 <= firstSize <= lastSize <= {cp.size}")
+        proof = self.tiles.consistency_proof(first, last)
+        old_root, new_root = self.tiles.root(first), self.tiles.root(last)
+        verify_consistency(first, last, proof, old_root, new_root)
+        return Response.json(200, {"hashes": [h.hex() for h in proof], "rootHash": new_root.hex()})
+
+    def _get_entry_by_index(self, req: Request) -> Response:
+        if "logIndex" not in req.query:
+            raise ApiError(400, "query parameter logIndex is required")
+        cp, note = self._current()
+        index = _int_param(req, "logIndex", 0)
+        if index >= cp.size:
+            raise ApiError(404, f"no entry {index}: the log has {cp.size} entries")
+        body = self.tiles.bundle(index // TILE_WIDTH, cp.size).entries[index % TILE_WIDTH]
+        return self._v1_read(body, index, cp, note)
+
+    def _get_entry_by_uuid(self, req: Request) -> Response:
+        m = _UUID.fullmatch(req.path.rsplit("/", 1)[-1].lower())
+        if not m:
+            raise ApiError(400, "an entry UUID is 64 hex digits (or an 80-digit entry ID)")
+        try:
+            record = LeafRecord.parse(self.fetcher.fetch(leaf_path(bytes.fromhex(m.group(1)))))
+        except NotFoundError as err:
+            raise ApiError(404, f"no entry with UUID {m.group(1)}") from err
+        cp, note = self._current()
+        if record.index >= cp.size:
+            raise ApiError(404, f"entry {m.group(1)} is not yet in a published checkpoint")
+        body = self.tiles.bundle(record.index // TILE_WIDTH, cp.size).entries[
+            record.index % TILE_WIDTH
+        ]
+        return self._v1_read(body, record.index, cp, note, record)
+
+    def _v1_read(
+        self,
+        body: bytes,
+        index: int,
+        cp: Checkpoint,
+        note: bytes,
+        record: LeafRecord | None = None,
+    ) -> Response:
+        if record is None:
+            try:
+                lh = hashlib.sha256(b"\x00" + body).digest()
+                record = LeafRecord.parse(self.fetcher.fetch(leaf_path(lh)))
+            except NotFoundError:
+                record = LeafRecord(index)
+        proof = self.tiles.inclusion_proof(index, cp.size)
+        try:
+            obj = json.loads(body)
+            kind, version = str(obj.get("kind", "")), str(obj.get("apiVersion", ""))
+        except (ValueError, AttributeError):
+            kind, version = "", ""
+        proved = ProvedEntry(
+            kind,
+            version,
+            body,
+            index,
+            record.integrated_time,
+            record.signed_entry_timestamp,
+            cp.size,
+            cp.root_hash,
+            proof,
+            note,
+        )
+        return Response.json(200, v1_entry(self.identity, proved))
+
+
+class _Duplicate(Exception):  # noqa: N818 - control flow inside the service, never escapes
+    def __init__(self, entry: ProvedEntry) -> None:
+        self.entry = entry
+
+
+def _int_param(req: Request, name: str, default: int) -> int:
+    raw = req.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 19:
+        raise ApiError(400, f"query parameter {name} must be a non-negative integer")
+    return int(raw)

@@ -1,0 +1,145 @@
+"""Integration throughput on the local backend, as a fraction of hashing the tree alone.
+
+Entries (1 KiB, :mod:`benchmarks.workload`) are built before the clock starts, then integrated in
+batches of 1, 16, 256 and 4096 into a fresh :class:`~stelae.sequencer.local.LocalStore` in a
+temporary directory (``TMPDIR`` chooses the disk; every write is fsynced). Two configurations:
+the log alone (no lookup indexes, no leaf index) and every index.
+
+The baseline, measured in alternation with the runs, is raw SHA-256 leaf hashing plus RFC 6962
+node hashing of the same entries: what building the tree costs with nothing else. ``ratio`` is
+integration throughput over baseline throughput. Issue 3's target: ≥ 0.4 at batch 4096 without
+lookup indexes.
+
+For context, ``ceiling`` is the ratio a sequencer would reach if, besides hashing, it did nothing
+but write and fsync each entry bundle it touches once (:func:`benchmarks.baseline.durable_bundles`,
+on the same disk): the best any durable sequencer could do there.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from benchmarks import baseline, workload
+from benchmarks.table import table
+from stelae.sequencer.engine import SequencerConfig
+from stelae.sequencer.local import LocalStore
+from stelae.sequencer.pending import PendingEntry
+
+BATCH_SIZES = (1, 16, 256, 4096)
+TARGET = {"config": "none", "batch": 4096, "ratio": 0.4}
+
+# Entries per run, by batch size: enough batches to be stable, bounded for the slow small batches.
+_ENTRIES = {
+    "none": {1: 512, 16: 4096, 256: 16384, 4096: 32768},
+    "all": {1: 128, 16: 1024, 256: 4096, 4096: 8192},
+}
+_QUICK_ENTRIES = {
+    "none": {1: 4, 16: 32, 256: 512, 4096: 4096},
+    "all": {1: 2, 16: 16, 256: 64, 4096: 256},
+}
+CONFIGS = {"none": workload.NO_INDEXES, "all": workload.ALL_INDEXES}
+
+
+def integrate(
+    config: SequencerConfig, entries: list[PendingEntry], batch: int, root: Path
+) -> float:
+    """Seconds to integrate ``entries`` in batches of ``batch`` into a new log under ``root``."""
+    store = LocalStore(root)
+    with workload.sequencer(store, config) as seq:
+        start = time.perf_counter()
+        for k in range(0, len(entries), batch):
+            seq.integrate(entries[k : k + batch])
+        elapsed = time.perf_counter() - start
+        final = seq.published()
+    if final.size != len(entries):
+        raise AssertionError(f"integrated {final.size} entries, want {len(entries)}")
+    return elapsed
+
+
+def _one(config_name: str, batch: int, count: int, repeat: int) -> dict[str, Any]:
+    entries = workload.entries(0, count)
+    bodies = [e.body for e in entries]
+    runs = 0
+
+    def measure() -> float:
+        nonlocal runs
+        runs += 1
+        with tempfile.TemporaryDirectory(prefix="stelae-bench-") as d:
+            return integrate(CONFIGS[config_name], entries, batch, Path(d) / "log")
+
+    result = baseline.paired(measure, lambda: baseline.tree_hashing(bodies), repeat=repeat)
+    io = float("inf")
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="stelae-bench-io-") as d:
+            io = min(io, baseline.durable_bundles(bodies, batch, d))
+    return {
+        "config": config_name,
+        "batch": batch,
+        "entries": count,
+        "seconds": result.seconds,
+        "entries_per_second": count / result.seconds,
+        "baseline_entries_per_second": count / result.baseline_seconds,
+        "ratio": result.ratio,
+        "bundle_io_seconds": io,
+        "ceiling": result.baseline_seconds / (result.baseline_seconds + io),
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    sizes = _QUICK_ENTRIES if quick else _ENTRIES
+    # Runs with every index are dominated by thousands of fsynced writes: one repeat is enough.
+    rows = [
+        _one(name, batch, sizes[name][batch], 1 if quick or name == "all" else 2)
+        for name in ("none", "all")
+        for batch in BATCH_SIZES
+    ]
+    target = next(
+        r for r in rows if r["config"] == TARGET["config"] and r["batch"] == TARGET["batch"]
+    )
+    return {
+        "name": "integration",
+        "quick": quick,
+        "entry_size": workload.ENTRY_SIZE,
+        "runs": rows,
+        "target": {
+            **TARGET,
+            "measured": target["ratio"],
+            "met": target["ratio"] >= TARGET["ratio"],
+        },
+    }
+
+
+def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    print(
+        f"integration — {result['entry_size']} B entries, local backend (fsync), "
+        "ratio = throughput / (leaf + node hashing of the same entries)",
+        file=out,
+    )
+    table(
+        out,
+        ["indexes", "batch", "entries", "seconds", "entries/s", "baseline/s", "ratio", "ceiling"],
+        [
+            [
+                r["config"],
+                r["batch"],
+                r["entries"],
+                r["seconds"],
+                r["entries_per_second"],
+                r["baseline_entries_per_second"],
+                r["ratio"],
+                r["ceiling"],
+            ]
+            for r in result["runs"]
+        ],
+    )
+    t = result["target"]
+    print(
+        f"target: ratio ≥ {t['ratio']} at batch {t['batch']} without lookup indexes — "
+        f"measured {t['measured']:.3f}: {'met' if t['met'] else 'NOT met'}",
+        file=out,
+    )

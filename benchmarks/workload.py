@@ -1,0 +1,63 @@
+"""The entries the sequencer benchmarks integrate, and the logs they integrate them into.
+
+Entries are 1 KiB, each with the lookup keys a real submission carries, chosen round-robin so
+that write counts are exact and repeatable:
+
+- one artifact digest, unique per entry (the SHA-256 of the body);
+- one of :data:`SIGNER_KEYS` signer key fingerprints;
+- one of :data:`IDENTITIES` certificate identities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from stelae.sequencer.engine import Sequencer, SequencerConfig
+from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.store import ObjectStore
+from stelae.tiles.note import Ed25519NoteSigner
+
+ORIGIN = "bench.stelae.example"
+ENTRY_SIZE = 1024
+SIGNER_KEYS = 64
+IDENTITIES = 1024
+
+_SIGNER = Ed25519NoteSigner.generate(ORIGIN)
+
+NO_INDEXES = SequencerConfig(ORIGIN, indexes=frozenset(), leaf_index=False)
+"""Tiles, bundles, checkpoint and intent only: the log itself."""
+ALL_INDEXES = SequencerConfig(ORIGIN)
+"""Every lookup index (leaf hash, digest, signer key, identity)."""
+
+
+def body(i: int) -> bytes:
+    """Entry ``i``'s bytes: exactly :data:`ENTRY_SIZE` bytes, distinct for every ``i``."""
+    head = b'{"n":%d,"pad":"' % i
+    tail = b'"}'
+    return head + b"x" * (ENTRY_SIZE - len(head) - len(tail)) + tail
+
+
+def entry(i: int) -> PendingEntry:
+    data = body(i)
+    return PendingEntry(
+        data,
+        digests=(f"sha256:{hashlib.sha256(data).hexdigest()}",),
+        key_fingerprints=(f"{i % SIGNER_KEYS:064x}",),
+        identities=(f"user{i % IDENTITIES}@example.com",),
+    )
+
+
+def entries(start: int, count: int) -> list[PendingEntry]:
+    return [entry(i) for i in range(start, start + count)]
+
+
+@contextmanager
+def sequencer(store: ObjectStore, config: SequencerConfig) -> Iterator[Sequencer]:
+    """A sequencer over ``store`` with the benchmark signing key; its write pool closed after."""
+    seq = Sequencer(store, _SIGNER, config)
+    try:
+        yield seq
+    finally:
+        seq.close()

@@ -1,0 +1,182 @@
+"""Smoke tests of the benchmarks: each runs in --quick mode and reports sane, exact-where-possible
+figures. Nothing here asserts on a timing (that is what the benchmarks themselves are for)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import integration, memory, proofs, run, writes
+from stelae.tiles.compact import perfect_subtrees
+from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH, TileID, tile_width
+from stelae.tiles.proof import Range, consistency_ranges, inclusion_ranges
+
+_cache: dict[str, dict[str, Any]] = {}
+
+
+def quick(name: str) -> dict[str, Any]:
+    """Each benchmark's quick result, computed once for all the tests that read it."""
+    if name not in _cache:
+        _cache[name] = run.BENCHMARKS[name].run(True)
+    return _cache[name]
+
+
+# -- proofs ------------------------------------------------------------------------------------
+
+
+def naive_tiles(ranges: list[Range], size: int) -> set[str]:
+    """The tiles a proof made of ``ranges`` must read: the tile holding each perfect node."""
+    out = set()
+    for start, end in ranges:
+        for level, index in perfect_subtrees(start, end):
+            tile_level, sub = divmod(level, TILE_HEIGHT)
+            tile_index = (index << sub) // TILE_WIDTH
+            width = tile_width(tile_level, tile_index, size)
+            out.add(TileID(tile_level, tile_index, width).path())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("index", "size"),
+    [(0, 1), (0, 1000), (999, 1000), (255, 257), (123_456, 10**6), (10**9 - 1, 10**9), (7, 10**9)],
+)
+def test_inclusion_tiles_match_a_naive_count(index: int, size: int) -> None:
+    fetched = proofs.inclusion_fetches(index, size)
+    assert set(fetched) == naive_tiles(inclusion_ranges(index, size), size)
+
+
+@pytest.mark.parametrize(
+    ("size1", "size2"), [(1, 2), (256, 257), (999, 1000), (65_536, 10**6), (12_345, 10**9)]
+)
+def test_consistency_tiles_match_a_naive_count(size1: int, size2: int) -> None:
+    fetched = proofs.consistency_fetches(size1, size2)
+    assert set(fetched) == naive_tiles(consistency_ranges(size1, size2), size2)
+
+
+def test_proofs_report() -> None:
+    r = quick("proofs")
+    assert r["node_hashes_per_second"] > 0
+    assert [s["size"] for s in r["sizes"]] == [10**k for k in range(3, 10)]
+    for s in r["sizes"]:
+        levels = 1 + (s["size"] - 1).bit_length() // TILE_HEIGHT  # tile levels that exist
+        for kind in ("inclusion", "consistency"):
+            k = s[kind]
+            assert 1 <= k["tiles"]["avg"] <= k["tiles"]["max"] <= 2 * levels
+            assert k["fetch_calls"]["avg"] >= k["tiles"]["avg"]
+            assert k["proof_hashes"]["max"] <= 2 * s["size"].bit_length()
+            for timing in ("verify", "generate"):
+                assert set(k[timing]) == {"per_second", "microseconds", "node_hashes"}
+                assert k[timing]["per_second"] > 0
+
+
+def test_consistency_roots_verify() -> None:
+    from stelae.tiles.client import TileReader
+    from stelae.tiles.proof import verify_consistency
+
+    reader = TileReader(proofs.SyntheticTiles())
+    for m, n in [(3, 10), (4, 10), (1000, 70_000)]:
+        p = reader.consistency_proof(m, n)
+        r1, r2 = proofs.consistency_roots(m, n, p, reader.root(m))
+        verify_consistency(m, n, p, r1, r2)
+
+
+# -- integration -------------------------------------------------------------------------------
+
+
+def test_integration_report() -> None:
+    r = quick("integration")
+    runs = r["runs"]
+    assert [(x["config"], x["batch"]) for x in runs] == [
+        (c, b) for c in ("none", "all") for b in integration.BATCH_SIZES
+    ]
+    for x in runs:
+        assert x["entries"] == integration._QUICK_ENTRIES[x["config"]][x["batch"]]
+        assert x["seconds"] > 0 and x["entries_per_second"] > 0 and x["ratio"] > 0
+        assert x["ratio"] == pytest.approx(
+            x["entries_per_second"] / x["baseline_entries_per_second"]
+        )
+    t = r["target"]
+    assert t["met"] == (t["measured"] >= 0.4)
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "count", "floor"),
+    [(0, 1, 4), (1, 1, 4), (255, 1, 5), (0, 256, 5), (0, 4096, 35), (65_535, 1, 6)],
+)
+def test_floor_writes(start: int, count: int, floor: int) -> None:
+    # bundles + tiles at each level that gains a hash + checkpoint + history
+    assert writes.floor_writes(start, count) == floor
+
+
+def test_writes_are_exact() -> None:
+    r = quick("writes")
+    by_batch = {x["batch"]: x for x in r["runs"]}
+    # 4096 entries in one batch: 16 bundles, 16 level-0 tiles and a level-1 tile of width 16.
+    assert by_batch[4096]["writes"] == {
+        "tiles": 17,
+        "bundles": 16,
+        "checkpoint": 1,
+        "history": 1,
+        "intent": 1,
+        "leaf_index": 4096,
+        "digest_index": 4096,
+        "key_index": 64,
+        "identity_index": 1024,
+    }
+    # 64 batches of one: every batch rewrites one of everything.
+    assert set(by_batch[1]["writes"].values()) == {64}
+    for x in r["runs"]:
+        # The sequencer writes each changed tile and bundle exactly once: it sits on the floor.
+        assert x["log_objects_per_1000"] == pytest.approx(x["floor_per_1000"])
+        assert x["requests_per_1000"]["PUT"] >= x["total_per_1000"]
+    assert r["target"]["layout_floor_per_1000"] == pytest.approx(7.8125)
+    assert r["target"]["met"] is False
+
+
+def test_every_key_has_a_kind() -> None:
+    with pytest.raises(AssertionError):
+        writes.kind_of("elsewhere/x")
+    assert writes.kind_of("tile/entries/000.p/3") == "bundles"
+    assert writes.kind_of("tile/1/000") == "tiles"
+    assert writes.kind_of("index/sha512/ab") == "digest_index"
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def test_memory_report() -> None:
+    r = quick("memory")
+    if "skipped" in r:
+        pytest.skip(r["skipped"])
+    assert r["entries"] == memory.QUICK_ENTRIES
+    assert r["batches"] == -(-memory.QUICK_ENTRIES // memory.BATCH)
+    peaks = r["peak_rss"]
+    assert list(peaks) == ["10%", "50%", "100%"]
+    assert r["rss_before"] > 0 and peaks["10%"] <= peaks["50%"] <= peaks["100%"] <= r["vm_hwm"]
+    assert r["disk_bytes"] > memory.QUICK_ENTRIES * 1024
+
+
+# -- the runner and the printers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["proofs", "integration", "writes", "memory"])
+def test_printer(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run.BENCHMARKS[name].print_result(quick(name))
+    assert capsys.readouterr().out.startswith(name)
+
+
+def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    assert run.main(["--quick", "--only", "proofs", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["quick"] is True and data["commit"]
+    assert set(data["machine"]) == {"cpu", "cores", "python", "system", "date"}
+    assert list(data["benchmarks"]) == ["proofs"]
+    printed = capsys.readouterr()
+    assert "inclusion proofs" in printed.out and "running proofs" in printed.err

@@ -3,9 +3,11 @@ bundles and history, forks against what it saw before, and alerting on watched e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import pty
 import random
 import signal
 import subprocess
@@ -17,6 +19,8 @@ from typing import Any
 import pytest
 
 from stelae import kinds
+from stelae.cli.monitor import Watches, audit_round
+from stelae.cli.reading import open_reader
 from stelae.cli.state import LogState
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.reader import StoreFetcher
@@ -31,6 +35,7 @@ from stelae.tiles.audit import (
 from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
 from stelae.tiles.client import LogClient
 from stelae.tiles.compact import RightEdge
+from stelae.tiles.errors import NotFoundError
 from stelae.tiles.layout import TILE_WIDTH
 from stelae.tiles.note import Ed25519NoteSigner
 from stelae.tiles.proof import RootMismatchError
@@ -249,3 +254,51 @@ def test_monitor_loops_until_interrupted(log: Log, stelae: Stelae) -> None:
     assert "audited entries 0..19" in err and "audited entries 20..24" in err
     assert "interrupted" in err and "Traceback" not in err
     assert out == ""
+
+
+def test_an_interrupted_audit_resumes_from_its_last_verified_save(
+    log: Log, served: Served, stelae: Stelae
+) -> None:
+    log.add_json(600, batch=600)
+    bundle = log.root / "tile/entries/002.p/88"
+    bundle.rename(log.root / "away")  # the audit stops at the last bundle, after two saves
+    reader = open_reader(served.url, SIGNER.vkey, None, stelae.state)
+    got: list[dict[str, Any]] = []
+    with pytest.raises(NotFoundError):
+        audit_round(reader, Watches(()), got.append, show_progress=False, save_every=1)
+    saved = reader.state.load_monitor()
+    assert saved is not None and saved["audit"]["size"] == 512  # proved, then saved
+
+    (log.root / "away").rename(bundle)
+    served.requests.clear()
+    reader = open_reader(served.url, SIGNER.vkey, None, stelae.state)
+    result = audit_round(reader, Watches(()), got.append, show_progress=False)
+    assert (result.start, result.size) == (512, 600)
+    assert served.bundles_requested() == ["tile/entries/002.p/88"]
+
+
+def test_monitor_shows_progress_on_a_terminal(log: Log, stelae: Stelae) -> None:
+    log.add_json(600, batch=600)
+    leader, follower = pty.openpty()
+    env = {
+        **os.environ,
+        "STELAE_STATE_DIR": str(stelae.state),
+        "STELAE_LOG_URL": stelae.url,
+        "STELAE_VKEY": f"@{stelae.vkey_file}",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "stelae", "monitor", "--once"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    ) as proc:
+        os.close(follower)
+        output = b""
+        with contextlib.suppress(OSError):  # EIO once the child closes the terminal
+            while chunk := os.read(leader, 4096):
+                output += chunk
+        proc.wait(timeout=30)
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"auditing bundles" in output and b"audited entries 0..599" in output

@@ -45,9 +45,9 @@ from stelae.tiles.audit import (
 )
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError
-from stelae.tiles.errors import FormatError, StelaeError, VerificationError
+from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import FetchError
-from stelae.tiles.hashing import leaf_hash
+from stelae.tiles.hashing import EMPTY_ROOT, leaf_hash
 from stelae.tiles.layout import TILE_WIDTH
 from stelae.tiles.proof import RootMismatchError, verify_consistency
 
@@ -134,9 +134,17 @@ def _prove_prefix(reader: Reader, audit: AuditState, cp: SignedCheckpoint) -> No
 
 
 def audit_round(
-    reader: Reader, watches: Watches, alert: Alert, *, show_progress: bool = True
+    reader: Reader,
+    watches: Watches,
+    alert: Alert,
+    *,
+    show_progress: bool = True,
+    save_every: int = SAVE_EVERY_BUNDLES,
 ) -> RoundResult:
-    """One audit of the log up to its current checkpoint (steps 1–5 of the module docstring)."""
+    """One audit of the log up to its current checkpoint (steps 1–5 of the module docstring).
+
+    ``save_every`` (bundles) is how often a long audit saves verified progress; tests lower it.
+    """
     try:
         cp = reader.current()
     except InconsistentCheckpointsError as err:
@@ -185,6 +193,7 @@ def audit_round(
             alert=alert,
             result=result,
             show_progress=show_progress,
+            save_every=save_every,
         )
     except TileMismatchError as err:
         alert(
@@ -227,6 +236,7 @@ def _audit_entries(
     alert: Alert,
     result: RoundResult,
     show_progress: bool,
+    save_every: int,
 ) -> AuditState:
     size = cp.checkpoint.size
     if audit.size == size:
@@ -259,7 +269,7 @@ def _audit_entries(
                             }
                         )
             bar.update(1)
-            if (n + 1 - first_bundle) % SAVE_EVERY_BUNDLES == 0 and audit.size < size:
+            if (n + 1 - first_bundle) % save_every == 0 and audit.size < size:
                 _prove_prefix(reader, audit, cp)  # never save a state the checkpoint disowns
                 _save(reader, audit, cp)
     for tid, tile in partial_edge_tiles(audit):
@@ -286,8 +296,15 @@ def _check_history(reader: Reader, cp: SignedCheckpoint, audited: int, alert: Al
         if hist is None:
             continue
         try:
-            proof = reader.client.tiles.consistency_proof(s, size) if s < size else []
-            verify_consistency(s, size, proof, hist.checkpoint.root_hash, cp.checkpoint.root_hash)
+            if s in (0, size):  # no proof to check: the roots must simply be the same
+                want = EMPTY_ROOT if s == 0 else cp.checkpoint.root_hash
+                if hist.checkpoint.root_hash != want:
+                    raise RootMismatchError(f"root at size {s}", want, hist.checkpoint.root_hash)
+            else:
+                proof = reader.client.tiles.consistency_proof(s, size)
+                verify_consistency(
+                    s, size, proof, hist.checkpoint.root_hash, cp.checkpoint.root_hash
+                )
         except VerificationError as err:
             print_fork_evidence(
                 hist.to_bytes(),
@@ -355,7 +372,9 @@ def monitor(  # noqa: PLR0917 - click passes options as arguments
         while True:
             try:
                 result = audit_round(reader, watches, print_alert)
-            except FetchError as err:
+            except (FetchError, NotFoundError) as err:
+                # Unreachable, or not there yet (a CDN still propagating new tiles): a long-running
+                # monitor retries; a one-shot audit fails. Verification failures always exit.
                 if once:
                     raise
                 click.echo(f"warning: {err}; retrying in {interval:g} s", err=True)

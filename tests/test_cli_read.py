@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from stelae import kinds
+from stelae.cli.main import main
 from stelae.kinds import signing
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
@@ -406,3 +408,21 @@ def test_search_reports_a_poisoned_index(tmp_path: Path, log: Log, stelae: Stela
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_origin_override_for_logs_whose_key_name_differs(tmp_path: Path) -> None:
+    """Rekor v1 signs checkpoints whose origin is not the key's name: --origin says which."""
+    signer = Ed25519NoteSigner.generate("rekor.example.test")
+    origin = "rekor.example.test - 1193050959916656506"
+    root = tmp_path / "log"
+    root.mkdir()
+    (root / "checkpoint").write_bytes(
+        sign_checkpoint(Checkpoint(origin, 0, hashlib.sha256(b"").digest()), signer)
+    )
+    env = {"STELAE_STATE_DIR": str(tmp_path / "state"), "STELAE_LOG_URL": str(root)}
+    args = ["loginfo", "--vkey", signer.vkey, "--json"]
+    result = CliRunner().invoke(main, [*args, "--origin", origin], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["origin"] == origin
+    wrong = CliRunner().invoke(main, args, env=env)
+    assert wrong.exit_code == 1 and "is not the expected" in wrong.output

@@ -180,3 +180,24 @@ def test_http_fetcher_errors(served: tuple[str, Path]) -> None:
         HTTPFetcher("ftp://example.test/")
     with pytest.raises(ValueError, match="relative path"):
         HTTPFetcher(url).fetch("../etc/passwd")
+
+
+def test_sizes_never_published_are_read_from_a_later_checkpoint(tmp_path: Path) -> None:
+    """The log published 256 and 400 only; proofs about size 300 use the size-400 tiles."""
+    signer = Ed25519NoteSigner.generate(ORIGIN)
+    log = MemoryLog()
+    _grow(log, 256)
+    _grow(log, 144)
+    write_log(tmp_path, log, signer)
+    client = LogClient(DirectoryFetcher(tmp_path), [signer.verifier], ORIGIN)
+    cp = client.checkpoint()
+    from stelae.tiles.compact import RightEdge
+    from stelae.tiles.hashing import leaf_hash
+    from stelae.tiles.proof import verify_consistency
+
+    hashes = [leaf_hash(e) for e in log.entries]
+    root300 = RightEdge.empty().append(hashes[:300]).root()
+    assert client.tiles.root(300) == root300
+    proof = client.tiles.consistency_proof(300, 400)
+    verify_consistency(300, 400, proof, root300, cp.checkpoint.root_hash)
+    assert client.tiles.bundle(1, 300).entries[-1] == b"entry 299"

@@ -25,6 +25,7 @@ storage"). The steps of :meth:`Sequencer.integrate`, and why a crash between any
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -181,10 +182,9 @@ class Sequencer:
         note = sign_note(Checkpoint(self.config.origin, 0, EMPTY_ROOT).to_text(), [self.signer])
         data = note.to_bytes()
         self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
-        try:
+        # Someone else may have published first (the empty one, or more): then read theirs.
+        with contextlib.suppress(PreconditionFailed):
             self.store.put_if(CHECKPOINT_KEY, data, ObjectClass.CHECKPOINT, None)
-        except PreconditionFailed:
-            pass  # someone else published first (the empty one, or more): read theirs
         return self.integrate([])
 
     def integrate(self, batch: Sequence[PendingEntry]) -> IntegrationResult:

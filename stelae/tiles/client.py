@@ -44,10 +44,17 @@ class InconsistentCheckpointsError(VerificationError):
 
 
 class TileReader:
-    """Reads hash tiles and bundles for a given tree size and computes nodes and proofs."""
+    """Reads hash tiles and bundles for a given tree size and computes nodes and proofs.
 
-    def __init__(self, fetcher: Fetcher) -> None:
+    Tiles are fetched at the width they have at ``max(tree_size, read_size)`` and cut down to
+    ``tree_size``: a log serves partial tiles only for sizes it published, so a proof for a size
+    it never published (or a root at that size) is computed from the tiles of a larger, verified
+    checkpoint. :class:`LogClient` sets ``read_size`` to the size of each checkpoint it verifies.
+    """
+
+    def __init__(self, fetcher: Fetcher, read_size: int = 0) -> None:
         self.fetcher = fetcher
+        self.read_size = read_size
 
     def _fetch_tile(self, tid: TileID) -> bytes:
         try:
@@ -62,9 +69,9 @@ class TileReader:
         width = tile_width(level, index, tree_size)
         if width == 0:
             raise FormatError(f"tile {level}/{index} does not exist at tree size {tree_size}")
-        tid = TileID(level, index, width)
+        tid = TileID(level, index, tile_width(level, index, max(tree_size, self.read_size)))
         data = self._fetch_tile(tid)
-        if tid.is_partial and len(data) == TILE_WIDTH * 32:
+        if len(data) > width * 32 and len(data) in (tid.width * 32, TILE_WIDTH * 32):
             data = data[: width * 32]
         try:
             return HashTile.parse(data, width)
@@ -75,13 +82,13 @@ class TileReader:
         width = tile_width(0, index, tree_size)
         if width == 0:
             raise FormatError(f"bundle {index} does not exist at tree size {tree_size}")
-        tid = TileID.bundle(index, width)
+        tid = TileID.bundle(index, tile_width(0, index, max(tree_size, self.read_size)))
         data = self._fetch_tile(tid)
         try:
             bundle = EntryBundle.parse(data)
         except FormatError as err:
             raise FormatError(f"bundle {tid.path()}: {err}") from err
-        if tid.is_partial and len(bundle) == TILE_WIDTH:
+        if len(bundle) > width and len(bundle) in (tid.width, TILE_WIDTH):
             bundle = EntryBundle(bundle.entries[:width])
         if len(bundle) != width:
             raise FormatError(f"bundle {tid.path()} holds {len(bundle)} entries, want {width}")
@@ -146,7 +153,10 @@ class LogClient:
         return self.open_checkpoint(data)
 
     def open_checkpoint(self, data: bytes) -> SignedCheckpoint:
-        return open_checkpoint(data, self.verifiers, self.origin)
+        """Verify a signed checkpoint of this log; its size becomes the size tiles are read at."""
+        cp = open_checkpoint(data, self.verifiers, self.origin)
+        self.tiles.read_size = max(self.tiles.read_size, cp.checkpoint.size)
+        return cp
 
     def prove_inclusion(self, index: int, leaf: bytes, checkpoint: Checkpoint) -> list[bytes]:
         """Compute and verify the inclusion of ``leaf`` (a leaf hash) at ``index``."""
@@ -155,7 +165,7 @@ class LogClient:
         return proof
 
     def entry(self, index: int, checkpoint: SignedCheckpoint | None = None) -> VerifiedEntry:
-        """Entry ``index`` with its inclusion in ``checkpoint`` (default: the current one) proved."""
+        """Entry ``index``, its inclusion in ``checkpoint`` (default: the current one) proved."""
         cp = checkpoint if checkpoint is not None else self.checkpoint()
         size = cp.checkpoint.size
         if not 0 <= index < size:
@@ -184,6 +194,8 @@ class LogClient:
             if a.size > b.size:
                 raise VerificationError(f"the log shrank from size {a.size} to size {b.size}")
             if a.size == 0:
+                if a.root_hash != EMPTY_ROOT:
+                    raise VerificationError("a size-0 checkpoint must have the empty-tree root")
                 return []  # every tree extends the empty one
             proof = self.tiles.consistency_proof(a.size, b.size)
             verify_consistency(a.size, b.size, proof, a.root_hash, b.root_hash)

@@ -24,7 +24,7 @@ class StelaeError(Exception):
 
 
 class FormatError(StelaeError, ValueError):
-    """Input bytes or strings do not follow the format they claim (note, checkpoint, tile, path…)."""
+    """Input does not follow the format it claims (note, checkpoint, tile, path…)."""
 
 
 class VerificationError(StelaeError):

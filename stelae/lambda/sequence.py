@@ -1,0 +1,23 @@
+"""Sequencer Lambda: an SQS batch → the same sequencer engine as ``stelae serve``."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+
+from stelae.sequencer.aws import AwsConfig
+from stelae.sequencer.engine import Sequencer
+from stelae.sequencer.sqs import integrate_sqs_batch
+
+
+@cache
+def sequencer() -> Sequencer:
+    """Built once per container; the key is read from Secrets Manager, never the environment."""
+    cfg = AwsConfig.from_env()
+    return cfg.sequencer(cfg.signer(boto3.client("secretsmanager")), cfg.store(boto3.client("s3")))
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return integrate_sqs_batch(sequencer(), event)

@@ -1,0 +1,32 @@
+"""Write Lambda: API Gateway HTTP API (2.0) → the write service → SQS, waiting for integration."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+
+from stelae.api.gateway import handle_event
+from stelae.api.identity import LogIdentity
+from stelae.api.service import ServiceConfig, WriteService
+from stelae.sequencer.aws import AwsConfig
+from stelae.sequencer.reader import StoreFetcher
+from stelae.sequencer.sqs import SqsSubmitter
+
+
+@cache
+def service() -> WriteService:
+    """Built once per container (cold start), from the environment."""
+    cfg = AwsConfig.from_env()
+    store = cfg.store(boto3.client("s3"))
+    return WriteService(
+        SqsSubmitter(boto3.client("sqs"), cfg.queue_url, store),
+        StoreFetcher(store),
+        LogIdentity.from_vkey(cfg.vkey),
+        ServiceConfig(wait_seconds=cfg.wait_seconds),
+    )
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return handle_event(service(), event)

@@ -1,0 +1,91 @@
+"""Configuration and wiring for the AWS deployment, read from the Lambda environment.
+
+Environment variables (set by the Terraform module; none holds key material):
+
+==============================  ==========================================================
+``STELAE_BUCKET``               the log's S3 bucket
+``STELAE_PREFIX``               key prefix inside the bucket (default empty)
+``STELAE_QUEUE_URL``            the SQS queue between the write and sequencer Lambdas
+``STELAE_VKEY``                 the log's verifier key (public)
+``STELAE_SIGNING_KEY_SECRET``   ARN or name of the Secrets Manager secret holding the
+                                ``PRIVATE+KEY+...`` string (sequencer only)
+``STELAE_INDEXES``              comma-separated lookup indexes (default all)
+``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20)
+``AWS_ENDPOINT_URL``            boto3's own override, used only against an emulator
+==============================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stelae.sequencer.engine import Sequencer, SequencerConfig
+from stelae.sequencer.lookup import ALL_INDEXES, IndexKind
+from stelae.sequencer.s3 import S3Store
+from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.note import Ed25519NoteSigner, parse_vkey
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    bucket: str
+    queue_url: str
+    vkey: str
+    prefix: str = ""
+    secret_id: str = ""
+    indexes: frozenset[IndexKind] = ALL_INDEXES
+    wait_seconds: float = 20.0
+
+    @property
+    def origin(self) -> str:
+        return parse_vkey(self.vkey).name
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AwsConfig:
+        env = os.environ if env is None else env
+        missing = [
+            v for v in ("STELAE_BUCKET", "STELAE_QUEUE_URL", "STELAE_VKEY") if not env.get(v)
+        ]
+        if missing:
+            raise FormatError(f"missing environment variables: {', '.join(missing)}")
+        raw = env.get("STELAE_INDEXES")
+        indexes = (
+            ALL_INDEXES
+            if raw is None
+            else frozenset(IndexKind(x.strip()) for x in raw.split(",") if x.strip())
+        )
+        try:
+            wait = float(env.get("STELAE_WAIT_SECONDS", "20"))
+        except ValueError as err:
+            raise FormatError("STELAE_WAIT_SECONDS is not a number") from err
+        return cls(
+            bucket=env["STELAE_BUCKET"],
+            queue_url=env["STELAE_QUEUE_URL"],
+            vkey=env["STELAE_VKEY"],
+            prefix=env.get("STELAE_PREFIX", ""),
+            secret_id=env.get("STELAE_SIGNING_KEY_SECRET", ""),
+            indexes=indexes,
+            wait_seconds=wait,
+        )
+
+    def store(self, s3_client: Any = None) -> S3Store:
+        return S3Store(self.bucket, self.prefix, client=s3_client)
+
+    def signer(self, secrets_client: Any) -> Ed25519NoteSigner:
+        """Load the signing key from Secrets Manager and check it matches the public vkey."""
+        if not self.secret_id:
+            raise FormatError("STELAE_SIGNING_KEY_SECRET is not set")
+        value = secrets_client.get_secret_value(SecretId=self.secret_id)
+        skey = str(value.get("SecretString") or "").strip()
+        if not skey:
+            raise StelaeError("the signing key secret has no string value")
+        signer = Ed25519NoteSigner.from_skey(skey)
+        if signer.vkey != self.vkey:
+            raise StelaeError("the signing key in Secrets Manager does not match STELAE_VKEY")
+        return signer
+
+    def sequencer(self, signer: Ed25519NoteSigner, store: S3Store) -> Sequencer:
+        return Sequencer(store, signer, SequencerConfig(self.origin, indexes=self.indexes))

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import click
 
-from stelae.api.service import ServiceConfig
 from stelae.cli.output import emit, json_option
 from stelae.sequencer.logdir import init_log, open_log
-from stelae.server.app import LogServer, ServeOptions
 
 DATA_HELP = "The log's data directory (config, signing key, and log/)."
 
@@ -110,6 +108,10 @@ def serve(
       stelae serve --data ./stelae-data --listen 127.0.0.1:8080
       curl -s http://127.0.0.1:8080/checkpoint
     """
+    # The write path pulls in every entry kind; import it only when serving, not for --help.
+    from stelae.api.service import ServiceConfig  # noqa: PLC0415
+    from stelae.server.app import LogServer, ServeOptions  # noqa: PLC0415
+
     host, port = _listen(listen)
     local, created = (
         init_log(data, origin)

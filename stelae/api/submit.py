@@ -10,13 +10,10 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Protocol
 
-from stelae.sequencer.batcher import Batcher, Receipt
+from stelae.sequencer.batcher import Batcher, NotYetIntegratedError, Receipt
 from stelae.sequencer.pending import PendingEntry
-from stelae.tiles.errors import StelaeError
 
-
-class NotYetIntegratedError(StelaeError):
-    """The entry is queued (durably) but was not integrated before the deadline."""
+__all__ = ["InProcessSubmitter", "NotYetIntegratedError", "Submitter"]
 
 
 class Submitter(Protocol):

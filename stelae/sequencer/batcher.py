@@ -29,6 +29,10 @@ class QueueFullError(StelaeError):
         self.retry_after = retry_after
 
 
+class NotYetIntegratedError(StelaeError):
+    """The entry is queued (durably) but no published checkpoint covered it before the deadline."""
+
+
 class ShuttingDownError(StelaeError):
     """The batcher is stopping and accepts no new entries."""
 

@@ -18,18 +18,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stelae.sequencer.batcher import QueueFullError, Receipt
+from stelae.sequencer.batcher import NotYetIntegratedError, QueueFullError, Receipt
 from stelae.sequencer.engine import Sequencer
 from stelae.sequencer.lookup import LeafRecord, leaf_path
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.store import ObjectNotFound, ObjectStore
 from stelae.tiles.checkpoint import Checkpoint
-from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.errors import FormatError
 from stelae.tiles.note import Note
-
-
-class NotIntegratedYetError(StelaeError):
-    """Queued durably, but no published checkpoint covered it before the deadline."""
 
 
 class SqsSubmitter:
@@ -70,7 +66,7 @@ class SqsSubmitter:
             if found is not None:
                 return found
             if self._clock() + delay > deadline:
-                raise NotIntegratedYetError(
+                raise NotYetIntegratedError(
                     f"entry {entry.leaf_hash.hex()} is queued but not yet integrated"
                 )
             self._sleep(delay)

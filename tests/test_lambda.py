@@ -1,0 +1,252 @@
+"""The Lambda handlers with real API Gateway v2 and SQS event payloads, against moto server mode.
+
+The test plays the part of the two AWS services that call the handlers: API Gateway (an HTTP API
+event for each write) and the SQS event source mapping (receive, invoke the sequencer with the
+records, delete the ones not reported as failures). Everything else is real: boto3 clients, S3,
+SQS and Secrets Manager on moto's HTTP endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stelae.kinds import signing
+from stelae.sequencer.reader import StoreFetcher
+from stelae.sequencer.s3 import S3Store
+from stelae.tiles.client import LogClient
+from stelae.tiles.note import Ed25519NoteSigner
+from stelae.tiles.proof import verify_inclusion
+from tests.conftest import MotoEndpoint
+
+write_lambda = importlib.import_module("stelae.lambda.write")
+sequence_lambda = importlib.import_module("stelae.lambda.sequence")
+
+
+@pytest.fixture
+def deployment(
+    moto_server: MotoEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    origin = f"{name}.log.example"
+    signer = Ed25519NoteSigner.generate(origin)
+    s3, sqs, sm = (moto_server.client(s) for s in ("s3", "sqs", "secretsmanager"))
+    s3.create_bucket(Bucket=name)  # type: ignore[attr-defined]
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]  # type: ignore[attr-defined]
+    secret = sm.create_secret(Name=name, SecretString=signer.skey)["ARN"]  # type: ignore[attr-defined]
+    env = {
+        "AWS_ENDPOINT_URL": moto_server.url,
+        "STELAE_BUCKET": name,
+        "STELAE_QUEUE_URL": queue_url,
+        "STELAE_VKEY": signer.vkey,
+        "STELAE_SIGNING_KEY_SECRET": secret,
+        "STELAE_WAIT_SECONDS": "15",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    write_lambda.service.cache_clear()
+    sequence_lambda.sequencer.cache_clear()
+    yield {
+        "signer": signer,
+        "sqs": sqs,
+        "queue_url": queue_url,
+        "bucket": name,
+        "moto": moto_server,
+    }
+    write_lambda.service.cache_clear()
+    sequence_lambda.sequencer.cache_clear()
+
+
+def apigw_event(
+    path: str, body: dict[str, Any], content_type: str = "application/json"
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload-format-2.0 event, as AWS delivers it."""
+    raw = json.dumps(body)
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "content-type": content_type,
+            "content-length": str(len(raw)),
+            "host": "abc.execute-api.us-east-1.amazonaws.com",
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc",
+            "domainName": "abc.execute-api.us-east-1.amazonaws.com",
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "test",
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": f"POST {path}",
+            "stage": "$default",
+            "timeEpoch": 0,
+        },
+        "body": base64.b64encode(raw.encode()).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+def pump(d: dict[str, Any], *, batch: int = 10) -> list[dict[str, Any]]:
+    """The SQS event source mapping: receive, invoke the sequencer, delete what succeeded."""
+    sqs, url = d["sqs"], d["queue_url"]
+    got = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=batch, WaitTimeSeconds=1, AttributeNames=["All"]
+    )
+    messages = got.get("Messages", [])
+    if not messages:
+        return []
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{d['bucket']}",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+    result = sequence_lambda.handler(event, None)
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    for m in messages:
+        if m["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return result["batchItemFailures"]
+
+
+def _request(i: int) -> tuple[dict[str, Any], bytes]:
+    key = signing.generate_key("ecdsa-p256")
+    art = f"artifact {i}".encode()
+    _, dg = signing.digest(key, art)
+    return signing.build_v2_hashedrekord(signing.sign_artifact(key, art), key, dg), art
+
+
+def test_writes_flow_through_sqs_and_verify(deployment: dict[str, Any]) -> None:
+    results: dict[int, dict[str, Any]] = {}
+
+    def post(i: int) -> None:
+        results[i] = write_lambda.handler(apigw_event("/api/v2/log/entries", _request(i)[0]), None)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    # Deliver until every writer has its answer (the writers poll the static leaf index).
+    while any(t.is_alive() for t in threads):
+        pump(deployment)
+        for t in threads:
+            t.join(timeout=0.05)
+    assert {r["statusCode"] for r in results.values()} == {201}, results
+    store = S3Store(
+        deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
+    )
+    signer = deployment["signer"]
+    client = LogClient(StoreFetcher(store), [signer.verifier], signer.name)
+    cp = client.checkpoint()
+    assert cp.checkpoint.size == 6
+    indices = set()
+    for r in results.values():
+        body = json.loads(r["body"])
+        index = int(body["logIndex"])
+        indices.add(index)
+        proof = [base64.b64decode(h) for h in body["inclusionProof"]["hashes"]]
+        leaf = client.entry(index, cp)
+        assert base64.b64decode(body["canonicalizedBody"]) == leaf.data
+        size = int(body["inclusionProof"]["treeSize"])
+        root = base64.b64decode(body["inclusionProof"]["rootHash"])
+        verify_inclusion(index, size, leaf.leaf_hash, proof, root)
+    assert indices == set(range(6))
+
+
+def test_duplicate_is_answered_without_queueing(deployment: dict[str, Any]) -> None:
+    req, _ = _request(1)
+    t = threading.Thread(
+        target=lambda: write_lambda.handler(apigw_event("/api/v2/log/entries", req), None)
+    )
+    t.start()
+    while t.is_alive():
+        pump(deployment)
+        t.join(timeout=0.05)
+    again = write_lambda.handler(apigw_event("/api/v2/log/entries", req), None)
+    assert again["statusCode"] == 201
+    assert again["headers"].get("X-Stelae-Duplicate") == "true"
+    attrs = deployment["sqs"].get_queue_attributes(
+        QueueUrl=deployment["queue_url"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0", "nothing was queued"
+
+
+def test_deadline_answers_202(deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STELAE_WAIT_SECONDS", "0.3")
+    write_lambda.service.cache_clear()
+    result = write_lambda.handler(apigw_event("/api/v2/log/entries", _request(2)[0]), None)
+    assert result["statusCode"] == 202
+    assert result["headers"]["Location"].startswith("/api/v1/log/entries/")
+
+
+def test_bad_request_is_400_and_queues_nothing(deployment: dict[str, Any]) -> None:
+    result = write_lambda.handler(
+        apigw_event("/api/v2/log/entries", {"hashedRekordRequestV002": {"digest": "!!"}}), None
+    )
+    assert result["statusCode"] == 400
+    assert "digest" in json.loads(result["body"])["message"] or "field" in json.loads(
+        result["body"]
+    )
+    bad_type = write_lambda.handler(
+        apigw_event("/api/v2/log/entries", {}, content_type="text/plain"), None
+    )
+    assert bad_type["statusCode"] == 415
+    attrs = deployment["sqs"].get_queue_attributes(
+        QueueUrl=deployment["queue_url"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert write_lambda.handler({"not": "an event"}, None)["statusCode"] == 400
+
+
+def test_poison_message_is_reported_and_the_rest_integrate(deployment: dict[str, Any]) -> None:
+    sqs, url = deployment["sqs"], deployment["queue_url"]
+    sqs.send_message(QueueUrl=url, MessageBody="this is not an entry")
+    from stelae.kinds import from_v2_request
+    from stelae.sequencer.pending import PendingEntry
+
+    entry = from_v2_request(_request(3)[0])
+    sqs.send_message(
+        QueueUrl=url, MessageBody=PendingEntry(entry.body, entry.artifact_digests).to_json()
+    )
+    failures = pump(deployment)
+    assert len(failures) == 1
+    store = S3Store(
+        deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
+    )
+    signer = deployment["signer"]
+    cp = LogClient(StoreFetcher(store), [signer.verifier], signer.name).checkpoint()
+    assert cp.checkpoint.size == 1
+
+
+def test_sequencer_refuses_a_key_that_does_not_match(
+    deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = Ed25519NoteSigner.generate(deployment["signer"].name)
+    monkeypatch.setenv("STELAE_VKEY", other.vkey)
+    sequence_lambda.sequencer.cache_clear()
+    deployment["sqs"].send_message(QueueUrl=deployment["queue_url"], MessageBody="{}")
+    with pytest.raises(Exception, match="does not match"):
+        pump(deployment)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from stelae.cli import commands
 from stelae.tiles.errors import StelaeError
 
 
@@ -40,11 +41,5 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    from stelae.cli import commands
-
-    for command in commands.ALL:
-        main.add_command(command)
-
-
-_register()
+for _command in commands.ALL:
+    main.add_command(_command)

@@ -7,6 +7,7 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -38,9 +39,9 @@ def write_log(root: Path, log: MemoryLog, signer: Ed25519NoteSigner) -> bytes:
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    gzip_paths: set[str] = set()
+    gzip_paths: ClassVar[set[str]] = set()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def send_head(self):  # type: ignore[no-untyped-def]

@@ -33,8 +33,8 @@ from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import ObjectStore
 from stelae.sequencer.timestamp import verify_set
-from stelae.tiles.errors import VerificationError
 from stelae.tiles.client import LogClient
+from stelae.tiles.errors import VerificationError
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.layout import bundles_for_size, tiles_for_size
 from stelae.tiles.note import Ed25519NoteSigner

@@ -54,10 +54,14 @@ module "stelae" {
   log_origin       = var.log_origin
   verifier_key     = var.verifier_key
 
+  signing_key_secret_arn = var.signing_key_secret_arn
+
   bucket_force_destroy        = var.bucket_force_destroy
   secret_recovery_window_days = var.secret_recovery_window_days
   alarm_actions               = aws_sns_topic.alarms[*].arn
 
-  create_cloudfront_policies     = !var.emulator_compatible
-  wait_for_cloudfront_deployment = !var.emulator_compatible
+  create_cloudfront_policies      = !var.emulator_compatible
+  wait_for_cloudfront_deployment  = !var.emulator_compatible
+  create_dlq_redrive_allow_policy = !var.emulator_compatible
+  deny_insecure_transport         = !var.emulator_compatible
 }

@@ -27,6 +27,12 @@ variable "verifier_key" {
   default     = null
 }
 
+variable "signing_key_secret_arn" {
+  description = "ARN of a Secrets Manager secret you created yourself holding the signing key. Null makes the module create an empty one to fill in after apply."
+  type        = string
+  default     = null
+}
+
 variable "alarm_email" {
   description = "Email address subscribed to the alarms' SNS topic. Null creates no topic."
   type        = string
@@ -69,7 +75,7 @@ variable "aws_secret_access_key" {
 }
 
 variable "emulator_compatible" {
-  description = "Work around APIs the emulator lacks: no CloudFront cache/response headers policies (legacy TTLs instead), no waiting for CloudFront deployment. Never true on real AWS."
+  description = "Work around APIs the emulator lacks: no CloudFront cache/response headers policies (legacy TTLs instead), no waiting for CloudFront deployment, no RedriveAllowPolicy on the dead-letter queue, no bucket policy statement refusing plain HTTP (the emulator speaks only HTTP). Never true on real AWS."
   type        = bool
   default     = false
 }

@@ -117,21 +117,24 @@ data "aws_iam_policy_document" "bucket" {
   }
 
   # Plain-HTTP requests are refused for every action the log's principals use.
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
-    resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
+  dynamic "statement" {
+    for_each = var.deny_insecure_transport ? [1] : []
+    content {
+      sid       = "DenyInsecureTransport"
+      effect    = "Deny"
+      actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+      resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
 
-    principals {
-      type        = "AWS"
-      identifiers = ["*"]
-    }
+      principals {
+        type        = "AWS"
+        identifiers = ["*"]
+      }
 
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
+      condition {
+        test     = "Bool"
+        variable = "aws:SecureTransport"
+        values   = ["false"]
+      }
     }
   }
 }
@@ -410,7 +413,10 @@ resource "aws_sqs_queue" "this" {
   tags = var.tags
 }
 
+# Only this log's queue may use the dead-letter queue.
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  count = var.create_dlq_redrive_allow_policy ? 1 : 0
+
   queue_url = aws_sqs_queue.dlq.id
 
   redrive_allow_policy = jsonencode({

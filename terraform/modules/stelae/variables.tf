@@ -51,6 +51,12 @@ variable "state_prefix" {
   }
 }
 
+variable "deny_insecure_transport" {
+  description = "Add a bucket policy statement refusing plain-HTTP requests. False only for an emulator reached over plain HTTP that enforces bucket policies (moto does, and would then refuse Terraform itself)."
+  type        = bool
+  default     = true
+}
+
 ################################################################################
 # Reads: CloudFront
 ################################################################################
@@ -229,6 +235,12 @@ variable "max_receive_count" {
   description = "Deliveries of one message before it moves to the dead-letter queue. Generous, because with one sequencer at a time the event source mapping is sometimes throttled, and each throttled delivery counts."
   type        = number
   default     = 20
+}
+
+variable "create_dlq_redrive_allow_policy" {
+  description = "Restrict the dead-letter queue to this log's queue (RedriveAllowPolicy). False only for emulators that do not implement it (moto ignores the attribute, so Terraform would wait forever for it to appear)."
+  type        = bool
+  default     = true
 }
 
 ################################################################################

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import click
 
-from stelae.cli import monitor, read, search, serve
+from stelae.cli import keys, monitor, read, search, serve, upload, verify
 
 ALL: list[click.Command] = [
     serve.init,
     serve.serve,
+    keys.keygen,
+    keys.sign,
+    upload.upload,
     read.get,
+    verify.verify,
     search.search,
     read.loginfo,
     read.logproof,

@@ -547,9 +547,13 @@ def test_a_queued_entry_is_polled_until_logged(tmp_path: Path) -> None:
 
 
 class _Refusing(http.server.BaseHTTPRequestHandler):
+    """Refuses every entry: 400 with a Rekor-style message, or 503 (overloaded) for keys
+    whose name says so."""
+
     def do_POST(self) -> None:
         body = b'{"code":400,"message":"spec.signature.content: is not what I wanted"}'
-        self.send_response(400)
+        self.send_response(400 if "busy" not in self.path else 503)
+        self.send_header("Retry-After", "0")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -579,6 +583,8 @@ def test_a_refusal_prints_the_servers_message_and_a_dead_server_one_sentence(ctx
         url = f"http://127.0.0.1:{httpd.server_address[1]}"
         err = failed(ctx.run(*args, STELAE_SERVER=url))
         assert "HTTP 400" in err and "is not what I wanted" in err
+        err = failed(ctx.run(*args, "--timeout", "1", STELAE_SERVER=url + "/busy"))
+        assert "busy; retrying" in err and "HTTP 503" in err
     finally:
         httpd.shutdown()
     err = failed(ctx.run(*args, STELAE_SERVER=DEAD_URL))

@@ -136,8 +136,11 @@ def _fetch_logged(http: _Http, uuid: str, why: str) -> ProofBundle:
         delay = min(delay * 2, 4.0)
 
 
-def _submit(http: _Http, api: Api, request: dict[str, Any], uuid: str) -> tuple[ProofBundle, bool]:
-    """POST the entry; (its proof as the server gave it, whether it was already logged)."""
+def _submit(
+    http: _Http, api: Api, request: dict[str, Any], uuid: str
+) -> tuple[ProofBundle, bool, bool]:
+    """POST the entry: (its proof, whether it was already logged, whether the proof came from
+    the v1 read API rather than the POST's answer)."""
     payload = json.dumps(request).encode()
     while True:
         answer = http.request("POST", f"/api/{api}/log/entries", payload)
@@ -146,12 +149,13 @@ def _submit(http: _Http, api: Api, request: dict[str, Any], uuid: str) -> tuple[
             if not isinstance(obj, dict):
                 raise UploadError("the server's 201 answer is not a JSON object")
             bundle = ProofBundle.from_tle(obj) if api == "v2" else ProofBundle.from_rekor_v1(obj)
-            return bundle, answer.headers.get("X-Stelae-Duplicate", "").lower() == "true"
+            duplicate = answer.headers.get("X-Stelae-Duplicate", "").lower() == "true"
+            return bundle, duplicate, False
         if answer.status == 409:
-            return _fetch_logged(http, uuid, "already logged"), True
+            return _fetch_logged(http, uuid, "already logged"), True, True
         if answer.status == 202:
             click.echo(f"queued (UUID {uuid}); waiting for it to be integrated…", err=True)
-            return _fetch_logged(http, uuid, "queued"), False
+            return _fetch_logged(http, uuid, "queued"), False, True
         if answer.status == 503 and http.remaining() > 0:
             wait = min(_retry_after(answer, 1.0), max(http.remaining(), 0.0))
             click.echo(f"the server is busy; retrying in {wait:.0f} s", err=True)
@@ -265,9 +269,9 @@ def upload(
     request, entry = material.entry(chosen)
 
     http = _Http(server, time.monotonic() + timeout)
-    bundle, duplicate = _submit(http, chosen, request, entry.uuid)
-    if chosen == "v2" and bundle.signed_entry_timestamp:
-        bundle = _as_v2(bundle, verifier)  # came through the v1 read API
+    bundle, duplicate, fetched = _submit(http, chosen, request, entry.uuid)
+    if chosen == "v2" and fetched:
+        bundle = _as_v2(bundle, verifier)
     if bundle.body != entry.body:
         raise VerificationError(
             f"the server answered with entry {bundle.index} (UUID {bundle.uuid}), "

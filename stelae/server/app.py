@@ -3,8 +3,10 @@ on a background thread, and static reads of the log directory."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import logging
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +80,10 @@ class LogServer:
         if self._thread is not None:
             self._thread.join()
         self.batcher.stop()
+        # Every queued entry is answered by now; what remains are handlers waiting on idle
+        # keep-alive connections for a next request that may never come. Ending the read side
+        # wakes them (EOF) without cutting off a response still being written.
+        self.httpd.end_idle_reads()
         self.httpd.server_close()  # waits for in-flight request threads to finish answering
         self.sequencer.close()
 
@@ -87,6 +93,32 @@ class _Server(http.server.ThreadingHTTPServer):
     block_on_close = True
     request_queue_size = 1024
     allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]
+    ) -> None:
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def end_idle_reads(self) -> None:
+        """Make every open connection's next read return EOF, so keep-alive handlers finish."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            # Best effort: a connection closed meanwhile has nothing left to wake.
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RD)
 
 
 def _make_handler(app: LogServer) -> type[http.server.BaseHTTPRequestHandler]:

@@ -61,6 +61,7 @@ module "stelae" {
   alarm_actions               = aws_sns_topic.alarms[*].arn
 
   create_cloudfront_policies      = !var.emulator_compatible
+  cloudfront_retain_on_delete     = var.cloudfront_retain_on_delete
   wait_for_cloudfront_deployment  = !var.emulator_compatible
   create_dlq_redrive_allow_policy = !var.emulator_compatible
   deny_insecure_transport         = !var.emulator_compatible

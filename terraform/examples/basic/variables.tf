@@ -51,6 +51,12 @@ variable "secret_recovery_window_days" {
   default     = 30
 }
 
+variable "cloudfront_retain_on_delete" {
+  description = "On destroy, only disable the CloudFront distribution (delete it by hand later) rather than wait for its deletion."
+  type        = bool
+  default     = false
+}
+
 ################################################################################
 # Emulator settings (moto, LocalStack). Leave all of them at their defaults for real AWS.
 ################################################################################

@@ -277,6 +277,7 @@ resource "aws_cloudfront_distribution" "this" {
   http_version        = "http2and3"
   price_class         = var.cloudfront_price_class
   wait_for_deployment = var.wait_for_cloudfront_deployment
+  retain_on_delete    = var.cloudfront_retain_on_delete
   tags                = var.tags
 
   origin {

@@ -113,6 +113,12 @@ variable "wait_for_cloudfront_deployment" {
   default     = true
 }
 
+variable "cloudfront_retain_on_delete" {
+  description = "On destroy, only disable the CloudFront distribution and leave it to be deleted by hand, instead of waiting (~15 minutes on AWS) for Terraform to delete it."
+  type        = bool
+  default     = false
+}
+
 ################################################################################
 # Writes: HTTP API and functions
 ################################################################################

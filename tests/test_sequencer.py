@@ -291,3 +291,26 @@ def test_two_sequencers_race(backend: str, tmp_path: Path, request: pytest.Fixtu
     final = client.checkpoint()
     for cp in checkpoints:
         client.prove_consistency(client.open_checkpoint(cp), final)
+
+
+def test_intent_records_of_the_previous_format_are_still_read() -> None:
+    """A v1 (JSON lines) intent left by an earlier stelae is recovered, not refused."""
+    import base64
+    import json
+
+    from stelae.sequencer.intent import Intent, read_header
+
+    entries = [entry(i) for i in range(3)]
+    header = {
+        "format": "stelae-intent/v1",
+        "base_size": 0,
+        "count": 3,
+        "integrated_time": 7,
+        "base_root": base64.b64encode(bytes(32)).decode(),
+    }
+    v1 = ("\n".join([json.dumps(header), *(e.to_json() for e in entries)]) + "\n").encode()
+    assert read_header(v1).new_size == 3
+    parsed = Intent.parse(v1)
+    assert parsed.entries == tuple(entries) and parsed.integrated_time == 7
+    current = Intent(5, bytes(32), tuple(entries), 9)
+    assert Intent.parse(current.to_bytes()) == current

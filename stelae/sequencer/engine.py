@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from stelae.sequencer.intent import INTENT_KEY, Intent
+from stelae.sequencer.intent import INTENT_KEY, Intent, read_header
 from stelae.sequencer.lookup import (
     ALL_INDEXES,
     IndexKind,
@@ -195,14 +195,15 @@ class Sequencer:
             try:
                 stored = self.store.get_versioned(INTENT_KEY)
                 intent_version = stored.version
-                pending = Intent.parse(stored.data)
-                if pending.new_size > published.size:
-                    if pending.base_size != published.size:
+                header = read_header(stored.data)
+                if header.new_size > published.size:
+                    if header.base_size != published.size:
                         raise LogCorruptedError(
-                            f"the intent record starts at size {pending.base_size} but the "
+                            f"the intent record starts at size {header.base_size} but the "
                             f"published checkpoint is at size {published.size}"
                         )
-                    published = self._apply(pending, published)  # recovery (step 2)
+                    # Recovery (step 2): only now are the claimed entries worth parsing.
+                    published = self._apply(Intent.parse(stored.data), published)
             except ObjectNotFound:
                 pass
 
@@ -383,7 +384,8 @@ class Sequencer:
         raise StelaeError(f"couldn't update lookup index {key}: too much contention")
 
     def _entry_timestamp(self, intent: Intent, i: int) -> bytes:
-        if not self.config.entry_timestamps:
+        # SETs live in leaf records: without the leaf index there is nowhere to keep them.
+        if not (self.config.entry_timestamps and self.config.leaf_index):
             return b""
         payload = set_payload(
             intent.entries[i].body, intent.integrated_time, self._v1_log_id, intent.base_size + i

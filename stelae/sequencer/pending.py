@@ -13,6 +13,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from stelae.tiles.errors import FormatError
@@ -51,7 +52,7 @@ class PendingEntry:
             if not i or len(i) > 1024 or any(c in i for c in "\n\r\x00"):
                 raise FormatError(f"identity {i!r} is empty, too long or has control characters")
 
-    @property
+    @cached_property
     def leaf_hash(self) -> bytes:
         return leaf_hash(self.body)
 

@@ -125,6 +125,9 @@ def _make_handler(app: LogServer) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "stelae"
+        # Headers and body go out as separate writes; with Nagle on, every response after the
+        # first on a keep-alive connection waited ~40 ms for the client's delayed ACK.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("%s " + format, self.address_string(), *args)
@@ -143,6 +146,8 @@ def _make_handler(app: LogServer) -> type[http.server.BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
+                # The body's extent is unknown, so the connection cannot carry another request.
+                self.close_connection = True
                 self._send_json(411, b'{"code":411,"message":"Content-Length is required"}\n')
                 return
             n = int(length)
@@ -151,6 +156,21 @@ def _make_handler(app: LogServer) -> type[http.server.BaseHTTPRequestHandler]:
                 self._send_json(413, b'{"code":413,"message":"request body too large"}\n')
                 return
             self._api(self.rfile.read(n))
+
+        def _other_method(self) -> None:
+            # Methods the log never serves still get the API's JSON 404/405, not http.server's
+            # HTML 501; any body is left unread, so the connection is not reused.
+            self.close_connection = True
+            self._api(b"")
+
+        def do_PUT(self) -> None:
+            self._other_method()
+
+        def do_DELETE(self) -> None:
+            self._other_method()
+
+        def do_PATCH(self) -> None:
+            self._other_method()
 
         def do_OPTIONS(self) -> None:
             self._send(204, {**CORS_HEADERS, "Access-Control-Max-Age": "600"}, b"")

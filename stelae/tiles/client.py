@@ -9,6 +9,7 @@ tile is used in its place when the partial one is gone (tlog-tiles allows logs t
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -52,9 +53,13 @@ class TileReader:
     checkpoint. :class:`LogClient` sets ``read_size`` to the size of each checkpoint it verifies.
     """
 
-    def __init__(self, fetcher: Fetcher, read_size: int = 0) -> None:
+    def __init__(self, fetcher: Fetcher, read_size: int = 0, *, cache_tiles: int = 256) -> None:
         self.fetcher = fetcher
         self.read_size = read_size
+        # Parsed hash tiles by path: a path names immutable bytes, and one proof asks for the
+        # same tile many times (once per node it needs from it).
+        self._parsed: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
+        self._cache_tiles = cache_tiles
 
     def _fetch_tile(self, tid: TileID) -> bytes:
         try:
@@ -70,13 +75,22 @@ class TileReader:
         if width == 0:
             raise FormatError(f"tile {level}/{index} does not exist at tree size {tree_size}")
         tid = TileID(level, index, tile_width(level, index, max(tree_size, self.read_size)))
-        data = self._fetch_tile(tid)
-        if len(data) > width * 32 and len(data) in (tid.width * 32, TILE_WIDTH * 32):
-            data = data[: width * 32]
-        try:
-            return HashTile.parse(data, width)
-        except FormatError as err:
-            raise FormatError(f"tile {tid.path()}: {err}") from err
+        path = tid.path()
+        hashes = self._parsed.get(path)
+        if hashes is None:
+            data = self._fetch_tile(tid)
+            if len(data) > tid.width * 32 and len(data) == TILE_WIDTH * 32:
+                data = data[: tid.width * 32]  # the full tile stood in for a missing partial
+            try:
+                hashes = HashTile.parse(data, tid.width).hashes
+            except FormatError as err:
+                raise FormatError(f"tile {path}: {err}") from err
+            self._parsed[path] = hashes
+            if len(self._parsed) > self._cache_tiles:
+                self._parsed.popitem(last=False)
+        else:
+            self._parsed.move_to_end(path)
+        return HashTile(hashes[:width])
 
     def bundle(self, index: int, tree_size: int) -> EntryBundle:
         width = tile_width(0, index, tree_size)

@@ -45,5 +45,10 @@ def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     if n == 1:
         return hashes[0]
+    if n & (n - 1) == 0:  # a perfect subtree (the common case: nodes inside a tile): level by level
+        level = list(hashes)
+        while len(level) > 1:
+            level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        return level[0]
     k = largest_power_of_two_below(n)
     return node_hash(root_from_leaf_hashes(hashes[:k]), root_from_leaf_hashes(hashes[k:]))

@@ -197,6 +197,8 @@ def _make_handler(app: LogServer) -> type[http.server.BaseHTTPRequestHandler]:
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
+            if self.close_connection:
+                self.send_header("Connection", "close")  # tell the client not to reuse it
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if not head:

@@ -11,6 +11,8 @@ shape of the configuration, with every feature on.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
 import os
@@ -128,15 +130,30 @@ def as_list(value: Any) -> list[Any]:
 # Key material as it could appear in an environment variable: PEM, a signed-note private key, or
 # a long base64 run (an Ed25519 seed is 44 base64 characters).
 KEY_MATERIAL = re.compile(r"-----BEGIN|PRIVATE\+KEY|PRIVATE KEY|[A-Za-z0-9+/]{40,}={0,2}")
+# The one long base64 run allowed: the public verifier key, <name>+<hash>+<base64(0x01||pub)>.
+VKEY = re.compile(r"^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}$")
 
 
 def assert_no_key_material(function: str, env: dict[str, str]) -> None:
     for name, value in env.items():
+        if name == "STELAE_VKEY":
+            assert VKEY.match(value), f"{function}: STELAE_VKEY is not a verifier key"
+            assert base64.b64decode(value.split("+", 2)[2])[0] == 0x01, "an Ed25519 public key"
+            continue
         assert not KEY_MATERIAL.search(value), f"{function}: {name} looks like key material"
         if re.search(r"KEY|SECRET", name):
-            assert name.endswith("_ARN") and value.startswith("arn:"), (
+            assert value.startswith("arn:"), (
                 f"{function}: {name}={value!r} should hold a secret's ARN, nothing else"
             )
+
+
+def make_vkey(origin: str) -> str:
+    """A fresh Ed25519 note verifier key (C2SP signed-note), as `stelae init` prints."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = b"\x01" + Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    key_hash = hashlib.sha256(origin.encode() + b"\n" + key).digest()[:4].hex()
+    return f"{origin}+{key_hash}+{base64.b64encode(key).decode()}"
 
 
 def assert_no_wildcard_actions(where: str, stmts: list[dict[str, Any]]) -> None:
@@ -236,6 +253,7 @@ def real_aws_plan(
         "-var=aws_access_key_id=testing",
         "-var=aws_secret_access_key=testing",
         "-var=name=stelae-plan",
+        f"-var=verifier_key={make_vkey('example.org/stelae-plan')}",
         cwd=example_dir,
         env=tf_env,
     )
@@ -305,7 +323,7 @@ def test_plan_never_holds_the_signing_key(real_aws_plan: dict[str, Any]) -> None
     config = real_aws_plan["configuration"]["root_module"]["module_calls"]["stelae"]["module"]
     allowed = re.compile(
         r"^(var\.(write|sequencer)_environment|local\.common_environment|local\.signing_key_arn"
-        r"|aws_sqs_queue\.this(\.url)?|var\.max_request_bytes)$"
+        r"|var\.write_wait_seconds)$"
     )
     functions = [r for r in config["resources"] if r["type"] == "aws_lambda_function"]
     assert len(functions) == 2
@@ -378,7 +396,7 @@ class MotoDeployment:
             # Destroy only disables the distribution (saves the provider's wait for deletion);
             # the test deletes it afterwards.
             "cloudfront_retain_on_delete": True,
-            "log_origin": "example.org/stelae-test",
+            "verifier_key": make_vkey("example.org/stelae-test"),
         }
         (workdir / "moto.auto.tfvars.json").write_text(json.dumps(tfvars))
         self.applied: subprocess.CompletedProcess[str] | BaseException | None = None
@@ -460,7 +478,7 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
         ".cloudfront.net"
     )
     assert outputs["write_url"].startswith("https://") and not outputs["write_url"].endswith("/")
-    assert secret_arn in outputs["verifier_key_command"]
+    assert outputs["sequencer_function_name"] in outputs["verifier_key_command"]
     assert secret_arn in outputs["put_signing_key_command"]
 
     # --- S3: private, readable only by this distribution, .state/ never
@@ -522,10 +540,13 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     assert seq["Concurrency"]["ReservedConcurrentExecutions"] == 1
     write_env = write["Configuration"]["Environment"]["Variables"]
     seq_env = seq["Configuration"]["Environment"]["Variables"]
-    assert write_env["STELAE_QUEUE_URL"] == outputs["queue_url"]
-    assert seq_env["STELAE_SIGNING_KEY_SECRET_ARN"] == secret_arn
+    # The contract of stelae/sequencer/aws.py.
+    assert write_env["STELAE_QUEUE_URL"] == seq_env["STELAE_QUEUE_URL"] == outputs["queue_url"]
     assert write_env["STELAE_BUCKET"] == seq_env["STELAE_BUCKET"] == bucket
-    assert "STELAE_SIGNING_KEY_SECRET_ARN" not in write_env, "the write side never signs"
+    assert write_env["STELAE_VKEY"] == seq_env["STELAE_VKEY"] == outputs["verifier_key"]
+    assert seq_env["STELAE_SIGNING_KEY_SECRET"] == secret_arn
+    assert "STELAE_SIGNING_KEY_SECRET" not in write_env, "the write side never signs"
+    assert float(write_env["STELAE_WAIT_SECONDS"]) < 29
     assert_no_key_material("write", write_env)
     assert_no_key_material("sequencer", seq_env)
 

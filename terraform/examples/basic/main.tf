@@ -51,7 +51,6 @@ module "stelae" {
 
   name             = var.name
   write_lambda_zip = var.lambda_zip
-  log_origin       = var.log_origin
   verifier_key     = var.verifier_key
 
   signing_key_secret_arn = var.signing_key_secret_arn

@@ -15,22 +15,15 @@ variable "lambda_zip" {
   type        = string
 }
 
-variable "log_origin" {
-  description = "The log's origin, as given to `stelae init --origin` (e.g. \"log.example.org/stelae\"). Public."
+variable "signing_key_secret_arn" {
+  description = "ARN of a Secrets Manager secret you created yourself holding the signing key. Null makes the module create an empty one to fill in after apply."
   type        = string
   default     = null
 }
 
 variable "verifier_key" {
-  description = "The `vkey` printed by `stelae init --json`. Public; only echoed in the outputs."
+  description = "The `vkey` printed by `stelae init --json` (public). The log's origin is its name."
   type        = string
-  default     = null
-}
-
-variable "signing_key_secret_arn" {
-  description = "ARN of a Secrets Manager secret you created yourself holding the signing key. Null makes the module create an empty one to fill in after apply."
-  type        = string
-  default     = null
 }
 
 variable "alarm_email" {

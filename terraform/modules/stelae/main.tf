@@ -19,19 +19,22 @@ locals {
   create_secret     = var.signing_key_secret_arn == null
   signing_key_arn   = local.create_secret ? aws_secretsmanager_secret.this[0].arn : var.signing_key_secret_arn
   sequencer_zip     = coalesce(var.sequencer_lambda_zip, var.write_lambda_zip)
-  state_prefix_arn  = "${aws_s3_bucket.this.arn}/${var.state_prefix}*"
+  state_prefix_arn  = "${aws_s3_bucket.this.arn}/${local.state_prefix}*"
   immutable_max_age = 31536000
 
-  # Only names, URLs and ARNs go into function environments: Lambda shows its environment to
-  # anyone with lambda:GetFunctionConfiguration, so key material never belongs there. The
-  # sequencer fetches the key itself with secretsmanager:GetSecretValue.
-  common_environment = merge(
-    {
-      STELAE_BUCKET       = aws_s3_bucket.this.id
-      STELAE_STATE_PREFIX = var.state_prefix
-    },
-    var.log_origin == null ? {} : { STELAE_ORIGIN = var.log_origin },
-  )
+  # Only names, URLs, ARNs and the public verifier key go into function environments: Lambda
+  # shows its environment to anyone with lambda:GetFunctionConfiguration, so key material never
+  # belongs there. The sequencer fetches the key itself with secretsmanager:GetSecretValue.
+  # Names and meanings: stelae/sequencer/aws.py.
+  common_environment = {
+    STELAE_BUCKET    = aws_s3_bucket.this.id
+    STELAE_QUEUE_URL = aws_sqs_queue.this.url
+    STELAE_VKEY      = var.verifier_key
+  }
+
+  # The sequencer's private state (stelae/sequencer/store.py): never served, never read by the
+  # write function.
+  state_prefix = ".state/"
 
   # The two write routes; anything else gets API Gateway's own 404 without invoking a function.
   write_routes = toset(["POST /api/v1/log/entries", "POST /api/v2/log/entries"])
@@ -587,9 +590,9 @@ resource "aws_lambda_function" "write" {
   timeout          = var.write_timeout_seconds
 
   environment {
+    # HTTP APIs accept payloads up to 10 MB; the write service enforces its own, smaller limit.
     variables = merge(var.write_environment, local.common_environment, {
-      STELAE_QUEUE_URL         = aws_sqs_queue.this.url
-      STELAE_MAX_REQUEST_BYTES = tostring(var.max_request_bytes)
+      STELAE_WAIT_SECONDS = tostring(var.write_wait_seconds)
     })
   }
 
@@ -615,7 +618,7 @@ resource "aws_lambda_function" "sequencer" {
   environment {
     variables = merge(var.sequencer_environment, local.common_environment, {
       # The ARN, never the key: the function reads the value at start-up.
-      STELAE_SIGNING_KEY_SECRET_ARN = local.signing_key_arn
+      STELAE_SIGNING_KEY_SECRET = local.signing_key_arn
     })
   }
 
@@ -648,7 +651,7 @@ resource "aws_apigatewayv2_api" "this" {
   description   = "stelae log ${var.name}: write API (Rekor v1 and v2 entry creation)"
   protocol_type = "HTTP"
 
-  # HTTP APIs accept payloads up to 10 MB; the write function enforces STELAE_MAX_REQUEST_BYTES.
+  # HTTP APIs accept payloads up to 10 MB; the write service enforces its own, smaller limit.
   cors_configuration {
     allow_origins  = var.cors_allowed_origins
     allow_methods  = ["POST", "OPTIONS"]

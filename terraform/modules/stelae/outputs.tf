@@ -24,18 +24,18 @@ output "signing_key_secret_arn" {
 }
 
 output "put_signing_key_command" {
-  description = "Command that stores the signing key written by `stelae init` in the secret (run it once, from the directory holding the key file)."
+  description = "Command that stores the signing key (the PRIVATE+KEY+... string written by `stelae init`) in the secret; run it once, from the directory holding the key file."
   value       = "aws secretsmanager put-secret-value --secret-id '${local.signing_key_arn}' --secret-string file://stelae-signing-key"
 }
 
 output "verifier_key" {
-  description = "The log's verifier key, if it was given as the verifier_key variable (null otherwise; see verifier_key_command)."
+  description = "The log's verifier key (public): what readers pass to `stelae --vkey`."
   value       = var.verifier_key
 }
 
 output "verifier_key_command" {
-  description = "Command that prints the log's verifier key (public) from the signing key in Secrets Manager; needs secretsmanager:GetSecretValue."
-  value       = "aws secretsmanager get-secret-value --secret-id '${local.signing_key_arn}' --query SecretString --output text | stelae vkey --signing-key @-"
+  description = "Command that prints the deployed log's verifier key (public), for anyone with lambda:GetFunctionConfiguration but not this Terraform state."
+  value       = "aws lambda get-function-configuration --function-name '${aws_lambda_function.sequencer.function_name}' --query Environment.Variables.STELAE_VKEY --output text"
 }
 
 output "cloudfront_distribution_id" {

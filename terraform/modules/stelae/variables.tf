@@ -12,10 +12,14 @@ variable "name" {
   }
 }
 
-variable "log_origin" {
-  description = "The log's origin line (the first line of every checkpoint, and the signed note's key name), as chosen with `stelae init --origin`. Public; passed to both functions as STELAE_ORIGIN. Null leaves it to the signing key secret."
+variable "verifier_key" {
+  description = "The log's verifier key, the `vkey` printed by `stelae init --json` (`<origin>+<hash>+<base64 public key>`). Public: both functions get it as STELAE_VKEY, the log's origin is its name, and the sequencer refuses a signing key that does not match it."
   type        = string
-  default     = null
+
+  validation {
+    condition     = can(regex("^[^+\\s]+\\+[0-9a-f]{8}\\+[A-Za-z0-9+/]+=*$", var.verifier_key)) && !startswith(var.verifier_key, "PRIVATE+KEY")
+    error_message = "verifier_key must be a note verifier key (<origin>+<8 hex digits>+<base64>), never the PRIVATE+KEY signing key."
+  }
 }
 
 variable "tags" {
@@ -38,17 +42,6 @@ variable "bucket_force_destroy" {
   description = "Allow `terraform destroy` to delete the bucket with the log still in it. Leave false for a real log: its entries are meant to outlive any one deployment."
   type        = bool
   default     = false
-}
-
-variable "state_prefix" {
-  description = "Key prefix of the sequencer's private state inside the bucket. It is never served through CloudFront (the bucket policy denies the distribution) and the write function cannot read it."
-  type        = string
-  default     = ".state/"
-
-  validation {
-    condition     = can(regex("^[^*/][^*]*/$", var.state_prefix))
-    error_message = "state_prefix must be a non-empty key prefix ending in '/', without '*'."
-  }
 }
 
 variable "deny_insecure_transport" {
@@ -175,10 +168,15 @@ variable "sequencer_timeout_seconds" {
   default     = 120
 }
 
-variable "max_request_bytes" {
-  description = "Largest write request the write function accepts, in bytes, passed as STELAE_MAX_REQUEST_BYTES. HTTP APIs themselves cap payloads at 10 MB; this is our own, much smaller, limit and the handler enforces it (entries over 65,535 canonical bytes are refused anyway)."
+variable "write_wait_seconds" {
+  description = "How long a write waits for its entry to be sequenced before answering 202 instead of 201 (STELAE_WAIT_SECONDS). Keep it well under write_timeout_seconds and API Gateway's 30 s."
   type        = number
-  default     = 262144
+  default     = 20
+
+  validation {
+    condition     = var.write_wait_seconds >= 0 && var.write_wait_seconds <= 25
+    error_message = "write_wait_seconds must be between 0 and 25 (API Gateway gives up after 30 s)."
+  }
 }
 
 variable "api_throttling_burst_limit" {
@@ -297,10 +295,4 @@ variable "sequencer_reserved_concurrency" {
   description = "Reserved concurrency of the sequencer: 1 keeps one sequencer running at a time (correctness never depends on it, the checkpoint compare-and-swap does; it avoids wasted work). Null reserves nothing, for accounts whose concurrency quota is too small to reserve any (new accounts have 10, all of which must stay unreserved); the event source mapping still caps concurrency at 2."
   type        = number
   default     = 1
-}
-
-variable "verifier_key" {
-  description = "The log's verifier key (`vkey` from `stelae init --json`). Public, optional: only echoed in the outputs so that readers can be told it."
-  type        = string
-  default     = null
 }

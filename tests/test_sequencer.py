@@ -20,7 +20,9 @@ from stelae.sequencer.local import LocalStore
 from stelae.sequencer.lookup import (
     IndexKind,
     LeafRecord,
-    decode_indices,
+    PAGE_SIZE,
+    IndexHead,
+    read_indices,
     decode_leaf_index,
     digest_path,
     identity_path,
@@ -120,9 +122,9 @@ def test_integrate_verify_and_indexes(store: ObjectStore) -> None:
             record.integrated_time,
             304,
         )
-    assert decode_indices(store.get(key_path(f"{1:064x}"))) == list(range(1, 310, 3))
-    assert decode_indices(store.get(identity_path("USER0@example.com"))) == list(range(0, 310, 2))
-    assert decode_indices(store.get(digest_path(entry(7).digests[0]))) == [7]
+    assert read_indices(store.get, key_path(f"{1:064x}")) == list(range(1, 310, 3))
+    assert read_indices(store.get, identity_path("USER0@example.com")) == list(range(0, 310, 2))
+    assert read_indices(store.get, digest_path(entry(7).digests[0])) == [7]
 
 
 def test_dedup_within_batch_and_against_log(store: ObjectStore) -> None:
@@ -314,3 +316,54 @@ def test_intent_records_of_the_previous_format_are_still_read() -> None:
     assert parsed.entries == tuple(entries) and parsed.integrated_time == 7
     current = Intent(5, bytes(32), tuple(entries), 9)
     assert Intent.parse(current.to_bytes()) == current
+
+
+def test_lookup_lists_are_paginated_and_writes_stay_bounded() -> None:
+    """A popular key's list is split into immutable pages; a batch rewrites one head only."""
+    writes: list[WriteEvent] = []
+    store = MemoryStore(after_write=writes.append)
+    seq = make(store, parallel_writes=1)
+    popular = f"{7:064x}"
+    total = 0
+    for n in (700, 700, 700, 5):
+        batch = [
+            PendingEntry(f'{{"p":{total + i}}}'.encode(), key_fingerprints=(popular,))
+            for i in range(n)
+        ]
+        writes.clear()
+        seq.integrate(batch)
+        total += n
+        head_writes = [w for w in writes if w.key == key_path(popular)]
+        assert len(head_writes) == 1
+        assert len(head_writes[0].data) < 12 * PAGE_SIZE, "the head never holds the whole history"
+    assert read_indices(store.get, key_path(popular)) == list(range(total))
+    head = IndexHead.parse(store.get(key_path(popular)))
+    assert head.pages == 2 and head.frozen_max == 2 * PAGE_SIZE - 1
+    # Re-merging indices already listed (a retried batch) changes nothing.
+    new_head, pages = head.merge(range(0, total, 97))
+    assert new_head == head and not pages
+    assert head.covers(range(total))
+
+
+def test_crash_between_index_page_and_head_is_repaired() -> None:
+    """Pages are created before the head moves; recovery re-creates the same page bytes."""
+    popular = f"{9:064x}"
+    armed = [False]
+
+    def hook(ev: WriteEvent) -> None:
+        if armed[0] and ev.key == key_path(popular) and ev.op == "put_if":
+            armed[0] = False
+            raise Crash("after the page, before the head")
+
+    store = MemoryStore(before_write=hook)
+    entries = [
+        PendingEntry(f'{{"q":{i}}}'.encode(), key_fingerprints=(popular,)) for i in range(1500)
+    ]
+    make(store).integrate(entries[:10])
+    armed[0] = True
+    with pytest.raises(Crash):
+        make(store).integrate(entries[10:])
+    assert store.exists(key_path(popular) + ".0"), "the full page was written before the crash"
+    assert make(store).published().size == 1500  # recovery completes the claimed batch
+    assert read_indices(store.get, key_path(popular)) == list(range(1500))
+    assert not store.violations

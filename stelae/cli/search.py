@@ -19,7 +19,7 @@ import click
 
 from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, reader_options
-from stelae.sequencer.lookup import decode_indices, digest_path, identity_path, key_path
+from stelae.sequencer.lookup import digest_path, identity_path, key_path, read_indices
 from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def search(  # noqa: PLR0917 - click passes options as arguments
         query = identity_query(uri, "--uri")
 
     try:
-        indices = decode_indices(reader.client.fetcher.fetch(query.path))
+        indices = read_indices(reader.client.fetcher.fetch, query.path)
     except NotFoundError:
         indices = []
     cp = reader.current()  # after the index: a newer checkpoint covers more of its hits

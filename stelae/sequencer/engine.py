@@ -38,9 +38,9 @@ from stelae.sequencer.lookup import (
     ALL_INDEXES,
     IndexKind,
     LeafRecord,
-    decode_indices,
+    IndexHead,
     digest_path,
-    encode_indices,
+    page_path,
     identity_path,
     key_path,
     leaf_path,
@@ -369,15 +369,16 @@ class Sequencer:
         for _ in range(20):
             try:
                 stored = self.store.get_versioned(key)
-                current, version = set(decode_indices(stored.data)), stored.version
+                head, version = IndexHead.parse(stored.data), stored.version
             except ObjectNotFound:
-                current, version = set(), None
-            if indices <= current:
+                head, version = IndexHead(()), None
+            if head.covers(indices):
                 return  # already there: a retried or repeated batch
+            new_head, pages = head.merge(indices)
+            for number, data in pages:  # full pages first: the head must never point past them
+                self.store.put_immutable(page_path(key, number), data, ObjectClass.INDEX)
             try:
-                self.store.put_if(
-                    key, encode_indices(current | indices), ObjectClass.INDEX, version
-                )
+                self.store.put_if(key, new_head.to_bytes(), ObjectClass.INDEX, version)
                 return
             except PreconditionFailed:
                 continue

@@ -15,7 +15,8 @@ certificate identity   ``index/identity/<hex SHA-256(identity)>`` 1 read-modify-
 
 The leaf object holds ``{"index": N, "integratedTime": T, "signedEntryTimestamp": b64}`` (see
 :mod:`stelae.sequencer.timestamp`) and never changes. The others hold ``{"indices": [...]}``
-sorted ascending, and grow by compare-and-swap with a set union, so concurrent or repeated updates
+sorted ascending (paginated: see :data:`PAGE_SIZE`), and grow by compare-and-swap with a set
+union, so concurrent or repeated updates
 (a retried batch, a second sequencer finishing the same intent) never lose an index. Identities are
 hashed into the path so that emails and URIs need no escaping. An index is a hint: clients verify
 every hit against the log, and indices beyond the checkpoint they trust are ignored.
@@ -27,7 +28,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -120,11 +121,78 @@ def decode_leaf_index(data: bytes) -> int:
     return LeafRecord.parse(data).index
 
 
+PAGE_SIZE = 1000
+"""Indices per page. A list is a mutable head of at most this many of the newest indices, plus
+immutable full pages ``<path>.0``, ``<path>.1``… of the older ones, so a batch rewrites at most
+one page-sized object per key however popular the key is (not the key's whole history)."""
+
+
+@dataclass(frozen=True)
+class IndexHead:
+    """The mutable head of a lookup list: the newest indices and how many full pages precede."""
+
+    indices: tuple[int, ...]
+    pages: int = 0
+    frozen_max: int = -1  # the largest index in the full pages (-1: none)
+
+    def to_bytes(self) -> bytes:
+        obj: dict[str, Any] = {"indices": list(self.indices)}
+        if self.pages:
+            obj["pages"] = self.pages
+            obj["frozenMax"] = self.frozen_max
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> IndexHead:
+        obj = _load(data)
+        pages, frozen_max = obj.get("pages", 0), obj.get("frozenMax", -1)
+        if not isinstance(pages, int) or isinstance(pages, bool) or not 0 <= pages <= 10**9:
+            raise FormatError("lookup index object has a bad 'pages'")
+        if not isinstance(frozen_max, int) or isinstance(frozen_max, bool) or frozen_max < -1:
+            raise FormatError("lookup index object has a bad 'frozenMax'")
+        return cls(tuple(decode_indices(data)), pages, frozen_max)
+
+    def covers(self, indices: Iterable[int]) -> bool:
+        """Whether every one of ``indices`` is already listed (in the head or a full page)."""
+        have = set(self.indices)
+        return all(i in have or i <= self.frozen_max for i in indices)
+
+    def merge(self, indices: Iterable[int]) -> tuple[IndexHead, list[tuple[int, bytes]]]:
+        """The new head after adding ``indices``, and the full pages ``(number, bytes)`` to
+        create first. Indices only ever grow at the end (batches are sequential), so page k
+        always holds the same indices and re-creating it is idempotent."""
+        merged = sorted(set(self.indices) | {i for i in indices if i > self.frozen_max})
+        pages, frozen_max, new_pages = self.pages, self.frozen_max, []
+        while len(merged) > PAGE_SIZE:
+            page, merged = merged[:PAGE_SIZE], merged[PAGE_SIZE:]
+            new_pages.append((pages, encode_indices(page)))
+            pages, frozen_max = pages + 1, page[-1]
+        return IndexHead(tuple(merged), pages, frozen_max), new_pages
+
+
+def page_path(path: str, page: int) -> str:
+    return f"{path}.{page}"
+
+
+def read_indices(fetch: Callable[[str], bytes], path: str) -> list[int]:
+    """Every index listed at ``path``, oldest first: the head, then its full pages.
+
+    ``fetch`` raises the fetcher's NotFoundError when the key was never indexed.
+    """
+    head = IndexHead.parse(fetch(path))
+    out: list[int] = []
+    for k in range(head.pages):
+        out.extend(decode_indices(fetch(page_path(path, k))))
+    out.extend(head.indices)
+    return out
+
+
 def encode_indices(indices: Iterable[int]) -> bytes:
     return json.dumps({"indices": sorted(set(indices))}, separators=(",", ":")).encode()
 
 
 def decode_indices(data: bytes) -> list[int]:
+    """The ``indices`` list of one head or page object (not following pages)."""
     obj = _load(data)
     indices = obj.get("indices")
     if not isinstance(indices, list) or len(indices) > _MAX_INDICES:

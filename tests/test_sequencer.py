@@ -18,16 +18,16 @@ from stelae.sequencer.engine import (
 from stelae.sequencer.intent import INTENT_KEY
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.lookup import (
-    IndexKind,
-    LeafRecord,
     PAGE_SIZE,
     IndexHead,
-    read_indices,
+    IndexKind,
+    LeafRecord,
     decode_leaf_index,
     digest_path,
     identity_path,
     key_path,
     leaf_path,
+    read_indices,
 )
 from stelae.sequencer.memory import MemoryStore, WriteEvent
 from stelae.sequencer.pending import PendingEntry

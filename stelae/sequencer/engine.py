@@ -36,14 +36,14 @@ from typing import TypeVar
 from stelae.sequencer.intent import INTENT_KEY, Intent, read_header
 from stelae.sequencer.lookup import (
     ALL_INDEXES,
+    IndexHead,
     IndexKind,
     LeafRecord,
-    IndexHead,
     digest_path,
-    page_path,
     identity_path,
     key_path,
     leaf_path,
+    page_path,
 )
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.store import (

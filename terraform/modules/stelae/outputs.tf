@@ -25,7 +25,7 @@ output "signing_key_secret_arn" {
 
 output "put_signing_key_command" {
   description = "Command that stores the signing key (the PRIVATE+KEY+... string written by `stelae init`) in the secret; run it once, from the directory holding the key file."
-  value       = "aws secretsmanager put-secret-value --secret-id '${local.signing_key_arn}' --secret-string file://stelae-signing-key"
+  value       = "aws secretsmanager put-secret-value --secret-id '${local.signing_key_arn}' --secret-string file://stelae-data/signing.key"
 }
 
 output "verifier_key" {

@@ -73,6 +73,83 @@ def durable_bundles(bodies: Sequence[bytes], batch: int, directory: str) -> floa
     return time.perf_counter() - start
 
 
+def plain_log(bodies: Sequence[bytes], batch: int, directory: str) -> float:
+    """Seconds to hash ``bodies`` and publish them in batches as a tlog-tiles log, with plain calls.
+
+    The storage floor of a durable sequencer on this disk, with no stelae code: per batch, the
+    objects the ``writes`` benchmark counts as the floor — every entry bundle and every hash tile
+    (at each level) that gains an entry, rewritten whole, then a checkpoint and a history object —
+    each written as a temporary file, fsynced and renamed into place; then each directory
+    touched is fsynced once. Tile contents are the real leaf and subtree hashes (computed as in
+    :func:`tree_hashing`); the checkpoint is a stand-in of checkpoint size (no signature).
+    Lookup indexes and the sequencer's intent are not written.
+    """
+    start = time.perf_counter()
+    stack: list[bytes] = []
+    levels: list[list[bytes]] = [[]]  # the hashes each tile level stores: 256**k-leaf roots
+    dirs = {name: os.path.join(directory, name) for name in ("entries", "checkpoints")}
+    for d in dirs.values():
+        os.makedirs(d)
+
+    def put(d: str, name: str, data: bytes) -> None:
+        tmp = f"{d}/.{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, f"{d}/{name}")
+
+    def fsync_dir(d: str) -> None:
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    for first in range(0, len(bodies), batch):
+        end = min(first + batch, len(bodies))
+        for size in range(first, end):
+            h = _sha256(b"\x00" + bodies[size]).digest()
+            levels[0].append(h)
+            carry, height = size, 0
+            while carry & 1:
+                h = _sha256(b"\x01" + stack.pop() + h).digest()
+                carry >>= 1
+                height += 1
+                if height % 8 == 0:  # a full tile's root: a hash of the next tile level
+                    if len(levels) == height // 8:
+                        levels.append([])
+                    levels[height // 8].append(h)
+            stack.append(h)
+        touched = {directory, dirs["entries"], dirs["checkpoints"]}
+        for b in range(first // 256, (end - 1) // 256 + 1):
+            chunk = bodies[b * 256 : min((b + 1) * 256, end)]
+            data = b"".join(len(e).to_bytes(2, "big") + e for e in chunk)
+            put(dirs["entries"], f"{b}.{len(chunk)}", data)
+        for level, hashes in enumerate(levels):
+            before, after = first >> (8 * level), end >> (8 * level)
+            if after == before:
+                continue
+            d = os.path.join(directory, str(level))
+            if d not in touched:
+                os.makedirs(d, exist_ok=True)
+                touched.add(d)
+            for t in range(before // 256, (after - 1) // 256 + 1):
+                tile = hashes[t * 256 : min((t + 1) * 256, after)]
+                put(d, f"{t}.{len(tile)}", b"".join(tile))
+        root = stack[-1]
+        for h in reversed(stack[:-1]):
+            root = _sha256(b"\x01" + h + root).digest()
+        note = b"origin\n%d\n%s\n\n- origin %s\n" % (end, root.hex().encode(), b"x" * 96)
+        put(dirs["checkpoints"], str(end), note)
+        put(directory, "checkpoint", note)
+        for d in sorted(touched):
+            fsync_dir(d)
+    return time.perf_counter() - start
+
+
 @dataclass(frozen=True)
 class Paired:
     """Best-of-N seconds for a measurement and for its baseline, taken in alternation."""

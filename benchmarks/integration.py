@@ -13,6 +13,14 @@ lookup indexes.
 For context, ``ceiling`` is the ratio a sequencer would reach if, besides hashing, it did nothing
 but write and fsync each entry bundle it touches once (:func:`benchmarks.baseline.durable_bundles`,
 on the same disk): the best any durable sequencer could do there.
+
+The ``files`` rows are the storage floor measured honestly, without the sequencer: the same
+entries hashed and published by plain ``open``/``write``/``fsync``/``rename`` calls as the
+objects a tlog-tiles log cannot avoid writing per batch — every bundle and hash tile that gains
+an entry, a checkpoint and a history object — with each touched directory fsynced once per batch
+(:func:`benchmarks.baseline.plain_log`). Their ``ratio`` is what a sequencer with no overhead of
+its own (no intent, no signing, no store abstraction) would reach on this disk; the gap between
+it and the ``none`` rows is our code, the gap between it and 1.0 is the disk.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ _QUICK_ENTRIES = {
     "all": {1: 2, 16: 16, 256: 64, 4096: 256},
 }
 CONFIGS = {"none": workload.NO_INDEXES, "all": workload.ALL_INDEXES}
+FLOOR = "files"
+"""The config name of the rows written by plain file calls, without the sequencer."""
 
 
 def integrate(
@@ -89,6 +99,25 @@ def _one(config_name: str, batch: int, count: int, repeat: int) -> dict[str, Any
     }
 
 
+def _plain(batch: int, count: int, repeat: int) -> dict[str, Any]:
+    bodies = [e.body for e in workload.entries(0, count)]
+
+    def measure() -> float:
+        with tempfile.TemporaryDirectory(prefix="stelae-bench-files-") as d:
+            return baseline.plain_log(bodies, batch, d)
+
+    result = baseline.paired(measure, lambda: baseline.tree_hashing(bodies), repeat=repeat)
+    return {
+        "config": FLOOR,
+        "batch": batch,
+        "entries": count,
+        "seconds": result.seconds,
+        "entries_per_second": count / result.seconds,
+        "baseline_entries_per_second": count / result.baseline_seconds,
+        "ratio": result.ratio,
+    }
+
+
 def run(quick: bool) -> dict[str, Any]:
     sizes = _QUICK_ENTRIES if quick else _ENTRIES
     # Runs with every index are dominated by thousands of fsynced writes: one repeat is enough.
@@ -97,6 +126,7 @@ def run(quick: bool) -> dict[str, Any]:
         for name in ("none", "all")
         for batch in BATCH_SIZES
     ]
+    rows += [_plain(batch, sizes["none"][batch], 1 if quick else 2) for batch in BATCH_SIZES]
     target = next(
         r for r in rows if r["config"] == TARGET["config"] and r["batch"] == TARGET["batch"]
     )
@@ -132,10 +162,15 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
                 r["entries_per_second"],
                 r["baseline_entries_per_second"],
                 r["ratio"],
-                r["ceiling"],
+                r.get("ceiling", "-"),
             ]
             for r in result["runs"]
         ],
+    )
+    print(
+        f"{FLOOR}: the same entries hashed and written as bundles, tiles, checkpoint and history "
+        "by plain open/write/fsync/rename, no sequencer (the storage floor)",
+        file=out,
     )
     t = result["target"]
     print(

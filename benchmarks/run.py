@@ -18,13 +18,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks import baseline, integration, memory, proofs, writes
+from benchmarks import baseline, integration, memory, monitor, proofs, writes
 
 BENCHMARKS: dict[str, ModuleType] = {
     "proofs": proofs,
     "integration": integration,
     "writes": writes,
     "memory": memory,
+    "monitor": monitor,
 }
 
 

@@ -24,7 +24,8 @@ ENTRY_SIZE = 1024
 SIGNER_KEYS = 64
 IDENTITIES = 1024
 
-_SIGNER = Ed25519NoteSigner.generate(ORIGIN)
+SIGNER = Ed25519NoteSigner.generate(ORIGIN)
+"""The benchmark logs' signing key (fresh per process): readers verify with its vkey."""
 
 NO_INDEXES = SequencerConfig(ORIGIN, indexes=frozenset(), leaf_index=False)
 """Tiles, bundles, checkpoint and intent only: the log itself."""
@@ -56,7 +57,7 @@ def entries(start: int, count: int) -> list[PendingEntry]:
 @contextmanager
 def sequencer(store: ObjectStore, config: SequencerConfig) -> Iterator[Sequencer]:
     """A sequencer over ``store`` with the benchmark signing key; its write pool closed after."""
-    seq = Sequencer(store, _SIGNER, config)
+    seq = Sequencer(store, SIGNER, config)
     try:
         yield seq
     finally:

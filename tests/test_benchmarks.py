@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import integration, memory, proofs, run, writes
+from benchmarks import integration, memory, monitor, proofs, run, writes
 from stelae.tiles.compact import perfect_subtrees
 from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH, TileID, tile_width
 from stelae.tiles.proof import Range, consistency_ranges, inclusion_ranges
@@ -90,10 +90,11 @@ def test_integration_report() -> None:
     r = quick("integration")
     runs = r["runs"]
     assert [(x["config"], x["batch"]) for x in runs] == [
-        (c, b) for c in ("none", "all") for b in integration.BATCH_SIZES
+        (c, b) for c in ("none", "all", integration.FLOOR) for b in integration.BATCH_SIZES
     ]
     for x in runs:
-        assert x["entries"] == integration._QUICK_ENTRIES[x["config"]][x["batch"]]
+        config = "none" if x["config"] == integration.FLOOR else x["config"]
+        assert x["entries"] == integration._QUICK_ENTRIES[config][x["batch"]]
         assert x["seconds"] > 0 and x["entries_per_second"] > 0 and x["ratio"] > 0
         assert x["ratio"] == pytest.approx(
             x["entries_per_second"] / x["baseline_entries_per_second"]
@@ -162,10 +163,40 @@ def test_memory_report() -> None:
     assert r["disk_bytes"] > memory.QUICK_ENTRIES * 1024
 
 
+# -- monitor -----------------------------------------------------------------------------------
+
+
+def test_monitor_report() -> None:
+    r = quick("monitor")
+    if "skipped" in r:
+        pytest.skip(r["skipped"])
+    n, grow = monitor.QUICK_ENTRIES, r["growth"]
+    assert r["entries"] == n and grow == round(n * monitor.GROWTH)
+    assert [x["how"] for x in r["full"]] == ["core", "round", "process"]
+    assert [x["how"] for x in r["resumed"]] == ["round", "process"]
+    for x in r["full"]:
+        assert x["entries"] == x["tree_size"] == n
+    for x in r["resumed"]:
+        assert x["entries"] == grow and x["tree_size"] == n + grow
+    for x in [*r["full"], *r["resumed"]]:
+        assert x["seconds"] > 0 and x["ratio"] > 0
+        assert x["ratio"] == pytest.approx(
+            x["entries_per_second"] / r["baseline_entries_per_second"]
+        )
+    bundles = -(-n // 256)
+    core, rnd = r["full"][0], r["full"][1]
+    # A full audit reads every bundle exactly once; a resumed one only those with new entries.
+    assert core["bundles_fetched"] == rnd["bundles_fetched"] == bundles
+    assert (
+        r["resumed"][0]["bundles_fetched"] == r["new_bundles"] == -(-(n + grow) // 256) - n // 256
+    )
+    assert r["disk_bytes"] > n * 1024
+
+
 # -- the runner and the printers ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["proofs", "integration", "writes", "memory"])
+@pytest.mark.parametrize("name", ["proofs", "integration", "writes", "memory", "monitor"])
 def test_printer(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     run.BENCHMARKS[name].print_result(quick(name))
     assert capsys.readouterr().out.startswith(name)

@@ -41,6 +41,7 @@ from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.layout import bundles_for_size, tiles_for_size
 from stelae.tiles.note import Ed25519NoteSigner
 from tests.conftest import MotoEndpoint
+from tests.faults import FaultInjectingStore
 
 ORIGIN = "seq.example.test"
 SIGNER = Ed25519NoteSigner.generate(ORIGIN)
@@ -166,13 +167,25 @@ class Crash(Exception):  # noqa: N818 - a simulated process death, not an error
     pass
 
 
-def _write_steps() -> list[str]:
-    """Every write a two-batch run makes, labelled 'op key-class #n', on a clean store."""
+BIG_BATCHES = (260, 10)  # crosses a tile boundary
+SMALL_BATCHES = (6, 3)  # every object class, few objects: for the slower real backends
+
+
+def _batches(sizes: tuple[int, ...]) -> list[list[PendingEntry]]:
+    out, start = [], 0
+    for n in sizes:
+        out.append([entry(i) for i in range(start, start + n)])
+        start += n
+    return out
+
+
+def _write_steps(sizes: tuple[int, ...]) -> list[str]:
+    """Every write a run of these batches makes, labelled 'op key-class #n', on a clean store."""
     steps: list[str] = []
     store = MemoryStore(after_write=lambda ev: steps.append(_label(ev, steps)))
     seq = make(store)
-    seq.integrate([entry(i) for i in range(260)])
-    seq.integrate([entry(i) for i in range(260, 270)])
+    for batch in _batches(sizes):
+        seq.integrate(batch)
     return steps
 
 
@@ -188,13 +201,62 @@ def _label(ev: WriteEvent, seen: list[str]) -> str:
     return f"{base} #{sum(1 for s in seen if s.startswith(base + ' #'))}"
 
 
-WRITE_STEPS = _write_steps()
+def _every_distinct_write(steps: list[str]) -> list[str]:
+    """Every write of each class, except that the per-entry classes (one leaf record per entry,
+    hundreds of interchangeable writes) are sampled at their first, middle and last write."""
+    by_class: dict[str, list[str]] = {}
+    for s in steps:
+        by_class.setdefault(s.rsplit(" #", 1)[0], []).append(s)
+    out: list[str] = []
+    for group in by_class.values():
+        out.extend(group if len(group) <= 8 else [group[0], group[len(group) // 2], group[-1]])
+    return sorted(out)
+
+
+WRITE_STEPS = _every_distinct_write(_write_steps(BIG_BATCHES))
+
+
+def _first_and_last_of_each_class(steps: list[str]) -> list[str]:
+    """Per object class and operation, its first and last write (the real backends are slower)."""
+    by_class: dict[str, list[str]] = {}
+    for s in steps:
+        by_class.setdefault(s.rsplit(" #", 1)[0], []).append(s)
+    return sorted({s for group in by_class.values() for s in (group[0], group[-1])})
+
+
+REAL_BACKEND_STEPS = _first_and_last_of_each_class(_write_steps(SMALL_BATCHES))
 
 
 @pytest.mark.parametrize("persisted", [False, True], ids=["not-persisted", "persisted"])
 @pytest.mark.parametrize("step", WRITE_STEPS)
 def test_crash_at_every_write(step: str, persisted: bool) -> None:
     """Crash at one write; restart; redeliver what was not acknowledged; nothing is lost."""
+    store = MemoryStore()
+    _crash_and_recover(store, step, persisted, BIG_BATCHES)
+    assert not store.violations, store.violations
+
+
+@pytest.mark.parametrize("persisted", [False, True], ids=["not-persisted", "persisted"])
+@pytest.mark.parametrize("step", REAL_BACKEND_STEPS)
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_crash_at_each_write_class_on_real_backends(
+    backend: str, step: str, persisted: bool, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same crash matrix on the local directory and on S3 (moto server mode)."""
+    inner: ObjectStore
+    if backend == "local":
+        inner = LocalStore(tmp_path / "log")
+    else:
+        moto: MotoEndpoint = request.getfixturevalue("moto_server")
+        bucket = f"crash-{uuid.uuid4().hex[:12]}"
+        moto.client("s3").create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+        inner = S3Store(bucket, endpoint_url=moto.url, region_name="us-east-1")
+    _crash_and_recover(FaultInjectingStore(inner), step, persisted, SMALL_BATCHES)
+
+
+def _crash_and_recover(
+    store: MemoryStore | FaultInjectingStore, step: str, persisted: bool, sizes: tuple[int, ...]
+) -> None:
     seen: list[str] = []
     armed = [True]
 
@@ -205,10 +267,11 @@ def test_crash_at_every_write(step: str, persisted: bool) -> None:
             armed[0] = False
             raise Crash(step)
 
-    store = MemoryStore(
-        before_write=None if persisted else hook, after_write=hook if persisted else None
-    )
-    batches = [[entry(i) for i in range(260)], [entry(i) for i in range(260, 270)]]
+    if persisted:
+        store.after_write = hook
+    else:
+        store.before_write = hook
+    batches = _batches(sizes)
     acknowledged: set[bytes] = set()
     queue = [e for b in batches for e in b]  # what a queue would redeliver until acknowledged
     seq = make(store)
@@ -226,9 +289,8 @@ def test_crash_at_every_write(step: str, persisted: bool) -> None:
     result = seq.integrate(retry)
     acknowledged |= set(result.assigned)
     assert acknowledged == {e.leaf_hash for e in queue}
-    entries = verify_whole_log(store)
+    entries = verify_whole_log(store)  # type: ignore[arg-type]
     assert sorted(entries) == sorted(e.body for e in queue), "every entry exactly once"
-    assert not store.violations, store.violations
 
 
 def test_crash_after_claim_is_recovered_by_an_idle_restart() -> None:

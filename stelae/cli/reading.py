@@ -21,7 +21,7 @@ from stelae.cli.state import LogState, StateError, default_state_dir
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError, LogClient
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
-from stelae.tiles.fetch import fetcher_for
+from stelae.tiles.fetch import CachingFetcher, Fetcher, fetcher_for
 from stelae.tiles.note import parse_vkey
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,13 +154,25 @@ def open_reader(log_url: str, vkey: str, origin: str | None, state_dir: Path | N
             local_dir = local_dir / "log"  # a `stelae init` data directory: read its log
         location = str(local_dir)
     try:
-        fetcher = fetcher_for(location)
+        fetcher = _s3_fetcher(log_url) if log_url.startswith("s3://") else fetcher_for(location)
     except FormatError as err:
         raise click.BadParameter(str(err), param_hint="'--log-url'") from err
     client = LogClient(fetcher, [verifier], origin or verifier.name)
     root = state_dir if state_dir is not None else default_state_dir()
     state = LogState(root, client.origin, verifier.key_id)
     return Reader(location, client, verifier.key_id, state, local_dir)
+
+
+def _s3_fetcher(url: str) -> Fetcher:
+    """``s3://bucket[/prefix]``: read the bucket directly with boto3 (credentials, region and
+    ``AWS_ENDPOINT_URL`` for S3-compatible stores come from the usual AWS environment)."""
+    from stelae.sequencer.reader import StoreFetcher  # noqa: PLC0415 - boto3 only when asked
+    from stelae.sequencer.s3 import S3Store  # noqa: PLC0415
+
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise FormatError(f"{url!r} names no bucket (s3://BUCKET[/PREFIX])")
+    return CachingFetcher(StoreFetcher(S3Store(bucket, prefix.strip("/"))))
 
 
 def reader_options(f: F) -> F:
@@ -183,8 +195,8 @@ def reader_options(f: F) -> F:
             envvar="STELAE_LOG_URL",
             required=True,
             metavar="URL|DIR",
-            help="The log's tlog-tiles prefix: an http(s):// URL or a local directory "
-            "[env: STELAE_LOG_URL].",
+            help="The log's tlog-tiles prefix: an http(s):// URL, s3://BUCKET[/PREFIX], or a "
+            "local directory [env: STELAE_LOG_URL].",
         ),
         click.option(
             "--vkey",

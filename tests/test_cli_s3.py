@@ -38,6 +38,7 @@ def test_loginfo_get_and_monitor_read_s3(moto_server: MotoEndpoint, tmp_path: Pa
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
 
     info = run("loginfo", "--json")

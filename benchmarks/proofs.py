@@ -30,11 +30,12 @@ from benchmarks.table import table
 from stelae.tiles.client import TileReader
 from stelae.tiles.errors import NotFoundError
 from stelae.tiles.fetch import CachingFetcher, CountingFetcher
-from stelae.tiles.hashing import HASH_SIZE, node_hash
+from stelae.tiles.hashing import HASH_SIZE
 from stelae.tiles.layout import TILE_WIDTH, TileID
 from stelae.tiles.proof import (
     RootMismatchError,
     root_from_inclusion_proof,
+    roots_from_consistency_proof,
     verify_consistency,
     verify_inclusion,
 )
@@ -72,31 +73,8 @@ def consistency_fetches(size1: int, size2: int) -> list[str]:
 def consistency_roots(
     size1: int, size2: int, proof: Sequence[bytes], root1: bytes
 ) -> tuple[bytes, bytes]:
-    """The (old, new) roots a consistency proof implies: RFC 9162 §2.1.4.2 run forwards.
-
-    ``root1`` is used only when ``size1`` is a power of two (the proof then omits that node).
-    """
-    path = list(proof)
-    if size1 & (size1 - 1) == 0:
-        path.insert(0, root1)
-    fn, sn = size1 - 1, size2 - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return fr, sr
+    """The (old, new) roots a consistency proof implies (the library's RFC 9162 loop)."""
+    return roots_from_consistency_proof(size1, size2, proof, root1)
 
 
 def _stats(values: Sequence[int]) -> dict[str, float | int]:

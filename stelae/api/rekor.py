@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stelae.api.identity import LogIdentity
+from stelae.tiles.proofbundle import ProofBundle
 
 
 def _b64(data: bytes) -> str:
@@ -42,21 +43,10 @@ class ProvedEntry:
 
 
 def v2_entry(log: LogIdentity, e: ProvedEntry) -> dict[str, Any]:
-    return {
-        "logIndex": str(e.index),
-        "logId": {"keyId": _b64(log.v2_key_id)},
-        "kindVersion": {"kind": e.kind, "version": e.api_version},
-        "integratedTime": "0",  # Rekor v2 never sets it; clients must ignore it
-        "inclusionPromise": None,
-        "inclusionProof": {
-            "logIndex": str(e.index),
-            "rootHash": _b64(e.root_hash),
-            "treeSize": str(e.tree_size),
-            "hashes": [_b64(h) for h in e.proof],
-            "checkpoint": {"envelope": e.checkpoint.decode()},
-        },
-        "canonicalizedBody": _b64(e.body),
-    }
+    """Rekor v2's answer: the same ``TransparencyLogEntry`` the offline proof file staples, so
+    the shape is written once (:meth:`~stelae.tiles.proofbundle.ProofBundle.to_tle`). v2 has no
+    integratedTime and no SET."""
+    return ProofBundle(e.index, e.body, tuple(e.proof), e.checkpoint, log.v2_key_id).to_tle()
 
 
 def v1_entry(log: LogIdentity, e: ProvedEntry) -> dict[str, Any]:

@@ -158,6 +158,25 @@ def verify_consistency(
         if root1 != root2:
             raise RootMismatchError(what, root1, root2)
         return
+    fr, sr = roots_from_consistency_proof(size1, size2, proof, root1)
+    if fr != root1:
+        raise RootMismatchError(f"{what} (old root)", root1, fr)
+    if sr != root2:
+        raise RootMismatchError(f"{what} (new root)", root2, sr)
+
+
+def roots_from_consistency_proof(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes
+) -> tuple[bytes, bytes]:
+    """The (old, new) roots that ``proof`` implies (RFC 9162 §2.1.4.2 run forwards).
+
+    Requires ``0 < size1 < size2``. ``root1`` is used only when ``size1`` is a power of two
+    (the proof then omits that node). :func:`verify_consistency` compares both results.
+    """
+    what = f"consistency from size {size1} to size {size2}"
+    if not 0 < size1 < size2:
+        raise ProofError(f"{what}: sizes must satisfy 0 < size1 < size2")
+    _check_hashes(what, proof)
     if not proof:
         raise ProofError(f"{what}: proof is empty")
     path = list(proof)
@@ -184,7 +203,4 @@ def verify_consistency(
         sn >>= 1
     if sn != 0:
         raise ProofError(f"{what}: proof has {len(proof)} hashes, too few")
-    if fr != root1:
-        raise RootMismatchError(f"{what} (old root)", root1, fr)
-    if sr != root2:
-        raise RootMismatchError(f"{what} (new root)", root2, sr)
+    return fr, sr

@@ -73,8 +73,6 @@ def extend(
             pending.setdefault(tid.level, {})[tid.index] = list(tile.hashes)
 
     def on_node(level: int, index: int, h: bytes) -> None:
-        if level % TILE_HEIGHT:
-            return
         tiles = pending.setdefault(level // TILE_HEIGHT, {})
         tile_index, pos = divmod(index, TILE_WIDTH)
         hashes = tiles.setdefault(tile_index, [])
@@ -82,7 +80,7 @@ def extend(
             raise FormatError(f"tile {level // TILE_HEIGHT}/{tile_index} out of order at {pos}")
         hashes.append(h)
 
-    new_edge = edge.append_with_nodes(leaf_hashes, on_node)
+    new_edge = edge.append_with_nodes(leaf_hashes, on_node, stride=TILE_HEIGHT)
     changed: list[tuple[TileID, HashTile]] = []
     new_edge_tiles: dict[int, HashTile] = {}
     for level in sorted(pending):

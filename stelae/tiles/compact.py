@@ -85,11 +85,14 @@ class RightEdge:
             size += 1
         return RightEdge(size, tuple(stack))
 
-    def append_with_nodes(self, leaf_hashes: Sequence[bytes], on_node: NodeSink) -> RightEdge:
+    def append_with_nodes(
+        self, leaf_hashes: Sequence[bytes], on_node: NodeSink, *, stride: int = 1
+    ) -> RightEdge:
         """Like :meth:`append`, also reporting every perfect node completed on the way.
 
         ``on_node(level, index, hash)`` is called for each leaf (level 0) and each interior node
-        that becomes complete, in the order they complete. The sequencer uses this to fill tiles.
+        that becomes complete, in the order they complete, at levels that are multiples of
+        ``stride`` (the tile builder asks only for the levels tiles store: every 8th).
         """
         size = self.size
         stack = list(self.hashes)
@@ -104,7 +107,8 @@ class RightEdge:
                 carry >>= 1
                 level += 1
                 index >>= 1
-                on_node(level, index, h)
+                if level % stride == 0:
+                    on_node(level, index, h)
             stack.append(h)
             size += 1
         return RightEdge(size, tuple(stack))

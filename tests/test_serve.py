@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,11 +207,31 @@ def test_sigterm_with_uploads_in_flight_loses_no_acknowledged_entry(tmp_path: Pa
 
 
 def test_serve_help_mentions_sigterm() -> None:
-    import subprocess
-
     from tests.api_support import stelae_command
 
     done = subprocess.run(
         [*stelae_command(), "serve", "--help"], capture_output=True, text=True, check=True
     )
     assert "SIGTERM" in done.stdout
+
+
+def test_sigterm_drains_and_exits_even_when_stderr_is_gone(tmp_path: Path) -> None:
+    """The parent that read the banner went away (its end of the stderr pipe is closed): the
+    "stopping" note then fails with a broken pipe, which must not skip the drain and leave the
+    process serving forever with its main thread gone."""
+    serve = start_serve(tmp_path / "stelae-data")
+    key = signing.generate_key("ecdsa-p256")
+    reply = serve.log.request(
+        "POST", V2, v2_request(key, b"before the pipe closed"), {"Content-Type": "application/json"}
+    )
+    assert reply.status == 201
+    assert serve.proc.stderr is not None
+    serve.proc.stderr.close()
+    serve.proc.send_signal(signal.SIGTERM)
+    try:
+        serve.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        serve.proc.kill()
+        serve.proc.wait()
+        raise AssertionError("stelae serve ignored SIGTERM once its stderr was closed") from None
+    assert serve.proc.returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from pathlib import Path
@@ -133,11 +134,22 @@ def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    if created:
-        click.echo(f"created log {local.config.origin} in {data}", err=True)
-    click.echo(f"serving {local.config.origin} on {server.url} (data: {data})", err=True)
-    click.echo(f"verifier key: {local.config.vkey}", err=True)
-    stop.wait()
-    click.echo("stopping: integrating what is queued…", err=True)
-    server.close()
-    click.echo("stopped", err=True)
+    # From here on the server threads are running: whatever happens in this thread, close()
+    # must run, or the process keeps serving with its main thread gone and ignores SIGTERM.
+    try:
+        if created:
+            _note(f"created log {local.config.origin} in {data}")
+        _note(f"serving {local.config.origin} on {server.url} (data: {data})")
+        _note(f"verifier key: {local.config.vkey}")
+        stop.wait()
+        _note("stopping: integrating what is queued…")
+    finally:
+        server.close()
+    _note("stopped")
+
+
+def _note(message: str) -> None:
+    """A diagnostic on stderr, best effort: if whoever read our stderr has gone away (a closed
+    pipe), the log must still drain and stop cleanly rather than fail on the message."""
+    with contextlib.suppress(OSError):
+        click.echo(message, err=True)

@@ -9,6 +9,7 @@ tile is used in its place when the partial one is gone (tlog-tiles allows logs t
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class TileReader:
         # same tile many times (once per node it needs from it).
         self._parsed: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
         self._cache_tiles = cache_tiles
+        self._lock = threading.Lock()  # readers may be shared between threads (the write API)
 
     def _fetch_tile(self, tid: TileID) -> bytes:
         try:
@@ -76,7 +78,10 @@ class TileReader:
             raise FormatError(f"tile {level}/{index} does not exist at tree size {tree_size}")
         tid = TileID(level, index, tile_width(level, index, max(tree_size, self.read_size)))
         path = tid.path()
-        hashes = self._parsed.get(path)
+        with self._lock:
+            hashes = self._parsed.get(path)
+            if hashes is not None:
+                self._parsed.move_to_end(path)
         if hashes is None:
             data = self._fetch_tile(tid)
             if len(data) > tid.width * 32 and len(data) == TILE_WIDTH * 32:
@@ -85,11 +90,10 @@ class TileReader:
                 hashes = HashTile.parse(data, tid.width).hashes
             except FormatError as err:
                 raise FormatError(f"tile {path}: {err}") from err
-            self._parsed[path] = hashes
-            if len(self._parsed) > self._cache_tiles:
-                self._parsed.popitem(last=False)
-        else:
-            self._parsed.move_to_end(path)
+            with self._lock:
+                self._parsed[path] = hashes
+                if len(self._parsed) > self._cache_tiles:
+                    self._parsed.popitem(last=False)
         return HashTile(hashes[:width])
 
     def bundle(self, index: int, tree_size: int) -> EntryBundle:

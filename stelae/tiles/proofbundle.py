@@ -33,6 +33,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -137,7 +138,7 @@ class ProofBundle:
 
     # -- derived values (unverified until :func:`verify`) ----------------------------------------
 
-    @property
+    @cached_property
     def tree(self) -> Checkpoint:
         """The checkpoint's body as stated, signature *not* verified."""
         try:

@@ -58,7 +58,7 @@ def integrate(
     config: SequencerConfig, entries: list[PendingEntry], batch: int, root: Path
 ) -> float:
     """Seconds to integrate ``entries`` in batches of ``batch`` into a new log under ``root``."""
-    store = LocalStore(root)
+    store = LocalStore(root, group_commit=True)
     with workload.sequencer(store, config) as seq:
         start = time.perf_counter()
         for k in range(0, len(entries), batch):

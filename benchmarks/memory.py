@@ -43,7 +43,7 @@ def measure(entries: int, batch: int = BATCH) -> dict[str, Any]:
     samples: list[int] = []
     with tempfile.TemporaryDirectory(prefix="stelae-bench-memory-") as d:
         root = Path(d) / "log"
-        store = LocalStore(root)
+        store = LocalStore(root, group_commit=True)
         start = time.perf_counter()
         with workload.sequencer(store, workload.NO_INDEXES) as seq:
             for k in range(0, entries, batch):

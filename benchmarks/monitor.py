@@ -70,7 +70,7 @@ _REPO = Path(__file__).resolve().parent.parent
 def build(root: Path, start: int, count: int) -> float:
     """Append entries ``start..start+count-1`` to the log under ``root``; seconds it took."""
     began = time.perf_counter()
-    with workload.sequencer(LocalStore(root), workload.NO_INDEXES) as seq:
+    with workload.sequencer(LocalStore(root, group_commit=True), workload.NO_INDEXES) as seq:
         for k in range(start, start + count, BATCH):
             seq.integrate(workload.entries(k, min(BATCH, start + count - k)))
         if seq.published().size != start + count:

@@ -54,6 +54,9 @@ class FaultInjectingStore:
             self.after_write(event)
         return version
 
+    def flush(self) -> None:
+        self.inner.flush()
+
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
         event = WriteEvent("put", key, data, cls)
         self._around(event)

@@ -84,7 +84,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "memory":
         return MemoryStore()
     if request.param == "local":
-        return LocalStore(tmp_path / "log")
+        return LocalStore(tmp_path / "log", group_commit=True)
     moto: MotoEndpoint = request.getfixturevalue("moto_server")
     bucket = f"log-{uuid.uuid4().hex[:12]}"
     moto.client("s3").create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
@@ -245,7 +245,7 @@ def test_crash_at_each_write_class_on_real_backends(
     """The same crash matrix on the local directory and on S3 (moto server mode)."""
     inner: ObjectStore
     if backend == "local":
-        inner = LocalStore(tmp_path / "log")
+        inner = LocalStore(tmp_path / "log", group_commit=True)
     else:
         moto: MotoEndpoint = request.getfixturevalue("moto_server")
         bucket = f"crash-{uuid.uuid4().hex[:12]}"
@@ -315,7 +315,9 @@ def test_crash_after_claim_is_recovered_by_an_idle_restart() -> None:
 @pytest.mark.parametrize("backend", ["local", "s3"])
 def test_two_sequencers_race(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if backend == "local":
-        stores: list[ObjectStore] = [LocalStore(tmp_path / "log"), LocalStore(tmp_path / "log")]
+        stores: list[ObjectStore] = [
+            LocalStore(tmp_path / "log", group_commit=True) for _ in range(2)
+        ]
     else:
         moto: MotoEndpoint = request.getfixturevalue("moto_serial")
         bucket = f"race-{uuid.uuid4().hex[:12]}"

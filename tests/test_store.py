@@ -758,3 +758,22 @@ def test_s3_cas_lost_to_someone_else_after_a_retry_still_loses(
     with pytest.raises(PreconditionFailed):
         store.put_if("checkpoint", b"two\n", ObjectClass.CHECKPOINT, v1)
     assert store.get("checkpoint") == b"rival\n"
+
+
+def test_local_group_commit_defers_only_names_and_flush_clears_them(tmp_path: Path) -> None:
+    """In group-commit mode new names wait for flush(); the checkpoint and state never wait."""
+    store = LocalStore(tmp_path, group_commit=True)
+    store.put_immutable("tile/0/000.p/1", b"x" * 32, ObjectClass.TILE)
+    store.put_immutable("index/leaf/" + "ab" * 32, b'{"index":0}', ObjectClass.ENTRY_LEAF_INDEX)
+    pending = set(store._unsynced_dirs)  # the deferred set is part of the contract under test
+    assert pending == {tmp_path / "tile" / "0" / "000.p", tmp_path / "index" / "leaf"}
+    store.put_if("checkpoint", b"cp", ObjectClass.CHECKPOINT, None)
+    store.put_if(".state/intent", b"i", ObjectClass.STATE, None)
+    assert set(store._unsynced_dirs) == pending, "checkpoint and state are synced at once"
+    store.flush()
+    assert not store._unsynced_dirs
+    # Readers see every object immediately; only power-loss durability of names waits.
+    assert store.get("tile/0/000.p/1") == b"x" * 32
+    plain = LocalStore(tmp_path / "plain")
+    plain.put_immutable("tile/0/000.p/1", b"y" * 32, ObjectClass.TILE)
+    assert not plain._unsynced_dirs

@@ -323,6 +323,8 @@ class Sequencer:
         text = Checkpoint(self.config.origin, new_size, root).to_text()
         note = sign_note(text, [self.signer]).to_bytes()
         self.store.put_immutable(history_key(new_size), note, ObjectClass.CHECKPOINT_HISTORY)
+        # Everything the checkpoint will cover must be durable before it is published.
+        self.store.flush()
         try:
             version = self.store.put_if(
                 CHECKPOINT_KEY, note, ObjectClass.CHECKPOINT, published.version

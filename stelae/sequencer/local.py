@@ -16,6 +16,13 @@ How each guarantee of the :class:`~stelae.sequencer.store.ObjectStore` contract 
   beside the object (``.<name>.lock``) serialises read-compare-replace across threads and
   processes. :meth:`LocalStore.put` takes the same lock, so it cannot slip between a CAS's
   compare and its replace.
+- Group commit (``LocalStore(root, group_commit=True)``, what the sequencer uses): an object's
+  *data* is still fsynced before its name is linked or renamed into place, so a name that
+  survives a crash always holds complete bytes; but the directory fsync that makes the *name*
+  durable is deferred to :meth:`LocalStore.flush`, once per directory instead of once per object.
+  The checkpoint and the sequencer's state are never deferred. The sequencer flushes before it
+  publishes a checkpoint, so everything a published checkpoint covers is durable, and a crash
+  before that only loses names that the recovery of the claimed batch writes again.
 - Versions are the SHA-256 of the content (hex). Two states with identical bytes share a version;
   for the objects written by CAS (the checkpoint, state) equal bytes are an equal state.
 
@@ -31,6 +38,7 @@ import fcntl
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,8 +64,11 @@ def content_version(data: bytes) -> str:
 class LocalStore:
     """Objects as files under ``root``; see the module docstring for how each guarantee is kept."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, group_commit: bool = False) -> None:
         self.root = Path(root)
+        self.group_commit = group_commit
+        self._unsynced_dirs: set[Path] = set()
+        self._unsynced_lock = threading.Lock()
         self._counters = RequestCounters()
 
     @property
@@ -110,6 +121,20 @@ class LocalStore:
                 return
             except OSError as err:
                 raise StoreError(f"couldn't write {key!r}: {err}") from err
+            self._sync_name(path, cls)
+
+    def flush(self) -> None:
+        """Make every name written since the last flush durable (group commit; see above)."""
+        with self._unsynced_lock:
+            dirs, self._unsynced_dirs = sorted(self._unsynced_dirs), set()
+        for directory in dirs:
+            _fsync_dir(directory)
+
+    def _sync_name(self, path: Path, cls: ObjectClass) -> None:
+        if self.group_commit and cls not in (ObjectClass.CHECKPOINT, ObjectClass.STATE):
+            with self._unsynced_lock:
+                self._unsynced_dirs.add(path.parent)
+        else:
             _fsync_dir(path.parent)
 
     def put_if(self, key: str, data: bytes, cls: ObjectClass, expected_version: str | None) -> str:
@@ -124,7 +149,7 @@ class LocalStore:
                 actual = None
             if actual != expected_version:
                 raise PreconditionFailed(key, expected_version, actual)
-            self._replace(key, path, data)
+            self._replace(key, path, data, cls)
         return content_version(data)
 
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
@@ -133,7 +158,7 @@ class LocalStore:
         path = self.path(key)
         self._counters.add("PUT")
         with self._locked(path):
-            self._replace(key, path, data)
+            self._replace(key, path, data, cls)
 
     # -- mechanics ------------------------------------------------------------------------------
 
@@ -143,13 +168,13 @@ class LocalStore:
         except OSError as err:
             raise StoreError(f"couldn't read back existing {key!r}: {err}") from err
 
-    def _replace(self, key: str, path: Path, data: bytes) -> None:
+    def _replace(self, key: str, path: Path, data: bytes, cls: ObjectClass) -> None:
         with self._temp_file(path, data) as tmp:
             try:
                 os.replace(tmp, path)
             except OSError as err:
                 raise StoreError(f"couldn't write {key!r}: {err}") from err
-        _fsync_dir(path.parent)
+        self._sync_name(path, cls)
 
     @contextlib.contextmanager
     def _temp_file(self, path: Path, data: bytes) -> Iterator[Path]:

@@ -151,4 +151,4 @@ def open_log(data: Path) -> LocalLog:
     signer = Ed25519NoteSigner.from_skey(skey)
     if signer.vkey != config.vkey:
         raise StelaeError(f"{KEY_FILE} does not match the vkey in {CONFIG_FILE}")
-    return LocalLog(data, config, signer, LocalStore(data / LOG_DIR))
+    return LocalLog(data, config, signer, LocalStore(data / LOG_DIR, group_commit=True))

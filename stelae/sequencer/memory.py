@@ -126,6 +126,9 @@ class MemoryStore:
                 raise PreconditionFailed(key, expected_version, actual)
             return self._write(WriteEvent("put_if", key, data, cls))
 
+    def flush(self) -> None:
+        """Writes are durable on return; nothing is deferred."""
+
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
         check_write(key, data, cls)
         check_mutable(key, cls)

@@ -242,6 +242,9 @@ class S3Store:
                 return current.version
         raise PreconditionFailed(key, expected_version)
 
+    def flush(self) -> None:
+        """Writes are durable on return; nothing is deferred."""
+
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
         check_write(key, data, cls)
         check_mutable(key, cls)

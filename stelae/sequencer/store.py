@@ -277,8 +277,10 @@ class ObjectStore(Protocol):
     - Keys are relative slash paths (:func:`validate_key`); an invalid key raises FormatError
       naming it, before any request is made.
     - Every write is durable when the call returns: a crash or power loss after return never loses
-      it. A write that raises may or may not have been applied ("failed but persisted"); callers
-      make that safe by only ever writing idempotently or conditionally.
+      it (a local store in group-commit mode defers that to :meth:`flush`, for everything but the
+      checkpoint and the sequencer's state). A write that raises may or may not have been applied
+      ("failed but persisted"); callers make that safe by only ever writing idempotently or
+      conditionally.
     - Safe for concurrent use from many threads, and from many processes sharing one store.
       Conditional writes (:meth:`put_immutable`, :meth:`put_if`) are atomic across all of them.
     - Reads are read-after-write consistent for the same store (S3 has been strongly consistent
@@ -331,4 +333,13 @@ class ObjectStore(Protocol):
 
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
         """Overwrite unconditionally. Mutable classes only (FormatError otherwise)."""
+        ...
+
+    def flush(self) -> None:
+        """Make every write since the last flush durable.
+
+        A no-op for backends whose writes are durable on return (S3, memory, the local store by
+        default). A local store in group-commit mode defers making *names* durable until here;
+        the sequencer calls it before each checkpoint it publishes.
+        """
         ...

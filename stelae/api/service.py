@@ -301,8 +301,8 @@ class _ProofReader(TileReader):
     at some tree size is the root of a perfect subtree of an append-only log: its hash never
     changes, so it is memoized by position. This is an optimisation, not a trust decision: every
     proof the service sends is still verified against the signed checkpoint first, so a bad memo
-    entry could only turn into an error, never into a wrong answer. Tile reads are serialized
-    because :class:`TileReader`'s parsed-tile cache is not safe for concurrent use.
+    entry could only turn into an error, never into a wrong answer. Node computations are
+    serialized so concurrent requests do not hash the same subtree twice.
     """
 
     MAX_NODES = 1 << 16  # ~10 MB; cleared wholesale when full (misses just recompute)
@@ -310,13 +310,14 @@ class _ProofReader(TileReader):
     def __init__(self, fetcher: Fetcher) -> None:
         super().__init__(fetcher)
         self._nodes: dict[tuple[int, int], bytes] = {}
-        self._lock = threading.Lock()
+        # Not ``_lock``: TileReader holds its own, which node() below reaches while holding this.
+        self._node_lock = threading.Lock()
 
     def published(self, size: int) -> None:
         """Read tiles at the widths of the largest published size. A log serves partial tiles
         only for sizes it published, so a proof or root at a smaller size (a consistency proof's
         firstSize, a size inside one batch) must be computed from those."""
-        with self._lock:
+        with self._node_lock:
             self.read_size = max(self.read_size, size)
 
     def node(self, level: int, index: int, tree_size: int) -> bytes:
@@ -324,7 +325,7 @@ class _ProofReader(TileReader):
             hit = self._nodes.get((level, index))
             if hit is not None:
                 return hit
-        with self._lock:
+        with self._node_lock:
             value = super().node(level, index, tree_size)
             if len(self._nodes) >= self.MAX_NODES:
                 self._nodes.clear()

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks import baseline, integration, memory, monitor, proofs, write_api, writes
+from benchmarks import aws_cost, baseline, integration, memory, monitor, proofs, write_api, writes
 
 BENCHMARKS: dict[str, ModuleType] = {
     "proofs": proofs,
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "memory": memory,
     "monitor": monitor,
     "write_api": write_api,
+    "aws_cost": aws_cost,
 }
 
 

@@ -211,3 +211,69 @@ def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert list(data["benchmarks"]) == ["proofs"]
     printed = capsys.readouterr()
     assert "inclusion proofs" in printed.out and "running proofs" in printed.err
+
+
+# -- aws_cost ----------------------------------------------------------------------------------
+
+
+def test_aws_cost_counts_are_exact() -> None:
+    from collections import Counter
+
+    from benchmarks import aws_cost
+
+    r = quick("aws_cost")
+    if "skipped" in r:
+        pytest.skip(r["skipped"])
+    assert [p["rate"] for p in r["profiles"]] == list(aws_cost.RATES)
+    for p in r["profiles"]:
+        n, b, waves = p["entries"], p["batch"], p["waves"]
+        assert n == b * waves and p["statuses"] == {"201": n}
+        assert not p["proxy_errors"]
+        calls: Counter[tuple[str, str, str, str]] = Counter()
+        ops: Counter[tuple[str, str, str]] = Counter()
+        for row in p["requests"]:
+            calls[row["caller"], row["service"], row["operation"], row["detail"]] += row["calls"]
+            ops[row["caller"], row["service"], row["operation"]] += row["calls"]
+        # The write function: one SendMessage per new entry, one dedup GET before it and at
+        # least one poll after; each found leaf record is followed by one checkpoint GET.
+        assert ops["write", "sqs", "SendMessage"] == n
+        assert calls["write", "s3", "GetObject", "index/leaf (404)"] >= 2 * n
+        found = calls["write", "s3", "GetObject", "index/leaf"]
+        assert found >= n and calls["write", "s3", "GetObject", "checkpoint"] == found
+        assert not any(k[1] == "s3" and k[2].startswith("Put") for k in ops if k[0] == "write")
+        # The ESM: a receive per ≤ 10 messages at least, a DeleteMessageBatch per ≤ 10 exactly.
+        assert ops["esm", "sqs", "DeleteMessageBatch"] == waves * -(-b // 10)
+        assert ops["esm", "sqs", "ReceiveMessage"] >= waves * -(-b // 10)
+        # The sequencer: per entry a leaf record, a digest list and a key list (fresh key each);
+        # per batch an intent, a history object and a checkpoint; the secret only at start-up.
+        assert p["sequencer"]["invocations"] == waves and p["sequencer"]["entries"] == [b] * waves
+        for kind in ("index/leaf", "index/digest", "index/key"):
+            assert calls["sequencer", "s3", "PutObject If-None-Match", kind] == n
+        assert calls["sequencer", "s3", "PutObject If-Match", "intent"] == waves
+        assert calls["sequencer", "s3", "PutObject If-Match", "checkpoint"] == waves
+        assert calls["sequencer", "s3", "PutObject If-None-Match", "checkpoint history"] == waves
+        assert not any(k[1] == "secretsmanager" for k in ops)
+        warmup = Counter((x["caller"], x["service"], x["operation"]) for x in p["warmup_requests"])
+        assert warmup["sequencer", "secretsmanager", "GetSecretValue"] == 1
+        assert p["write"]["invocations"] == len(p["write"]["seconds"]) == n
+        c = p["cost"]
+        assert c["usd_per_million_total"] == pytest.approx(sum(c["usd_per_million"].values()))
+        assert c["usd_per_million"]["API Gateway HTTP API requests"] == pytest.approx(1.0)
+        assert c["usd_per_million"]["Lambda write: requests"] == pytest.approx(0.2)
+        assert c["idle"]["total_without_storage"] == pytest.approx(0.40 + 0.40 + 0.2592)
+        assert c["month"]["entries"] == p["rate"] * 30 * 86_400
+        assert p["storage"]["bytes"] > 500 * n  # each entry's body, leaf record, index lists
+    assert [v["tree_size"] for v in r["verification"]] == [10**6, 10**9]
+    assert {k for k in r["prices"]["items"]} >= {"s3_put", "s3_get", "lambda_gb_second"}
+
+
+def test_aws_cost_printers(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import aws_cost
+
+    r = quick("aws_cost")
+    if "skipped" in r:
+        pytest.skip(r["skipped"])
+    aws_cost.print_result(r)
+    assert capsys.readouterr().out.startswith("aws_cost")
+    md = aws_cost.markdown(r)
+    assert "| SQS | SendMessage | write λ |  | 1,000,000 |" in md

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from stelae.sequencer.intent import INTENT_KEY, Intent, read_header
@@ -122,6 +122,7 @@ class _Published:
     root: bytes
     version: str | None
     note: bytes
+    timestamps: tuple[bytes, ...] = ()  # the SETs of the batch just applied, in order
 
 
 @dataclass
@@ -223,7 +224,7 @@ class Sequencer:
             for i, e in enumerate(fresh):
                 index = intent.base_size + i
                 assigned[e.leaf_hash] = Assignment(
-                    index, False, intent.integrated_time, self._entry_timestamp(intent, i)
+                    index, False, intent.integrated_time, published.timestamps[i]
                 )
             return IntegrationResult(published.note, published.size, published.root, assigned)
 
@@ -316,7 +317,8 @@ class Sequencer:
         self._run(self._put_immutable, writes)
 
         # 5b. Lookup indexes.
-        self._write_indexes(intent)
+        timestamps = [self._entry_timestamp(intent, i) for i in range(len(intent.entries))]
+        self._write_indexes(intent, timestamps)
 
         # 5c–d. History, then the checkpoint itself.
         root = update.edge.root()
@@ -333,7 +335,8 @@ class Sequencer:
             self._edge = None
             now = self._read_checkpoint()
             if now.size >= new_size:
-                return now  # someone completed this same intent (or more) first
+                # Someone completed this same intent (or more) first; its SETs are ours too.
+                return replace(now, timestamps=tuple(timestamps))
             raise LostRaceError(
                 f"the checkpoint moved to size {now.size} while publishing size {new_size}"
             ) from err
@@ -342,15 +345,15 @@ class Sequencer:
         if new_size % TILE_WIDTH == 0:
             last_bundle = ()
         self._edge = _Edge(new_size, root, update.edge, dict(update.edge_tiles), last_bundle)
-        return _Published(new_size, root, version, note)
+        return _Published(new_size, root, version, note, tuple(timestamps))
 
-    def _write_indexes(self, intent: Intent) -> None:
+    def _write_indexes(self, intent: Intent, timestamps: Sequence[bytes]) -> None:
         leaf_writes = []
         lists: dict[str, set[int]] = {}
         for i, e in enumerate(intent.entries):
             index = intent.base_size + i
             if self.config.leaf_index:
-                record = LeafRecord(index, intent.integrated_time, self._entry_timestamp(intent, i))
+                record = LeafRecord(index, intent.integrated_time, timestamps[i])
                 leaf_writes.append(
                     (leaf_path(e.leaf_hash), record.to_bytes(), ObjectClass.ENTRY_LEAF_INDEX)
                 )

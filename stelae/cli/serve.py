@@ -12,18 +12,18 @@ import click
 from stelae.cli.output import emit, json_option
 from stelae.sequencer.logdir import init_log, open_log
 
-DATA_HELP = "The log's data directory (config, signing key, and log/)."
-
-
-@click.command()
-@click.option(
+data_option = click.option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("stelae-data"),
     show_default=True,
     envvar="STELAE_DATA",
-    help=DATA_HELP,
+    help="The log's data directory (config, signing key, and log/).",
 )
+
+
+@click.command()
+@data_option
 @click.option(
     "--origin",
     default="localhost/stelae",
@@ -61,14 +61,7 @@ def _listen(value: str) -> tuple[str, int]:
 
 
 @click.command()
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("stelae-data"),
-    show_default=True,
-    envvar="STELAE_DATA",
-    help=DATA_HELP,
-)
+@data_option
 @click.option(
     "--origin",
     default="localhost/stelae",

@@ -508,7 +508,7 @@ class Deployment:
     def __init__(self, moto_url: str, servers: dict[str, _Proxy]) -> None:
         import boto3
 
-        from stelae.tiles.note import Ed25519NoteSigner
+        from stelae.tiles.notekeys import Ed25519NoteSigner
 
         self.name = f"cost{uuid.uuid4().hex[:10]}"
         self.moto_url = moto_url
@@ -891,7 +891,7 @@ def access_log_bytes() -> int:
 def lambda_init_seconds() -> float:
     """A cold start's init: a fresh interpreter importing both handlers and building the write
     service (no network), the best of three. Lambda's own runtime start-up is not included."""
-    from stelae.tiles.note import Ed25519NoteSigner
+    from stelae.tiles.notekeys import Ed25519NoteSigner
 
     code = (
         "import time, importlib, os; t = time.perf_counter(); "

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.store import ObjectStore
-from stelae.tiles.note import Ed25519NoteSigner
+from stelae.tiles.notekeys import Ed25519NoteSigner
 
 ORIGIN = "bench.stelae.example"
 ENTRY_SIZE = 1024

@@ -42,7 +42,7 @@ from stelae.sequencer.logdir import init_log
 from stelae.tiles.client import LogClient
 from stelae.tiles.fetch import HTTPFetcher
 from stelae.tiles.hashing import leaf_hash
-from stelae.tiles.note import parse_vkey
+from stelae.tiles.notekeys import parse_vkey
 from stelae.tiles.proof import verify_inclusion
 
 ORIGIN = "bench.example/write-api"

@@ -32,7 +32,7 @@ from stelae.sequencer.timestamp import v1_log_id, verify_set
 from stelae.server.app import LogServer, ServeOptions
 from stelae.tiles.client import LogClient
 from stelae.tiles.fetch import HTTPFetcher
-from stelae.tiles.note import parse_vkey, rekor_v2_log_id
+from stelae.tiles.notekeys import parse_vkey, rekor_v2_log_id
 from stelae.tiles.proof import verify_inclusion
 
 ORIGIN = "api.test.example/log"

@@ -22,15 +22,13 @@ from stelae.tiles.checkpoint import (
     sign_checkpoint,
 )
 from stelae.tiles.errors import FormatError, VerificationError
-from stelae.tiles.note import (
+from stelae.tiles.note import InvalidSignatureError, UnverifiedNoteError, sign_note
+from stelae.tiles.notekeys import (
     ECDSANoteVerifier,
     Ed25519CosignatureSigner,
     Ed25519NoteSigner,
     Ed25519NoteVerifier,
-    InvalidSignatureError,
-    UnverifiedNoteError,
     parse_vkey,
-    sign_note,
     verifier_to_vkey,
 )
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from stelae.cli.main import main
-from stelae.tiles.note import Ed25519NoteSigner
+from stelae.tiles.notekeys import Ed25519NoteSigner
 
 VKEY = Ed25519NoteSigner.generate("help.example.test/log").vkey
 

@@ -37,7 +37,7 @@ from stelae.tiles.client import LogClient
 from stelae.tiles.compact import RightEdge
 from stelae.tiles.errors import NotFoundError
 from stelae.tiles.layout import TILE_WIDTH
-from stelae.tiles.note import Ed25519NoteSigner
+from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.proof import RootMismatchError
 from stelae.tiles.tile import EntryBundle
 from tests.test_cli_read import ORIGIN, SIGNER, Log, Served, Signed, Stelae, flip

@@ -27,7 +27,7 @@ from stelae.sequencer.lookup import decode_indices, digest_path, encode_indices
 from stelae.sequencer.pending import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
 from stelae.tiles.hashing import leaf_hash
-from stelae.tiles.note import Ed25519NoteSigner
+from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.proof import verify_consistency, verify_inclusion
 
 ORIGIN = "cli.example.test/log"

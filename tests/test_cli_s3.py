@@ -11,7 +11,7 @@ from pathlib import Path
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.s3 import S3Store
-from stelae.tiles.note import Ed25519NoteSigner
+from stelae.tiles.notekeys import Ed25519NoteSigner
 from tests.conftest import MotoEndpoint
 
 

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from stelae.cli.main import main
 from stelae.kinds import signing
-from stelae.tiles.note import Ed25519NoteSigner, rekor_v2_log_id
+from stelae.tiles.notekeys import Ed25519NoteSigner, rekor_v2_log_id
 from stelae.tiles.proofbundle import ProofBundle
 
 REPO = Path(__file__).resolve().parent.parent

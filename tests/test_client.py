@@ -21,7 +21,8 @@ from stelae.tiles.fetch import (
     FetchError,
     HTTPFetcher,
 )
-from stelae.tiles.note import Ed25519NoteSigner, InvalidSignatureError, UnverifiedNoteError
+from stelae.tiles.note import InvalidSignatureError, UnverifiedNoteError
+from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.proof import RootMismatchError
 from tests.tlog import MemoryLog
 

@@ -46,7 +46,8 @@ from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import LogClient
 from stelae.tiles.errors import StelaeError
 from stelae.tiles.fetch import DirectoryFetcher, HTTPFetcher
-from stelae.tiles.note import Ed25519NoteSigner, Note, parse_vkey, sign_note
+from stelae.tiles.note import Note, sign_note
+from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 
 INTEROP = Path(__file__).parent / "interop"
 GO_SOURCE = INTEROP / "tlogcheck" / "main.go"

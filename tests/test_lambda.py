@@ -22,7 +22,7 @@ from stelae.kinds import signing
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
 from stelae.tiles.client import LogClient
-from stelae.tiles.note import Ed25519NoteSigner
+from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.proof import verify_inclusion
 from tests.conftest import MotoEndpoint
 

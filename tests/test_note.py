@@ -18,11 +18,6 @@ from hypothesis import strategies as st
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.note import (
     MAX_SIGNATURES,
-    ECDSANoteVerifier,
-    Ed25519CosignatureSigner,
-    Ed25519CosignatureVerifier,
-    Ed25519NoteSigner,
-    Ed25519NoteVerifier,
     InvalidSignatureError,
     InvalidVerifierKeyError,
     MalformedNoteError,
@@ -30,12 +25,19 @@ from stelae.tiles.note import (
     NoteSignature,
     NoteSigner,
     UnverifiedNoteError,
+    open_note,
+    sign_note,
+)
+from stelae.tiles.notekeys import (
+    ECDSANoteVerifier,
+    Ed25519CosignatureSigner,
+    Ed25519CosignatureVerifier,
+    Ed25519NoteSigner,
+    Ed25519NoteVerifier,
     ecdsa_log_id,
     note_key_id,
-    open_note,
     parse_vkey,
     rekor_v2_log_id,
-    sign_note,
     verifier_to_vkey,
 )
 

@@ -16,15 +16,8 @@ from hypothesis import strategies as st
 from stelae.tiles.checkpoint import Checkpoint, CheckpointMismatchError, sign_checkpoint
 from stelae.tiles.errors import FormatError, StelaeError, VerificationError
 from stelae.tiles.hashing import leaf_hash
-from stelae.tiles.note import (
-    Ed25519CosignatureSigner,
-    Ed25519NoteSigner,
-    InvalidSignatureError,
-    Note,
-    UnverifiedNoteError,
-    rekor_v2_log_id,
-    sign_note,
-)
+from stelae.tiles.note import InvalidSignatureError, Note, UnverifiedNoteError, sign_note
+from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner, rekor_v2_log_id
 from stelae.tiles.proof import ProofError, RootMismatchError
 from stelae.tiles.proofbundle import (
     MEDIA_TYPE,

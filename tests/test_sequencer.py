@@ -39,7 +39,7 @@ from stelae.tiles.client import LogClient
 from stelae.tiles.errors import VerificationError
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.layout import bundles_for_size, tiles_for_size
-from stelae.tiles.note import Ed25519NoteSigner
+from stelae.tiles.notekeys import Ed25519NoteSigner
 from tests.conftest import MotoEndpoint
 from tests.faults import FaultInjectingStore
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from stelae.sequencer.timestamp import v1_log_id
 from stelae.tiles.errors import FormatError
-from stelae.tiles.note import Ed25519NoteVerifier, parse_vkey, rekor_v2_log_id
+from stelae.tiles.notekeys import Ed25519NoteVerifier, parse_vkey, rekor_v2_log_id
 
 
 @dataclass(frozen=True)

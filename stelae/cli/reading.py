@@ -22,7 +22,7 @@ from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError, LogClient
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import CachingFetcher, Fetcher, fetcher_for
-from stelae.tiles.note import parse_vkey
+from stelae.tiles.notekeys import parse_vkey
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -36,7 +36,7 @@ from stelae.cli.keys import Api, EntryType, SignatureFormat, load_material, sign
 from stelae.cli.output import emit, json_option
 from stelae.cli.verify import check_bundle, vkey_verifier
 from stelae.tiles.errors import FormatError, StelaeError, VerificationError
-from stelae.tiles.note import Ed25519NoteVerifier, VkeyVerifier, rekor_v2_log_id
+from stelae.tiles.notekeys import Ed25519NoteVerifier, VkeyVerifier, rekor_v2_log_id
 from stelae.tiles.proofbundle import ProofBundle
 
 _USER_AGENT = "stelae-cli"

@@ -32,7 +32,8 @@ from stelae.sequencer.lookup import decode_leaf_index, leaf_path
 from stelae.sequencer.timestamp import verify_set
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
-from stelae.tiles.note import Ed25519NoteVerifier, NoteVerifier, VkeyVerifier, parse_vkey
+from stelae.tiles.note import NoteVerifier
+from stelae.tiles.notekeys import Ed25519NoteVerifier, VkeyVerifier, parse_vkey
 from stelae.tiles.proofbundle import ProofBundle
 from stelae.tiles.proofbundle import verify as verify_proof
 

@@ -26,7 +26,7 @@ from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.lookup import ALL_INDEXES, IndexKind
 from stelae.sequencer.s3 import S3Store
 from stelae.tiles.errors import FormatError, StelaeError
-from stelae.tiles.note import Ed25519NoteSigner, parse_vkey
+from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,8 @@ from stelae.tiles.compact import RightEdge
 from stelae.tiles.errors import StelaeError
 from stelae.tiles.hashing import EMPTY_ROOT
 from stelae.tiles.layout import TILE_WIDTH, TileID, right_edge_tiles
-from stelae.tiles.note import Ed25519NoteSigner, open_note, sign_note
+from stelae.tiles.note import open_note, sign_note
+from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.tile import EntryBundle, HashTile
 
 CHECKPOINT_KEY = "checkpoint"

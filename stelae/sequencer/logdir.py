@@ -22,7 +22,7 @@ from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.lookup import ALL_INDEXES, IndexKind
 from stelae.tiles.errors import FormatError, StelaeError
-from stelae.tiles.note import Ed25519NoteSigner, parse_vkey
+from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 
 CONFIG_FILE = "config.json"
 KEY_FILE = "signing.key"

@@ -42,11 +42,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from stelae.tiles.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import HASH_SIZE, leaf_hash
-from stelae.tiles.note import (
+from stelae.tiles.note import Note, NoteVerifier
+from stelae.tiles.notekeys import (
     ECDSANoteVerifier,
     Ed25519NoteVerifier,
-    Note,
-    NoteVerifier,
     ecdsa_log_id,
     rekor_v2_log_id,
 )

@@ -24,14 +24,14 @@ invocation. A wave of ``b = min(256, rate × window)`` entries (1, 100, 256) arr
 profile's rate; the ESM closes the batch when the window expires (``b < 256``) or when the batch
 is full (``256 / rate`` s after the first arrival); the sequencer integrates it; the next wave
 starts when it is done (the sequencer keeps up). Writers poll the leaf index with the real
-backoff while all of this happens. A warm-up wave (not counted) comes first. Requests per entry
+schedule while all of this happens. A warm-up wave (not counted) comes first. Requests per entry
 are then scaled to a million entries.
 
 One moto process serves the polling writers and the sequencer at once, so on the emulator the
 sequencer integrates several times slower than alone, and the writers poll longer than they
 would on S3. Their timing-dependent part (leaf-index polls, duration) is therefore priced from
 :func:`model_writes`: window + the sequencer's integration time measured alone + the real
-backoff schedule + the measured time of a write that needs no wait. Both figures are reported.
+poll schedule + the measured time of a write that needs no wait. Both figures are reported.
 
 The workload: Rekor v2 hashedrekord requests, each signed with a fresh ECDSA P-256 key (so each
 entry adds a leaf record, a digest index list and a key index list; no identity index), every
@@ -717,13 +717,16 @@ def join(threads: list[threading.Thread], timeout: float = 300) -> None:
         raise RuntimeError(f"{stuck} write handler(s) did not return within {timeout:.0f} s")
 
 
-def poll_times(first: float = 0.05, cap: float = 1.0, limit: float = WAIT_SECONDS) -> list[float]:
-    """When SqsSubmitter looks for its entry, in seconds after SendMessage (its defaults)."""
-    t, delay, out = 0.0, first, []
+def poll_times(
+    first: float = WINDOW, interval: float = 0.2, limit: float = WAIT_SECONDS
+) -> list[float]:
+    """When SqsSubmitter looks for its entry, in seconds after SendMessage: first when the
+    batching window can have closed (the module sets STELAE_POLL_AFTER_SECONDS to it), then
+    every ``interval`` (its defaults)."""
+    t, out = first, []
     while t <= limit:
         out.append(t)
-        t += delay
-        delay = min(2 * delay, cap)
+        t += interval
     return out
 
 
@@ -1116,10 +1119,10 @@ def assumptions(init_seconds: float) -> list[str]:
         "invocation. Sequencer duration = its handler's wall time integrating a batch alone "
         "(moto standing in for S3). The write function's duration is mostly waiting: it is "
         "modelled (model_writes) from the batching window, that integration time and "
-        "SqsSubmitter's backoff (0.05 s doubling to 1 s), plus the measured time of a write that "
-        "needs no wait; so are its leaf-index polls (rows marked †). On the emulator the writers' "
-        "own polling slows the shared moto process, so the measured values (shown beside) are "
-        "higher.",
+        "SqsSubmitter's schedule (first poll at the batching window, then every 0.2 s), plus "
+        "the measured time of a write that needs no wait; so are its leaf-index polls (rows "
+        "marked †). On the emulator the writers' own polling slows the shared moto process, "
+        "so the measured values (shown beside) are higher.",
         f"Each profile starts from a log of {INITIAL_SIZE:,} entries (written directly, not "
         "counted), so batches update three tile levels as in any log of 65,536 to 16.7 million "
         "entries; a log past 16.7 million writes one more tile per batch (and a writer may read "

@@ -284,3 +284,38 @@ def test_leaf_record_before_the_first_checkpoint_is_not_yet_integrated(
     with pytest.raises(NotYetIntegratedError):
         submitter.submit(pending, timeout=2.0)
     assert waits, "it polled instead of failing on the missing checkpoint"
+
+
+def test_write_polls_after_the_batching_window_then_every_200ms(deployment: dict[str, Any]) -> None:
+    """No GET before the window can have closed; then short, even polls until published."""
+    from stelae.kinds import from_v2_request
+    from stelae.sequencer.engine import Sequencer, SequencerConfig
+    from stelae.sequencer.pending import PendingEntry
+    from stelae.sequencer.sqs import SqsSubmitter
+
+    store = S3Store(
+        deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
+    )
+    signer = deployment["signer"]
+    entry = from_v2_request(_request(11)[0])
+    pending = PendingEntry(entry.body, entry.artifact_digests)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:  # the sequencer (its own client) publishes during the third wait
+            other = S3Store(
+                deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
+            )
+            Sequencer(other, signer, SequencerConfig(signer.name)).integrate([pending])
+
+    gets_before = store.counters.get("GET", 0)
+    submitter = SqsSubmitter(
+        deployment["sqs"], deployment["queue_url"], store, sleep=sleep, clock=lambda: sum(waits)
+    )
+    receipt = submitter.submit(pending, timeout=10.0)
+    assert receipt.index == 0 and not receipt.duplicate
+    assert waits == [1.0, 0.2, 0.2]
+    # One dedup look-up before sending, one miss after each of the first two waits, then the
+    # hit: the leaf record and the checkpoint. Five GETs in all.
+    assert store.counters.get("GET", 0) - gets_before == 5

@@ -21,7 +21,7 @@ def service() -> WriteService:
     cfg = AwsConfig.from_env()
     store = cfg.store(boto3.client("s3"))
     return WriteService(
-        SqsSubmitter(boto3.client("sqs"), cfg.queue_url, store),
+        SqsSubmitter(boto3.client("sqs"), cfg.queue_url, store, first_poll=cfg.poll_after_seconds),
         StoreFetcher(store),
         LogIdentity.from_vkey(cfg.vkey),
         ServiceConfig(wait_seconds=cfg.wait_seconds),

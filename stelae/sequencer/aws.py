@@ -11,6 +11,8 @@ Environment variables (set by the Terraform module; none holds key material):
                                 ``PRIVATE+KEY+...`` string (sequencer only)
 ``STELAE_INDEXES``              comma-separated lookup indexes (default all)
 ``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20)
+``STELAE_POLL_AFTER_SECONDS``   when a write first looks for its entry: the sequencer's batching
+                                window (default 1)
 ``AWS_ENDPOINT_URL``            boto3's own override, used only against an emulator
 ==============================  ==========================================================
 """
@@ -38,6 +40,7 @@ class AwsConfig:
     secret_id: str = ""
     indexes: frozenset[IndexKind] = ALL_INDEXES
     wait_seconds: float = 20.0
+    poll_after_seconds: float = 1.0
 
     @property
     def origin(self) -> str:
@@ -59,8 +62,15 @@ class AwsConfig:
         )
         try:
             wait = float(env.get("STELAE_WAIT_SECONDS", "20"))
+            poll_after = float(env.get("STELAE_POLL_AFTER_SECONDS", "1"))
         except ValueError as err:
-            raise FormatError("STELAE_WAIT_SECONDS is not a number") from err
+            raise FormatError(
+                "STELAE_WAIT_SECONDS or STELAE_POLL_AFTER_SECONDS is not a number"
+            ) from err
+        if poll_after < 0 or wait <= 0:
+            raise FormatError(
+                "STELAE_WAIT_SECONDS must be positive and STELAE_POLL_AFTER_SECONDS >= 0"
+            )
         return cls(
             bucket=env["STELAE_BUCKET"],
             queue_url=env["STELAE_QUEUE_URL"],
@@ -69,6 +79,7 @@ class AwsConfig:
             secret_id=env.get("STELAE_SIGNING_KEY_SECRET", ""),
             indexes=indexes,
             wait_seconds=wait,
+            poll_after_seconds=poll_after,
         )
 
     def store(self, s3_client: Any = None) -> S3Store:

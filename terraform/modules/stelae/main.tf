@@ -592,7 +592,8 @@ resource "aws_lambda_function" "write" {
   environment {
     # HTTP APIs accept payloads up to 10 MB; the write service enforces its own, smaller limit.
     variables = merge(var.write_environment, local.common_environment, {
-      STELAE_WAIT_SECONDS = tostring(var.write_wait_seconds)
+      STELAE_WAIT_SECONDS       = tostring(var.write_wait_seconds)
+      STELAE_POLL_AFTER_SECONDS = tostring(var.sequencer_batching_window_seconds)
     })
   }
 

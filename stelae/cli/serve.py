@@ -88,10 +88,25 @@ def _listen(value: str) -> tuple[str, int]:
     is_flag=True,
     help="Answer duplicates as Rekor does (409) instead of with the existing entry.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    envvar="STELAE_WORKERS",
+    help="Front-end processes sharing the port (0: one per CPU). With 1, everything runs in "
+    "one process; otherwise the sequencer runs in this process and the workers beside it.",
+)
 def serve(
-    data: Path, origin: str, listen: str, wait_seconds: float, strict_duplicates: bool
+    *,
+    data: Path,
+    origin: str,
+    listen: str,
+    wait_seconds: float,
+    strict_duplicates: bool,
+    workers: int,
 ) -> None:
-    """Run the write API, the sequencer and a static file server in one process.
+    """Run the write API, the sequencer and a static file server.
 
     Reads are the log's static files at the root (/checkpoint, /tile/...); writes are Rekor's
     POST /api/v1/log/entries and /api/v2/log/entries. SIGTERM or Ctrl-C stops accepting,
@@ -105,6 +120,7 @@ def serve(
     # The write path pulls in every entry kind; import it only when serving, not for --help.
     from stelae.api.service import ServiceConfig  # noqa: PLC0415
     from stelae.server.app import LogServer, ServeOptions  # noqa: PLC0415
+    from stelae.server.prefork import PreforkServer, default_workers  # noqa: PLC0415
 
     host, port = _listen(listen)
     local, created = (
@@ -115,24 +131,26 @@ def serve(
             False,
         )
     )
-    server = LogServer(
-        local,
-        ServeOptions(
-            host,
-            port,
-            ServiceConfig(wait_seconds=wait_seconds, strict_duplicates=strict_duplicates),
-        ),
+    options = ServeOptions(
+        host,
+        port,
+        ServiceConfig(wait_seconds=wait_seconds, strict_duplicates=strict_duplicates),
     )
+    count = workers or default_workers()
+    server = LogServer(local, options) if count == 1 else PreforkServer(local, options, count)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    server.start()
-    # From here on the server threads are running: whatever happens in this thread, close()
+    # From here on server threads may be running: whatever happens in this thread, close()
     # must run, or the process keeps serving with its main thread gone and ignores SIGTERM.
     try:
+        server.start()
         if created:
             _note(f"created log {local.config.origin} in {data}")
-        _note(f"serving {local.config.origin} on {server.url} (data: {data})")
+        _note(
+            f"serving {local.config.origin} on {server.url} (data: {data}"
+            + (f", {count} workers)" if count > 1 else ")")
+        )
         _note(f"verifier key: {local.config.vkey}")
         stop.wait()
         _note("stopping: integrating what is queued…")

@@ -10,6 +10,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 from stelae.api.gateway import handle_event
@@ -56,8 +57,9 @@ class LogServer:
             self.options.service,
         )
         self.static = StaticFiles(local.log_dir)
-        handler = _make_handler(self)
-        self.httpd = _Server((self.options.host, self.options.port), handler)
+        self.httpd = HTTPFrontEnd.bind(
+            (self.options.host, self.options.port), make_handler(self.service, self.static)
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -88,18 +90,52 @@ class LogServer:
         self.sequencer.close()
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class HTTPFrontEnd(http.server.ThreadingHTTPServer):
+    """The threaded HTTP server, on its own socket or on one a supervisor bound and shared."""
+
     daemon_threads = False  # close() waits for in-flight requests
     block_on_close = True
     request_queue_size = 1024
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]
+        self,
+        address: tuple[str, int],
+        handler: type[http.server.BaseHTTPRequestHandler],
+        *,
+        bind: bool = True,
     ) -> None:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
+        super().__init__(address, handler, bind_and_activate=bind)
+
+    @classmethod
+    def bind(
+        cls, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]
+    ) -> HTTPFrontEnd:
+        return cls(address, handler)
+
+    @classmethod
+    def on_socket(
+        cls, listener: socket.socket, handler: type[http.server.BaseHTTPRequestHandler]
+    ) -> HTTPFrontEnd:
+        """Serve on an already listening socket (pre-forked workers share one).
+
+        Every worker's selector wakes for each new connection but only one wins the accept, so
+        the shared socket must be non-blocking: a loser's accept fails with EAGAIN (which
+        socketserver ignores) instead of blocking until the next connection, or forever.
+        """
+        server = cls(listener.getsockname()[:2], handler, bind=False)
+        server.socket.close()
+        listener.setblocking(False)
+        server.socket = listener
+        server.server_address = listener.getsockname()
+        return server
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = self.socket.accept()
+        conn.setblocking(True)  # connections are served by blocking handler threads
+        return conn, address
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         with self._connections_lock:
@@ -121,7 +157,11 @@ class _Server(http.server.ThreadingHTTPServer):
                 conn.shutdown(socket.SHUT_RD)
 
 
-def _make_handler(app: LogServer) -> type[http.server.BaseHTTPRequestHandler]:
+def make_handler(
+    service: WriteService, static: StaticFiles
+) -> type[http.server.BaseHTTPRequestHandler]:
+    """The request handler: static reads of the log, and the API through ``handle_event``."""
+
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "stelae"
@@ -136,11 +176,11 @@ def _make_handler(app: LogServer) -> type[http.server.BaseHTTPRequestHandler]:
             if self.path.startswith("/api/"):
                 self._api(b"")
                 return
-            res = app.static.get(self.path, self.headers.get("Accept-Encoding", ""))
+            res = static.get(self.path, self.headers.get("Accept-Encoding", ""))
             self._send(res.status, res.headers, res.body)
 
         def do_HEAD(self) -> None:
-            res = app.static.get(self.path, self.headers.get("Accept-Encoding", ""))
+            res = static.get(self.path, self.headers.get("Accept-Encoding", ""))
             self._send(res.status, res.headers, res.body, head=True)
 
         def do_POST(self) -> None:
@@ -185,7 +225,7 @@ def _make_handler(app: LogServer) -> type[http.server.BaseHTTPRequestHandler]:
                 body,
             )
             # The same event handler the write Lambda runs.
-            result = Response.from_apigw_v2(handle_event(app.service, request.to_apigw_v2()))
+            result = Response.from_apigw_v2(handle_event(service, request.to_apigw_v2()))
             self._send(result.status, {**CORS_HEADERS, **result.headers}, result.body)
 
         def _send_json(self, status: int, body: bytes) -> None:

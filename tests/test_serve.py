@@ -144,9 +144,12 @@ def test_no_path_escapes(with_entries: ServeProcess, path: str) -> None:
     assert b"PRIVATE" not in body and b"vkey" not in body
 
 
-def test_sigterm_with_uploads_in_flight_loses_no_acknowledged_entry(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_with_uploads_in_flight_loses_no_acknowledged_entry(
+    tmp_path: Path, workers: str
+) -> None:
     data = tmp_path / "stelae-data"
-    first = start_serve(data)
+    first = start_serve(data, "127.0.0.1:0", "--workers", workers)
     status, _ = first.terminate()
     assert status == 0
     # Batches that wait 3 s, so the uploads are surely queued when SIGTERM arrives.
@@ -154,7 +157,7 @@ def test_sigterm_with_uploads_in_flight_loses_no_acknowledged_entry(tmp_path: Pa
     config["batch_max_age_ms"] = 3000
     (data / "config.json").write_text(json.dumps(config))
 
-    serve = start_serve(data)
+    serve = start_serve(data, "127.0.0.1:0", "--workers", workers)
     key = signing.generate_key("ecdsa-p256")
     bodies = [v2_request(key, b"in flight %d" % i) for i in range(16)]
     sent = [threading.Event() for _ in bodies]

@@ -128,7 +128,7 @@ class PreforkServer:
 
     # -- workers ---------------------------------------------------------------------------------
 
-    def _spawn(self, slot: int) -> None:
+    def _spawn(self, slot: int) -> _Worker:
         ours, theirs = socket.socketpair()
         settings = WorkerSettings(
             str(self.local.data),
@@ -160,6 +160,7 @@ class PreforkServer:
         )
         self._watchers.append(watcher)
         watcher.start()
+        return worker
 
     def _watch(self, worker: _Worker) -> None:
         status = worker.proc.wait()
@@ -174,7 +175,9 @@ class PreforkServer:
         )
         worker.relay.join()
         self.restarts += 1
-        self._spawn(worker.slot)
+        replacement = self._spawn(worker.slot)
+        if replacement.ready.wait(READY_TIMEOUT):
+            log.warning("worker slot %d is served by pid %d", worker.slot, replacement.proc.pid)
 
 
 def _worker_env() -> dict[str, str]:

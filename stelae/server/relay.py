@@ -180,6 +180,7 @@ class RemoteSubmitter:
 def _refusal(reason: str, message: str, retry_after: int) -> StelaeError:
     if reason == "full":
         err = QueueFullError(0, retry_after)
+        err.message = message  # the supervisor's wording, with its count of waiting entries
         err.args = (message,)
         return err
     if reason == "stopping":

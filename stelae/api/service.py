@@ -30,7 +30,12 @@ from stelae.tiles.errors import NotFoundError
 from stelae.tiles.fetch import CachingFetcher, Fetcher
 from stelae.tiles.layout import TILE_WIDTH
 from stelae.tiles.note import Note
-from stelae.tiles.proof import verify_consistency, verify_inclusion
+from stelae.tiles.proof import (
+    inclusion_ranges,
+    range_root,
+    verify_consistency,
+    verify_inclusion,
+)
 
 log = logging.getLogger("stelae.api")
 
@@ -299,17 +304,20 @@ class _ProofReader(TileReader):
     Every 201 carries an inclusion proof, and recomputing its nodes from tiles costs hundreds of
     hashes per request (a level-7 node is the root of 128 leaf hashes). A node that is complete
     at some tree size is the root of a perfect subtree of an append-only log: its hash never
-    changes, so it is memoized by position. This is an optimisation, not a trust decision: every
+    changes, so it is memoized by position. So is the hash of any leaf range [start, end) inside
+    a published tree (the proof's composite right-hand ranges, shared by every proof at that
+    size): it depends only on those leaves. This is an optimisation, not a trust decision: every
     proof the service sends is still verified against the signed checkpoint first, so a bad memo
     entry could only turn into an error, never into a wrong answer. Node computations are
     serialized so concurrent requests do not hash the same subtree twice.
     """
 
-    MAX_NODES = 1 << 16  # ~10 MB; cleared wholesale when full (misses just recompute)
+    MAX_NODES = 1 << 16  # ~10 MB each; cleared wholesale when full (misses just recompute)
 
     def __init__(self, fetcher: Fetcher) -> None:
         super().__init__(fetcher)
         self._nodes: dict[tuple[int, int], bytes] = {}
+        self._ranges: dict[tuple[int, int], bytes] = {}
         # Not ``_lock``: TileReader holds its own, which node() below reaches while holding this.
         self._node_lock = threading.Lock()
 
@@ -317,8 +325,23 @@ class _ProofReader(TileReader):
         """Read tiles at the widths of the largest published size. A log serves partial tiles
         only for sizes it published, so a proof or root at a smaller size (a consistency proof's
         firstSize, a size inside one batch) must be computed from those."""
+        if size <= self.read_size:
+            return  # the common case, without waiting behind a node computation
         with self._node_lock:
             self.read_size = max(self.read_size, size)
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        return [self._range(a, b, tree_size) for a, b in inclusion_ranges(index, tree_size)]
+
+    def _range(self, start: int, end: int, tree_size: int) -> bytes:
+        hit = self._ranges.get((start, end))
+        if hit is not None:
+            return hit
+        value = range_root(start, end, lambda lv, i: self.node(lv, i, tree_size))
+        if len(self._ranges) >= self.MAX_NODES:
+            self._ranges.clear()
+        self._ranges[(start, end)] = value
+        return value
 
     def node(self, level: int, index: int, tree_size: int) -> bytes:
         if (index + 1) << level <= tree_size:  # otherwise TileReader raises, below

@@ -73,6 +73,11 @@ class TileReader:
         return self.fetcher.fetch(tid.full().path())
 
     def hash_tile(self, level: int, index: int, tree_size: int) -> HashTile:
+        return HashTile(self._tile_hashes(level, index, tree_size))
+
+    def _tile_hashes(self, level: int, index: int, tree_size: int) -> tuple[bytes, ...]:
+        """The hashes of tile (level, index) at ``tree_size``, from the parsed-tile cache (which
+        holds only tiles that parsed, so the hashes need no second validation)."""
         width = tile_width(level, index, tree_size)
         if width == 0:
             raise FormatError(f"tile {level}/{index} does not exist at tree size {tree_size}")
@@ -94,7 +99,7 @@ class TileReader:
                 self._parsed[path] = hashes
                 if len(self._parsed) > self._cache_tiles:
                     self._parsed.popitem(last=False)
-        return HashTile(hashes[:width])
+        return hashes[:width]
 
     def bundle(self, index: int, tree_size: int) -> EntryBundle:
         width = tile_width(0, index, tree_size)
@@ -118,9 +123,9 @@ class TileReader:
             raise FormatError(f"node {level}/{index} is not complete at tree size {tree_size}")
         tile_level, sub = divmod(level, TILE_HEIGHT)
         first = index << sub  # leftmost descendant stored at this tile level
-        tile = self.hash_tile(tile_level, first // TILE_WIDTH, tree_size)
+        hashes = self._tile_hashes(tile_level, first // TILE_WIDTH, tree_size)
         offset = first % TILE_WIDTH
-        return root_from_leaf_hashes(tile.hashes[offset : offset + (1 << sub)])
+        return root_from_leaf_hashes(hashes[offset : offset + (1 << sub)])
 
     def leaf_hash(self, index: int, tree_size: int) -> bytes:
         return self.node(0, index, tree_size)

@@ -22,6 +22,7 @@ Pure code: no I/O. Randomness and time are injected where a signer needs them.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -127,11 +128,15 @@ def _is_utf8_encodable(text: str) -> bool:
     return True
 
 
+#: Every character below U+0020 except the newline (what specs.md §3 forbids in a note).
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
+
+
 def _text_problem(text: str) -> str | None:
     """Why ``text`` cannot be a note text (non-empty, ends in "\\n", no controls), or None."""
     if not text or not text.endswith("\n"):
         return "note text must be non-empty and end with a newline"
-    if any(ch < "\x20" and ch != "\n" for ch in text):
+    if _CONTROL.search(text):
         return "note text contains a control character"
     if not _is_utf8_encodable(text):
         return "note text is not valid UTF-8"
@@ -219,7 +224,7 @@ class Note:
             decoded = data.decode("utf-8")
         except UnicodeDecodeError as err:
             raise MalformedNoteError(f"note is not valid UTF-8: {err}") from err
-        if any(ch < "\x20" and ch != "\n" for ch in decoded):
+        if _CONTROL.search(decoded):
             raise MalformedNoteError("note contains a control character other than newline")
         split = decoded.rfind("\n\n")
         if split < 0:

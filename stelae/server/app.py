@@ -3,14 +3,10 @@ on a background thread, and static reads of the log directory."""
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import logging
-import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
 from stelae.api.gateway import handle_event
@@ -21,6 +17,7 @@ from stelae.api.submit import InProcessSubmitter
 from stelae.sequencer.batcher import Batcher
 from stelae.sequencer.logdir import LocalLog, open_log
 from stelae.sequencer.reader import StoreFetcher
+from stelae.server.http1 import Application, HttpRequest, HttpResponse, HTTPServer
 from stelae.server.static import CORS_HEADERS, StaticFiles
 
 log = logging.getLogger("stelae.server")
@@ -57,8 +54,10 @@ class LogServer:
             self.options.service,
         )
         self.static = StaticFiles(local.log_dir)
-        self.httpd = HTTPFrontEnd.bind(
-            (self.options.host, self.options.port), make_handler(self.service, self.static)
+        self.httpd = HTTPServer(
+            (self.options.host, self.options.port),
+            make_app(self.service, self.static),
+            max_body=MAX_BODY,
         )
         self._thread: threading.Thread | None = None
 
@@ -90,161 +89,29 @@ class LogServer:
         self.sequencer.close()
 
 
-class HTTPFrontEnd(http.server.ThreadingHTTPServer):
-    """The threaded HTTP server, on its own socket or on one a supervisor bound and shared."""
+def make_app(service: WriteService, static: StaticFiles) -> Application:
+    """Static reads of the log, and the API through ``handle_event`` (what the Lambda runs)."""
 
-    daemon_threads = False  # close() waits for in-flight requests
-    block_on_close = True
-    request_queue_size = 1024
-    allow_reuse_address = True
+    def api(req: HttpRequest) -> HttpResponse:
+        path, _, query = req.target.partition("?")
+        request = Request(req.method, path, req.headers, dict(_parse_query(query)), req.body)
+        result = Response.from_apigw_v2(handle_event(service, request.to_apigw_v2()))
+        return HttpResponse(result.status, {**CORS_HEADERS, **result.headers}, result.body)
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[http.server.BaseHTTPRequestHandler],
-        *,
-        bind: bool = True,
-    ) -> None:
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler, bind_and_activate=bind)
+    def app(req: HttpRequest) -> HttpResponse:
+        method = req.method
+        if method in ("GET", "HEAD") and not req.target.startswith("/api/"):
+            res = static.get(req.target, req.headers.get("accept-encoding", ""))
+            return HttpResponse(res.status, res.headers, res.body, head_only=method == "HEAD")
+        if method == "OPTIONS":
+            return HttpResponse(204, {**CORS_HEADERS, "Access-Control-Max-Age": "600"})
+        if method in ("GET", "POST"):
+            return api(req)
+        # Methods the log never serves get the API's JSON 404/405; HEAD on the API has no body.
+        answer = api(req)
+        return HttpResponse(answer.status, answer.headers, answer.body, head_only=method == "HEAD")
 
-    @classmethod
-    def bind(
-        cls, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]
-    ) -> HTTPFrontEnd:
-        return cls(address, handler)
-
-    @classmethod
-    def on_socket(
-        cls, listener: socket.socket, handler: type[http.server.BaseHTTPRequestHandler]
-    ) -> HTTPFrontEnd:
-        """Serve on an already listening socket (pre-forked workers share one).
-
-        Every worker's selector wakes for each new connection but only one wins the accept, so
-        the shared socket must be non-blocking: a loser's accept fails with EAGAIN (which
-        socketserver ignores) instead of blocking until the next connection, or forever.
-        """
-        server = cls(listener.getsockname()[:2], handler, bind=False)
-        server.socket.close()
-        listener.setblocking(False)
-        server.socket = listener
-        server.server_address = listener.getsockname()
-        return server
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = self.socket.accept()
-        conn.setblocking(True)  # connections are served by blocking handler threads
-        return conn, address
-
-    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def end_idle_reads(self) -> None:
-        """Make every open connection's next read return EOF, so keep-alive handlers finish."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            # Best effort: a connection closed meanwhile has nothing left to wake.
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RD)
-
-
-def make_handler(
-    service: WriteService, static: StaticFiles
-) -> type[http.server.BaseHTTPRequestHandler]:
-    """The request handler: static reads of the log, and the API through ``handle_event``."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "stelae"
-        # Headers and body go out as separate writes; with Nagle on, every response after the
-        # first on a keep-alive connection waited ~40 ms for the client's delayed ACK.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
-
-        def do_GET(self) -> None:
-            if self.path.startswith("/api/"):
-                self._api(b"")
-                return
-            res = static.get(self.path, self.headers.get("Accept-Encoding", ""))
-            self._send(res.status, res.headers, res.body)
-
-        def do_HEAD(self) -> None:
-            res = static.get(self.path, self.headers.get("Accept-Encoding", ""))
-            self._send(res.status, res.headers, res.body, head=True)
-
-        def do_POST(self) -> None:
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                # The body's extent is unknown, so the connection cannot carry another request.
-                self.close_connection = True
-                self._send_json(411, b'{"code":411,"message":"Content-Length is required"}\n')
-                return
-            n = int(length)
-            if n > MAX_BODY:
-                self.close_connection = True
-                self._send_json(413, b'{"code":413,"message":"request body too large"}\n')
-                return
-            self._api(self.rfile.read(n))
-
-        def _other_method(self) -> None:
-            # Methods the log never serves still get the API's JSON 404/405, not http.server's
-            # HTML 501; any body is left unread, so the connection is not reused.
-            self.close_connection = True
-            self._api(b"")
-
-        def do_PUT(self) -> None:
-            self._other_method()
-
-        def do_DELETE(self) -> None:
-            self._other_method()
-
-        def do_PATCH(self) -> None:
-            self._other_method()
-
-        def do_OPTIONS(self) -> None:
-            self._send(204, {**CORS_HEADERS, "Access-Control-Max-Age": "600"}, b"")
-
-        def _api(self, body: bytes) -> None:
-            path, _, query = self.path.partition("?")
-            request = Request(
-                self.command,
-                path,
-                {k.lower(): v for k, v in self.headers.items()},
-                dict(_parse_query(query)),
-                body,
-            )
-            # The same event handler the write Lambda runs.
-            result = Response.from_apigw_v2(handle_event(service, request.to_apigw_v2()))
-            self._send(result.status, {**CORS_HEADERS, **result.headers}, result.body)
-
-        def _send_json(self, status: int, body: bytes) -> None:
-            self._send(status, {"Content-Type": "application/json", **CORS_HEADERS}, body)
-
-        def _send(
-            self, status: int, headers: dict[str, str], body: bytes, head: bool = False
-        ) -> None:
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            if self.close_connection:
-                self.send_header("Connection", "close")  # tell the client not to reuse it
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
-
-    return Handler
+    return app
 
 
 def _parse_query(query: str) -> list[tuple[str, str]]:

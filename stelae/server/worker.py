@@ -28,7 +28,8 @@ from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig, WriteService
 from stelae.sequencer.logdir import open_log
 from stelae.sequencer.reader import StoreFetcher
-from stelae.server.app import HTTPFrontEnd, make_handler
+from stelae.server.app import MAX_BODY, make_app
+from stelae.server.http1 import HTTPServer
 from stelae.server.relay import Channel, RemoteSubmitter
 from stelae.server.static import StaticFiles
 from stelae.tiles.errors import FormatError
@@ -76,7 +77,9 @@ def run(settings: WorkerSettings) -> int:
             wait_seconds=settings.wait_seconds, strict_duplicates=settings.strict_duplicates
         ),
     )
-    httpd = HTTPFrontEnd.on_socket(listener, make_handler(service, StaticFiles(local.log_dir)))
+    httpd = HTTPServer.on_socket(
+        listener, make_app(service, StaticFiles(local.log_dir)), max_body=MAX_BODY
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

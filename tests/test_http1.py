@@ -1,0 +1,164 @@
+"""The HTTP/1.1 layer of ``stelae serve`` over raw sockets: framing, keep-alive, refusals.
+
+Each case writes bytes to a real server on loopback and reads what comes back, so what is
+checked is the wire, not a client library's view of it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from stelae.kinds import signing
+from tests.api_support import LiveLog, served
+
+V2 = "/api/v2/log/entries"
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLog]:
+    with served(tmp_path_factory.mktemp("http1") / "data") as live:
+        yield live
+
+
+def exchange(
+    log: LiveLog, data: bytes, *, responses: int = 1
+) -> list[tuple[str, dict[str, str], bytes]]:
+    """Send ``data`` on a fresh connection; read ``responses`` answers (fewer if it closes)."""
+    out: list[tuple[str, dict[str, str], bytes]] = []
+    with socket.create_connection((log.host, log.port), timeout=10) as sock:
+        sock.sendall(data)
+        rfile = sock.makefile("rb")
+        for _ in range(responses):
+            status = rfile.readline().decode("latin-1").rstrip("\r\n")
+            if not status:
+                break
+            headers: dict[str, str] = {}
+            while (line := rfile.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = rfile.read(int(headers.get("content-length", "0")))
+            out.append((status, headers, body))
+            if headers.get("connection") == "close":
+                assert rfile.read() == b""  # and it really closes
+                break
+    return out
+
+
+def test_keep_alive_serves_pipelined_requests_in_order(log: LiveLog) -> None:
+    req = f"GET /checkpoint HTTP/1.1\r\nHost: {log.host}\r\n\r\n".encode()
+    replies = exchange(log, req * 3 + b"GET /nope HTTP/1.1\r\n\r\n", responses=4)
+    assert [r[0] for r in replies] == ["HTTP/1.1 200 OK"] * 3 + ["HTTP/1.1 404 Not Found"]
+    assert replies[0][2] == (log.log_dir / "checkpoint").read_bytes()
+    assert all("connection" not in h for _, h, _ in replies)
+    assert replies[0][1]["server"] == "stelae" and replies[0][1]["date"].endswith("GMT")
+
+
+def test_http_1_0_closes_unless_asked_to_keep_alive(log: LiveLog) -> None:
+    (reply,) = exchange(log, b"GET /checkpoint HTTP/1.0\r\n\r\n" * 2, responses=2)
+    assert reply[1]["connection"] == "close"
+    two = exchange(
+        log, b"GET /checkpoint HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" * 2, responses=2
+    )
+    assert len(two) == 2
+
+
+def test_leading_empty_lines_are_ignored(log: LiveLog) -> None:
+    (reply,) = exchange(log, b"\r\n\r\nGET /checkpoint HTTP/1.1\r\n\r\n")
+    assert reply[0] == "HTTP/1.1 200 OK"
+
+
+def test_head_sends_the_length_but_no_body(log: LiveLog) -> None:
+    size = len((log.log_dir / "checkpoint").read_bytes())
+    with socket.create_connection((log.host, log.port), timeout=10) as sock:
+        sock.sendall(b"HEAD /checkpoint HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n")
+        rfile = sock.makefile("rb")
+        assert rfile.readline() == b"HTTP/1.1 200 OK\r\n"
+        head = []
+        while (line := rfile.readline()) != b"\r\n":
+            head.append(line)
+        assert f"Content-Length: {size}\r\n".encode() in head
+        # No body follows: the next bytes are the second response.
+        assert rfile.readline() == b"HTTP/1.1 404 Not Found\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "message"),
+    [
+        (b"GARBAGE\r\n\r\n", "400", "malformed request line"),
+        (b"GET / HTTP/1.1 extra\r\n\r\n", "400", "malformed request line"),
+        (b"GET / FTP/1.1\r\n\r\n", "400", "malformed request line"),
+        (b"GET / HTTP/2.0\r\n\r\n", "505", "HTTP/2.0 is not supported"),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", "431", "request line too long"),
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n", "431", "header line too long"),
+        (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", "431", "more than 100 headers"),
+        (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", "400", "malformed header line"),
+        (
+            b"POST "
+            + V2.encode()
+            + b" HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+            "400",
+            "conflicting Content-Length",
+        ),
+        (b"POST " + V2.encode() + b" HTTP/1.1\r\n\r\n", "411", "Content-Length is required"),
+        (
+            b"POST " + V2.encode() + b" HTTP/1.1\r\nContent-Length: 12ab\r\n\r\n",
+            "411",
+            "Content-Length is required",
+        ),
+        (
+            b"POST " + V2.encode() + b" HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+            "413",
+            "request body too large",
+        ),
+    ],
+)
+def test_unparseable_requests_are_refused_and_the_connection_closed(
+    log: LiveLog, raw: bytes, status: str, message: str
+) -> None:
+    before = sorted(p.relative_to(log.log_dir) for p in log.log_dir.rglob("*"))
+    (reply,) = exchange(log, raw + b"GET /checkpoint HTTP/1.1\r\n\r\n", responses=2)
+    assert reply[0].split()[1] == status
+    assert reply[1]["connection"] == "close"
+    assert message in json.loads(reply[2])["message"]
+    assert sorted(p.relative_to(log.log_dir) for p in log.log_dir.rglob("*")) == before
+
+
+def test_expect_100_continue_is_answered_before_the_body(log: LiveLog) -> None:
+    key = signing.generate_key("ecdsa-p256")
+    digest = signing.digest(key, b"expect continue")[1]
+    body = json.dumps(
+        signing.build_v2_hashedrekord(signing.sign_digest(key, digest), key, digest)
+    ).encode()
+    head = (
+        f"POST {V2} HTTP/1.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection((log.host, log.port), timeout=30) as sock:
+        sock.sendall(head)
+        rfile = sock.makefile("rb")
+        assert rfile.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert rfile.readline() == b"\r\n"
+        sock.sendall(body)
+        assert rfile.readline().startswith(b"HTTP/1.1 201 ")
+
+
+def test_methods_the_log_does_not_serve_get_json_and_close(log: LiveLog) -> None:
+    (reply,) = exchange(log, b"TRACE /api/v2/log/entries HTTP/1.1\r\n\r\n")
+    assert reply[0].startswith("HTTP/1.1 405")
+    assert "TRACE is not allowed" in json.loads(reply[2])["message"]
+    (reply,) = exchange(log, b"BREW /pot HTTP/1.1\r\n\r\n")
+    assert reply[0].startswith("HTTP/1.1 404")
+
+
+def test_a_body_on_a_get_is_read_so_the_next_request_is_in_step(log: LiveLog) -> None:
+    replies = exchange(
+        log,
+        b"GET /checkpoint HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET /checkpoint HTTP/1.1\r\n\r\n",
+        responses=2,
+    )
+    assert [r[0] for r in replies] == ["HTTP/1.1 200 OK"] * 2

@@ -91,11 +91,12 @@ def _listen(value: str) -> tuple[str, int]:
 @click.option(
     "--workers",
     type=click.IntRange(0, 256),
-    default=0,
+    default=1,
     show_default=True,
     envvar="STELAE_WORKERS",
-    help="Front-end processes sharing the port (0: one per CPU). With 1, everything runs in "
-    "one process; otherwise the sequencer runs in this process and the workers beside it.",
+    help="Front-end processes sharing the port (0: one per CPU). With 1 everything runs in one "
+    "process; with more, this process keeps the sequencer and the workers run the write API "
+    "and static reads beside it (for throughput on several cores).",
 )
 def serve(
     *,
@@ -106,7 +107,7 @@ def serve(
     strict_duplicates: bool,
     workers: int,
 ) -> None:
-    """Run the write API, the sequencer and a static file server.
+    """Run the write API, the sequencer and a static file server, in one process by default.
 
     Reads are the log's static files at the root (/checkpoint, /tile/...); writes are Rekor's
     POST /api/v1/log/entries and /api/v2/log/entries. SIGTERM or Ctrl-C stops accepting,
@@ -116,6 +117,7 @@ def serve(
     Example:
       stelae serve --data ./stelae-data --listen 127.0.0.1:8080
       curl -s http://127.0.0.1:8080/checkpoint
+      stelae serve --data ./stelae-data --workers 0   # one front-end process per CPU
     """
     # The write path pulls in every entry kind; import it only when serving, not for --help.
     from stelae.api.service import ServiceConfig  # noqa: PLC0415

@@ -40,7 +40,8 @@ def camel_names(obj: object, path: tuple[str | int, ...] = ()) -> object:
             raise InvalidEntryError(
                 join_path([*path, name]), f"given twice (as {name!r} and as {key!r})"
             )
-        out[name] = camel_names(value, (*path, name))
+        # Only containers recurse (and pay for their path): most values are strings.
+        out[name] = camel_names(value, (*path, name)) if isinstance(value, dict | list) else value
     return out
 
 

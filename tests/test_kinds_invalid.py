@@ -768,3 +768,23 @@ def test_signature_error_is_also_a_verification_error() -> None:
 
     assert issubclass(kinds.SignatureError, VerificationError)
     assert issubclass(kinds.InvalidEntryError, FormatError)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (
+            b'{"apiVersion":"0.0.1","kind":"hashedrekord","n":123456789012345678901234567890}',
+            "safe integer",
+        ),
+        (b'{"apiVersion":"0.0.1","kind":"hashedrekord","s":"\\ud800"}', "non-UTF-8"),
+        (b'{"apiVersion":"0.0.1","kind":"hashedrekord","f":1e400}', "not representable"),
+    ],
+)
+def test_a_stored_body_no_log_could_have_canonicalized_is_refused(
+    body: bytes, problem: str
+) -> None:
+    """Bodies read back from storage are input too: a number outside I-JSON's range or a lone
+    surrogate is an InvalidEntryError naming the problem, not rfc8785's exception escaping."""
+    with pytest.raises(kinds.InvalidEntryError, match=problem):
+        kinds.from_body(body)

@@ -155,6 +155,11 @@ def parse_canonical(body: bytes) -> dict[str, Any]:
     obj = load_json(body, limit=MAX_BODY_SIZE)
     if not isinstance(obj, dict):
         raise InvalidEntryError("", "entry body must be a JSON object")
-    if jcs(obj) != body:
+    try:
+        canonical = jcs(obj)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, RecursionError) as err:
+        # A number outside I-JSON's range or a lone surrogate: no conforming log wrote it.
+        raise InvalidEntryError("", f"entry body cannot be RFC 8785 canonical: {err}") from err
+    if canonical != body:
         raise InvalidEntryError("", "entry body is not RFC 8785 canonical JSON")
     return obj

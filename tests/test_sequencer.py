@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stelae.sequencer.engine import (
     CHECKPOINT_KEY,
@@ -34,7 +38,7 @@ from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import ObjectStore
-from stelae.sequencer.timestamp import verify_set
+from stelae.sequencer.timestamp import set_payload, verify_set
 from stelae.tiles.client import LogClient
 from stelae.tiles.errors import VerificationError
 from stelae.tiles.hashing import leaf_hash
@@ -431,3 +435,27 @@ def test_crash_between_index_page_and_head_is_repaired() -> None:
     assert make(store).published().size == 1500  # recovery completes the claimed batch
     assert read_indices(store.get, key_path(popular)) == list(range(1500))
     assert not store.violations
+
+
+@settings(max_examples=500)
+@given(
+    st.binary(max_size=300),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.text(alphabet="0123456789abcdefABCDEF", max_size=64) | st.text(max_size=8),
+    st.integers(min_value=0, max_value=2**63),
+)
+def test_set_payload_is_sorted_compact_json(
+    body: bytes, time_: int, log_id: str, index: int
+) -> None:
+    """The SET payload's formatted fast path is byte for byte the canonical JSON it stands for."""
+    canonical = json.dumps(
+        {
+            "body": base64.b64encode(body).decode(),
+            "integratedTime": time_,
+            "logID": log_id,
+            "logIndex": index,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    assert set_payload(body, time_, log_id, index) == canonical

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stelae.sequencer.local import LocalStore, content_version
 from stelae.sequencer.memory import MemoryStore, WriteEvent
@@ -32,6 +34,7 @@ from stelae.sequencer.store import (
     StoreError,
     TransientStoreError,
     object_class_for_key,
+    validate_key,
 )
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
 
@@ -760,20 +763,53 @@ def test_s3_cas_lost_to_someone_else_after_a_retry_still_loses(
     assert store.get("checkpoint") == b"rival\n"
 
 
-def test_local_group_commit_defers_only_names_and_flush_clears_them(tmp_path: Path) -> None:
-    """In group-commit mode new names wait for flush(); the checkpoint and state never wait."""
+def test_local_group_commit_objects_are_readable_at_once_and_flush_leaves_no_trace(
+    tmp_path: Path,
+) -> None:
+    """Group commit defers durability, never visibility (the syncs: tests/test_local_sync.py)."""
     store = LocalStore(tmp_path, group_commit=True)
     store.put_immutable("tile/0/000.p/1", b"x" * 32, ObjectClass.TILE)
     store.put_immutable("index/leaf/" + "ab" * 32, b'{"index":0}', ObjectClass.ENTRY_LEAF_INDEX)
-    pending = set(store._unsynced_dirs)  # the deferred set is part of the contract under test
-    assert pending == {tmp_path / "tile" / "0" / "000.p", tmp_path / "index" / "leaf"}
-    store.put_if("checkpoint", b"cp", ObjectClass.CHECKPOINT, None)
-    store.put_if(".state/intent", b"i", ObjectClass.STATE, None)
-    assert set(store._unsynced_dirs) == pending, "checkpoint and state are synced at once"
-    store.flush()
-    assert not store._unsynced_dirs
-    # Readers see every object immediately; only power-loss durability of names waits.
+    store.put_immutable("tile/0/000.p/1", b"x" * 32, ObjectClass.TILE)  # still idempotent
+    with pytest.raises(ImmutableConflictError):
+        store.put_immutable("tile/0/000.p/1", b"y" * 32, ObjectClass.TILE)  # still loud
     assert store.get("tile/0/000.p/1") == b"x" * 32
-    plain = LocalStore(tmp_path / "plain")
-    plain.put_immutable("tile/0/000.p/1", b"y" * 32, ObjectClass.TILE)
-    assert not plain._unsynced_dirs
+    store.flush()
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["index/leaf/" + "ab" * 32, "tile/0/000.p/1"]
+
+
+def _validate_key_reference(key: str) -> bool:
+    """The rules of validate_key, one at a time, as its docstring states them."""
+    if not key or key.startswith("/") or "\\" in key:
+        return False
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        return False
+    for i, segment in enumerate(key.split("/")):
+        if not segment or segment in (".", ".."):
+            return False
+        if segment.startswith(".") and not (i == 0 and segment == ".state"):
+            return False
+    return True
+
+
+_KEY_CHARS = st.sampled_from(["a", "0", ".", "/", "\\", "\x00", "\x1f", "\x7f", "é", "-", "state"])
+
+
+@settings(max_examples=3000)
+@given(st.lists(_KEY_CHARS, max_size=12).map("".join) | st.text(max_size=20))
+def test_validate_key_agrees_with_a_naive_reference(key: str) -> None:
+    """validate_key's one-regex fast path accepts exactly the keys the rules allow."""
+    try:
+        validate_key(key)
+        valid = True
+    except FormatError:
+        valid = False
+    assert valid == _validate_key_reference(key), key
+    for prefixed in (".state/" + key, "tile/" + key):
+        try:
+            validate_key(prefixed)
+            valid = True
+        except FormatError:
+            valid = False
+        assert valid == _validate_key_reference(prefixed), prefixed

@@ -19,7 +19,10 @@ storage"). The steps of :meth:`Sequencer.integrate`, and why a crash between any
       else completed this same intent (they had to, to move on) or raced us to it; we re-read and
       succeed if the published size covers our batch.
    A crash anywhere in 5a–5d leaves objects beyond the published size that the next run rewrites
-   with the same bytes, and a checkpoint that still describes a complete, consistent tree.
+   with the same bytes, and a checkpoint that still describes a complete, consistent tree. The
+   store is flushed between 5c and 5d, so everything a checkpoint covers is durable before it is
+   published; a local store may therefore leave 5a–5c's objects incomplete after a power loss,
+   and lets the recovery's rewrite replace them (:mod:`stelae.sequencer.local`, "repair").
 6. Tell the caller each entry's index and the checkpoint; only then may submitters be answered.
 """
 
@@ -96,7 +99,9 @@ class SequencerConfig:
     entry_timestamps: bool = True
     """Sign a Rekor v1 signed entry timestamp per entry, kept in its leaf record."""
     parallel_writes: int = 16
-    """How many object writes of one stage may be in flight at once (S3 latency hides behind it)."""
+    """How many object writes (and leaf lookups) of one stage may be in flight at once: S3's
+    latency hides behind 16. 1 means serial, on the calling thread, with no pool at all: what a
+    local log uses (:mod:`stelae.sequencer.logdir`), whose writes are cheaper than a thread hop."""
 
 
 @dataclass(frozen=True)
@@ -164,12 +169,16 @@ class Sequencer:
         self._v1_log_id = v1_log_id(signer.public_key_bytes)
         self._lock = threading.Lock()
         self._edge: _Edge | None = None
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, config.parallel_writes), thread_name_prefix="stelae-write"
-        )
+        # No pool at all for serial writes: a thread hop costs more than a local write.
+        self._pool: ThreadPoolExecutor | None = None
+        if config.parallel_writes > 1:
+            self._pool = ThreadPoolExecutor(
+                max_workers=config.parallel_writes, thread_name_prefix="stelae-write"
+            )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     # -- public --------------------------------------------------------------------------------
 
@@ -184,6 +193,7 @@ class Sequencer:
         note = sign_note(Checkpoint(self.config.origin, 0, EMPTY_ROOT).to_text(), [self.signer])
         data = note.to_bytes()
         self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
+        self.store.flush()  # as in _apply: the history object is durable before the checkpoint
         # Someone else may have published first (the empty one, or more): then read theirs.
         with contextlib.suppress(PreconditionFailed):
             self.store.put_if(CHECKPOINT_KEY, data, ObjectClass.CHECKPOINT, None)
@@ -407,7 +417,7 @@ class Sequencer:
 
     def _run(self, fn: Callable[[_T], object], items: Sequence[_T]) -> None:
         """Run ``fn`` over ``items`` concurrently; wait for all; re-raise the first failure."""
-        if len(items) <= 1:
+        if self._pool is None or len(items) <= 1:
             for item in items:
                 fn(item)
             return
@@ -418,6 +428,6 @@ class Sequencer:
                 raise err
 
     def _map(self, fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
-        if len(items) <= 1:
+        if self._pool is None or len(items) <= 1:
             return [fn(i) for i in items]
         return list(self._pool.map(fn, items))

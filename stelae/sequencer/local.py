@@ -16,31 +16,79 @@ How each guarantee of the :class:`~stelae.sequencer.store.ObjectStore` contract 
   beside the object (``.<name>.lock``) serialises read-compare-replace across threads and
   processes. :meth:`LocalStore.put` takes the same lock, so it cannot slip between a CAS's
   compare and its replace.
-- Group commit (``LocalStore(root, group_commit=True)``, what the sequencer uses): an object's
-  *data* is still fsynced before its name is linked or renamed into place, so a name that
-  survives a crash always holds complete bytes; but the directory fsync that makes the *name*
-  durable is deferred to :meth:`LocalStore.flush`, once per directory instead of once per object.
-  The checkpoint and the sequencer's state are never deferred. The sequencer flushes before it
-  publishes a checkpoint, so everything a published checkpoint covers is durable, and a crash
-  before that only loses names that the recovery of the claimed batch writes again.
 - Versions are the SHA-256 of the content (hex). Two states with identical bytes share a version;
   for the objects written by CAS (the checkpoint, state) equal bytes are an equal state.
 
-Hidden names are reserved for these temporary and lock files: keys may not contain them.
-POSIX only (``fcntl``).
+Group commit (``LocalStore(root, group_commit=True)``, what the sequencer uses)
+-------------------------------------------------------------------------------
+
+One fsync per object caps a disk at a few thousand objects per second, and the leaf index alone
+is one object per entry. In group-commit mode the objects the sequencer recomputes on recovery —
+tiles, bundles, leaf records and checkpoint history, the *deferrable* classes — are written to a
+temporary file **without** fsync and linked into place; :meth:`LocalStore.flush` then makes all of
+them durable with one ``syncfs(2)`` of the store's filesystem, which writes back every dirty page
+and every metadata change of that filesystem (new names, new directories) and reports any
+write-back error since the last call. Mutable objects other than the checkpoint and the state
+(lookup-index heads) and immutable index pages keep their data fsync, so a surviving name always
+holds complete bytes; a head's *name* waits for the flush like the rest. The checkpoint and the
+sequencer's state are never deferred. The sequencer flushes before it publishes a checkpoint, so
+everything a published checkpoint covers is durable before anyone can see it.
+
+The price is debris. A power loss (or kernel crash) after a name was linked but before the flush
+can leave that name holding incomplete bytes: empty, truncated or zeroed. (A process crash
+cannot: the kernel still holds the complete bytes and writes them back.) Such an object can only
+belong to the batch the sequencer had claimed (intent) but not published, because every
+published batch was flushed first. Recovery rewrites exactly that batch, and every object of it
+is a pure function of the published tree and the intent, so it rewrites the *same bytes* — but a
+create-if-absent write that finds the debris would normally raise ImmutableConflictError and
+block recovery forever. So:
+
+- Before its first unsynced write after a flush, a store creates a marker
+  ``.state/.unsynced/<random>`` and makes it durable (the file, then its directory). It holds an
+  exclusive ``flock`` on it while it lives: the marker is created under a temporary name, locked,
+  and only then renamed into place, so a visible marker is never unlocked while its owner lives.
+  A successful flush deletes it (after the syncfs).
+- A store that opens and finds a marker nobody holds (its owner died before flushing: a power
+  loss, or a process crash) is in *repair mode* (:attr:`LocalStore.repairing`). There, a
+  create-if-absent write that finds different bytes replaces them atomically (temporary file,
+  ``os.replace``), logs it and records the key in :attr:`LocalStore.repaired`, instead of
+  raising. This is safe because no published checkpoint can cover such an object (its batch was
+  never flushed, so never published) and the recovery writes the bytes the object should have
+  held. The first successful flush ends repair mode and deletes the dead markers: the sequencer
+  only flushes once the claimed batch has been completely rewritten.
+- Outside repair mode a conflict is still the loud ImmutableConflictError: a bug or a fork. The
+  cost of repair mode is that, until that first flush, such a bug in a deferrable object would be
+  replaced rather than refused; the log line keeps both digests as evidence. Only deferrable
+  objects are ever replaced: the others are synced before their name appears, so never debris.
+- A write that finds its object already present with equal bytes also owes a sync: those bytes
+  may be another (or a dead) writer's, not yet on disk. Repair mode starts owing one for the same
+  reason, so the flush before the first checkpoint after a crash always syncs.
+
+syncfs flushes the whole filesystem, other programs' dirty data included, so a busy shared disk
+makes the flush slower; where there is no ``syncfs`` (not Linux) it falls back to ``sync()``.
+Durability is injected through :class:`Syncer` so that tests can count and fail syncs.
+
+Hidden names are reserved for these temporary, lock and marker files: keys may not contain them
+(``.state/.unsynced`` is not a valid key, and ``.state/`` is never served). POSIX only
+(``fcntl``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import hashlib
+import logging
 import os
+import re
 import secrets
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol, cast
 
 from stelae.sequencer.store import (
     ImmutableConflictError,
@@ -55,38 +103,144 @@ from stelae.sequencer.store import (
     validate_key,
 )
 
+log = logging.getLogger("stelae.sequencer")
+
+MARKER_DIR = (".state", ".unsynced")
+"""Where the unsynced-write markers live, relative to the root (a hidden name: never a key)."""
+
+_MARKER_NAME = re.compile(r"[0-9a-f]{16}")
+"""A marker's name. Half-made ones (``<name>.new``, left by a crash while creating one) were never
+visible as markers, protect nothing and are left alone: a live store may be creating one."""
+
+DEFERRABLE = frozenset(
+    {
+        ObjectClass.TILE,
+        ObjectClass.BUNDLE,
+        ObjectClass.ENTRY_LEAF_INDEX,
+        ObjectClass.CHECKPOINT_HISTORY,
+    }
+)
+"""Immutable classes written without a data fsync in group-commit mode: every one of them is
+rewritten, byte for byte, by the recovery of the batch that wrote it (see the module docstring).
+Index pages are not among them: a lookup-index head that already lists a batch is not rewritten,
+so the pages it points to must never be debris."""
+
 
 def content_version(data: bytes) -> str:
     """The local backend's version token for an object holding ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
-class LocalStore:
-    """Objects as files under ``root``; see the module docstring for how each guarantee is kept."""
+class Syncer(Protocol):
+    """How a :class:`LocalStore` makes bytes durable; a seam for tests to count or fail syncs."""
 
-    def __init__(self, root: Path, *, group_commit: bool = False) -> None:
+    def fsync(self, fd: int) -> None:
+        """fsync(2) one open file or directory. Raises OSError."""
+        ...
+
+    def syncfs(self, fd: int) -> None:
+        """Write back every dirty page and metadata change of the filesystem holding ``fd``.
+
+        Raises OSError, including for a write-back error of that filesystem since the last call.
+        """
+        ...
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return cast("Callable[[int], int]", fn)
+
+
+_SYNCFS = _load_syncfs()
+
+
+class OsSyncer:
+    """The real thing: ``os.fsync`` and Linux ``syncfs(2)`` (``sync(2)`` where it is missing)."""
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def syncfs(self, fd: int) -> None:
+        if _SYNCFS is None:
+            # sync(2) has no error to report; it covers every filesystem, this one included.
+            os.sync()
+            return
+        # ctypes releases the GIL for the call, so other threads run during the write-back.
+        if _SYNCFS(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+
+
+class LocalStore:
+    """Objects as files under ``root``; see the module docstring for how each guarantee is kept.
+
+    ``group_commit`` defers the durability of the deferrable classes to :meth:`flush`.
+    ``syncer`` replaces the fsync/syncfs calls (tests count them).
+    """
+
+    def __init__(
+        self, root: Path, *, group_commit: bool = False, syncer: Syncer | None = None
+    ) -> None:
         self.root = Path(root)
         self.group_commit = group_commit
-        self._unsynced_dirs: set[Path] = set()
-        self._unsynced_lock = threading.Lock()
+        self._syncer: Syncer = syncer if syncer is not None else OsSyncer()
         self._counters = RequestCounters()
+        # The hot path works on str paths: pathlib costs several microseconds per call.
+        self._root = os.fspath(self.root)
+        self._dirs: set[str] = set()  # directories known to exist (the store never deletes one)
+        # Writes that owe a sync run inside a window (_enter/_leave); flush() waits for the
+        # windows open to close and keeps new ones from opening while it syncs.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._flushers = 0  # flush() calls waiting for the windows to close
+        self._marker: tuple[str, int] | None = None  # our marker and the fd holding its lock
+        self._repaired: list[str] = []
+        self._dead = self._dead_markers()
+        self._repairing = bool(self._dead)
+        # A dead writer's bytes may still be only in the page cache (it crashed, the kernel did
+        # not): the first flush must sync even if this store then writes nothing new.
+        self._owed = self._repairing
 
     @property
     def counters(self) -> RequestCounters:
         return self._counters
 
+    @property
+    def repairing(self) -> bool:
+        """Whether this store opened over a dead writer's unsynced objects (module docstring)."""
+        return self._repairing
+
+    @property
+    def repaired(self) -> tuple[str, ...]:
+        """The keys whose debris this store replaced, in order."""
+        with self._lock:
+            return tuple(self._repaired)
+
     def path(self, key: str) -> Path:
         """The file that holds ``key`` (validated; it need not exist)."""
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
         validate_key(key)
-        return self.root.joinpath(*key.split("/"))
+        # A valid key is relative, with no empty, "." or ".." segment: it cannot leave the root.
+        return f"{self._root}/{key}"
 
     # -- reads ----------------------------------------------------------------------------------
 
     def get(self, key: str) -> bytes:
-        path = self.path(key)
+        path = self._file(key)
         self._counters.add("GET")
         try:
-            return path.read_bytes()
+            with open(path, "rb", buffering=0) as f:
+                return f.readall()
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectNotFound(key) from None
         except IsADirectoryError:
@@ -100,51 +254,54 @@ class LocalStore:
         return Versioned(data, content_version(data))
 
     def exists(self, key: str) -> bool:
-        path = self.path(key)
+        path = self._file(key)
         self._counters.add("HEAD")
-        return path.is_file()
+        return os.path.isfile(path)
 
     # -- writes ---------------------------------------------------------------------------------
 
     def put_immutable(self, key: str, data: bytes, cls: ObjectClass) -> None:
         check_write(key, data, cls)
-        path = self.path(key)
+        path = f"{self._root}/{key}"  # validated by check_write
         self._counters.add("PUT")
-        with self._temp_file(path, data) as tmp:
+        deferred = self.group_commit and cls in DEFERRABLE
+        if deferred:
+            self._enter(marker=True)
+        try:
+            tmp = self._write_temp(path, data, sync=not deferred)
             try:
                 # link() never replaces: EEXIST is the atomic "someone created it first".
                 os.link(tmp, path)
             except FileExistsError:
                 existing = self._read_existing(key, path)
-                if existing != data:
+                if existing == data:
+                    if not deferred:
+                        # Equal bytes may be another writer's still unsynced ones.
+                        self._owe()
+                    return
+                if not (self._repairing and cls in DEFERRABLE):
                     raise ImmutableConflictError(key, existing, data) from None
-                return
+                self._repair(key, path, tmp, existing, data)
             except OSError as err:
                 raise StoreError(f"couldn't write {key!r}: {err}") from err
-            self._sync_name(path, cls)
-
-    def flush(self) -> None:
-        """Make every name written since the last flush durable (group commit; see above)."""
-        with self._unsynced_lock:
-            dirs, self._unsynced_dirs = sorted(self._unsynced_dirs), set()
-        for directory in dirs:
-            _fsync_dir(directory)
-
-    def _sync_name(self, path: Path, cls: ObjectClass) -> None:
-        if self.group_commit and cls not in (ObjectClass.CHECKPOINT, ObjectClass.STATE):
-            with self._unsynced_lock:
-                self._unsynced_dirs.add(path.parent)
-        else:
-            _fsync_dir(path.parent)
+            finally:
+                # After os.link the temporary is a second name to drop; after a repair's
+                # os.replace it is gone.
+                _unlink_quietly(tmp)
+            if not deferred:  # (after a repair too)
+                self._fsync_dir(os.path.dirname(path))
+        finally:
+            if deferred:
+                self._leave()
 
     def put_if(self, key: str, data: bytes, cls: ObjectClass, expected_version: str | None) -> str:
         check_write(key, data, cls)
         check_mutable(key, cls)
-        path = self.path(key)
+        path = f"{self._root}/{key}"  # validated by check_write
         self._counters.add("PUT")
         with self._locked(path):
             try:
-                actual: str | None = content_version(path.read_bytes())
+                actual: str | None = content_version(self._read_existing(key, path))
             except FileNotFoundError:
                 actual = None
             if actual != expected_version:
@@ -155,62 +312,244 @@ class LocalStore:
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
         check_write(key, data, cls)
         check_mutable(key, cls)
-        path = self.path(key)
+        path = f"{self._root}/{key}"  # validated by check_write
         self._counters.add("PUT")
         with self._locked(path):
             self._replace(key, path, data, cls)
 
+    def flush(self) -> None:
+        """Make every write since the last flush durable with one syncfs (module docstring).
+
+        Waits for writes in progress on this store to finish and holds new ones back while it
+        syncs. A no-op if nothing is owed. On success, deletes this store's marker and the dead
+        ones it opened over, and ends repair mode.
+        """
+        with self._lock:
+            self._flushers += 1
+            try:
+                while self._in_flight:
+                    self._cond.wait()
+            finally:
+                self._flushers -= 1
+            if not self._owed:
+                return
+            self._syncfs()
+            self._owed = False
+            self._drop_markers()
+            self._repairing = False
+
+    def close(self) -> None:
+        """Let go of this store's marker *without* syncing, exactly as if the process died.
+
+        Anything written since the last flush stays marked, so the next store opened on this root
+        repairs it. Call :meth:`flush` first to shut down cleanly.
+        """
+        with self._lock:
+            if self._marker is not None:
+                os.close(self._marker[1])
+                self._marker = None
+
+    # -- group commit ---------------------------------------------------------------------------
+
+    def _enter(self, *, marker: bool) -> None:
+        """Open a write window that owes a sync; with ``marker``, one that may leave debris."""
+        with self._lock:
+            if marker and self._marker is None:
+                # Under the lock: no thread writes unsynced bytes before the marker is durable.
+                self._marker = self._make_marker()
+            self._owed = True
+            self._in_flight += 1
+
+    def _owe(self) -> None:
+        with self._lock:
+            self._owed = True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if not self._in_flight and self._flushers:
+                self._cond.notify_all()
+
+    def _marker_dir(self) -> str:
+        return os.path.join(self._root, *MARKER_DIR)
+
+    def _make_marker(self) -> tuple[str, int]:
+        """Create, lock and make durable a marker of this store's unsynced writes."""
+        directory = self._marker_dir()
+        self._make_parents(directory)
+        name = secrets.token_hex(8)
+        new, final = f"{directory}/{name}.new", f"{directory}/{name}"
+        try:
+            fd = os.open(new, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as err:
+            raise StoreError(f"couldn't create the unsynced-write marker {new}: {err}") from err
+        try:
+            # Locked before it is visible under its final name: a visible marker whose lock is
+            # free belongs to a dead store.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._syncer.fsync(fd)
+            os.rename(new, final)
+        except OSError as err:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(new)
+            raise StoreError(f"couldn't create the unsynced-write marker {final}: {err}") from err
+        try:
+            self._fsync_dir(directory)
+        except StoreError:
+            # Not durable, so not a marker to rely on: drop it and fail the write.
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(final)
+            raise
+        return final, fd
+
+    def _dead_markers(self) -> list[str]:
+        """The markers whose owner is gone: the unsynced writes of a store that died."""
+        directory = self._marker_dir()
+        try:
+            names = os.listdir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as err:
+            raise StoreError(f"couldn't list {directory}: {err}") from err
+        dead = []
+        for name in sorted(names):
+            if not _MARKER_NAME.fullmatch(name):
+                continue
+            path = f"{directory}/{name}"
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # its owner flushed meanwhile
+            except OSError as err:
+                raise StoreError(f"couldn't open the marker {path}: {err}") from err
+            try:
+                # A shared lock is refused only while an owner holds its exclusive one; two
+                # stores probing at once both get it.
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live store's marker
+            finally:
+                os.close(fd)
+            dead.append(path)
+        return dead
+
+    def _drop_markers(self) -> None:
+        """After a successful syncfs: delete our marker and the dead ones found at open."""
+        doomed = list(self._dead)
+        if self._marker is not None:
+            doomed.append(self._marker[0])
+        if not doomed:
+            return
+        for path in doomed:
+            # Best effort: a marker left behind only puts the next store opened here in repair
+            # mode, which replaces nothing that a published checkpoint covers.
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        if self._marker is not None:
+            # Unlinked while still locked, then released: a prober sees it locked or gone.
+            os.close(self._marker[1])
+            self._marker = None
+        self._dead = []
+        # Best effort too, for the same reason: only the deletion's durability is at stake.
+        with contextlib.suppress(StoreError, OSError):
+            self._fsync_dir(self._marker_dir())
+
+    def _syncfs(self) -> None:
+        try:
+            fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as err:
+            raise StoreError(f"couldn't open {self._root} to sync it: {err}") from err
+        try:
+            self._syncer.syncfs(fd)
+        except OSError as err:
+            name = errno.errorcode.get(err.errno or 0, str(err.errno))
+            raise StoreError(
+                f"couldn't sync the filesystem holding {self._root}: {name} ({err.strerror})"
+            ) from err
+        finally:
+            os.close(fd)
+
+    def _repair(self, key: str, path: str, tmp: str, existing: bytes, data: bytes) -> None:
+        """Replace an unpublished object a power loss left incomplete (module docstring).
+
+        Only deferrable objects are repaired: only they can be debris. ``tmp`` holds the bytes,
+        synced or not like any other write of this store, and the caller syncs the name.
+        """
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise StoreError(f"couldn't replace the incomplete {key!r}: {err}") from err
+        evidence = ImmutableConflictError(key, existing, data)
+        log.warning("repaired %s, left incomplete by a crash before a flush: %s", key, evidence)
+        with self._lock:
+            self._repaired.append(key)
+
     # -- mechanics ------------------------------------------------------------------------------
 
-    def _read_existing(self, key: str, path: Path) -> bytes:
+    def _read_existing(self, key: str, path: str) -> bytes:
+        """The bytes at ``path``. FileNotFoundError passes through; other errors are StoreError."""
         try:
-            return path.read_bytes()
+            with open(path, "rb", buffering=0) as f:
+                return f.readall()
+        except FileNotFoundError:
+            raise
         except OSError as err:
             raise StoreError(f"couldn't read back existing {key!r}: {err}") from err
 
-    def _replace(self, key: str, path: Path, data: bytes, cls: ObjectClass) -> None:
-        with self._temp_file(path, data) as tmp:
+    def _replace(self, key: str, path: str, data: bytes, cls: ObjectClass) -> None:
+        # The data is always fsynced: a head that survives must hold complete bytes. Only the
+        # name may wait for the flush.
+        deferred = self.group_commit and cls not in (ObjectClass.CHECKPOINT, ObjectClass.STATE)
+        if deferred:
+            self._enter(marker=False)
+        try:
+            tmp = self._write_temp(path, data, sync=True)
             try:
                 os.replace(tmp, path)
             except OSError as err:
+                _unlink_quietly(tmp)
                 raise StoreError(f"couldn't write {key!r}: {err}") from err
-        self._sync_name(path, cls)
+            if not deferred:
+                self._fsync_dir(os.path.dirname(path))
+        finally:
+            if deferred:
+                self._leave()
 
-    @contextlib.contextmanager
-    def _temp_file(self, path: Path, data: bytes) -> Iterator[Path]:
-        """A fsynced hidden file holding ``data`` beside ``path``, removed afterwards if left."""
-        self._make_parents(path.parent)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    def _write_temp(self, path: str, data: bytes, *, sync: bool) -> str:
+        """A new hidden file holding ``data`` beside ``path`` (fsynced if ``sync``).
+
+        The caller moves it into place or removes it. Not a context manager: this is the hot path.
+        """
+        directory, name = path.rsplit("/", 1)
+        self._make_parents(directory)
+        tmp = f"{directory}/.{name}.{secrets.token_hex(8)}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                if sync:
+                    self._syncer.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as err:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            _unlink_quietly(tmp)
             raise StoreError(f"couldn't write a temporary file for {path}: {err}") from err
-        try:
-            yield tmp
-        finally:
-            # After os.replace the name is gone; after os.link it is a second name to drop.
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        return tmp
 
     @contextlib.contextmanager
-    def _locked(self, path: Path) -> Iterator[None]:
+    def _locked(self, path: str) -> Iterator[None]:
         """An exclusive flock on ``.<name>.lock`` beside ``path``, for threads and processes.
 
         flock locks belong to the open file description, so two threads of one process that each
         open the lock file exclude each other just as two processes do.
         """
-        self._make_parents(path.parent)
-        lock_path = path.with_name(f".{path.name}.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        directory, name = path.rsplit("/", 1)
+        self._make_parents(directory)
+        fd = os.open(f"{directory}/.{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -218,36 +557,43 @@ class LocalStore:
             # Closing the descriptor releases the lock.
             os.close(fd)
 
-    def _make_parents(self, directory: Path) -> None:
+    def _make_parents(self, directory: str) -> None:
         """Create ``directory`` and its missing parents, each fsynced into its parent."""
-        if directory.is_dir():
+        if directory in self._dirs:
             return
-        missing: list[Path] = []
+        missing: list[str] = []
         d = directory
-        while not d.is_dir():
+        while not os.path.isdir(d):
             missing.append(d)
-            if d.parent == d:
+            parent = os.path.dirname(d)
+            if parent == d:
                 break
-            d = d.parent
+            d = parent
         for d in reversed(missing):
             try:
-                d.mkdir()
+                os.mkdir(d)
             except FileExistsError:
                 # Another writer made it first; it fsyncs it too, but doing so again is harmless.
                 pass
             except OSError as err:
                 raise StoreError(f"couldn't create directory {d}: {err}") from err
-            _fsync_dir(d.parent)
+            self._fsync_dir(os.path.dirname(d))
+        self._dirs.add(directory)
+
+    def _fsync_dir(self, directory: str) -> None:
+        """Make directory entries (a new or replaced name) durable."""
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._syncer.fsync(fd)
+        except OSError as err:
+            # Some filesystems cannot fsync a directory; the data itself is already synced.
+            if err.errno not in (errno.EINVAL, errno.EBADF):
+                raise StoreError(f"couldn't fsync directory {directory}: {err}") from err
+        finally:
+            os.close(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make directory entries (a new or replaced name) durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as err:
-        # Some filesystems cannot fsync a directory; the data itself is already synced.
-        if err.errno not in (errno.EINVAL, errno.EBADF):
-            raise StoreError(f"couldn't fsync directory {directory}: {err}") from err
-    finally:
-        os.close(fd)
+def _unlink_quietly(path: str) -> None:
+    """Remove a temporary file if it is still there."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -27,6 +27,9 @@ from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 CONFIG_FILE = "config.json"
 KEY_FILE = "signing.key"
 LOG_DIR = "log"
+LOCAL_PARALLEL_WRITES = 1
+"""Object writes in flight per stage for a local log: serial. Measured at batch 1024–4096 with the
+leaf index: ~130 µs CPU per entry serial, ~230–420 µs through a pool of 16 threads."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,11 @@ class LogConfig:
 
     def sequencer_config(self) -> SequencerConfig:
         return SequencerConfig(
-            origin=self.origin, indexes=frozenset(IndexKind(i) for i in self.indexes)
+            origin=self.origin,
+            indexes=frozenset(IndexKind(i) for i in self.indexes),
+            # Local writes are a few tens of microseconds of system calls with the group-commit
+            # store: handing each to a thread pool costs more (GIL, futures) than it overlaps.
+            parallel_writes=LOCAL_PARALLEL_WRITES,
         )
 
 

@@ -21,6 +21,7 @@ requests it makes in a :class:`RequestCounters`, which the benchmarks and the AW
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -87,6 +88,10 @@ def object_class_for_key(key: str) -> ObjectClass | None:
         validate_key(key)
     except FormatError:
         return None
+    return _class_of_valid_key(key)
+
+
+def _class_of_valid_key(key: str) -> ObjectClass | None:
     if key == "checkpoint":
         return ObjectClass.CHECKPOINT
     head, _, rest = key.partition("/")
@@ -214,14 +219,22 @@ class RequestCounters(Mapping[str, int]):
         return f"RequestCounters({self.as_dict()})"
 
 
+# One segment that is none of the rejected kinds: non-empty, not hidden (so not "." or ".."
+# either), no slash, backslash or control character.
+_SEGMENT = r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]*"
+_PLAIN_KEY = re.compile(rf"(?:\.state/)?{_SEGMENT}(?:/{_SEGMENT})*")
+
+
 def validate_key(key: str) -> None:
     """Raise FormatError unless ``key`` is a relative slash path a backend may safely hold.
 
     Rejected: empty keys, absolute paths, empty segments (``a//b``, trailing ``/``), ``.`` and
     ``..``, backslashes, control characters, and hidden segments (starting with ``.``) other than
-    a leading ``.state``. Hidden names are reserved for the local backend's temporary and lock
-    files, which must never collide with, or be mistaken for, an object.
+    a leading ``.state``. Hidden names are reserved for the local backend's temporary, lock and
+    marker files, which must never collide with, or be mistaken for, an object.
     """
+    if _PLAIN_KEY.fullmatch(key):
+        return  # every key the log writes: one regex, not a loop per character (hot path)
     if not key:
         raise FormatError("object key is empty")
     if "\\" in key:
@@ -248,7 +261,7 @@ def check_write(key: str, data: bytes, cls: ObjectClass) -> None:
     served), so an empty write is a bug caught here rather than published.
     """
     validate_key(key)
-    expected = object_class_for_key(key)
+    expected = _class_of_valid_key(key)
     if expected is not None and expected is not cls:
         raise FormatError(
             f"object key {key!r} is a {expected.name} in the log layout, not a {cls.name}"
@@ -317,7 +330,9 @@ class ObjectStore(Protocol):
         writing the same deterministic tile). If it holds different bytes it raises
         ImmutableConflictError and leaves the existing object alone. Two concurrent writers never
         both believe they created different objects. Any class may be created this way; the
-        immutable classes may *only* be written this way.
+        immutable classes may *only* be written this way. (One exception, local only: a store
+        opened over a power loss's debris — objects written but never flushed, so never
+        published — replaces them instead; :mod:`stelae.sequencer.local` says why that is safe.)
         """
         ...
 
@@ -338,8 +353,10 @@ class ObjectStore(Protocol):
     def flush(self) -> None:
         """Make every write since the last flush durable.
 
-        A no-op for backends whose writes are durable on return (S3, memory, the local store by
-        default). A local store in group-commit mode defers making *names* durable until here;
-        the sequencer calls it before each checkpoint it publishes.
+        A no-op for backends whose writes are durable on return (S3, memory). A local store in
+        group-commit mode defers the durability of tiles, bundles, leaf records and checkpoint
+        history (data and names) and of index heads' names until here, and makes them all
+        durable with one ``syncfs``. The sequencer calls it before each checkpoint it publishes.
+        Raises StoreError if the sync fails; everything then stays owed to the next flush.
         """
         ...

@@ -13,8 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from stelae.sequencer.engine import Sequencer, SequencerConfig
+from stelae.sequencer.local import LocalStore
+from stelae.sequencer.logdir import LOCAL_PARALLEL_WRITES
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.store import ObjectStore
 from stelae.tiles.notekeys import Ed25519NoteSigner
@@ -56,7 +59,11 @@ def entries(start: int, count: int) -> list[PendingEntry]:
 
 @contextmanager
 def sequencer(store: ObjectStore, config: SequencerConfig) -> Iterator[Sequencer]:
-    """A sequencer over ``store`` with the benchmark signing key; its write pool closed after."""
+    """A sequencer over ``store`` with the benchmark signing key; its write pool closed after.
+
+    On a local directory it writes serially, as ``stelae serve``'s local log does."""
+    if isinstance(store, LocalStore):
+        config = replace(config, parallel_writes=LOCAL_PARALLEL_WRITES)
     seq = Sequencer(store, SIGNER, config)
     try:
         yield seq

@@ -57,6 +57,9 @@ class FaultInjectingStore:
     def flush(self) -> None:
         self.inner.flush()
 
+    def may_hold_debris(self, key: str) -> bool:
+        return self.inner.may_hold_debris(key)
+
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
         event = WriteEvent("put", key, data, cls)
         self._around(event)

@@ -19,11 +19,12 @@ from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, SequencerConfig, 
 from stelae.sequencer.intent import INTENT_KEY
 from stelae.sequencer.local import MARKER_DIR, LocalStore, OsSyncer
 from stelae.sequencer.logdir import LOCAL_PARALLEL_WRITES, init_log
-from stelae.sequencer.lookup import LeafRecord, leaf_path
+from stelae.sequencer.lookup import LeafRecord, digest_path, leaf_path, read_indices
 from stelae.sequencer.memory import WriteEvent
 from stelae.sequencer.store import (
     ImmutableConflictError,
     ObjectClass,
+    PreconditionFailed,
     StoreError,
     object_class_for_key,
     validate_key,
@@ -351,6 +352,54 @@ def test_repair_mode_never_replaces_what_cannot_be_debris(tmp_path: Path) -> Non
         store.put_immutable(page, b"[2]", ObjectClass.INDEX)
     store.put_immutable(TILE, b"y" * 32, ObjectClass.TILE)
     assert store.repaired == (TILE,) and store.get(TILE) == b"y" * 32
+
+
+def test_creating_a_head_is_deferred_and_updating_it_is_not(tmp_path: Path) -> None:
+    """A new head holds only its batch's indices (recovery merges them again); an update may
+    replace indices a published checkpoint relies on, so its data is synced at once."""
+    head = "index/sha256/" + "ef" * 32
+    syncer = CountingSyncer()
+    store = LocalStore(tmp_path, group_commit=True, syncer=syncer)
+    store.put_if(head + "00", b'{"indices":[0]}', ObjectClass.INDEX, None)  # the directories
+    store.flush()
+    syncer.calls.clear()
+    version = store.put_if(head, b'{"indices":[1]}', ObjectClass.INDEX, None)
+    assert [k for k, _ in syncer.calls] == ["fsync", "fsync"], "only the marker (file, dir)"
+    assert len(markers(tmp_path)) == 1
+    assert not (tmp_path / "index/sha256" / f".{'ef' * 32}.lock").exists(), "no lock file"
+    with pytest.raises(PreconditionFailed):
+        store.put_if(head, b'{"indices":[2]}', ObjectClass.INDEX, None)  # exists: CAS fails
+    syncer.calls.clear()
+    store.put_if(head, b'{"indices":[1,2]}', ObjectClass.INDEX, version)
+    assert [k for k, _ in syncer.calls] == ["fsync"]
+    store.flush()
+    assert syncer.count("syncfs") == 1 and markers(tmp_path) == []
+
+
+def test_recovery_rebuilds_new_heads_a_power_loss_cut_short(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    _, size = _crash_before_flush(root)
+    heads = [digest_path(d) for i in range(300, size) for d in entry(i).digests]
+    damaged = _garble(root, heads)
+    store = LocalStore(root, group_commit=True)
+    assert store.may_hold_debris(heads[0]) and not store.may_hold_debris(CHECKPOINT_KEY)
+    assert Sequencer(store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1)).published()
+    for i, head in zip(range(300, size), damaged, strict=True):
+        assert read_indices(store.get, head) == [i]
+    assert not store.may_hold_debris(heads[0]), "repair mode ends with the flush"
+    assert verify_whole_log(store) == [entry(i).body for i in range(size)]
+
+
+def test_a_broken_head_without_a_marker_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    _, size = _crash_before_flush(root)
+    _garble(root, [digest_path(d) for d in entry(size - 1).digests])
+    for name in markers(root):
+        (root.joinpath(*MARKER_DIR) / name).unlink()
+    store = LocalStore(root, group_commit=True)
+    assert not store.may_hold_debris(digest_path(entry(size - 1).digests[0]))
+    with pytest.raises(FormatError):
+        Sequencer(store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1)).published()
 
 
 def test_the_empty_checkpoint_is_published_only_after_a_flush(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ storage"). The steps of :meth:`Sequencer.integrate`, and why a crash between any
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -59,12 +60,14 @@ from stelae.sequencer.timestamp import set_payload, v1_log_id
 from stelae.tiles.builder import extend, right_edge_from_tiles
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.compact import RightEdge
-from stelae.tiles.errors import StelaeError
+from stelae.tiles.errors import FormatError, StelaeError
 from stelae.tiles.hashing import EMPTY_ROOT
 from stelae.tiles.layout import TILE_WIDTH, TileID, right_edge_tiles
 from stelae.tiles.note import open_note, sign_note
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.tile import EntryBundle, HashTile
+
+log = logging.getLogger("stelae.sequencer")
 
 CHECKPOINT_KEY = "checkpoint"
 
@@ -385,7 +388,7 @@ class Sequencer:
         for _ in range(20):
             try:
                 stored = self.store.get_versioned(key)
-                head, version = IndexHead.parse(stored.data), stored.version
+                head, version = self._parse_head(key, stored.data), stored.version
             except ObjectNotFound:
                 head, version = IndexHead(()), None
             if head.covers(indices):
@@ -399,6 +402,17 @@ class Sequencer:
             except PreconditionFailed:
                 continue
         raise StelaeError(f"couldn't update lookup index {key}: too much contention")
+
+    def _parse_head(self, key: str, data: bytes) -> IndexHead:
+        try:
+            return IndexHead.parse(data)
+        except FormatError:
+            if not self.store.may_hold_debris(key):
+                raise
+        # A head first created by the batch being recovered, cut short by a power loss: it held
+        # only that batch's indices, which this merge adds again (stelae.sequencer.local).
+        log.warning("rebuilding lookup index %s: its bytes are a power loss's debris", key)
+        return IndexHead(())
 
     def _entry_timestamp(self, intent: Intent, i: int) -> bytes:
         # SETs live in leaf records: without the leaf index there is nowhere to keep them.

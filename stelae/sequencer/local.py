@@ -28,11 +28,14 @@ tiles, bundles, leaf records and checkpoint history, the *deferrable* classes â€
 temporary file **without** fsync and linked into place; :meth:`LocalStore.flush` then makes all of
 them durable with one ``syncfs(2)`` of the store's filesystem, which writes back every dirty page
 and every metadata change of that filesystem (new names, new directories) and reports any
-write-back error since the last call. Mutable objects other than the checkpoint and the state
-(lookup-index heads) and immutable index pages keep their data fsync, so a surviving name always
-holds complete bytes; a head's *name* waits for the flush like the rest. The checkpoint and the
-sequencer's state are never deferred. The sequencer flushes before it publishes a checkpoint, so
-everything a published checkpoint covers is durable before anyone can see it.
+write-back error since the last call. Creating a lookup-index head (``put_if`` from absent) is
+deferred too: a new head holds only its batch's indices, which the recovery merges again. A
+head's later updates and the immutable index pages keep their data fsync â€” an update replaces
+bytes a published checkpoint may already rely on, and a head that lists a batch is never
+rewritten, so its pages must never be debris; their *names* wait for the flush like the rest.
+The checkpoint and the sequencer's state are never deferred. The sequencer flushes before it
+publishes a checkpoint, so everything a published checkpoint covers is durable before anyone can
+see it.
 
 The price is debris. A power loss (or kernel crash) after a name was linked but before the flush
 can leave that name holding incomplete bytes: empty, truncated or zeroed. (A process crash
@@ -56,6 +59,8 @@ block recovery forever. So:
   never flushed, so never published) and the recovery writes the bytes the object should have
   held. The first successful flush ends repair mode and deletes the dead markers: the sequencer
   only flushes once the claimed batch has been completely rewritten.
+- A new head cut short the same way does not parse; in repair mode
+  :meth:`LocalStore.may_hold_debris` says so, and the sequencer rebuilds it from the batch.
 - Outside repair mode a conflict is still the loud ImmutableConflictError: a bug or a fork. The
   cost of repair mode is that, until that first flush, such a bug in a deferrable object would be
   replaced rather than refused; the log line keeps both digests as evidence. Only deferrable
@@ -100,6 +105,7 @@ from stelae.sequencer.store import (
     Versioned,
     check_mutable,
     check_write,
+    object_class_for_key,
     validate_key,
 )
 
@@ -299,6 +305,8 @@ class LocalStore:
         check_mutable(key, cls)
         path = f"{self._root}/{key}"  # validated by check_write
         self._counters.add("PUT")
+        if expected_version is None and self.group_commit and cls is ObjectClass.INDEX:
+            return self._create_head(key, path, data)
         with self._locked(path):
             try:
                 actual: str | None = content_version(self._read_existing(key, path))
@@ -308,6 +316,34 @@ class LocalStore:
                 raise PreconditionFailed(key, expected_version, actual)
             self._replace(key, path, data, cls)
         return content_version(data)
+
+    def _create_head(self, key: str, path: str, data: bytes) -> str:
+        """A new lookup-index head: deferred like the recomputed classes (module docstring).
+
+        ``os.link`` is the atomic create-if-absent, so no lock file is needed: a locked CAS from
+        a version cannot match an absent object, and a racing create gets EEXIST.
+        """
+        self._enter(marker=True)
+        try:
+            tmp = self._write_temp(path, data, sync=False)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                actual = content_version(self._read_existing(key, path))
+                raise PreconditionFailed(key, None, actual) from None
+            except OSError as err:
+                raise StoreError(f"couldn't write {key!r}: {err}") from err
+            finally:
+                _unlink_quietly(tmp)
+        finally:
+            self._leave()
+        return content_version(data)
+
+    def may_hold_debris(self, key: str) -> bool:
+        if not self._repairing:
+            return False
+        cls = object_class_for_key(key)
+        return cls in DEFERRABLE or cls is ObjectClass.INDEX
 
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
         check_write(key, data, cls)

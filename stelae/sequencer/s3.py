@@ -245,6 +245,9 @@ class S3Store:
     def flush(self) -> None:
         """Writes are durable on return; nothing is deferred."""
 
+    def may_hold_debris(self, key: str) -> bool:
+        return False  # every write is whole or absent
+
     def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
         check_write(key, data, cls)
         check_mutable(key, cls)

@@ -350,6 +350,16 @@ class ObjectStore(Protocol):
         """Overwrite unconditionally. Mutable classes only (FormatError otherwise)."""
         ...
 
+    def may_hold_debris(self, key: str) -> bool:
+        """Whether ``key`` may hold a power loss's incomplete write rather than what was written.
+
+        Only a local store opened over unflushed writes says yes, and only for objects the
+        recovering sequencer rewrites (:mod:`stelae.sequencer.local`): such bytes were never
+        covered by a published checkpoint. The sequencer then rebuilds an object that does not
+        parse instead of refusing it. Always False on S3 and in memory, where a write is whole.
+        """
+        ...
+
     def flush(self) -> None:
         """Make every write since the last flush durable.
 

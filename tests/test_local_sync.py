@@ -1,6 +1,6 @@
 """The local store's group commit: one syncfs per flush, and repair of a power loss's debris.
 
-Syncs are counted through the store's :class:`~stelae.sequencer.local.Syncer` seam (never by
+Syncs are counted through the store's :class:`~stelae.sequencer.durability.Syncer` seam (never by
 patching ``os``). A power loss is simulated the way it looks on disk afterwards: the dead store's
 marker is left behind unlocked, and objects it linked but never synced hold truncated or zeroed
 bytes. Recovery must then complete the claimed batch and leave a log the read client verifies.
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from stelae.sequencer.durability import OsSyncer
 from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, SequencerConfig, history_key
 from stelae.sequencer.intent import INTENT_KEY
-from stelae.sequencer.local import MARKER_DIR, LocalStore, OsSyncer
+from stelae.sequencer.local import MARKER_DIR, LocalStore
 from stelae.sequencer.logdir import LOCAL_PARALLEL_WRITES, init_log
 from stelae.sequencer.lookup import LeafRecord, digest_path, leaf_path, read_indices
 from stelae.sequencer.memory import WriteEvent

@@ -71,7 +71,8 @@ block recovery forever. So:
 
 syncfs flushes the whole filesystem, other programs' dirty data included, so a busy shared disk
 makes the flush slower; where there is no ``syncfs`` (not Linux) it falls back to ``sync()``.
-Durability is injected through :class:`Syncer` so that tests can count and fail syncs.
+Durability is injected through :class:`~stelae.sequencer.durability.Syncer` so that tests can
+count and fail syncs.
 
 Hidden names are reserved for these temporary, lock and marker files: keys may not contain them
 (``.state/.unsynced`` is not a valid key, and ``.state/`` is never served). POSIX only
@@ -81,7 +82,6 @@ Hidden names are reserved for these temporary, lock and marker files: keys may n
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import hashlib
@@ -89,12 +89,11 @@ import logging
 import os
 import re
 import secrets
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol, cast
 
+from stelae.sequencer.durability import OsSyncer, Syncer
 from stelae.sequencer.store import (
     ImmutableConflictError,
     ObjectClass,
@@ -135,53 +134,6 @@ so the pages it points to must never be debris."""
 def content_version(data: bytes) -> str:
     """The local backend's version token for an object holding ``data``."""
     return hashlib.sha256(data).hexdigest()
-
-
-class Syncer(Protocol):
-    """How a :class:`LocalStore` makes bytes durable; a seam for tests to count or fail syncs."""
-
-    def fsync(self, fd: int) -> None:
-        """fsync(2) one open file or directory. Raises OSError."""
-        ...
-
-    def syncfs(self, fd: int) -> None:
-        """Write back every dirty page and metadata change of the filesystem holding ``fd``.
-
-        Raises OSError, including for a write-back error of that filesystem since the last call.
-        """
-        ...
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return cast("Callable[[int], int]", fn)
-
-
-_SYNCFS = _load_syncfs()
-
-
-class OsSyncer:
-    """The real thing: ``os.fsync`` and Linux ``syncfs(2)`` (``sync(2)`` where it is missing)."""
-
-    def fsync(self, fd: int) -> None:
-        os.fsync(fd)
-
-    def syncfs(self, fd: int) -> None:
-        if _SYNCFS is None:
-            # sync(2) has no error to report; it covers every filesystem, this one included.
-            os.sync()
-            return
-        # ctypes releases the GIL for the call, so other threads run during the write-back.
-        if _SYNCFS(fd) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))
 
 
 class LocalStore:

@@ -32,21 +32,29 @@ class ServeOptions:
     service: ServiceConfig = field(default_factory=ServiceConfig)
 
 
+def open_batcher(local: LocalLog) -> Batcher:
+    """The log's sequencer behind a batcher with the log's settings, once any batch a crash left
+    claimed is finished (so nothing is served from a half-integrated tree)."""
+    cfg = local.config
+    sequencer = local.sequencer()
+    sequencer.published()
+    return Batcher(
+        sequencer,
+        max_batch=cfg.batch_max_size,
+        max_age=cfg.batch_max_age_ms / 1000,
+        max_pending=cfg.max_pending,
+        on_error=lambda err: log.error("batch failed: %s", err),
+    )
+
+
 class LogServer:
     """Owns the sequencer thread and the HTTP server; :meth:`close` drains before returning."""
 
     def __init__(self, local: LocalLog, options: ServeOptions | None = None) -> None:
         self.options = options or ServeOptions()
         cfg = local.config
-        self.sequencer = local.sequencer()
-        self.sequencer.published()  # finish any batch a crash left claimed, before serving
-        self.batcher = Batcher(
-            self.sequencer,
-            max_batch=cfg.batch_max_size,
-            max_age=cfg.batch_max_age_ms / 1000,
-            max_pending=cfg.max_pending,
-            on_error=lambda err: log.error("batch failed: %s", err),
-        )
+        self.batcher = open_batcher(local)
+        self.sequencer = self.batcher.sequencer
         self.service = WriteService(
             InProcessSubmitter(self.batcher),
             StoreFetcher(local.store),

@@ -26,9 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stelae.sequencer.batcher import Batcher
 from stelae.sequencer.logdir import LocalLog
-from stelae.server.app import ServeOptions
+from stelae.server.app import ServeOptions, open_batcher
 from stelae.server.relay import Channel, Relay
 from stelae.server.worker import WorkerSettings
 from stelae.tiles.errors import StelaeError
@@ -60,16 +59,8 @@ class PreforkServer:
         self.local = local
         self.options = options
         self.workers = workers
-        cfg = local.config
-        self.sequencer = local.sequencer()
-        self.sequencer.published()  # finish any batch a crash left claimed, before serving
-        self.batcher = Batcher(
-            self.sequencer,
-            max_batch=cfg.batch_max_size,
-            max_age=cfg.batch_max_age_ms / 1000,
-            max_pending=cfg.max_pending,
-            on_error=lambda err: log.error("batch failed: %s", err),
-        )
+        self.batcher = open_batcher(local)
+        self.sequencer = self.batcher.sequencer
         self.listener = socket.create_server(
             (options.host, options.port),
             family=socket.AF_INET6 if ":" in options.host else socket.AF_INET,

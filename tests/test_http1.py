@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from stelae.kinds import signing
+from stelae.server.http1 import HttpRequest, HttpResponse, HTTPServer
 from tests.api_support import LiveLog, served
 
 V2 = "/api/v2/log/entries"
@@ -162,3 +164,30 @@ def test_a_body_on_a_get_is_read_so_the_next_request_is_in_step(log: LiveLog) ->
         responses=2,
     )
     assert [r[0] for r in replies] == ["HTTP/1.1 200 OK"] * 2
+
+
+def test_a_silent_connection_is_closed_after_the_idle_timeout() -> None:
+    """A client that connects and sends nothing (or stops after a response) gets EOF once the
+    idle timeout passes, so it cannot hold a thread forever; requests still get answered."""
+
+    def app(req: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, {"Content-Type": "text/plain"}, b"ok")
+
+    server = HTTPServer(("127.0.0.1", 0), app, max_body=1024, idle_timeout=0.3)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        address = (str(host), int(port))
+        with socket.create_connection(address, timeout=10) as silent:
+            assert silent.recv(1) == b""  # closed by the server, not by our 10 s timeout
+        with socket.create_connection(address, timeout=10) as once:
+            once.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            data = b""
+            while chunk := once.recv(4096):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nok")
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()

@@ -12,7 +12,8 @@ the connection, since the stream can no longer be trusted to be in step:
 - a body sent with ``Transfer-Encoding`` or without a length (411), or one over ``max_body``
   (413), before reading it.
 
-``Expect: 100-continue`` (curl sends it for larger bodies) is answered before the body is read.
+``Expect: 100-continue`` (curl sends it for larger bodies) is answered before the body is read. A
+connection that sends nothing for :data:`IDLE_TIMEOUT` seconds is closed.
 Header names reach the application lowercased; the first of repeated headers wins.
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 
 MAX_LINE = 65536
 MAX_HEADERS = 100
+IDLE_TIMEOUT = 60.0  # seconds a connection may send nothing before it is closed
 SERVER = "stelae"
 
 
@@ -141,6 +143,9 @@ class _Connection(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         # One write per response, so Nagle only ever delays; off.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A client that sends nothing (an idle keep-alive, or a slow-loris) gives its thread
+        # back after this long; waiting for integration is not a socket read, so it is unaffected.
+        sock.settimeout(self.server.idle_timeout)
         rfile = sock.makefile("rb", buffering=65536)
         try:
             while self._one(sock, rfile):
@@ -209,23 +214,38 @@ class HTTPServer(socketserver.ThreadingTCPServer):
         app: Application,
         *,
         max_body: int,
+        idle_timeout: float = IDLE_TIMEOUT,
         bind: bool = True,
     ) -> None:
         self.app = app
         self.max_body = max_body
+        self.idle_timeout = idle_timeout
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Connection, bind_and_activate=bind)
 
     @classmethod
-    def on_socket(cls, listener: socket.socket, app: Application, *, max_body: int) -> HTTPServer:
+    def on_socket(
+        cls,
+        listener: socket.socket,
+        app: Application,
+        *,
+        max_body: int,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> HTTPServer:
         """Serve on an already listening socket (pre-forked workers share one).
 
         Every worker's selector wakes for each new connection but only one wins the accept, so
         the shared socket must be non-blocking: a loser's accept fails with EAGAIN (which
         socketserver ignores) instead of blocking until the next connection, or forever.
         """
-        server = cls(listener.getsockname()[:2], app, max_body=max_body, bind=False)
+        server = cls(
+            listener.getsockname()[:2],
+            app,
+            max_body=max_body,
+            idle_timeout=idle_timeout,
+            bind=False,
+        )
         server.socket.close()
         listener.setblocking(False)
         server.socket = listener

@@ -66,7 +66,7 @@ class PreforkServer:
             family=socket.AF_INET6 if ":" in options.host else socket.AF_INET,
             backlog=1024,
         )
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _watch spawns (which registers) while holding it
         self._stopping = False
         self._running: dict[int, _Worker] = {}
         self._watchers: list[threading.Thread] = []
@@ -155,18 +155,20 @@ class PreforkServer:
 
     def _watch(self, worker: _Worker) -> None:
         status = worker.proc.wait()
+        worker.relay.join()
         with self._lock:
+            # Decided and spawned under the lock: close() either sees the stop here first, or
+            # takes its list of workers after the replacement is in it (and stops it too).
             if self._stopping:
                 return
-        log.error(
-            "worker %d (slot %d) exited with status %d; starting another",
-            worker.proc.pid,
-            worker.slot,
-            status,
-        )
-        worker.relay.join()
-        self.restarts += 1
-        replacement = self._spawn(worker.slot)
+            log.error(
+                "worker %d (slot %d) exited with status %d; starting another",
+                worker.proc.pid,
+                worker.slot,
+                status,
+            )
+            self.restarts += 1
+            replacement = self._spawn(worker.slot)
         if replacement.ready.wait(READY_TIMEOUT):
             log.warning("worker slot %d is served by pid %d", worker.slot, replacement.proc.pid)
 

@@ -277,3 +277,12 @@ def test_aws_cost_printers(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("aws_cost")
     md = aws_cost.markdown(r)
     assert "| SQS | SendMessage | write λ |  | 1,000,000 |" in md
+
+
+def test_file_creation_reports_one_figure_pair_per_round(tmp_path: Path) -> None:
+    from benchmarks import file_creation
+
+    figures = file_creation.rounds(str(tmp_path), 2)
+    assert len(figures) == 2
+    assert all(opened > 0 and cpu >= 0 for opened, cpu in figures)
+    assert list(tmp_path.iterdir()) == []  # its files are deleted afterwards

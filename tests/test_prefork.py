@@ -162,10 +162,9 @@ def test_a_waiting_submission_fails_when_the_supervisor_end_closes() -> None:
     """The worker side of the relay, deterministically: the submit frame is read (so the
     request is waiting), then the supervisor's end closes: the wait ends in ShuttingDownError."""
     ours, theirs = socket.socketpair()
-    submitter = RemoteSubmitter(Channel(ours))
-    supervisor = Channel(theirs)
     closed = threading.Event()
-    submitter.on_closed = closed.set
+    submitter = RemoteSubmitter(Channel(ours), closed.set)
+    supervisor = Channel(theirs)
     errors: list[BaseException] = []
 
     def submit() -> None:

@@ -104,14 +104,15 @@ class Channel:
 class RemoteSubmitter:
     """A :class:`~stelae.api.submit.Submitter` whose batcher lives in the supervisor process."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, on_closed: Callable[[], None] | None = None) -> None:
         self.channel = channel
         self._ids = itertools.count()
         self._waiting: dict[int, Future[Receipt]] = {}
         self._lock = threading.Lock()
         self._closed: ChannelClosedError | None = None
-        self.on_closed: Callable[[], None] | None = None
-        """Called once when the supervisor's end closes."""
+        # Called once when the supervisor's end closes; set before the reader starts, so a
+        # supervisor that dies at once is still noticed.
+        self.on_closed = on_closed
         self._reader = threading.Thread(target=self._read, name="stelae-relay", daemon=True)
         self._reader.start()
 

@@ -68,7 +68,9 @@ class WorkerSettings:
 def run(settings: WorkerSettings) -> int:
     local = open_log(Path(settings.data))
     listener = socket.socket(fileno=settings.listen_fd)
-    submitter = RemoteSubmitter(Channel(socket.socket(fileno=settings.relay_fd)))
+    stop = threading.Event()
+    # The supervisor gone means nothing more can be answered: stop, as on SIGTERM.
+    submitter = RemoteSubmitter(Channel(socket.socket(fileno=settings.relay_fd)), stop.set)
     service = WriteService(
         submitter,
         StoreFetcher(local.store),
@@ -80,10 +82,8 @@ def run(settings: WorkerSettings) -> int:
     httpd = HTTPServer.on_socket(
         listener, make_app(service, StaticFiles(local.log_dir)), max_body=MAX_BODY
     )
-    stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    submitter.on_closed = stop.set  # the supervisor is gone: nothing more can be answered
     serving = threading.Thread(target=httpd.serve_forever, name="stelae-http")
     serving.start()
     try:

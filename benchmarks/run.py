@@ -18,7 +18,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks import aws_cost, baseline, integration, memory, monitor, proofs, write_api, writes
+from benchmarks import (
+    aws_cost,
+    baseline,
+    integration,
+    memory,
+    monitor,
+    proofs,
+    write_api,
+    write_path,
+    writes,
+)
 
 BENCHMARKS: dict[str, ModuleType] = {
     "proofs": proofs,
@@ -27,6 +37,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "memory": memory,
     "monitor": monitor,
     "write_api": write_api,
+    "write_path": write_path,
     "aws_cost": aws_cost,
 }
 

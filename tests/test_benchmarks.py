@@ -196,7 +196,9 @@ def test_monitor_report() -> None:
 # -- the runner and the printers ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["proofs", "integration", "writes", "memory", "monitor"])
+@pytest.mark.parametrize(
+    "name", ["proofs", "integration", "writes", "memory", "monitor", "write_path"]
+)
 def test_printer(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     run.BENCHMARKS[name].print_result(quick(name))
     assert capsys.readouterr().out.startswith(name)
@@ -286,3 +288,17 @@ def test_file_creation_reports_one_figure_pair_per_round(tmp_path: Path) -> None
     assert len(figures) == 2
     assert all(opened > 0 and cpu >= 0 for opened, cpu in figures)
     assert list(tmp_path.iterdir()) == []  # its files are deleted afterwards
+
+
+def test_write_path_report() -> None:
+    r = quick("write_path")
+    assert [s["stage"] for s in r["stages"]] == [
+        "kinds",
+        "service",
+        "sequencer, leaf index",
+        "sequencer, every index",
+    ]
+    assert r["baseline_us"] > 0
+    for s in r["stages"]:
+        assert s["cpu_us"] > 0
+        assert s["ratio"] == pytest.approx(s["cpu_us"] / r["baseline_us"])

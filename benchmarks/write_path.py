@@ -1,0 +1,200 @@
+"""CPU per upload on the write path, stage by stage, in-process (no HTTP, no load generator).
+
+What ``write_api`` measures end to end is the sum of these, spread over processes; this splits it:
+
+- ``kinds``: ``load_json`` + ``from_v2_request`` and the values the service reads from the entry
+  (body, leaf hash, UUID, digests, fingerprints, identities), for Rekor v2 P-256 uploads;
+- ``service``: the whole write service for the same uploads through ``handle_event`` (the Lambda's
+  and ``stelae serve``'s entry point), with a submitter that answers at once from a log already
+  holding them — request checks, ``kinds``, the inclusion proof, its verification, the 201;
+- ``sequencer``: ``Sequencer.integrate`` per entry on the local backend (fsync on, group commit)
+  at batch 1024, with the leaf index only and with every lookup index. Its CPU includes the
+  kernel's: creating one file per entry per index is most of it (see ``file_creation``).
+
+The baseline, measured in alternation with the stages: one ECDSA P-256 signature verification,
+the irreducible part of accepting an upload. Every figure is the best of N rounds of process CPU
+time per item; ``ratio`` = stage CPU / baseline CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from benchmarks.table import table
+from benchmarks.write_api import signed_requests
+from stelae import kinds
+from stelae.api.gateway import handle_event
+from stelae.api.http import Request
+from stelae.api.identity import LogIdentity
+from stelae.api.service import ServiceConfig, WriteService
+from stelae.kinds import signing
+from stelae.sequencer.batcher import Receipt
+from stelae.sequencer.engine import Assignment
+from stelae.sequencer.logdir import init_log
+from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.reader import StoreFetcher
+
+ORIGIN = "bench.example/write-path"
+PATH = "/api/v2/log/entries"
+COUNT, QUICK_COUNT = 3000, 200
+BATCH, QUICK_BATCH = 1024, 100
+ROUNDS, QUICK_ROUNDS = 3, 1
+
+
+def cpu_per_item(fn: Callable[[], int]) -> float:
+    """Process CPU seconds per item of one call of ``fn`` (which returns how many it did)."""
+    t0 = time.process_time()
+    n = fn()
+    return (time.process_time() - t0) / n
+
+
+def pending(entry: kinds.Entry) -> PendingEntry:
+    return PendingEntry(
+        entry.body, entry.artifact_digests, entry.key_fingerprints, entry.identities
+    )
+
+
+class _Instant:
+    """A submitter that answers from a log which already holds every entry (no queue, no wait)."""
+
+    def __init__(self, receipts: dict[bytes, Receipt]) -> None:
+        self.receipts = receipts
+
+    def submit(self, entry: PendingEntry, timeout: float) -> Receipt:
+        return self.receipts[entry.leaf_hash]
+
+
+def run(quick: bool) -> dict[str, Any]:
+    count = QUICK_COUNT if quick else COUNT
+    batch = QUICK_BATCH if quick else BATCH
+    rounds = QUICK_ROUNDS if quick else ROUNDS
+    bodies = signed_requests(count, "write path")
+    key = signing.generate_key("ecdsa-p256")
+    digest = signing.digest(key, b"baseline")[1]
+    signature = signing.sign_digest(key, digest)
+    public = key.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+
+    def baseline() -> int:
+        for _ in range(count):
+            public.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+        return count
+
+    def kinds_stage() -> int:
+        for raw in bodies:
+            e = kinds.from_v2_request(kinds.load_json(raw))
+            _ = (e.body, e.leaf_hash, e.uuid, e.artifact_digests, e.key_fingerprints)
+            _ = e.identities
+        return count
+
+    entries = [kinds.from_v2_request(kinds.load_json(raw)) for raw in bodies]
+    with tempfile.TemporaryDirectory(prefix="stelae-write-path-") as tmp:
+        local, _ = init_log(Path(tmp) / "served", ORIGIN, indexes=())
+        seq = local.sequencer()
+        seq.published()
+        assigned: dict[bytes, Assignment] = {}
+        for start in range(0, count, batch):
+            assigned.update(
+                seq.integrate([pending(e) for e in entries[start : start + batch]]).assigned
+            )
+        final = seq.published()
+        seq.close()
+        receipts = {
+            lh: Receipt(a.index, False, a.integrated_time, final.checkpoint, final.size)
+            for lh, a in assigned.items()
+        }
+        service = WriteService(
+            _Instant(receipts),
+            StoreFetcher(local.store),
+            LogIdentity.from_vkey(local.config.vkey),
+            ServiceConfig(),
+        )
+        events = [
+            Request("POST", PATH, {"content-type": "application/json"}, {}, raw).to_apigw_v2()
+            for raw in bodies
+        ]
+        statuses: set[int] = set()
+
+        def service_stage() -> int:
+            for event in events:
+                statuses.add(int(handle_event(service, event)["statusCode"]))
+            return count
+
+        logs = iter(range(10**6))
+
+        def sequencer_stage(indexes: tuple[str, ...]) -> Callable[[], int]:
+            def stage() -> int:
+                target, _ = init_log(Path(tmp) / f"log{next(logs)}", ORIGIN, indexes=indexes)
+                s = target.sequencer()
+                s.published()
+                for start in range(0, count, batch):
+                    s.integrate([pending(e) for e in entries[start : start + batch]])
+                s.close()
+                return count
+
+            return stage
+
+        stages: dict[str, Callable[[], int]] = {
+            "kinds": kinds_stage,
+            "service": service_stage,
+            "sequencer, leaf index": sequencer_stage(()),
+            "sequencer, every index": sequencer_stage(("digest", "key", "identity")),
+        }
+        best = {name: float("inf") for name in ["baseline", *stages]}
+        for _ in range(rounds):
+            for name, fn in [("baseline", baseline), *stages.items()]:
+                best[name] = min(best[name], cpu_per_item(fn))
+                if name != "baseline":
+                    best["baseline"] = min(best["baseline"], cpu_per_item(baseline))
+    assert statuses == {201}, statuses
+    base = best["baseline"]
+    return {
+        "name": "write_path",
+        "quick": quick,
+        "uploads": count,
+        "batch": batch,
+        "rounds": rounds,
+        "baseline_us": base * 1e6,
+        "stages": [
+            {"stage": name, "cpu_us": best[name] * 1e6, "ratio": best[name] / base}
+            for name in stages
+        ],
+    }
+
+
+def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    print(
+        f"write_path — process CPU per upload, in-process, {result['uploads']:,} signed v2 "
+        f"uploads (P-256), best of {result['rounds']}; ratio = CPU / one ECDSA P-256 "
+        f"verification ({result['baseline_us']:,.1f} µs, measured in alternation)",
+        file=out,
+    )
+    table(
+        out,
+        ["stage", "µs per upload", "ratio"],
+        [[s["stage"], s["cpu_us"], s["ratio"]] for s in result["stages"]],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(argv if argv is not None else sys.argv[1:])
+    result = run("--quick" in args)
+    print_result(result)
+    if "--json" in args:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -72,6 +72,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from benchmarks import prices, proofs
+from benchmarks.lambda_events import apigw_event, sqs_event
 from benchmarks.prices import price
 from benchmarks.table import table
 
@@ -425,41 +426,6 @@ class WritePool:
 # -- submissions -----------------------------------------------------------------------------------
 
 
-def apigw_event(body: dict[str, Any]) -> dict[str, Any]:
-    """An API Gateway HTTP API payload-format-2.0 event for ``POST /api/v2/log/entries``."""
-    raw = json.dumps(body)
-    path = "/api/v2/log/entries"
-    return {
-        "version": "2.0",
-        "routeKey": f"POST {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/json",
-            "content-length": str(len(raw)),
-            "host": "abc.execute-api.us-east-1.amazonaws.com",
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc",
-            "domainName": "abc.execute-api.us-east-1.amazonaws.com",
-            "http": {
-                "method": "POST",
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "sigstore-python/3.0",
-            },
-            "requestId": uuid.uuid4().hex,
-            "routeKey": f"POST {path}",
-            "stage": "$default",
-            "timeEpoch": int(time.time() * 1000),
-        },
-        "body": base64.b64encode(raw.encode()).decode(),
-        "isBase64Encoded": True,
-    }
-
-
 def submissions(n: int, tag: str) -> list[dict[str, Any]]:
     """``n`` hashedrekord v2 submissions, each signed with its own fresh ECDSA P-256 key."""
     from stelae.kinds import signing
@@ -471,7 +437,8 @@ def submissions(n: int, tag: str) -> list[dict[str, Any]]:
         _, dg = signing.digest(key, artifact)
         out.append(
             apigw_event(
-                signing.build_v2_hashedrekord(signing.sign_artifact(key, artifact), key, dg)
+                "/api/v2/log/entries",
+                signing.build_v2_hashedrekord(signing.sign_artifact(key, artifact), key, dg),
             )
         )
     return out
@@ -619,22 +586,7 @@ class Deployment:
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         """The ESM invoking the sequencer, then deleting what succeeded, ≤ 10 per call."""
         assert self.sequencer is not None
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.queue_arn,
-                    "awsRegion": "us-east-1",
-                }
-                for m in messages
-            ]
-        }
+        event = sqs_event(messages, self.queue_arn)
         t0 = time.perf_counter()
         result = self.sequencer.handler(event, None)
         seconds = time.perf_counter() - t0

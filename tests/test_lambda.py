@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.lambda_events import apigw_event, sqs_event
 from stelae.kinds import signing
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
@@ -64,42 +65,6 @@ def deployment(
     sequence_lambda.sequencer.cache_clear()
 
 
-def apigw_event(
-    path: str, body: dict[str, Any], content_type: str = "application/json"
-) -> dict[str, Any]:
-    """An API Gateway HTTP API payload-format-2.0 event, as AWS delivers it."""
-    raw = json.dumps(body)
-    return {
-        "version": "2.0",
-        "routeKey": f"POST {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "content-type": content_type,
-            "content-length": str(len(raw)),
-            "host": "abc.execute-api.us-east-1.amazonaws.com",
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc",
-            "domainName": "abc.execute-api.us-east-1.amazonaws.com",
-            "http": {
-                "method": "POST",
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "test",
-            },
-            "requestId": uuid.uuid4().hex,
-            "routeKey": f"POST {path}",
-            "stage": "$default",
-            "timeEpoch": 0,
-        },
-        "body": base64.b64encode(raw.encode()).decode(),
-        "isBase64Encoded": True,
-    }
-
-
 def pump(d: dict[str, Any], *, batch: int = 10) -> list[dict[str, Any]]:
     """The SQS event source mapping: receive, invoke the sequencer, delete what succeeded."""
     sqs, url = d["sqs"], d["queue_url"]
@@ -109,28 +74,13 @@ def pump(d: dict[str, Any], *, batch: int = 10) -> list[dict[str, Any]]:
     messages = got.get("Messages", [])
     if not messages:
         return []
-    event = {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{d['bucket']}",
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
-    result = sequence_lambda.handler(event, None)
-    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    event = sqs_event(messages, f"arn:aws:sqs:us-east-1:123456789012:{d['bucket']}")
+    failures: list[dict[str, Any]] = sequence_lambda.handler(event, None)["batchItemFailures"]
+    failed = {f["itemIdentifier"] for f in failures}
     for m in messages:
         if m["MessageId"] not in failed:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return result["batchItemFailures"]
+    return failures
 
 
 def _request(i: int) -> tuple[dict[str, Any], bytes]:

@@ -1,0 +1,77 @@
+"""The events AWS hands the Lambda handlers, built as AWS delivers them.
+
+Shared by the cost model (:mod:`benchmarks.aws_cost`) and the handler tests
+(``tests/test_lambda.py``), which both invoke the real handlers without a Lambda runtime:
+
+- :func:`apigw_event`: an API Gateway HTTP API payload-format-2.0 request (body base64, as API
+  Gateway sends a JSON body to a Lambda proxy integration);
+- :func:`sqs_event`: what the SQS event source mapping passes the sequencer for the messages it
+  received (``receive_message`` output with ``AttributeNames=["All"]``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+API_HOST = "abc.execute-api.us-east-1.amazonaws.com"
+
+
+def apigw_event(path: str, body: object, content_type: str = "application/json") -> dict[str, Any]:
+    """``POST path`` with ``body`` serialized as JSON."""
+    raw = json.dumps(body)
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "content-type": content_type,
+            "content-length": str(len(raw)),
+            "host": API_HOST,
+        },
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "abc",
+            "domainName": API_HOST,
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "sigstore-python/3.0",
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": f"POST {path}",
+            "stage": "$default",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "body": base64.b64encode(raw.encode()).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The sequencer's event for SQS ``messages`` received from the queue ``queue_arn``."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }

@@ -149,52 +149,47 @@ class WriteService:
 
     def _post_v2(self, req: Request) -> Response:
         entry = kinds.from_v2_request(self._json_body(req))
-        try:
-            proved = self._integrate(entry)
-        except NotYetIntegratedError:
-            return self._accepted(entry)
-        except _Duplicate as dup:
-            if self._strict(req):
-                return Response.json(
-                    409,
-                    {
-                        "code": 409,
-                        "message": "an equivalent entry already exists in the transparency log "
-                        f"with index {dup.entry.index}",
-                    },
-                    {"x-log-index": str(dup.entry.index)},
-                )
-            return Response.json(
-                201, v2_entry(self.identity, dup.entry), {"X-Stelae-Duplicate": "true"}
-            )
-        return Response.json(201, v2_entry(self.identity, proved))
+        return self._answer(
+            req,
+            entry,
+            lambda e: v2_entry(self.identity, e),
+            {},
+            lambda e: (f"with index {e.index}", {"x-log-index": str(e.index)}),
+        )
 
     def _post_v1(self, req: Request) -> Response:
         entry = kinds.from_v1_proposed(self._json_body(req))
         location = f"/api/v1/log/entries/{entry.uuid}"
+        return self._answer(
+            req,
+            entry,
+            lambda e: v1_entry(self.identity, e),
+            {"Location": location, "ETag": entry.uuid},
+            lambda e: (f"with UUID {entry.uuid}", {"Location": location}),
+        )
+
+    def _answer(
+        self,
+        req: Request,
+        entry: kinds.Entry,
+        render: Callable[[ProvedEntry], object],
+        headers: dict[str, str],
+        conflict: Callable[[ProvedEntry], tuple[str, dict[str, str]]],
+    ) -> Response:
+        """Integrate ``entry`` and answer: 201 with ``render``'s body, the existing entry for a
+        duplicate (or Rekor's 409, where ``conflict`` says which entry and with what headers,
+        in strict mode), 202 past the deadline."""
         try:
             proved = self._integrate(entry)
         except NotYetIntegratedError:
             return self._accepted(entry)
         except _Duplicate as dup:
             if self._strict(req):
-                return Response.json(
-                    409,
-                    {
-                        "code": 409,
-                        "message": "an equivalent entry already exists in the transparency log "
-                        f"with UUID {entry.uuid}",
-                    },
-                    {"Location": location},
-                )
-            return Response.json(
-                201,
-                v1_entry(self.identity, dup.entry),
-                {"Location": location, "ETag": entry.uuid, "X-Stelae-Duplicate": "true"},
-            )
-        return Response.json(
-            201, v1_entry(self.identity, proved), {"Location": location, "ETag": entry.uuid}
-        )
+                where, conflict_headers = conflict(dup.entry)
+                message = f"an equivalent entry already exists in the transparency log {where}"
+                return Response.json(409, {"code": 409, "message": message}, conflict_headers)
+            return Response.json(201, render(dup.entry), {**headers, "X-Stelae-Duplicate": "true"})
+        return Response.json(201, render(proved), headers)
 
     def _accepted(self, entry: kinds.Entry) -> Response:
         location = f"/api/v1/log/entries/{entry.uuid}"

@@ -20,6 +20,7 @@ from stelae.cli.output import read_value
 from stelae.cli.state import LogState, StateError, default_state_dir
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError, LogClient
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import CachingFetcher, Fetcher, fetcher_for
 from stelae.tiles.notekeys import parse_vkey
@@ -126,7 +127,13 @@ class Reader:
             names = [p.name for p in (self.local_dir / HISTORY_PREFIX).iterdir()]
         except OSError:
             return []  # no history directory: nothing to check, which is not an error
-        return sorted(int(n) for n in names if n.isdigit() and (n == "0" or n[0] != "0"))
+        sizes = []
+        for name in names:
+            try:
+                sizes.append(parse_decimal(name, "history size"))
+            except FormatError:
+                continue  # not a history object's name (a stray or temporary file): not ours
+        return sorted(sizes)
 
 
 def print_fork_evidence(old: bytes, new: bytes, old_label: str, new_label: str) -> None:

@@ -11,6 +11,8 @@ import click
 
 from stelae.cli.output import emit, json_option
 from stelae.sequencer.logdir import init_log, open_log
+from stelae.tiles.decimals import parse_decimal
+from stelae.tiles.errors import FormatError
 
 data_option = click.option(
     "--data",
@@ -55,9 +57,13 @@ def init(data: Path, origin: str, as_json: bool) -> None:
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+    try:
+        number = parse_decimal(port, "port", maximum=65535)
+    except FormatError:
+        number = -1
+    if not sep or number < 0 or not host:
         raise click.BadParameter(f"{value!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), number
 
 
 @click.command()

@@ -35,6 +35,7 @@ import click
 from stelae.cli.keys import Api, EntryType, SignatureFormat, load_material, signer_options
 from stelae.cli.output import emit, json_option
 from stelae.cli.verify import check_bundle, vkey_verifier
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, StelaeError, VerificationError
 from stelae.tiles.notekeys import Ed25519NoteVerifier, VkeyVerifier, rekor_v2_log_id
 from stelae.tiles.proofbundle import ProofBundle
@@ -115,7 +116,12 @@ class _Http:
 
 def _retry_after(answer: _Answer, default: float) -> float:
     value = answer.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else default
+    # RFC 9110 §10.2.3 delta-seconds is 1*DIGIT (leading zeros allowed); an HTTP date or anything
+    # else falls back to the default. The caller caps the wait by the time left.
+    try:
+        return float(parse_decimal(value.lstrip("0") or "0", "Retry-After"))
+    except FormatError:
+        return default
 
 
 def _fetch_logged(http: _Http, uuid: str, why: str) -> ProofBundle:

@@ -20,8 +20,9 @@ from typing import Any
 from stelae.tiles.builder import extend, right_edge_from_tiles
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.compact import RightEdge
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, VerificationError
-from stelae.tiles.layout import TILE_WIDTH, TileID, right_edge_tiles
+from stelae.tiles.layout import MAX_LEVEL, TILE_WIDTH, TileID, right_edge_tiles
 from stelae.tiles.proof import RootMismatchError
 from stelae.tiles.tile import EntryBundle, HashTile
 
@@ -103,13 +104,17 @@ class AuditState:
             raise FormatError("audit state has no 'tiles' object")
         parsed: dict[int, HashTile] = {}
         for level, b64 in tiles.items():
-            if not isinstance(level, str) or not level.isdigit() or not isinstance(b64, str):
+            if not isinstance(level, str) or not isinstance(b64, str):
                 raise FormatError(f"audit state has a bad tile entry {level!r}")
+            try:
+                tile_level = parse_decimal(level, "tile level", maximum=MAX_LEVEL)
+            except FormatError as err:
+                raise FormatError(f"audit state has a bad tile entry {level!r}: {err}") from err
             try:
                 data = base64.b64decode(b64.encode("ascii"), validate=True)
             except ValueError as err:
                 raise FormatError(f"audit state tile {level} is not base64") from err
-            parsed[int(level)] = HashTile.parse(data)
+            parsed[tile_level] = HashTile.parse(data)
         return cls(parsed, size)
 
 

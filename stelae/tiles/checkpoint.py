@@ -8,10 +8,10 @@ untrusted bytes *and* trust it. Pure code: no I/O.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.note import (
     Note,
@@ -34,7 +34,6 @@ __all__ = [
 
 # Go's tlog uses int64 tree sizes; larger values could not be read by Go clients.
 _MAX_SIZE = 2**63 - 1
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")  # ASCII only; Python's int() accepts far more
 
 
 class MalformedCheckpointError(FormatError):
@@ -98,15 +97,17 @@ class Checkpoint:
         if len(lines) < 3:
             raise MalformedCheckpointError(f"checkpoint has {len(lines)} lines, needs 3")
         origin, size_line, root_line, *extensions = lines
-        if not _DECIMAL.fullmatch(size_line):
-            raise MalformedCheckpointError(f"tree size {size_line[:30]!r} is not canonical")
+        try:
+            size = parse_decimal(size_line, "tree size", maximum=_MAX_SIZE)
+        except FormatError as err:
+            raise MalformedCheckpointError(str(err)) from err
         try:
             root = base64.b64decode(root_line.encode("ascii"), validate=True)
         except ValueError as err:
             raise MalformedCheckpointError(f"root hash is not base64: {err}") from err
         if base64.b64encode(root).decode("ascii") != root_line:
             raise MalformedCheckpointError("root hash is not canonical base64")
-        return cls(origin, int(size_line), root, tuple(extensions))
+        return cls(origin, size, root, tuple(extensions))
 
     def to_text(self) -> str:
         """The note text; ``Checkpoint.parse(c.to_text()) == c``."""

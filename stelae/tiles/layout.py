@@ -1,4 +1,4 @@
-"""C2SP tlog-tiles paths and which tiles exist for a tree size (specs.md §1).
+"""C2SP tlog-tiles paths and which tiles exist for a tree size (https://c2sp.org/tlog-tiles).
 
 Tiles have height 8 (256 hashes). Tile ``n`` at level ``l`` holds the hashes of the perfect subtrees
 of 256**l leaves numbered ``n*256 .. n*256+255``; a tile that is not yet full is served at
@@ -7,9 +7,9 @@ of 256**l leaves numbered ``n*256 .. n*256+255``; a tile that is not yet full is
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError
 
 TILE_HEIGHT = 8
@@ -35,27 +35,20 @@ def encode_index(n: int) -> str:
     return "/".join(reversed(parts))
 
 
-_GROUP = re.compile(r"x\d{3}")
-_LAST = re.compile(r"\d{3}")
-_DECIMAL = re.compile(r"0|[1-9]\d*")
-
-
 def decode_index(groups: list[str]) -> int:
     """Inverse of :func:`encode_index`, given the path segments; strict about the grammar."""
     if not groups:
         raise FormatError("tile path has no index")
     *prefix, last = groups
-    if not _LAST.fullmatch(last):
-        raise FormatError(f"tile index group {last!r} is not three digits")
     n = 0
     for g in prefix:
-        if not _GROUP.fullmatch(g):
+        if not g.startswith("x"):
             raise FormatError(f"tile index group {g!r} is not 'x' and three digits")
-        n = n * 1000 + int(g[1:])
-    n = n * 1000 + int(last)
+        n = n * 1000 + parse_decimal(g[1:], "tile index group", width=3)
+    n = n * 1000 + parse_decimal(last, "tile index group", width=3)
     if n > _MAX_INDEX:
         raise FormatError("tile index overflows uint64")
-    if prefix and int(prefix[0][1:]) == 0:
+    if prefix and prefix[0] == "x000":
         # Non-canonical: the encoder never writes a leading x000 group.
         raise FormatError("tile index has a leading zero group")
     return n
@@ -111,16 +104,22 @@ class TileID:
         width = TILE_WIDTH
         if len(segs) >= 4 and segs[-2].endswith(".p"):
             w = segs[-1]
-            if not _DECIMAL.fullmatch(w) or not 1 <= int(w) < TILE_WIDTH:
+            try:
+                width = parse_decimal(w, "partial width", maximum=TILE_WIDTH - 1)
+            except FormatError as err:
+                raise FormatError(f"{path!r}: partial width {w!r} is not 1..255") from err
+            if width == 0:
                 raise FormatError(f"{path!r}: partial width {w!r} is not 1..255")
-            width = int(w)
             segs = [*segs[:-2], segs[-2][:-2]]
         if segs[1] == ENTRIES:
             level = -1
-        elif _DECIMAL.fullmatch(segs[1]) and int(segs[1]) <= MAX_LEVEL:
-            level = int(segs[1])
         else:
-            raise FormatError(f"{path!r}: level {segs[1]!r} is not 0..{MAX_LEVEL} or 'entries'")
+            try:
+                level = parse_decimal(segs[1], "tile level", maximum=MAX_LEVEL)
+            except FormatError as err:
+                raise FormatError(
+                    f"{path!r}: level {segs[1]!r} is not 0..{MAX_LEVEL} or 'entries'"
+                ) from err
         try:
             index = decode_index(segs[2:])
         except FormatError as err:

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from stelae.tiles.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import HASH_SIZE, leaf_hash
 from stelae.tiles.note import Note, NoteVerifier
@@ -68,7 +69,6 @@ MAX_BODY_SIZE = 65_535
 #: An inclusion proof in a tree of at most 2^63-1 leaves has at most 63 hashes.
 MAX_PROOF_HASHES = 63
 _MAX_INDEX = 2**63 - 1
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 
 class MalformedProofError(FormatError):
@@ -456,9 +456,10 @@ def _hexdecode(value: object, what: str) -> bytes:
 
 
 def _decimal(value: str, what: str) -> int:
-    if not _DECIMAL.fullmatch(value) or len(value) > 19:
-        raise MalformedProofError(f"{what} {value[:30]!r} is not a canonical decimal")
-    return int(value)
+    try:
+        return parse_decimal(value, what, maximum=_MAX_INDEX)
+    except FormatError as err:
+        raise MalformedProofError(str(err)) from err
 
 
 def _int(value: object, what: str) -> int:

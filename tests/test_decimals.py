@@ -1,0 +1,136 @@
+"""Numbers in untrusted text are ASCII decimal only.
+
+Python's ``int()``, ``str.isdigit()`` and the regex ``\\d`` all accept every Unicode decimal digit
+(Arabic-Indic ``٠``, fullwidth ``１``, Devanagari ``१``…), so ``int("٠٠١") == 1``. A path, a size or
+a header that a client or a store hands us must use the ASCII digits 0-9 only, or one object would
+have several names and a canonical format would stop being canonical.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stelae.tiles.audit import AuditState
+from stelae.tiles.checkpoint import Checkpoint
+from stelae.tiles.decimals import parse_decimal
+from stelae.tiles.errors import FormatError
+from stelae.tiles.layout import TileID, decode_index
+
+# Decimal digits outside ASCII that int() and \d accept: Arabic-Indic, fullwidth, Devanagari.
+FOREIGN = ["٠٠١", "００１", "००१", "1٢", "１"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tile/0/٠٠١",
+        "tile/0/００１",
+        "tile/٠/001",
+        "tile/0/x٠٠١/000",
+        "tile/0/001.p/٧",
+        "tile/entries/००१",
+        "tile/entries/001.p/１",
+    ],
+)
+def test_tile_paths_with_non_ascii_digits_are_refused(path: str) -> None:
+    with pytest.raises(FormatError):
+        TileID.parse(path)
+
+
+def test_decode_index_refuses_non_ascii_groups() -> None:
+    with pytest.raises(FormatError):
+        decode_index(["x٠٠١", "000"])
+
+
+@pytest.mark.parametrize("size", ["٣", "１２", "1٠"])
+def test_checkpoint_size_with_non_ascii_digits_is_refused(size: str) -> None:
+    root = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    with pytest.raises(FormatError):
+        Checkpoint.parse(f"example.org/log\n{size}\n{root}\n")
+
+
+def test_audit_state_level_with_non_ascii_digits_is_refused() -> None:
+    tile = base64.b64encode(bytes(32)).decode()
+    assert AuditState.from_json({"size": 1, "tiles": {"0": tile}}).size == 1
+    with pytest.raises(FormatError):
+        AuditState.from_json({"size": 1, "tiles": {"٠": tile}})
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("0", 0), ("7", 7), ("255", 255), ("18446744073709551615", 2**64 - 1)],
+)
+def test_parse_decimal_accepts_canonical_ascii(text: str, want: int) -> None:
+    assert parse_decimal(text, "n") == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *FOREIGN,
+        "",
+        "01",
+        "00",
+        "+1",
+        "-1",
+        " 1",
+        "1 ",
+        "1\n",
+        "1_000",
+        "0x10",
+        "18446744073709551616",
+    ],
+)
+def test_parse_decimal_refuses(text: str) -> None:
+    with pytest.raises(FormatError) as info:
+        parse_decimal(text, "tree size")
+    assert "tree size" in str(info.value)
+
+
+def test_parse_decimal_width_allows_leading_zeros_but_only_ascii() -> None:
+    assert parse_decimal("007", "group", width=3) == 7
+    for bad in ["07", "0007", "٠٠٧", "x07"]:
+        with pytest.raises(FormatError):
+            parse_decimal(bad, "group", width=3)
+
+
+def test_parse_decimal_maximum() -> None:
+    assert parse_decimal("63", "level", maximum=63) == 63
+    with pytest.raises(FormatError, match="level"):
+        parse_decimal("64", "level", maximum=63)
+
+
+def test_parse_decimal_refuses_huge_input_quickly() -> None:
+    # int() on a 100,000-digit string is slow (and over 4,300 digits refused with a ValueError
+    # that is not a FormatError); the length is checked before any conversion.
+    with pytest.raises(FormatError):
+        parse_decimal("9" * 100_000, "n")
+
+
+def test_serve_refuses_a_port_in_non_ascii_digits(tmp_path: Path) -> None:
+    # Run as the user would; the check must happen before the log directory is created.
+    data = tmp_path / "data"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stelae",
+            "serve",
+            "--data",
+            str(data),
+            "--listen",
+            "127.0.0.1:８０",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "is not HOST:PORT" in proc.stderr
+    assert not data.exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import random
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -133,24 +134,34 @@ class CachingFetcher:
     """Caches immutable objects (tiles, bundles, history) in memory, LRU-bounded.
 
     The checkpoint is never cached: it is the one mutable object a client must re-read.
+
+    Safe for concurrent use: the write service shares one across its request threads. A lock
+    guards the dict (without it, another thread could evict a key between this thread's ``get``
+    and ``move_to_end``, and the ``KeyError`` became a 500). The inner fetch runs outside the
+    lock, so a slow read does not stall hits; two threads missing the same path may both fetch
+    it, which is harmless because the object is immutable.
     """
 
     def __init__(self, inner: Fetcher, *, max_items: int = 4096) -> None:
         self.inner = inner
         self.max_items = max_items
         self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
 
     def fetch(self, path: str) -> bytes:
         if not is_immutable_path(path):
             return self.inner.fetch(path)
-        hit = self._cache.get(path)
-        if hit is not None:
-            self._cache.move_to_end(path)
-            return hit
+        with self._lock:
+            hit = self._cache.get(path)
+            if hit is not None:
+                self._cache.move_to_end(path)
+                return hit
         data = self.inner.fetch(path)
-        self._cache[path] = data
-        if len(self._cache) > self.max_items:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[path] = data
+            self._cache.move_to_end(path)  # another thread may have stored it meanwhile
+            while len(self._cache) > self.max_items:
+                self._cache.popitem(last=False)
         return data
 
 

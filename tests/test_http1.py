@@ -95,7 +95,11 @@ def test_head_sends_the_length_but_no_body(log: LiveLog) -> None:
         (b"GET / FTP/1.1\r\n\r\n", "400", "malformed request line"),
         (b"GET / HTTP/2.0\r\n\r\n", "505", "HTTP/2.0 is not supported"),
         (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", "431", "request line too long"),
-        (b"GET / HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n", "431", "header line too long"),
+        (
+            b"GET / HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n",
+            "431",
+            "header section too long",
+        ),
         (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", "431", "more than 100 headers"),
         (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", "400", "malformed header line"),
         (
@@ -108,8 +112,8 @@ def test_head_sends_the_length_but_no_body(log: LiveLog) -> None:
         (b"POST " + V2.encode() + b" HTTP/1.1\r\n\r\n", "411", "Content-Length is required"),
         (
             b"POST " + V2.encode() + b" HTTP/1.1\r\nContent-Length: 12ab\r\n\r\n",
-            "411",
-            "Content-Length is required",
+            "400",  # RFC 9112 §6.3: an invalid length is unrecoverable, not a missing one
+            "invalid message framing",
         ),
         (
             b"POST " + V2.encode() + b" HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
@@ -153,7 +157,8 @@ def test_methods_the_log_does_not_serve_get_json_and_close(log: LiveLog) -> None
     assert reply[0].startswith("HTTP/1.1 405")
     assert "TRACE is not allowed" in json.loads(reply[2])["message"]
     (reply,) = exchange(log, b"BREW /pot HTTP/1.1\r\n\r\n")
-    assert reply[0].startswith("HTTP/1.1 404")
+    assert reply[0].startswith("HTTP/1.1 501")  # RFC 9110 §9.1: a method the server doesn't know
+    assert reply[1]["connection"] == "close"
 
 
 def test_a_body_on_a_get_is_read_so_the_next_request_is_in_step(log: LiveLog) -> None:
@@ -191,3 +196,65 @@ def test_a_silent_connection_is_closed_after_the_idle_timeout() -> None:
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+# -- request smuggling / desync (RFC 9112 §5.1, §5.2, §6.1, §6.3) ---------------------------------
+#
+# Each request carries a body that, if its framing were misread, would swallow or expose the
+# pipelined GET behind it. The answer must be one 400 that closes the connection: the next
+# request is neither answered (the stream is out of step) nor taken as a body.
+
+_SMUGGLED = b"GET /checkpoint HTTP/1.1\r\n\r\n"
+
+
+def _post(headers: bytes, body: bytes = b"hello") -> bytes:
+    return b"POST " + V2.encode() + b" HTTP/1.1\r\nContent-Type: application/json\r\n" + headers
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (_post(b"Content-Length : 5\r\n\r\nhello"), "malformed header line"),
+        (_post(b"Content-Length\t: 5\r\n\r\nhello"), "malformed header line"),
+        (_post(b"Content-Length: 5\r\n 0\r\n\r\nhello"), "malformed"),  # obs-fold, space
+        (_post(b"Content-Length: 5\r\n\t0\r\n\r\nhello"), "malformed"),  # obs-fold, tab
+        (_post(b"Content-Length:\r\n 5\r\n\r\nhello"), "malformed"),  # value only folded
+        (_post(b"Content-Length: 5\r\nContent-Length: 35\r\n\r\nhello"), "conflicting"),
+        (_post(b"Content-Length: 35\r\nContent-Length: 5\r\n\r\nhello"), "conflicting"),
+        (_post(b"Content-Length: 5, 35\r\n\r\nhello"), "invalid message framing"),
+        (_post("Content-Length: \u00b2\r\n\r\nhello".encode()), "invalid message framing"),
+        (_post("Content-Length: \u00b2\r\n\r\nhello".encode("latin-1")), "framing"),
+        (_post("Content-Length: \u0665\r\n\r\nhello".encode()), "framing"),  # Arabic-Indic 5
+        (_post("Content-Length: \uff15\r\n\r\nhello".encode()), "framing"),  # fullwidth 5
+        (_post(b"Content-Length: +5\r\n\r\nhello"), "invalid message framing"),
+        (_post(b"Content-Length: -5\r\n\r\nhello"), "invalid message framing"),
+        (_post(b"Content-Length: 0x5\r\n\r\nhello"), "invalid message framing"),
+        (_post(b"Content-Length: 5_0\r\n\r\nhello"), "invalid message framing"),
+        (
+            _post(b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"),
+            "invalid message framing",
+        ),
+        (
+            _post(b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            "invalid message framing",
+        ),
+    ],
+)
+def test_smuggling_framing_is_refused_and_the_next_request_is_not_swallowed(
+    log: LiveLog, raw: bytes, message: str
+) -> None:
+    before = sorted(p.relative_to(log.log_dir) for p in log.log_dir.rglob("*"))
+    replies = exchange(log, raw + _SMUGGLED, responses=3)
+    assert len(replies) == 1, [r[0] for r in replies]
+    status, headers, body = replies[0]
+    assert status.split()[1] == "400", (status, body)
+    assert headers["connection"] == "close"
+    assert message in json.loads(body)["message"]
+    assert sorted(p.relative_to(log.log_dir) for p in log.log_dir.rglob("*")) == before
+
+
+def test_a_refusal_after_pipelined_requests_answers_them_first(log: LiveLog) -> None:
+    ok = b"GET /checkpoint HTTP/1.1\r\n\r\n"
+    bad = _post(b"Content-Length : 5\r\n\r\nhello")
+    replies = exchange(log, ok + ok + bad + ok, responses=5)
+    assert [r[0].split()[1] for r in replies] == ["200", "200", "400"]

@@ -1,20 +1,25 @@
-"""A small HTTP/1.1 server for ``stelae serve``: keep-alive, one thread per connection.
+"""The HTTP/1.1 server of ``stelae serve``: keep-alive, one thread per connection.
 
-``http.server`` parses every header block with the ``email`` package and writes a response in
-several pieces; at a thousand uploads a second that was a quarter of the write API's CPU. This
-module does only what the log needs — request line, headers, a ``Content-Length`` body — and
-answers each request with a single write. What it refuses, it refuses with a status and closes
-the connection, since the stream can no longer be trusted to be in step:
+Framing comes from llhttp (Node's HTTP/1.1 parser, through ``httptools``), which is strict
+where request smuggling lives (https://www.rfc-editor.org/rfc/rfc9112#section-6.3): it refuses
+whitespace between a header name and its colon (§5.1), obs-fold continuation lines (§5.2), a
+``Content-Length`` that is not ASCII digits or appears twice, and ``Transfer-Encoding`` together
+with ``Content-Length`` (§6.1). A refused request is answered with a status and the connection is
+closed, since the stream can no longer be trusted to be in step; requests that arrived complete
+before it are answered first. This module adds what llhttp leaves to the server:
 
-- a request line that is not ``METHOD TARGET HTTP/1.x`` (400) or another HTTP version (505);
-- a line over :data:`MAX_LINE` bytes (431), more than :data:`MAX_HEADERS` headers (431), a
-  header without a colon (400), conflicting ``Content-Length`` values (400);
-- a body sent with ``Transfer-Encoding`` or without a length (411), or one over ``max_body``
-  (413), before reading it.
+- limits: a request target over :data:`MAX_LINE` bytes, a head over :data:`MAX_HEAD` bytes or
+  with more than :data:`MAX_HEADERS` headers (431); a body over ``max_body`` (413), refused
+  before any of it is read;
+- a body only with ``Content-Length``: ``Transfer-Encoding`` without it, or a POST without a
+  length, is 411; versions other than HTTP/1.0 and 1.1 are 505; a method llhttp does not know,
+  on an otherwise well-formed request line, is 501 (RFC 9110 §9.1), anything else unparseable 400;
+- ``Expect: 100-continue`` (curl sends it for larger bodies) is answered just before the server
+  would wait for the body, after every earlier pipelined request has been answered;
+- a connection that sends nothing for :data:`IDLE_TIMEOUT` seconds is closed.
 
-``Expect: 100-continue`` (curl sends it for larger bodies) is answered before the body is read. A
-connection that sends nothing for :data:`IDLE_TIMEOUT` seconds is closed.
-Header names reach the application lowercased; the first of repeated headers wins.
+Header names reach the application lowercased; the first of repeated headers wins. Each response
+is one write.
 """
 
 from __future__ import annotations
@@ -23,18 +28,27 @@ import contextlib
 import email.utils
 import http
 import json
+import re
 import socket
 import socketserver
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MAX_LINE = 65536
+import httptools
+
+MAX_LINE = 65536  # bytes of request target
+MAX_HEAD = 65536  # bytes of request line and headers together
 MAX_HEADERS = 100
 IDLE_TIMEOUT = 60.0  # seconds a connection may send nothing before it is closed
 SERVER = "stelae"
+#: Bytes handed to the parser at a time. The head's size is checked between feeds, so a head is
+#: refused once it passes MAX_HEAD, counting at most this many bytes of whatever preceded it.
+_FEED = 4096
+_RECV = 65536
 
 
 @dataclass(frozen=True)
@@ -67,43 +81,163 @@ class BadRequestError(Exception):
         self.message = message
 
 
-def read_head(rfile: Any) -> tuple[str, str, str, dict[str, str]] | None:
-    """Read one request line and its headers; None at a clean end of stream."""
-    line = rfile.readline(MAX_LINE + 1)
-    while line in (b"\r\n", b"\n"):  # RFC 9112 §2.2: ignore empty lines before a request
-        line = rfile.readline(MAX_LINE + 1)
-    if not line:
+@dataclass(frozen=True)
+class _Parsed:
+    request: HttpRequest
+    keep_alive: bool
+
+
+#: A request line whose method llhttp does not know but which is otherwise shaped like one; only
+#: used to word the refusal (501 rather than 400), never to parse.
+_UNKNOWN_METHOD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/1\.[01]\r?\n")
+
+
+class RequestReader:
+    """Turns a connection's bytes into requests with llhttp; the parser's callbacks live here.
+
+    :meth:`feed` parses what arrived and queues every complete request; a refusal is raised as
+    :class:`BadRequestError` only once the requests before it have been taken with :meth:`next`.
+    """
+
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self._parser = httptools.HttpRequestParser(self)
+        self._ready: deque[_Parsed] = deque()
+        self._refusal: BadRequestError | None = None
+        self._reset()
+        self.in_message = False  # a request has begun and is not complete
+
+    def _reset(self) -> None:
+        self._url: list[bytes] = []
+        self._url_len = 0
+        self._headers: dict[str, str] = {}
+        self._count = 0
+        self._body: list[bytes] = []
+        self._head_done = False
+        self._head_bytes = 0
+        self.wants_continue = False  # the client waits for ``100 Continue`` before the body
+
+    # -- feeding ----------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``; complete requests queue up, a refusal is kept for after them."""
+        if self._refusal is not None:
+            return
+        for at in range(0, len(data), _FEED):
+            piece = data[at : at + _FEED]
+            began = not self.in_message
+            try:
+                self._parser.feed_data(piece)
+            except httptools.HttpParserUpgrade:
+                # An Upgrade (h2c, websocket) is not offered: answer the request as HTTP/1.1,
+                # then close, since llhttp stops parsing the stream after it.
+                self._refuse(BadRequestError(0, "upgrade"))
+                return
+            except httptools.HttpParserError as err:
+                self._refuse(self._refusal or _classify(err, piece))
+                return
+            if self.in_message and not self._head_done:
+                # Bytes of this piece before the request began may be counted too (<= _FEED).
+                self._head_bytes = len(piece) if began else self._head_bytes + len(piece)
+                if self._head_bytes > MAX_HEAD:
+                    self._refuse(BadRequestError(431, "request header section too long"))
+                    return
+
+    def next(self) -> _Parsed | None:
+        """The next complete request; None when more bytes are needed. Raises the refusal that
+        follows the queued requests (status 0: no answer, just close)."""
+        if self._ready:
+            return self._ready.popleft()
+        if self._refusal is not None:
+            raise self._refusal
         return None
-    if len(line) > MAX_LINE:
-        raise BadRequestError(431, "request line too long")
-    parts = line.decode("latin-1").split()
-    if len(parts) != 3:
-        raise BadRequestError(400, "malformed request line")
-    method, target, version = parts
-    if not version.startswith("HTTP/"):
-        raise BadRequestError(400, "malformed request line")
-    if version not in ("HTTP/1.1", "HTTP/1.0"):
-        raise BadRequestError(505, f"{version} is not supported; use HTTP/1.1")
-    headers: dict[str, str] = {}
-    count = 0
-    while True:
-        line = rfile.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise BadRequestError(431, "header line too long")
-        if line in (b"\r\n", b"\n", b""):
-            break
-        count += 1
-        if count > MAX_HEADERS:
-            raise BadRequestError(431, f"more than {MAX_HEADERS} headers")
-        name, sep, value = line.decode("latin-1").partition(":")
-        name = name.strip().lower()
-        if not sep or not name or " " in name:
-            raise BadRequestError(400, "malformed header line")
-        value = value.strip()
-        if name == "content-length" and headers.get(name, value) != value:
-            raise BadRequestError(400, "conflicting Content-Length headers")
-        headers.setdefault(name, value)
-    return method, target, version, headers
+
+    def _refuse(self, err: BadRequestError) -> None:
+        if self._refusal is None:
+            self._refusal = err
+
+    def _fail(self, err: BadRequestError) -> None:
+        """Refuse from inside a callback: llhttp stops and ``feed_data`` raises."""
+        self._refusal = err
+        raise err
+
+    # -- llhttp callbacks ----------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.in_message = True
+        self._reset()
+
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+        self._url_len += len(url)
+        if self._url_len > MAX_LINE:
+            self._fail(BadRequestError(431, "request line too long"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count += 1
+        if self._count > MAX_HEADERS:
+            self._fail(BadRequestError(431, f"more than {MAX_HEADERS} headers"))
+        self._headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1").strip())
+
+    def on_headers_complete(self) -> None:
+        self._head_done = True
+        version = self._parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            self._fail(BadRequestError(505, f"HTTP/{version} is not supported; use HTTP/1.1"))
+        headers = self._headers
+        length = headers.get("content-length")
+        if length is None:
+            if "transfer-encoding" in headers or self._parser.get_method() == b"POST":
+                self._fail(BadRequestError(411, "Content-Length is required"))
+            return
+        # llhttp has checked it: ASCII digits only, one header, no Transfer-Encoding beside it.
+        n = int(length)
+        if n > self.max_body:
+            self._fail(
+                BadRequestError(
+                    413, f"request body too large: {n} bytes, the limit is {self.max_body}"
+                )
+            )
+        self.wants_continue = (
+            n > 0 and version == "1.1" and headers.get("expect", "").lower() == "100-continue"
+        )
+
+    def on_body(self, body: bytes) -> None:
+        self.wants_continue = False  # the body is coming anyway
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        version = "HTTP/" + parser.get_http_version()
+        request = HttpRequest(
+            parser.get_method().decode("ascii"),
+            b"".join(self._url).decode("latin-1"),
+            version,
+            self._headers,
+            b"".join(self._body),
+        )
+        self._ready.append(_Parsed(request, parser.should_keep_alive()))
+        self.in_message = False
+        self.wants_continue = False
+
+
+def _classify(err: httptools.HttpParserError, piece: bytes) -> BadRequestError:
+    if isinstance(err, httptools.HttpParserInvalidMethodError):
+        line = piece.lstrip(b"\r\n")
+        if _UNKNOWN_METHOD.match(line):
+            method = line.split(b" ", 1)[0].decode("latin-1")
+            return BadRequestError(501, f"{method} is not implemented")
+        return BadRequestError(400, "malformed request line")
+    reason = str(err) or "malformed request"
+    if "Duplicate Content-Length" in reason:
+        return BadRequestError(400, "conflicting Content-Length headers: a length is stated once")
+    if "Content-Length" in reason or "Transfer-Encoding" in reason:
+        return BadRequestError(400, f"invalid message framing: {reason}")
+    if "HTTP/" in reason or "after version" in reason or "method" in reason.lower():
+        return BadRequestError(400, f"malformed request line: {reason}")
+    if "header" in reason.lower():
+        return BadRequestError(400, f"malformed header line: {reason}")
+    return BadRequestError(400, f"malformed request: {reason}")
 
 
 def format_response(res: HttpResponse, close: bool) -> bytes:
@@ -146,58 +280,34 @@ class _Connection(socketserver.BaseRequestHandler):
         # A client that sends nothing (an idle keep-alive, or a slow-loris) gives its thread
         # back after this long; waiting for integration is not a socket read, so it is unaffected.
         sock.settimeout(self.server.idle_timeout)
-        rfile = sock.makefile("rb", buffering=65536)
-        try:
-            while self._one(sock, rfile):
-                pass
-        except (ConnectionError, TimeoutError):
-            pass  # the client went away; nothing left to answer
-        finally:
-            rfile.close()
+        reader = RequestReader(self.server.max_body)
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            # ConnectionError/TimeoutError: the client went away; nothing left to answer.
+            while self._serve_ready(sock, reader):
+                if reader.wants_continue:
+                    sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    reader.wants_continue = False
+                data = sock.recv(_RECV)
+                if not data:
+                    return  # end of stream (inside a request or between requests)
+                reader.feed(data)
 
-    def _one(self, sock: socket.socket, rfile: Any) -> bool:
-        """Serve one request; False when the connection must close."""
-        try:
-            head = read_head(rfile)
-        except BadRequestError as err:
-            sock.sendall(format_response(error_response(err.status, err.message), True))
-            return False
-        if head is None:
-            return False
-        method, target, version, headers = head
-        connection = headers.get("connection", "").lower()
-        keep = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-        try:
-            body = self._body(sock, rfile, method, version, headers)
-        except BadRequestError as err:
-            sock.sendall(format_response(error_response(err.status, err.message), True))
-            return False
-        if body is None:
-            return False  # the stream ended inside the body
-        res = self.server.app(HttpRequest(method, target, version, headers, body))
-        close = res.close or not keep
-        sock.sendall(format_response(res, close))
-        return not close
-
-    def _body(
-        self, sock: socket.socket, rfile: Any, method: str, version: str, headers: dict[str, str]
-    ) -> bytes | None:
-        if "transfer-encoding" in headers:
-            raise BadRequestError(411, "Content-Length is required")
-        length = headers.get("content-length")
-        if length is None:
-            if method == "POST":
-                raise BadRequestError(411, "Content-Length is required")
-            return b""
-        if not length.isdigit():
-            raise BadRequestError(411, "Content-Length is required")
-        n = int(length)
-        if n > self.server.max_body:
-            raise BadRequestError(413, "request body too large")
-        if n and version == "HTTP/1.1" and headers.get("expect", "").lower() == "100-continue":
-            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body: bytes = rfile.read(n)
-        return body if len(body) == n else None
+    def _serve_ready(self, sock: socket.socket, reader: RequestReader) -> bool:
+        """Answer every complete request; False when the connection must close."""
+        while True:
+            try:
+                parsed = reader.next()
+            except BadRequestError as err:
+                if err.status:
+                    sock.sendall(format_response(error_response(err.status, err.message), True))
+                return False
+            if parsed is None:
+                return True
+            res = self.server.app(parsed.request)
+            close = res.close or not parsed.keep_alive
+            sock.sendall(format_response(res, close))
+            if close:
+                return False
 
 
 class HTTPServer(socketserver.ThreadingTCPServer):

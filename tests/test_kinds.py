@@ -349,3 +349,24 @@ def test_ed25519ph_rfc8032_vector() -> None:
     order = 2**252 + 27742317777372353535851937790883648493
     s = int.from_bytes(expected[32:], "little") + order
     assert not ed25519ph.verify(public, expected[:32] + s.to_bytes(32, "little"), digest)
+
+
+def test_ed25519ph_refuses_what_is_not_an_ed25519ph_signature() -> None:
+    """Malformed inputs are False, never an exception: a key that is not a curve point, wrong
+    lengths, a pure Ed25519 signature of the same bytes (RFC 8032's dom2 prefix separates them)."""
+    from stelae.kinds import ed25519ph
+
+    seed = bytes.fromhex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
+    public = bytes.fromhex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf")
+    digest = hashlib.sha512(b"abc").digest()
+    good = ed25519ph.sign(seed, digest)
+    off_curve = (2).to_bytes(32, "little")  # y = 2 has no x on edwards25519
+    assert not ed25519ph.verify(off_curve, good, digest)
+    assert not ed25519ph.verify(public, good[:32] + off_curve, digest)
+    assert not ed25519ph.verify(off_curve[:31], good, digest)
+    assert not ed25519ph.verify(public, good[:63], digest)
+    assert not ed25519ph.verify(public, good, digest[:32])
+    pure = signing.ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(digest)
+    assert not ed25519ph.verify(public, pure, digest)
+    with pytest.raises(ValueError, match="64-byte SHA-512"):
+        ed25519ph.sign(seed, digest[:32])

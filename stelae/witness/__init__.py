@@ -1,0 +1,9 @@
+"""A C2SP tlog-witness (https://c2sp.org/tlog-witness@v1.0.0): ``stelae witness``.
+
+- :mod:`stelae.witness.loglist` — the logs it witnesses (the witness network's ``logs/v0``);
+- :mod:`stelae.witness.identity` — its cosigning key on disk;
+- :mod:`stelae.witness.state` — the latest cosigned checkpoint per log, durable, compare-and-swap;
+- :mod:`stelae.witness.ratelimit` — each log's allowed add-checkpoint requests per day;
+- :mod:`stelae.witness.protocol` — add-checkpoint and the monitoring read, as status + body;
+- :mod:`stelae.witness.server` — the HTTP wiring.
+"""

@@ -1,0 +1,131 @@
+"""The logs a witness accepts, in the witness network's ``logs/v0`` list format.
+
+The format (https://github.com/transparency-dev/witness-network/blob/main/docs/log-list-format.md,
+as served at https://witness-network.org) is line based: ``#`` comments and blank lines are
+ignored; the first other line is ``logs/v0``; each log starts with ``vkey VKEY`` and may be
+followed by ``origin ORIGIN|none`` (``none`` or absent: the vkey's key name is the origin),
+``bastion URL|none``, ``qpd N`` (add-checkpoint requests per day) and ``contact TEXT``. Later
+drafts put ``origin`` first and add a ``revision N`` header line; both are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from stelae.tiles.errors import FormatError
+from stelae.tiles.note import InvalidVerifierKeyError
+from stelae.tiles.notekeys import (
+    ECDSANoteVerifier,
+    Ed25519NoteVerifier,
+    parse_vkey,
+)
+
+__all__ = ["LogList", "LogListEntry", "MalformedLogListError"]
+
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+HEADER = "logs/v0"
+
+
+class MalformedLogListError(FormatError):
+    """A log list does not follow the ``logs/v0`` format; the message names the line."""
+
+
+@dataclass(frozen=True)
+class LogListEntry:
+    """One witnessed log: its ``origin``, its key, and ``qpd`` add-checkpoints a day."""
+
+    origin: str
+    verifier: Ed25519NoteVerifier | ECDSANoteVerifier
+    qpd: int
+    contact: str | None = None
+    bastion: str | None = None
+
+
+@dataclass(frozen=True)
+class LogList:
+    """The parsed list, by origin."""
+
+    logs: Mapping[str, LogListEntry]
+
+    @classmethod
+    def parse(cls, data: bytes) -> LogList:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise MalformedLogListError(f"the log list is not UTF-8: {err}") from err
+        seen_header = False
+        entries: list[dict[str, str]] = []
+        pending_origin: str | None = None  # the newer draft's 'origin' comes before 'vkey'
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            keyword, _, value = line.partition(" ")
+            value = value.strip()
+            if not seen_header:
+                if line != HEADER:
+                    raise MalformedLogListError(f"line {number}: expected {HEADER!r} first")
+                seen_header = True
+                continue
+            if keyword == "revision" and not entries:
+                continue
+            if not value:
+                raise MalformedLogListError(f"line {number}: {keyword!r} has no value")
+            if keyword == "vkey":
+                entries.append({"vkey": value, "line": str(number)})
+                if pending_origin is not None:
+                    entries[-1]["origin"] = pending_origin
+                    pending_origin = None
+            elif keyword == "origin" and (not entries or "qpd" in entries[-1]):
+                pending_origin = value
+            elif keyword in ("origin", "bastion", "qpd", "contact"):
+                if not entries:
+                    raise MalformedLogListError(f"line {number}: {keyword!r} before any 'vkey'")
+                if keyword in entries[-1]:
+                    raise MalformedLogListError(f"line {number}: a second {keyword!r} for one log")
+                entries[-1][keyword] = value
+            else:
+                raise MalformedLogListError(f"line {number}: unknown keyword {keyword!r}")
+        if not seen_header:
+            raise MalformedLogListError(f"the log list has no {HEADER!r} line")
+        if pending_origin is not None:
+            raise MalformedLogListError(f"origin {pending_origin!r} is not followed by a vkey")
+        logs: dict[str, LogListEntry] = {}
+        for fields in entries:
+            entry = _entry(fields)
+            if entry.origin in logs:
+                raise MalformedLogListError(
+                    f"line {fields['line']}: origin {entry.origin!r} is listed twice"
+                )
+            logs[entry.origin] = entry
+        return cls(logs)
+
+    def get(self, origin: str) -> LogListEntry | None:
+        return self.logs.get(origin)
+
+
+def _entry(fields: dict[str, str]) -> LogListEntry:
+    where = f"line {fields['line']}"
+    try:
+        verifier = parse_vkey(fields["vkey"])
+    except InvalidVerifierKeyError as err:
+        raise MalformedLogListError(f"{where}: bad vkey: {err.message}") from err
+    if not isinstance(verifier, Ed25519NoteVerifier | ECDSANoteVerifier):
+        raise MalformedLogListError(
+            f"{where}: key type 0x{verifier.key_type:02x} cannot sign checkpoints"
+        )
+    if "qpd" not in fields:
+        raise MalformedLogListError(f"{where}: the log has no 'qpd' line")
+    if not _DECIMAL.fullmatch(fields["qpd"]):
+        raise MalformedLogListError(f"{where}: qpd {fields['qpd']!r} is not a decimal number")
+    origin = fields.get("origin", "none")
+    bastion = fields.get("bastion", "none")
+    return LogListEntry(
+        origin=verifier.name if origin == "none" else origin,
+        verifier=verifier,
+        qpd=int(fields["qpd"]),
+        contact=fields.get("contact"),
+        bastion=None if bastion == "none" else bastion,
+    )

@@ -1,7 +1,8 @@
 """Making a local store's bytes durable: ``fsync(2)`` per object, ``syncfs(2)`` per batch.
 
-:class:`Syncer` is the seam :class:`~stelae.sequencer.local.LocalStore` goes through for every
-sync, so tests can count syncs or make them fail without patching ``os``.
+docs/durability.md explains when each is used and why. :class:`Syncer` is the seam
+:class:`~stelae.sequencer.local.LocalStore` goes through for every sync, so tests can count syncs
+or make them fail without patching ``os``.
 """
 
 from __future__ import annotations

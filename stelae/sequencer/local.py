@@ -1,82 +1,12 @@
 """The local-directory backend: a log as plain files under one root, served as they are.
 
-Each object is the file ``root/<key>``. The static file server derives its headers from the key
-(:func:`~stelae.sequencer.store.object_class_for_key`), so nothing besides the bytes is stored.
-
-How each guarantee of the :class:`~stelae.sequencer.store.ObjectStore` contract is kept:
-
-- Atomic and durable: bytes go to a hidden temporary file in the target's directory, which is
-  fsynced, then moved into place (``os.replace`` or ``os.link``), then the directory is fsynced so
-  the new name itself survives a power loss. Readers see the old file or the new one, never a
-  torn one. Newly created directories are fsynced into their parents the same way.
-- Create-if-absent (:meth:`LocalStore.put_immutable`): ``os.link`` of the complete temporary file
-  fails with EEXIST if the name exists, atomically, so of two racing writers exactly one creates
-  the object and the other compares bytes.
-- Compare-and-swap (:meth:`LocalStore.put_if`): an exclusive ``flock`` on a hidden lock file
-  beside the object (``.<name>.lock``) serialises read-compare-replace across threads and
-  processes. :meth:`LocalStore.put` takes the same lock, so it cannot slip between a CAS's
-  compare and its replace.
-- Versions are the SHA-256 of the content (hex). Two states with identical bytes share a version;
-  for the objects written by CAS (the checkpoint, state) equal bytes are an equal state.
-
-Group commit (``LocalStore(root, group_commit=True)``, what the sequencer uses)
--------------------------------------------------------------------------------
-
-One fsync per object caps a disk at a few thousand objects per second, and the leaf index alone
-is one object per entry. In group-commit mode the objects the sequencer recomputes on recovery —
-tiles, bundles, leaf records and checkpoint history, the *deferrable* classes — are written to a
-temporary file **without** fsync and linked into place; :meth:`LocalStore.flush` then makes all of
-them durable with one ``syncfs(2)`` of the store's filesystem, which writes back every dirty page
-and every metadata change of that filesystem (new names, new directories) and reports any
-write-back error since the last call. Creating a lookup-index head (``put_if`` from absent) is
-deferred too: a new head holds only its batch's indices, which the recovery merges again. A
-head's later updates and the immutable index pages keep their data fsync — an update replaces
-bytes a published checkpoint may already rely on, and a head that lists a batch is never
-rewritten, so its pages must never be debris; their *names* wait for the flush like the rest.
-The checkpoint and the sequencer's state are never deferred. The sequencer flushes before it
-publishes a checkpoint, so everything a published checkpoint covers is durable before anyone can
-see it.
-
-The price is debris. A power loss (or kernel crash) after a name was linked but before the flush
-can leave that name holding incomplete bytes: empty, truncated or zeroed. (A process crash
-cannot: the kernel still holds the complete bytes and writes them back.) Such an object can only
-belong to the batch the sequencer had claimed (intent) but not published, because every
-published batch was flushed first. Recovery rewrites exactly that batch, and every object of it
-is a pure function of the published tree and the intent, so it rewrites the *same bytes* — but a
-create-if-absent write that finds the debris would normally raise ImmutableConflictError and
-block recovery forever. So:
-
-- Before its first unsynced write after a flush, a store creates a marker
-  ``.state/.unsynced/<random>`` and makes it durable (the file, then its directory). It holds an
-  exclusive ``flock`` on it while it lives: the marker is created under a temporary name, locked,
-  and only then renamed into place, so a visible marker is never unlocked while its owner lives.
-  A successful flush deletes it (after the syncfs).
-- A store that opens and finds a marker nobody holds (its owner died before flushing: a power
-  loss, or a process crash) is in *repair mode* (:attr:`LocalStore.repairing`). There, a
-  create-if-absent write that finds different bytes replaces them atomically (temporary file,
-  ``os.replace``), logs it and records the key in :attr:`LocalStore.repaired`, instead of
-  raising. This is safe because no published checkpoint can cover such an object (its batch was
-  never flushed, so never published) and the recovery writes the bytes the object should have
-  held. The first successful flush ends repair mode and deletes the dead markers: the sequencer
-  only flushes once the claimed batch has been completely rewritten.
-- A new head cut short the same way does not parse; in repair mode
-  :meth:`LocalStore.may_hold_debris` says so, and the sequencer rebuilds it from the batch.
-- Outside repair mode a conflict is still the loud ImmutableConflictError: a bug or a fork. The
-  cost of repair mode is that, until that first flush, such a bug in a deferrable object would be
-  replaced rather than refused; the log line keeps both digests as evidence. Only deferrable
-  objects are ever replaced: the others are synced before their name appears, so never debris.
-- A write that finds its object already present with equal bytes also owes a sync: those bytes
-  may be another (or a dead) writer's, not yet on disk. Repair mode starts owing one for the same
-  reason, so the flush before the first checkpoint after a crash always syncs.
-
-syncfs flushes the whole filesystem, other programs' dirty data included, so a busy shared disk
-makes the flush slower; where there is no ``syncfs`` (not Linux) it falls back to ``sync()``.
-Durability is injected through :class:`~stelae.sequencer.durability.Syncer` so that tests can
-count and fail syncs.
-
-Hidden names are reserved for these temporary, lock and marker files: keys may not contain them
-(``.state/.unsynced`` is not a valid key, and ``.state/`` is never served). POSIX only
-(``fcntl``).
+Each object is the file ``root/<key>``; the static file server derives its headers from the key
+(:func:`~stelae.sequencer.store.object_class_for_key`). How the
+:class:`~stelae.sequencer.store.ObjectStore` contract is kept — temporary file then ``link``
+(create-if-absent) or ``rename`` (replace), fsync of data and directory, ``flock`` for
+compare-and-swap, group commit with one ``syncfs`` per batch, and the repair mode that replaces
+a power loss's debris — is explained in docs/durability.md. Hidden names are reserved for the
+temporary, lock and marker files (docs/layout.md). POSIX only (``fcntl``).
 """
 
 from __future__ import annotations
@@ -126,7 +56,7 @@ DEFERRABLE = frozenset(
     }
 )
 """Immutable classes written without a data fsync in group-commit mode: every one of them is
-rewritten, byte for byte, by the recovery of the batch that wrote it (see the module docstring).
+rewritten, byte for byte, by the recovery of the batch that wrote it (docs/durability.md).
 Index pages are not among them: a lookup-index head that already lists a batch is not rewritten,
 so the pages it points to must never be debris."""
 
@@ -137,7 +67,7 @@ def content_version(data: bytes) -> str:
 
 
 class LocalStore:
-    """Objects as files under ``root``; see the module docstring for how each guarantee is kept.
+    """Objects as files under ``root``; docs/durability.md explains how each guarantee is kept.
 
     ``group_commit`` defers the durability of the deferrable classes to :meth:`flush`.
     ``syncer`` replaces the fsync/syncfs calls (tests count them).
@@ -173,7 +103,7 @@ class LocalStore:
 
     @property
     def repairing(self) -> bool:
-        """Whether this store opened over a dead writer's unsynced objects (module docstring)."""
+        """Whether this store opened over a dead writer's unsynced objects (docs/durability.md)."""
         return self._repairing
 
     @property
@@ -270,7 +200,7 @@ class LocalStore:
         return content_version(data)
 
     def _create_head(self, key: str, path: str, data: bytes) -> str:
-        """A new lookup-index head: deferred like the recomputed classes (module docstring).
+        """A new lookup-index head: deferred like the recomputed classes (docs/durability.md).
 
         ``os.link`` is the atomic create-if-absent, so no lock file is needed: a locked CAS from
         a version cannot match an absent object, and a racing create gets EEXIST.
@@ -306,7 +236,7 @@ class LocalStore:
             self._replace(key, path, data, cls)
 
     def flush(self) -> None:
-        """Make every write since the last flush durable with one syncfs (module docstring).
+        """Make every write since the last flush durable with one syncfs (docs/durability.md).
 
         Waits for writes in progress on this store to finish and holds new ones back while it
         syncs. A no-op if nothing is owed. On success, deletes this store's marker and the dead
@@ -460,7 +390,7 @@ class LocalStore:
             os.close(fd)
 
     def _repair(self, key: str, path: str, tmp: str, existing: bytes, data: bytes) -> None:
-        """Replace an unpublished object a power loss left incomplete (module docstring).
+        """Replace an unpublished object a power loss left incomplete (docs/durability.md).
 
         Only deferrable objects are repaired: only they can be debris. ``tmp`` holds the bytes,
         synced or not like any other write of this store, and the caller syncs the name.

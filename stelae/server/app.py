@@ -17,12 +17,11 @@ from stelae.api.submit import InProcessSubmitter
 from stelae.sequencer.batcher import Batcher
 from stelae.sequencer.logdir import LocalLog, open_log
 from stelae.sequencer.reader import StoreFetcher
+from stelae.server.explorer import explorer_file
 from stelae.server.http1 import Application, HttpRequest, HttpResponse, HTTPServer
 from stelae.server.static import CORS_HEADERS, StaticFiles
 
 log = logging.getLogger("stelae.server")
-
-MAX_BODY = 32 * 1024 * 1024  # refuse to even read more than this from a socket
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,8 @@ class LogServer:
         self.httpd = HTTPServer(
             (self.options.host, self.options.port),
             make_app(self.service, self.static),
-            max_body=MAX_BODY,
+            # The API's own limit: a larger body is refused (413) before any of it is read.
+            max_body=self.options.service.max_request_bytes,
         )
         self._thread: threading.Thread | None = None
 
@@ -109,6 +109,9 @@ def make_app(service: WriteService, static: StaticFiles) -> Application:
     def app(req: HttpRequest) -> HttpResponse:
         method = req.method
         if method in ("GET", "HEAD") and not req.target.startswith("/api/"):
+            page = explorer_file(req.target)  # the browser explorer, stelae/explorer/
+            if page is not None:
+                return HttpResponse(200, page.headers(), page.body, head_only=method == "HEAD")
             res = static.get(req.target, req.headers.get("accept-encoding", ""))
             return HttpResponse(res.status, res.headers, res.body, head_only=method == "HEAD")
         if method == "OPTIONS":

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from stelae.api.service import ServiceConfig
 from stelae.kinds import signing
 from stelae.server.http1 import HttpRequest, HttpResponse, HTTPServer
 from tests.api_support import LiveLog, served
@@ -258,3 +261,83 @@ def test_a_refusal_after_pipelined_requests_answers_them_first(log: LiveLog) -> 
     bad = _post(b"Content-Length : 5\r\n\r\nhello")
     replies = exchange(log, ok + ok + bad + ok, responses=5)
     assert [r[0].split()[1] for r in replies] == ["200", "200", "400"]
+
+
+# -- limits: bodies over the API's limit, connections over the cap --------------------------------
+
+
+def test_a_body_over_the_api_limit_is_refused_before_it_is_read(log: LiveLog) -> None:
+    """The HTTP layer refuses at ServiceConfig.max_request_bytes (4 MiB), not at a larger limit
+    of its own: the 413 comes back although none of the body was sent."""
+    limit = ServiceConfig().max_request_bytes
+    head = _post(f"Content-Length: {limit + 1}\r\n\r\n".encode())
+    (reply,) = exchange(log, head)
+    assert reply[0].split()[1] == "413"
+    assert reply[1]["connection"] == "close"
+    assert f"the limit is {limit}" in json.loads(reply[2])["message"]
+
+
+def test_the_body_limit_follows_the_service_config(tmp_path: Path) -> None:
+    with served(tmp_path / "data", ServiceConfig(max_request_bytes=1000)) as small:
+        (reply,) = exchange(small, _post(b"Content-Length: 1001\r\n\r\n"))
+        assert reply[0].split()[1] == "413"
+        assert "the limit is 1000" in json.loads(reply[2])["message"]
+        # At the limit the body is read and judged by the API (not JSON: 400), not refused.
+        (reply,) = exchange(small, _post(b"Content-Length: 1000\r\n\r\n" + b"x" * 1000))
+        assert reply[0].split()[1] == "400"
+
+
+def _get_status(address: tuple[str, int]) -> tuple[str, dict[str, str], bytes]:
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data and (chunk := sock.recv(4096)):
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
+        }
+        while len(body) < int(headers.get("content-length", "0")):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            body += chunk
+        return lines[0], headers, body
+
+
+def test_connections_over_the_cap_get_503_with_retry_after() -> None:
+    """Two connections held open fill a cap of two; a third is answered 503 + Retry-After by the
+    accepting thread and closed; once one held connection ends, new ones are served again."""
+
+    def app(req: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, {"Content-Type": "text/plain"}, b"ok")
+
+    server = HTTPServer(("127.0.0.1", 0), app, max_body=1024, max_connections=2)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    held: list[socket.socket] = []
+    try:
+        host, port = server.server_address[:2]
+        address = (str(host), int(port))
+        for _ in range(2):
+            sock = socket.create_connection(address, timeout=10)
+            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")  # accepted and being served
+            held.append(sock)
+        status, headers, body = _get_status(address)
+        assert status == "HTTP/1.1 503 Service Unavailable"
+        assert headers["retry-after"] == "1" and headers["connection"] == "close"
+        assert "connection limit" in json.loads(body)["message"]
+        held.pop().close()
+        # The freed slot is returned when that connection's thread sees EOF; wait for it.
+        deadline = time.monotonic() + 10
+        while (status := _get_status(address)[0]) != "HTTP/1.1 200 OK":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.01)
+    finally:
+        for sock in held:
+            sock.close()
+        server.shutdown()
+        thread.join()
+        server.server_close()

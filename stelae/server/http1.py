@@ -44,6 +44,12 @@ MAX_LINE = 65536  # bytes of request target
 MAX_HEAD = 65536  # bytes of request line and headers together
 MAX_HEADERS = 100
 IDLE_TIMEOUT = 60.0  # seconds a connection may send nothing before it is closed
+#: Connections served at once (one thread each). One more is answered 503 with Retry-After and
+#: closed by the accepting thread itself, so a flood of connections costs no threads and every
+#: client hears why; not accepting instead would leave it waiting in the listen backlog with no
+#: answer. Keep-alive clients hold a slot while idle, for at most IDLE_TIMEOUT.
+MAX_CONNECTIONS = 1024
+BUSY_RETRY_AFTER = 1  # seconds, in the Retry-After of that 503
 SERVER = "stelae"
 #: Bytes handed to the parser at a time. The head's size is checked between feeds, so a head is
 #: refused once it passes MAX_HEAD, counting at most this many bytes of whatever preceded it.
@@ -325,11 +331,13 @@ class HTTPServer(socketserver.ThreadingTCPServer):
         *,
         max_body: int,
         idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
         bind: bool = True,
     ) -> None:
         self.app = app
         self.max_body = max_body
         self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Connection, bind_and_activate=bind)
@@ -342,6 +350,7 @@ class HTTPServer(socketserver.ThreadingTCPServer):
         *,
         max_body: int,
         idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> HTTPServer:
         """Serve on an already listening socket (pre-forked workers share one).
 
@@ -354,6 +363,7 @@ class HTTPServer(socketserver.ThreadingTCPServer):
             app,
             max_body=max_body,
             idle_timeout=idle_timeout,
+            max_connections=max_connections,
             bind=False,
         )
         server.socket.close()
@@ -369,8 +379,33 @@ class HTTPServer(socketserver.ThreadingTCPServer):
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         with self._connections_lock:
-            self._connections.add(request)
+            busy = len(self._connections) >= self.max_connections
+            if not busy:
+                self._connections.add(request)
+        if busy:
+            self._answer_busy(request)
+            return
         super().process_request(request, client_address)
+
+    def _answer_busy(self, request: socket.socket) -> None:
+        """503 + Retry-After on the accepting thread, then close (see MAX_CONNECTIONS)."""
+        # Best effort throughout: a client that is gone or does not read loses only its 503.
+        with contextlib.suppress(OSError):
+            # Read what already arrived, so closing does not reset the connection (a reset can
+            # destroy the answer before the client reads it); never wait for more.
+            request.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                request.recv(_RECV)
+            request.settimeout(1.0)  # the answer fits the socket buffer; bound it regardless
+            res = error_response(503, "the server is at its connection limit; retry")
+            busy = HttpResponse(
+                res.status,
+                {**res.headers, "Retry-After": str(BUSY_RETRY_AFTER)},
+                res.body,
+                close=True,
+            )
+            request.sendall(format_response(busy, True))
+        self.shutdown_request(request)
 
     def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         with self._connections_lock:

@@ -28,7 +28,7 @@ from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig, WriteService
 from stelae.sequencer.logdir import open_log
 from stelae.sequencer.reader import StoreFetcher
-from stelae.server.app import MAX_BODY, make_app
+from stelae.server.app import make_app
 from stelae.server.http1 import HTTPServer
 from stelae.server.relay import Channel, RemoteSubmitter
 from stelae.server.static import StaticFiles
@@ -80,7 +80,9 @@ def run(settings: WorkerSettings) -> int:
         ),
     )
     httpd = HTTPServer.on_socket(
-        listener, make_app(service, StaticFiles(local.log_dir)), max_body=MAX_BODY
+        listener,
+        make_app(service, StaticFiles(local.log_dir)),
+        max_body=service.config.max_request_bytes,  # refused (413) before any of it is read
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

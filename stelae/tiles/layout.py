@@ -183,3 +183,21 @@ def bundles_for_size(tree_size: int) -> list[TileID]:
     if partial:
         out.append(TileID.bundle(full, partial))
     return out
+
+
+# --- the lookup index and batch records (docs/index.md) -----------------------------------------
+
+
+def manifest_path(size: int) -> str:
+    """``index/manifest/<size>``: the signed list of runs answering lookups at tree ``size``."""
+    return f"index/manifest/{size}"
+
+
+def run_shard_path(a: int, b: int, s: int) -> str:
+    """``index/run/<a>-<b>/<s>``: shard ``s`` of the run indexing entries ``[a, b)``."""
+    return f"index/run/{a}-{b}/{s}"
+
+
+def batch_path(first_index: int) -> str:
+    """``batch/<first index>``: the batch record of the batch starting at that index."""
+    return f"batch/{first_index}"

@@ -28,6 +28,7 @@ import contextlib
 import email.utils
 import http
 import json
+import logging
 import re
 import socket
 import socketserver
@@ -51,6 +52,7 @@ IDLE_TIMEOUT = 60.0  # seconds a connection may send nothing before it is closed
 MAX_CONNECTIONS = 1024
 BUSY_RETRY_AFTER = 1  # seconds, in the Retry-After of that 503
 SERVER = "stelae"
+log = logging.getLogger("stelae.server")
 #: Bytes handed to the parser at a time. The head's size is checked between feeds, so a head is
 #: refused once it passes MAX_HEAD, counting at most this many bytes of whatever preceded it.
 _FEED = 4096
@@ -309,7 +311,13 @@ class _Connection(socketserver.BaseRequestHandler):
                 return False
             if parsed is None:
                 return True
-            res = self.server.app(parsed.request)
+            try:
+                res = self.server.app(parsed.request)
+            except Exception:
+                # The application answers its own errors; this is the backstop that keeps a bug
+                # from becoming a silently dropped connection.
+                log.exception("unhandled error answering %s", parsed.request.target)
+                res = error_response(500, "internal error")
             close = res.close or not parsed.keep_alive
             sock.sendall(format_response(res, close))
             if close:

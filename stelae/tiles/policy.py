@@ -345,7 +345,8 @@ class Policy:
                 f"the witness policy lists no log for origin {origin!r}",
                 hint="add a 'log <vkey>' line for it, or pass the log's key",
             )
-        checkpoint = open_checkpoint(note, logs, origin)
+        witnesses = [w.verifier for w in self.witnesses]
+        checkpoint = open_checkpoint(note, logs, origin, witnesses=witnesses)
         self.check_quorum(note)
         return checkpoint
 

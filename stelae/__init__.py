@@ -1,6 +1,6 @@
 """stelae: a static-file, serverless transparency log.
 
-The folders are the architecture (see DESIGN.md):
+The folders are the architecture (docs/architecture.md):
 
 - ``stelae.tiles``: formats and Merkle math, pure, no I/O beyond the read client's fetchers.
 - ``stelae.sequencer``: storage backends, batching, integration, lookup indexes.

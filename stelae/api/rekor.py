@@ -1,4 +1,4 @@
-"""Rekor's response shapes, field for field (specs.md §7).
+"""Rekor's response shapes, field for field (docs/compatibility.md, "Rekor wire compatibility").
 
 v2 ``TransparencyLogEntry`` as the Rekor v2 HTTP gateway marshals it (``EmitUnpopulated``): int64
 as strings, bytes as base64, ``rootHash`` the raw 32 bytes, the whole signed checkpoint in

@@ -4,7 +4,7 @@ The request is built from files and checked locally first (the signature verifie
 body built, exactly as the log will), so a bad upload fails before any network traffic and the
 answer can be matched byte for byte against the body we expect.
 
-Answers (specs.md §7, DESIGN "Write API"):
+Answers (docs/compatibility.md, "Rekor wire compatibility"):
 
 - ``201``: the entry, new or (``X-Stelae-Duplicate: true``) already logged, with its proof;
 - ``409`` (a strict server's duplicate) and ``202`` (queued): the entry is fetched from

@@ -4,9 +4,9 @@
   verifiers as base64 PEM; the stored body keeps ``envelopeHash`` (SHA-256 of that string),
   ``payloadHash`` and, per signature sorted by its base64 text, the verifier that checked it.
   The payload itself is not stored.
-- v0.0.2 is the (now deprecated) Rekor v2 shape (specs.md §7): ``dsseRequestV002`` with a protojson
-  envelope and ``Verifier`` messages; the body keeps ``payloadHash`` and the signatures sorted by
-  raw bytes, each with its verifier.
+- v0.0.2 is the (now deprecated) Rekor v2 shape (https://github.com/sigstore/rekor-tiles):
+  ``dsseRequestV002`` with a protojson envelope and ``Verifier`` messages; the body keeps
+  ``payloadHash`` and the signatures sorted by raw bytes, each with its verifier.
 
 Every envelope signature must verify over the DSSE pre-authentication encoding with some verifier,
 and every verifier must verify at least one signature (an unused key would be indexed as a signer).

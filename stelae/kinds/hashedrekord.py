@@ -1,6 +1,6 @@
 """``hashedrekord``: a signature over an artifact's digest, with the signer's key or certificate.
 
-- v0.0.1 is Rekor v1's shape (specs.md §7 "Rekor v1, for contrast"): hex digest, base64 signature,
+- v0.0.1 is Rekor v1's shape (https://github.com/sigstore/rekor): hex digest, base64 signature,
   base64 of a PEM key or certificate. The stored body keeps the PEM re-encoded canonically (as Rekor
   v1 does with ``CanonicalValue``).
 - v0.0.2 is Rekor v2's (``HashedRekordRequestV002`` -> ``HashedRekordLogEntryV002``): base64 digest,
@@ -23,7 +23,8 @@ from stelae.kinds.schema import Schema, b64_string
 
 KIND = "hashedrekord"
 #: Field name of the v0.0.2 spec; early rekor-tiles builds wrote ``hashedRekordV0_0_2``
-#: (vectors.md C1), which :func:`from_v2_body` still reads so such logs can be audited.
+#: (the rekor-tiles example in tests/vectors/checkpoints.json), which :func:`from_v2_body` still
+#: reads so such logs can be audited.
 V2_SPEC_KEY = "hashedRekordV002"
 V2_SPEC_KEY_OLD = "hashedRekordV0_0_2"
 

@@ -58,7 +58,7 @@ class Scheme:
     rsa_bits: int | None = None
 
 
-#: keyDetails values a Rekor v2 request may name (specs.md §7).
+#: keyDetails values a Rekor v2 request may name (Sigstore protobuf-specs ``PublicKeyDetails``).
 KEY_DETAILS: dict[str, Scheme] = {
     s.key_details: s
     for s in (

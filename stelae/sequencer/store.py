@@ -1,6 +1,6 @@
 """The object store the sequencer writes the log into, and the classes of objects it holds.
 
-A log is a tree of plain objects under one prefix (C2SP tlog-tiles, specs.md §1)::
+A log is a tree of plain objects under one prefix (https://c2sp.org/tlog-tiles)::
 
     checkpoint                  CHECKPOINT          mutable, replaced only by compare-and-swap
     checkpoints/<size>...       CHECKPOINT_HISTORY  every published checkpoint, immutable
@@ -46,7 +46,7 @@ class ObjectClass(Enum):
     # otherwise silently become aliases of each other (TILE and BUNDLE share every header).
     TILE = ("tile", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
     BUNDLE = ("bundle", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
-    # specs.md §1: the checkpoint SHOULD not be cached for more than a few seconds. no-cache lets
+    # tlog-tiles: the checkpoint SHOULD not be cached for more than a few seconds. no-cache lets
     # a CDN keep it but revalidate every time, which is what Tessera does.
     CHECKPOINT = ("checkpoint", "text/plain; charset=utf-8", "no-cache", False, True)
     CHECKPOINT_HISTORY = (

@@ -1,7 +1,8 @@
 """Rekor v1 signed entry timestamps (SETs), made by the sequencer, which holds the log's key.
 
 A SET is the log's signature over the RFC 8785 canonical JSON of
-``{"body": b64(body), "integratedTime": T, "logID": hex, "logIndex": N}`` (specs.md §7, "Rekor v1").
+``{"body": b64(body), "integratedTime": T, "logID": hex, "logIndex": N}``, as Rekor v1 signs it
+(docs/compatibility.md).
 Rekor signs it with ECDSA; a stelae log's key is Ed25519, so the SET is an Ed25519 signature over
 those bytes, verifiable with the log's public key. Ed25519 is deterministic, so a batch completed
 twice (crash recovery) produces the same SET and the leaf record stays immutable.

@@ -1,4 +1,4 @@
-"""Checkpoints: c2sp.org/tlog-checkpoint v1.0.0 (specs.md §2), carried in signed notes.
+"""Checkpoints: https://c2sp.org/tlog-checkpoint v1.0.0, carried in signed notes.
 
 The body is ``origin\\n`` ``size\\n`` ``b64(root)\\n`` then optional non-empty extension lines.
 :class:`Checkpoint` is the value; :func:`open_checkpoint` is the only way to get one from
@@ -37,7 +37,7 @@ _MAX_SIZE = 2**63 - 1
 
 
 class MalformedCheckpointError(FormatError):
-    """A note text is not a tlog-checkpoint (specs.md §2)."""
+    """A note text is not a tlog-checkpoint (https://c2sp.org/tlog-checkpoint)."""
 
 
 class CheckpointMismatchError(VerificationError):
@@ -89,7 +89,7 @@ class Checkpoint:
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
         """Parse a checkpoint body (a note text): at least 3 lines, each ending in "\\n", the
-        size in canonical ASCII decimal, the root as canonical b64 of 32 bytes (specs.md §2).
+        size in canonical ASCII decimal, the root as canonical b64 of 32 bytes (tlog-checkpoint).
         Raises :class:`MalformedCheckpointError`."""
         if not text.endswith("\n"):
             raise MalformedCheckpointError("checkpoint text must end with a newline")
@@ -138,7 +138,7 @@ def open_checkpoint(
     *,
     witnesses: Sequence[NoteVerifier] = (),
 ) -> SignedCheckpoint:
-    """Verify a signed checkpoint from log ``origin`` (specs.md §2, §3).
+    """Verify a signed checkpoint from log ``origin`` (tlog-checkpoint and signed-note).
 
     At least one signature from ``verifiers`` (the log's keys) must verify; signatures from
     ``witnesses`` are verified too when present (cosignature timestamps end up in

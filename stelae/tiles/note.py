@@ -1,4 +1,4 @@
-"""Signed notes: c2sp.org/signed-note v1.0.0 with the Go sumdb/note rules (specs.md §3).
+"""Signed notes: https://c2sp.org/signed-note v1.0.0 with the Go sumdb/note rules.
 
 The format, the verifier and signer protocols, and :func:`open_note` / :func:`sign_note` live
 here; the concrete key types (Ed25519, ECDSA type 0x02, tlog-cosignature type 0x04), key IDs and
@@ -63,7 +63,7 @@ _UNICODE_SPACES = frozenset(
 
 
 class MalformedNoteError(FormatError):
-    """The bytes are not a well-formed signed note (Go's "malformed note"; specs.md §3)."""
+    """The bytes are not a well-formed signed note (Go's "malformed note"; signed-note)."""
 
 
 class InvalidVerifierKeyError(FormatError):
@@ -87,7 +87,7 @@ class InvalidSignatureError(VerificationError):
 
 
 class UnverifiedNoteError(VerificationError):
-    """No signature on the note came from a known key (specs.md §3: MUST reject).
+    """No signature on the note came from a known key (signed-note: MUST reject).
 
     ``note`` is the parsed, untrusted note, so a caller can report which keys did sign it.
     """
@@ -105,7 +105,7 @@ class UnverifiedNoteError(VerificationError):
 
 
 def _name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid key name (specs.md §3), or None if it is."""
+    """Why ``name`` is not a valid key name (signed-note), or None if it is."""
     if not name:
         return "empty key name"
     for ch in name:
@@ -128,7 +128,7 @@ def _is_utf8_encodable(text: str) -> bool:
     return True
 
 
-#: Every character below U+0020 except the newline (what specs.md §3 forbids in a note).
+#: Every character below U+0020 except the newline (what signed-note forbids in a note).
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
 
 
@@ -171,7 +171,7 @@ class NoteSignature:
 
     @classmethod
     def from_line(cls, line: str) -> NoteSignature:
-        """Parse one signature line, without its trailing newline (specs.md §3)."""
+        """Parse one signature line, without its trailing newline (signed-note)."""
         if not line.startswith(_SIG_PREFIX):
             raise MalformedNoteError(f"not a signature line: {line[:80]!r}")
         name, sep, b64 = line[len(_SIG_PREFIX) :].partition(" ")
@@ -214,7 +214,7 @@ class Note:
 
     @classmethod
     def parse(cls, data: bytes) -> Note:
-        """Parse note bytes, enforcing every rule of specs.md §3 / Go ``note.Open``.
+        """Parse note bytes, enforcing every rule of signed-note / Go ``note.Open``.
 
         The text ends at the *last* blank line ("\\n\\n"); the text keeps its final "\\n". More
         than :data:`MAX_SIGNATURES` lines is malformed (counted before de-duplication, like
@@ -268,7 +268,7 @@ class NoteVerifier(Protocol):
 
 @runtime_checkable
 class TimestampedNoteVerifier(NoteVerifier, Protocol):
-    """A verifier whose signatures carry a signing time (cosignatures, specs.md §4)."""
+    """A verifier whose signatures carry a signing time (https://c2sp.org/tlog-cosignature)."""
 
     def timestamp(self, signature: bytes) -> int:
         """POSIX seconds embedded in ``signature``; only meaningful once it verified."""
@@ -338,7 +338,7 @@ class VerifiedNote:
 
 
 def open_note(data: bytes, verifiers: Sequence[NoteVerifier]) -> VerifiedNote:
-    """Parse ``data`` and verify it against ``verifiers`` (specs.md §3 verification rules).
+    """Parse ``data`` and verify it against ``verifiers`` (signed-note verification rules).
 
     Signatures whose (name, key ID) matches no verifier are ignored. Every signature that does
     match is verified and any failure raises :class:`InvalidSignatureError`. If nothing

@@ -1,8 +1,9 @@
 """Signed-note keys: key IDs, verifier keys (vkeys) and the concrete verifiers and signers.
 
 Ed25519 (type 0x01), ECDSA as in transparency-dev/witness (type 0x02) and Ed25519 timestamped
-cosignatures (tlog-cosignature v1, type 0x04); specs.md §3–4. The note format and the protocols
-these implement are in :mod:`stelae.tiles.note`.
+cosignatures (https://c2sp.org/tlog-cosignature v1, type 0x04); key IDs as in
+https://c2sp.org/signed-note and docs/compatibility.md ("Key IDs and log IDs"). The note format and
+the protocols these implement are in :mod:`stelae.tiles.note`.
 
 Pure code: no I/O. Randomness and time are injected where a signer needs them.
 """
@@ -57,7 +58,7 @@ def rekor_v2_log_id(origin: str, ed25519_public_raw32: bytes) -> bytes:
     """Rekor v2's full 32-byte Ed25519 key hash, ``SHA-256(origin || 0x0A || 0x01 || raw32)``.
 
     It is ``TransparencyLogEntry.logId.keyId`` and the TrustedRoot ``logId``; its first 4 bytes
-    are the note key ID (specs.md §3 "How Rekor v2 computes key IDs").
+    are the note key ID (docs/compatibility.md, "Key IDs and log IDs").
     """
     if len(ed25519_public_raw32) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
@@ -66,7 +67,8 @@ def rekor_v2_log_id(origin: str, ed25519_public_raw32: bytes) -> bytes:
 
 def ecdsa_log_id(spki_der: bytes) -> bytes:
     """``SHA-256(DER SubjectPublicKeyInfo)``: the Rekor v1/v2 ECDSA log ID; its first 4 bytes
-    are the note key ID of type 0x02 (specs.md §3). No name and no type byte are hashed."""
+    are the note key ID of type 0x02 (docs/compatibility.md); no name and no type byte are
+    hashed."""
     return hashlib.sha256(spki_der).digest()
 
 
@@ -108,7 +110,7 @@ class Ed25519NoteVerifier:
 class ECDSANoteVerifier:
     """Type 0x02 (transparency-dev/witness, Rekor v1): a DER ECDSA signature over
     SHA-256(text) on P-256, P-384 or P-521. The key ID is ``SHA-256(SPKI)[:4]``, so the name
-    (e.g. ``rekor.sigstage.dev``) is free to differ from the checkpoint origin (specs.md §3)."""
+    (e.g. ``rekor.sigstage.dev``) is free to differ from the checkpoint origin (signed-note)."""
 
     name: str
     spki_der: bytes
@@ -152,7 +154,7 @@ class ECDSANoteVerifier:
 
 @dataclass(frozen=True)
 class Ed25519CosignatureVerifier:
-    """Type 0x04 (tlog-cosignature v1, specs.md §4). Signature bytes are
+    """Type 0x04 (https://c2sp.org/tlog-cosignature v1). Signature bytes are
     ``u64_be(timestamp) || ed25519_sig64`` over
     ``"cosignature/v1\\ntime " || decimal(timestamp) || "\\n" || text``."""
 
@@ -209,7 +211,7 @@ VkeyVerifier = (
 
 
 def parse_vkey(vkey: str) -> VkeyVerifier:
-    """Parse ``name+hex8(key_id)+b64(type || key)`` (specs.md §3), as Go ``NewVerifier`` does.
+    """Parse ``name+hex8(key_id)+b64(type || key)`` (signed-note), as Go ``NewVerifier`` does.
 
     Splits on the first two '+' only (the base64 may contain '+'), requires exactly 8 lowercase
     hex digits and canonical base64, recomputes the key ID from the key and rejects a mismatch.
@@ -317,7 +319,7 @@ class _Ed25519Seed:
 
 @dataclass(frozen=True)
 class Ed25519NoteSigner(_Ed25519Seed):
-    """Type 0x01 signer, interoperable with Go ``note.NewSigner`` keys (specs.md §3)."""
+    """Type 0x01 signer, interoperable with Go ``note.NewSigner`` keys (signed-note)."""
 
     @classmethod
     def generate(cls, name: str, randbytes: Callable[[int], bytes] = os.urandom) -> Self:
@@ -390,7 +392,7 @@ def _system_clock() -> int:
 
 @dataclass(frozen=True)
 class Ed25519CosignatureSigner(_Ed25519Seed):
-    """Type 0x04 cosigner (tlog-cosignature v1, specs.md §4). ``clock`` returns POSIX seconds
+    """Type 0x04 cosigner (tlog-cosignature v1). ``clock`` returns POSIX seconds
     and is injected so tests and witnesses control the timestamp.
 
     There is no standard private-key string for type 0x04; :meth:`from_skey` accepts (and

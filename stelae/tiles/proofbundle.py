@@ -11,7 +11,7 @@ It has three serializations, and :meth:`ProofBundle.parse` reads each of them:
   leaf to root), a blank line, the checkpoint. The body travels as the spec's "extra data" (what
   is needed to reconstruct the record hash); it is untrusted until its leaf hash is proved.
 - Sigstore's ``TransparencyLogEntry`` JSON (:meth:`~ProofBundle.to_tle`) exactly as Rekor v2
-  answers (specs.md §7): int64 as strings, bytes as base64, the signed note in
+  answers (docs/compatibility.md): int64 as strings, bytes as base64, the signed note in
   ``inclusionProof.checkpoint.envelope``. A whole Sigstore bundle is read too (its first
   ``verificationMaterial.tlogEntries`` item).
 - The stelae proof file (:meth:`~ProofBundle.to_json`): one JSON object holding both of the above,

@@ -1,4 +1,4 @@
-"""Tile and entry-bundle contents (C2SP tlog-tiles, specs.md §1)."""
+"""Tile and entry-bundle contents (https://c2sp.org/tlog-tiles)."""
 
 from __future__ import annotations
 

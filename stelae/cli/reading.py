@@ -1,9 +1,11 @@
 """What every reader command shares: where the log is, whose key signs it, and what was seen before.
 
-:func:`reader_options` adds ``--log-url``, ``--vkey``, ``--origin`` and ``--state-dir`` to a command
-and hands it a :class:`Reader`: a verifying :class:`~stelae.tiles.client.LogClient` plus the log's
-:class:`~stelae.cli.state.LogState`. :meth:`Reader.current` is the one way commands get a
-checkpoint: verified, proved consistent with the last one this machine saw, and remembered.
+:func:`reader_options` adds ``--log-url``, ``--vkey``, ``--origin``, ``--state-dir`` and
+``--witness-policy`` to a command and hands it a :class:`Reader`: a verifying
+:class:`~stelae.tiles.client.LogClient` plus the log's :class:`~stelae.cli.state.LogState`.
+:meth:`Reader.current` is the one way commands get a checkpoint: verified, cosigned by the witness
+policy's quorum when one is given (https://c2sp.org/tlog-policy), proved consistent with the last
+one this machine saw, and remembered.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import CachingFetcher, Fetcher, fetcher_for
 from stelae.tiles.notekeys import parse_vkey
+from stelae.tiles.policy import Policy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +51,7 @@ class Reader:
     key_id: int
     state: LogState
     local_dir: Path | None = None
+    policy: Policy | None = None  # --witness-policy: its quorum must cosign every checkpoint
 
     @property
     def origin(self) -> str:
@@ -62,6 +66,7 @@ class Reader:
         :class:`~stelae.tiles.client.InconsistentCheckpointsError`; the state is left untouched.
         """
         new = self.client.checkpoint()
+        require_quorum(self.policy, new)
         with self.state.locked():
             old = self.last_seen()
             if old is None:
@@ -145,7 +150,42 @@ def print_fork_evidence(old: bytes, new: bytes, old_label: str, new_label: str) 
     click.echo("---", err=True)
 
 
-def open_reader(log_url: str, vkey: str, origin: str | None, state_dir: Path | None) -> Reader:
+def load_policy(path: Path | None) -> Policy | None:
+    """``--witness-policy FILE`` → a :class:`~stelae.tiles.policy.Policy`; a bad file is a
+    usage error (exit 2) naming the line."""
+    if path is None:
+        return None
+    try:
+        return Policy.parse(path.read_bytes())
+    except (OSError, FormatError) as err:
+        raise click.BadParameter(f"{path}: {err}", param_hint="'--witness-policy'") from err
+
+
+def require_quorum(policy: Policy | None, cp: SignedCheckpoint) -> None:
+    """Raise :class:`~stelae.tiles.policy.QuorumNotMetError` (exit 1, naming the witnesses that
+    cosigned and those missing) unless ``policy``'s quorum cosigned ``cp``. The log's own
+    signature was verified with ``--vkey`` already; the policy adds the witnesses."""
+    if policy is not None:
+        policy.check_quorum(cp.to_bytes())
+
+
+witness_policy_option = click.option(
+    "--witness-policy",
+    envvar="STELAE_WITNESS_POLICY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A C2SP tlog-policy file: checkpoints must carry cosignatures from its witness "
+    "quorum, else exit 1 [env: STELAE_WITNESS_POLICY].",
+)
+
+
+def open_reader(
+    log_url: str,
+    vkey: str,
+    origin: str | None,
+    state_dir: Path | None,
+    witness_policy: Path | None = None,
+) -> Reader:
     """Build a :class:`Reader` from option values; bad values are usage errors (exit 2)."""
     try:
         verifier = parse_vkey(read_value(vkey))
@@ -167,7 +207,7 @@ def open_reader(log_url: str, vkey: str, origin: str | None, state_dir: Path | N
     client = LogClient(fetcher, [verifier], origin or verifier.name)
     root = state_dir if state_dir is not None else default_state_dir()
     state = LogState(root, client.origin, verifier.key_id)
-    return Reader(location, client, verifier.key_id, state, local_dir)
+    return Reader(location, client, verifier.key_id, state, local_dir, load_policy(witness_policy))
 
 
 def _s3_fetcher(url: str) -> Fetcher:
@@ -192,9 +232,11 @@ def reader_options(f: F) -> F:
         vkey: str,
         origin: str | None,
         state_dir: Path | None,
+        witness_policy: Path | None,
         **kwargs: Any,
     ) -> Any:
-        return f(*args, reader=open_reader(log_url, vkey, origin, state_dir), **kwargs)
+        reader = open_reader(log_url, vkey, origin, state_dir, witness_policy)
+        return f(*args, reader=reader, **kwargs)
 
     options = [
         click.option(
@@ -225,6 +267,7 @@ def reader_options(f: F) -> F:
             help="Where the last verified checkpoints are kept "
             "[env: STELAE_STATE_DIR; default: $XDG_STATE_HOME/stelae or ~/.local/state/stelae].",
         ),
+        witness_policy_option,
     ]
     decorated: Callable[..., Any] = wrapper
     for option in reversed(options):

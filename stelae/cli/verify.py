@@ -27,7 +27,13 @@ from stelae import kinds
 from stelae.cli.keys import EntryType, Material, SignatureFormat, load_material, signer_options
 from stelae.cli.output import emit, json_option, read_value
 from stelae.cli.read import EntryNotFoundError, parse_uuid
-from stelae.cli.reading import Reader, open_reader
+from stelae.cli.reading import (
+    Reader,
+    load_policy,
+    open_reader,
+    require_quorum,
+    witness_policy_option,
+)
 from stelae.sequencer.lookup import decode_leaf_index, leaf_path
 from stelae.sequencer.timestamp import verify_set
 from stelae.tiles.checkpoint import SignedCheckpoint
@@ -172,6 +178,7 @@ def _prove(
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the last verified checkpoints are kept (online checks) [env: STELAE_STATE_DIR].",
 )
+@witness_policy_option
 @json_option
 def verify(
     *,
@@ -189,6 +196,7 @@ def verify(
     vkey: str | None,
     origin: str | None,
     state_dir: Path | None,
+    witness_policy: Path | None,
     as_json: bool,
 ) -> None:
     """Prove an entry is in the log: online, or offline from a proof file with --bundle.
@@ -223,11 +231,12 @@ def verify(
         verifier = vkey_verifier(vkey)
         proof = ProofBundle.parse(bundle.read_bytes())
         cp = check_bundle(proof, verifier, origin or verifier.name)
+        require_quorum(load_policy(witness_policy), cp)  # offline too: the note carries them
         index, body = proof.index, proof.body
     else:
         if log_url is None:
             raise click.UsageError("online checks need --log-url (or STELAE_LOG_URL)")
-        reader = open_reader(log_url, vkey, origin, state_dir)
+        reader = open_reader(log_url, vkey, origin, state_dir, witness_policy)
         if by_material:
             material = load_material(
                 entry_type,

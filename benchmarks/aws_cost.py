@@ -1,6 +1,6 @@
 """What the AWS deployment costs: requests counted against the emulator, priced at list prices.
 
-Issue 6. The real Lambda handlers run against a moto server (a child process), behind a small
+The real Lambda handlers run against a moto server (a child process), behind a small
 counting HTTP proxy on 127.0.0.1 that classifies every request by caller, service and operation
 and forwards it unchanged; boto3 is not patched. One proxy port per caller, so every request is
 attributed to the write function, the sequencer function or the event source mapping (ESM):

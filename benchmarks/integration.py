@@ -7,7 +7,7 @@ the log alone (no lookup indexes, no leaf index) and every index.
 
 The baseline, measured in alternation with the runs, is raw SHA-256 leaf hashing plus RFC 6962
 node hashing of the same entries: what building the tree costs with nothing else. ``ratio`` is
-integration throughput over baseline throughput. Issue 3's target: ≥ 0.4 at batch 4096 without
+integration throughput over baseline throughput. The target: ≥ 0.4 at batch 4096 without
 lookup indexes.
 
 For context, ``ceiling`` is the ratio a sequencer would reach if, besides hashing, it did nothing

@@ -15,7 +15,7 @@ The baseline, measured in the same run against the same server with the same loa
 concurrency: ``GET /checkpoint`` (a static read of a small file), i.e. what the HTTP server and
 the load generator alone can do on this machine. ``ratio`` = uploads/s over baseline GETs/s.
 
-Issue 4's target: ≥ 1,000 uploads/s with p99 < 1 s at that rate (2-core machine). The sweep
+The target: ≥ 1,000 uploads/s with p99 < 1 s at that rate (2-core machine). The sweep
 reports the best point whose p99 is under 1 s.
 """
 

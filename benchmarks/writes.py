@@ -5,7 +5,7 @@ counts each write that reaches the store through its ``after_write`` hook, class
 store's request counters are reported beside them: a PUT that found identical bytes already there
 is a request (billed on S3) but not a write.
 
-Issue 3's target is "tiles + bundles + checkpoint ≤ 4 per 1,000 entries at batch 4096". tlog-tiles
+The original goal was "tiles + bundles + checkpoint ≤ 4 per 1,000 entries at batch 4096". tlog-tiles
 puts a floor under that: every 256 entries need one full entry bundle and one full level-0 tile,
 so no layout-conforming log writes fewer than 2000/256 = 7.8 such objects per 1,000 entries. The
 benchmark also computes the exact floor for the batches it ran (each changed tile and bundle

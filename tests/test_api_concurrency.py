@@ -1,6 +1,6 @@
 """200 uploads at once over real HTTP: every one 201, provably included, exactly once.
 
-Issue 4, item 3. The requests are signed before any is sent and released together by a barrier,
+The requests are signed before any is sent and released together by a barrier,
 so they really do overlap in the server (and span several batches). Run against the in-process
 server and against ``stelae serve --workers 2`` (two front-end processes, one sequencer).
 """

@@ -1,7 +1,7 @@
 """Bad requests over real HTTP: each gets the 4xx it deserves with a JSON message naming the
 problem (and the field, where there is one), never a 500, and leaves the log untouched.
 
-Issue 4, item 2. One row per request; after each, the log directory is compared file by file
+One row per request; after each, the log directory is compared file by file
 (paths and bytes) with a snapshot taken before it.
 """
 

@@ -1,7 +1,7 @@
 """The write API over real HTTP: every kind and algorithm accepted, answered in Rekor's exact
 shape with a proof that verifies with the read client; duplicates; overload and deadlines.
 
-Issue 4, items 1, 4 and 5. The server is a real LogServer on 127.0.0.1 (port 0).
+The server is a real LogServer on 127.0.0.1 (port 0).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Checkpoints against tests/vectors/checkpoints.json (vectors.md §B2, §C1–C5)."""
+"""Checkpoints against tests/vectors/checkpoints.json (docs/compatibility.md, "Test vectors")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """stelae.kinds: every kind x algorithm accepted with valid signatures, by key and by certificate;
-canonical bodies round-trip through from_body; the real Rekor vectors (vectors.md C1/C2/C3/C5)."""
+canonical bodies round-trip through from_body; the real Rekor vectors
+(tests/vectors/kinds/rekor_bodies.json)."""
 
 from __future__ import annotations
 
@@ -286,7 +287,7 @@ def test_dsse_v002_real_entry_rebuilds_byte_for_byte() -> None:
 
 def test_c3_dsse_as_hashedrekord_rule() -> None:
     """C3's construction (digest = SHA-256(PAE), signature = the envelope's) verifies as a
-    hashedrekord with real sigstage material. (C3's own body is not in vectors.md.)"""
+    hashedrekord with real sigstage material. (C3's own body is not among the vectors.)"""
     _, sig, payload = _real_dsse()
     digest = hashlib.sha256(dsse.pae(VECTORS["dsse_v002"]["payload_type"], payload)).digest()
     entry = kinds.from_v2_request(

@@ -1,4 +1,7 @@
-"""Signed notes, vkeys, signers and key IDs against tests/vectors/notes.json (vectors.md §B)."""
+"""Signed notes, vkeys, signers and key IDs against tests/vectors/notes.json.
+
+The vectors' sources are listed in docs/compatibility.md ("Test vectors").
+"""
 
 from __future__ import annotations
 
@@ -284,7 +287,7 @@ _REPLACEMENTS = [chr(c) for c in range(0x20, 0x7F)] + ["\n", "\x00", "é", "—"
 
 @pytest.mark.parametrize("vkey", _all_good_vkeys())
 def test_every_single_character_change_to_a_vkey_is_rejected(vkey: str) -> None:
-    # Type 0x02 key IDs do not hash the name (specs.md §3), so only there may the name change.
+    # Type 0x02 key IDs do not hash the name (docs/compatibility.md), so only there may it change.
     is_ecdsa = base64.b64decode(vkey.split("+", 2)[2])[0] == 0x02
     first_bound = vkey.index("+") if is_ecdsa else 0
     accepted = []

@@ -1,7 +1,7 @@
 """``stelae serve`` as a real child process: first run, CDN headers on static reads, no path
 escapes, and SIGTERM with uploads in flight (every 201 survives, exit status 0).
 
-Issue 4, item 6. The process is waited on, never slept on.
+The process is waited on, never slept on.
 """
 
 from __future__ import annotations

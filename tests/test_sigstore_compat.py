@@ -1,4 +1,4 @@
-"""A real Sigstore client accepts what our Rekor v2 write API answers (specs.md §7).
+"""A real Sigstore client accepts what our Rekor v2 write API answers (docs/compatibility.md).
 
 sigstore-python (PyPI ``sigstore``, the reference Python client, with its own protobuf models in
 ``sigstore-models``) is the independent judge here: nothing below re-implements a check. A log is
@@ -303,7 +303,7 @@ class Pki:
 
 
 def trusted_root(log: LiveLog, pki: Pki, *, log_key: bytes | None = None) -> dict[str, Any]:
-    """The TrustedRoot a Sigstore deployment would publish for this log (specs.md §7)."""
+    """The TrustedRoot a Sigstore deployment would publish for this log (docs/compatibility.md)."""
     raw = log_key if log_key is not None else log.identity.public_key
     start = pki.start.isoformat()
     ct_spki = _spki(pki.ct_key.public_key())

@@ -29,6 +29,7 @@ function h(tag, attrs = {}, ...kids) {
   for (const kid of kids.flat()) if (kid != null) el.append(kid instanceof Node ? kid : String(kid));
   return el;
 }
+const fill = (el, ...kids) => el.replaceChildren(...kids.flat().filter((k) => k != null));
 const status = (kind, ...text) => h("p", { class: `status ${kind}`, role: kind === "bad" ? "alert" : null }, h("span", {}, ...text));
 const kv = (rows) => h("table", { class: "kv" }, rows.filter(Boolean).map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v))));
 const mono = (s) => h("span", { class: "mono" }, s);
@@ -62,9 +63,22 @@ const pinKey = `stelae:pin:${logBase}`;
 const policyKey = `stelae:policy:${logBase}`;
 const rememberedKey = (vkey) => `stelae:checkpoint:${vkey}`;
 
-function hashParams() {
-  const h = location.hash;
-  return new URLSearchParams(h.startsWith("#/") ? h.slice(h.indexOf("?") + 1 || h.length) : h.slice(1));
+/**
+ * A parameter of a query string or fragment, percent-decoded but with "+" kept: vkeys hold "+"
+ * and are pasted into links unescaped, where URLSearchParams would turn each into a space.
+ */
+function rawParam(text, name) {
+  for (const part of text.replace(/^[?#]/, "").split("&")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq) === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1));
+      } catch {
+        return part.slice(eq + 1);
+      }
+    }
+  }
+  return null;
 }
 
 // --- trust: which key verifies this log ------------------------------------------------------------
@@ -73,7 +87,7 @@ class TrustError extends Error {}
 
 /** The verifier key and where it came from: "url", "pinned" or "server" (unpinned). */
 async function resolveKey(unsignedOrigin) {
-  const fromUrl = params.get("vkey") || hashParams().get("vkey");
+  const fromUrl = rawParam(location.search, "vkey") || (location.hash.startsWith("#/") ? null : rawParam(location.hash, "vkey"));
   const pinned = store.get(pinKey);
   if (fromUrl) {
     if (pinned && pinned !== fromUrl) {
@@ -107,7 +121,7 @@ async function resolveKey(unsignedOrigin) {
 
 function renderTrust(trust, error) {
   const card = document.getElementById("trust");
-  card.replaceChildren();
+  fill(card, );
   card.append(h("h2", {}, "Log and key"));
   const rows = [["log", mono(logBase)]];
   if (trust) rows.push(["verifier key", mono(trust.vkey)]);
@@ -179,7 +193,7 @@ async function verifyCheckpoint() {
   const card = document.getElementById("checkpoint");
   const fail = (msg, ...extra) => {
     setFlag("checkpointVerified", "false");
-    card.replaceChildren(h("h2", {}, "Checkpoint"), status("bad", msg), ...extra);
+    fill(card, h("h2", {}, "Checkpoint"), status("bad", msg), ...extra);
     return null;
   };
   let bytes;
@@ -281,7 +295,7 @@ async function verifyCheckpoint() {
     store.set(rememberedKey(trust.vkey), new TextDecoder().decode(bytes));
   }
   verified = { cp, bytes, key, trust };
-  card.replaceChildren(
+  fill(card, 
     h("h2", {}, "Checkpoint"),
     status("ok", `Signature verified with ${trust.source === "server" ? "the unpinned key" : "the trusted key"} ${key.name}+${keyIdHex(key.keyId)}.`),
     kv([
@@ -338,14 +352,14 @@ async function entriesView(start) {
   const view = document.getElementById("view");
   const { cp } = verified;
   if (cp.size === 0n) {
-    view.replaceChildren(h("section", { class: "card" }, h("h2", {}, "Entries"), h("p", {}, "The log is empty.")));
+    fill(view, h("section", { class: "card" }, h("h2", {}, "Entries"), h("p", {}, "The log is empty.")));
     return;
   }
   const top = start == null || start >= cp.size ? cp.size - 1n : start;
   const last = top + 1n > PAGE ? top + 1n - PAGE : 0n;
   const rows = [];
   const card = h("section", { class: "card" }, h("h2", {}, `Entries ${top} … ${last}, newest first`), h("p", { class: "working" }, "Verifying each entry's inclusion…"));
-  view.replaceChildren(card);
+  fill(view, card);
   let allOk = true;
   for (let i = top; i >= last; i--) {
     try {
@@ -375,7 +389,7 @@ async function entriesView(start) {
     last > 0n ? h("a", { class: "button", href: `#/entries/${last - 1n}` }, "older →") : null,
     h("span", { class: "small" }, `${cp.size} entries in all`),
   );
-  card.replaceChildren(
+  fill(card, 
     h("h2", {}, `Entries ${top} … ${last}, newest first`),
     allOk ? status("ok", "Every entry on this page is proved included in the verified checkpoint.") : status("bad", "Some entries on this page failed verification (see below)."),
     h("table", { class: "list" }, h("tr", {}, h("th", {}, "index"), h("th", {}, "UUID (leaf hash)"), h("th", {}, "kind"), h("th", {}, "artifact digest"), h("th", {}, "")), rows),
@@ -448,10 +462,10 @@ async function entryView(index) {
   const view = document.getElementById("view");
   const { cp, bytes, key } = verified;
   const card = h("section", { class: "card" }, h("h2", {}, `Entry ${index}`), h("p", { class: "working" }, "Proving inclusion from tiles…"));
-  view.replaceChildren(card);
+  fill(view, card);
   if (index < 0n || index >= cp.size) {
     setFlag("inclusionVerified", "false");
-    card.replaceChildren(h("h2", {}, `Entry ${index}`), status("bad", `Entry ${index} is not in the log: the verified tree has ${cp.size} entries.`));
+    fill(card, h("h2", {}, `Entry ${index}`), status("bad", `Entry ${index} is not in the log: the verified tree has ${cp.size} entries.`));
     return;
   }
   let e;
@@ -459,14 +473,14 @@ async function entryView(index) {
     e = await provedEntry(index, cp);
   } catch (err) {
     setFlag("inclusionVerified", "false");
-    card.replaceChildren(h("h2", {}, `Entry ${index}`), status("bad", `Entry ${index} is not proved included in the verified checkpoint: ${err.message}`));
+    fill(card, h("h2", {}, `Entry ${index}`), status("bad", `Entry ${index} is not proved included in the verified checkpoint: ${err.message}`));
     return;
   }
   const d = await describeEntry(e.body);
   const it = await integratedTime(index, e.leaf, e.body, key);
   const file = await proofFile(e, cp, bytes, key, it);
   window.stelaeProofFile = file; // what the download button saves (read by the browser tests)
-  card.replaceChildren(
+  fill(card, 
     h("h2", {}, `Entry ${index}`, " ", pill("", `${d.kind} ${d.apiVersion}`)),
     status("ok", `Inclusion proved: the entry's leaf hash and ${e.proof.length} proof hashes computed from tiles lead to the checkpoint's root at size ${cp.size}.`),
     kv([
@@ -503,7 +517,7 @@ async function searchView(initial) {
   const results = h("div", { id: "results" });
   const run = async (query, label) => {
     setFlag("searchVerified", null);
-    results.replaceChildren(h("p", { class: "working" }, `Searching for ${label || query}…`));
+    fill(results, h("p", { class: "working" }, `Searching for ${label || query}…`));
     const out = await searchLog(query, { verified, tiles, fetcher, provedEntry, describeEntry });
     renderResults(results, out, label || query);
   };
@@ -523,7 +537,7 @@ async function searchView(initial) {
     drop.classList.remove("over");
     if (ev.dataTransfer.files[0]) onFile(ev.dataTransfer.files[0]);
   });
-  view.replaceChildren(
+  fill(view, 
     h(
       "section",
       { class: "card" },
@@ -549,7 +563,7 @@ function renderResults(results, out, label) {
     ),
   );
   const ok = out.ok && out.hits.every((x) => x.ok);
-  results.replaceChildren(
+  fill(results, 
     ok ? status("ok", out.summary) : status("bad", out.summary),
     out.notes.length ? h("p", { class: "small" }, out.notes.join(" ")) : null,
     rows.length
@@ -569,7 +583,7 @@ async function route() {
   setFlag("view", null);
   const view = document.getElementById("view");
   if (!verified) {
-    view.replaceChildren();
+    fill(view, );
     return;
   }
   const hash = location.hash;
@@ -589,7 +603,7 @@ async function route() {
       await entriesView(null);
     }
   } catch (err) {
-    view.replaceChildren(h("section", { class: "card" }, status("bad", `Something failed: ${err.message}`)));
+    fill(view, h("section", { class: "card" }, status("bad", `Something failed: ${err.message}`)));
   }
   setFlag("routed", "true");
 }

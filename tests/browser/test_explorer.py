@@ -1,0 +1,396 @@
+"""The browser explorer (stelae/explorer/) in a real headless Chromium against ``stelae serve``.
+
+One log served by ``stelae serve`` as a child process with three entries, one browser for the
+module (fresh profile). Misbehaving logs are copies of its directory served by a tiny static HTTP
+server (with CORS, like the CDN), which the page reads with ``?log=URL``: one tampered tile, a
+checkpoint signed by another key, a validly signed checkpoint inconsistent with the one the page
+remembered. The page's verification code is also run over the published vectors and compared,
+case by case, with the Python implementation's verdicts.
+
+Screenshots of each view go to tests/browser/screenshots/ (git-ignored; the path is printed).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from stelae.kinds import signing
+from stelae.tiles.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from stelae.tiles.errors import StelaeError, VerificationError
+from stelae.tiles.hashing import leaf_hash, root_from_leaf_hashes
+from stelae.tiles.layout import TileID
+from stelae.tiles.note import Note, open_note, sign_note
+from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner, parse_vkey
+from stelae.tiles.policy import Policy
+from stelae.tiles.proof import verify_consistency, verify_inclusion
+from tests.api_support import ServeProcess, start_serve, stelae_command
+from tests.browser.chromium import Chromium, chromium_path
+from tests.test_merkle import V as MERKLE
+from tests.test_merkle import _cons, _consistency_mutations, _incl, _inclusion_mutations
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        chromium_path() is None and not os.environ.get("CI"),
+        reason="chromium is not installed (tests/browser/install.sh); required in CI",
+    ),
+]
+
+VECTORS = Path(__file__).parent.parent / "vectors"
+SHOTS = Path(__file__).parent / "screenshots"
+ARTIFACTS = [b"explorer artifact %d\n" % i for i in range(3)]
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    data = tmp_path_factory.mktemp("explorer") / "stelae-data"
+    proc = start_serve(data)
+    try:
+        key = signing.generate_key("ecdsa-p256")
+        for artifact in ARTIFACTS:
+            digest = signing.digest(key, artifact)[1]
+            body = signing.build_v2_hashedrekord(signing.sign_digest(key, digest), key, digest)
+            reply = proc.log.request(
+                "POST",
+                "/api/v2/log/entries",
+                json.dumps(body).encode(),
+                {"Content-Type": "application/json"},
+            )
+            assert reply.status == 201, reply.body
+        yield proc
+    finally:
+        if proc.proc.poll() is None:
+            status, _ = proc.terminate()
+            assert status == 0
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    b = Chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    print(f"\nexplorer screenshots: {SHOTS}")
+    return SHOTS
+
+
+class _CorsHandler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def static_copy(served: ServeProcess, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A copy of the log directory and the URL of a plain static server over it."""
+    copy = tmp_path / "log"
+    shutil.copytree(served.log.log_dir, copy)
+    handler = functools.partial(_CorsHandler, directory=str(copy))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield copy, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def page(served: ServeProcess, fragment: str = "", **query: str) -> str:
+    params = {"vkey": served.log.vkey, **query}
+    qs = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+    return f"{served.log.url}/?{qs}{fragment}"
+
+
+# --- the page against the real log ---------------------------------------------------------------
+
+
+def test_page_is_served_with_its_files_and_under_300_kb(served: ServeProcess) -> None:
+    total = 0
+    for path in ("/", "/explorer/app.js", "/explorer/verify.js", "/explorer/style.css"):
+        reply = served.log.request("GET", path, None, {})
+        assert reply.status == 200, path
+        assert "default-src 'none'" in (reply.header("content-security-policy") or "")
+        total += len(reply.body)
+    assert served.log.request("GET", "/explorer/../config.json", None, {}).status == 404
+    assert served.log.request("GET", "/explorer/nope.js", None, {}).status == 404
+    sizes = sum(
+        p.stat().st_size
+        for p in (Path(__file__).parents[2] / "stelae/explorer").iterdir()
+        if p.suffix in (".js", ".html", ".css")
+    )
+    assert sizes < 300_000, sizes
+
+
+def test_checkpoint_entries_and_entry_verify(
+    served: ServeProcess, browser: Chromium, shots: Path
+) -> None:
+    browser.load(page(served, "#/entries"))
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert browser.wait_flag("treeSize") == "3"
+    browser.wait_flag("routed")
+    text = browser.text()
+    assert "Every entry on this page is proved included" in text
+    for artifact in ARTIFACTS:
+        assert "sha256:" + hashlib.sha256(artifact).hexdigest() in text
+    browser.screenshot(shots / "entries.png")
+
+    browser.load(page(served, "#/entry/1"))
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert browser.wait_flag("inclusionVerified") == "true"
+    body = served.log.client.entry(1).data
+    text = browser.text()
+    assert leaf_hash(body).hex() in text
+    assert "signed entry timestamp verified" in text
+    assert "sha256:" + hashlib.sha256(ARTIFACTS[1]).hexdigest() in text
+    assert "ECDSA P-256" in text
+    browser.screenshot(shots / "entry.png")
+
+
+def test_downloaded_proof_bundle_verifies_with_the_cli(
+    served: ServeProcess, browser: Chromium, tmp_path: Path
+) -> None:
+    browser.load(page(served, "#/entry/2"))
+    assert browser.wait_flag("inclusionVerified") == "true"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.allow_downloads(downloads)
+    browser.evaluate(
+        "[...document.querySelectorAll('button')]"
+        ".find(b => b.textContent.startsWith('Download proof')).click()"
+    )
+    browser.wait_download()
+    (bundle,) = downloads.iterdir()
+    artifact = tmp_path / "artifact"
+
+    def cli_verify(content: bytes) -> subprocess.CompletedProcess[str]:
+        artifact.write_bytes(content)
+        args = ["--bundle", str(bundle), "--vkey", served.log.vkey, "--artifact", str(artifact)]
+        return subprocess.run(
+            [*stelae_command(), "verify", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    run = cli_verify(ARTIFACTS[2])
+    assert run.returncode == 0, run.stderr
+    # The same file with another artifact is refused: the check above is not vacuous.
+    run = cli_verify(ARTIFACTS[0])
+    assert run.returncode == 1, run.stderr
+
+
+def test_server_offered_key_is_shown_as_unpinned(
+    served: ServeProcess, browser: Chromium, shots: Path
+) -> None:
+    browser.load(f"{served.log.url}/")
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert browser.wait_flag("keySource") == "server"
+    assert "Unpinned key" in browser.text()
+    browser.screenshot(shots / "home-unpinned.png")
+
+
+# --- misbehaving logs ----------------------------------------------------------------------------
+
+
+def test_a_tampered_tile_fails_the_inclusion_proof(
+    served: ServeProcess, browser: Chromium, static_copy: tuple[Path, str], shots: Path
+) -> None:
+    copy, url = static_copy
+    tile = copy / TileID(0, 0, 3).path()
+    data = bytearray(tile.read_bytes())
+    data[0] ^= 1  # leaf 0's hash: a sibling on entry 1's proof path
+    tile.write_bytes(bytes(data))
+    browser.load(page(served, "#/entry/1", log=url))
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert browser.wait_flag("inclusionVerified") == "false"
+    assert "is not proved included in the verified checkpoint" in browser.text()
+    browser.screenshot(shots / "tampered-tile.png")
+
+
+def test_a_checkpoint_signed_by_another_key_is_refused(
+    served: ServeProcess, browser: Chromium, static_copy: tuple[Path, str], shots: Path
+) -> None:
+    copy, url = static_copy
+    real = open_checkpoint(
+        (copy / "checkpoint").read_bytes(),
+        [parse_vkey(served.log.vkey)],
+        served.log.vkey.split("+")[0],
+    )
+    other = Ed25519NoteSigner.generate(real.checkpoint.origin)
+    (copy / "checkpoint").write_bytes(sign_checkpoint(real.checkpoint, other))
+    browser.load(page(served, "", log=url))
+    assert browser.wait_flag("checkpointVerified") == "false"
+    assert "does not verify with the trusted key" in browser.text()
+    browser.screenshot(shots / "other-key.png")
+
+
+def test_a_checkpoint_inconsistent_with_the_remembered_one_is_a_fork(
+    served: ServeProcess, browser: Chromium, static_copy: tuple[Path, str], shots: Path
+) -> None:
+    copy, url = static_copy
+    browser.load(page(served))  # remembers the real checkpoint (size 3)
+    assert browser.wait_flag("checkpointVerified") == "true"
+    signer = Ed25519NoteSigner.from_skey((served.log.data / "signing.key").read_text().strip())
+    real = open_checkpoint(
+        (copy / "checkpoint").read_bytes(), [signer.verifier], signer.name
+    ).checkpoint
+    forged = Checkpoint(real.origin, real.size, hashlib.sha256(b"another history").digest())
+    (copy / "checkpoint").write_bytes(sign_checkpoint(forged, signer))
+    browser.load(page(served, "", log=url))
+    assert browser.wait_flag("checkpointVerified") == "false"
+    text = browser.text()
+    assert "not consistent with the one you verified before" in text
+    assert real.root_hash.hex() in text and forged.root_hash.hex() in text  # both roots shown
+    browser.screenshot(shots / "fork.png")
+    # The remembered checkpoint was not replaced: the real log still verifies.
+    browser.load(page(served))
+    assert browser.wait_flag("checkpointVerified") == "true"
+
+
+# --- the page's code against the published vectors -----------------------------------------------
+
+
+def _py_verdict(fn: Any, *args: Any) -> str:
+    try:
+        value = fn(*args)
+    except (VerificationError, StelaeError):
+        return "reject"
+    return "ok" if value is None else str(value)
+
+
+def _cases() -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The cases for run_vectors.js and the Python implementation's verdicts on each."""
+    inclusion = [_incl(c) for c in MERKLE["inclusion"]]
+    inclusion += [args for c in MERKLE["inclusion"] for _, args in _inclusion_mutations(c)]
+    consistency = [_cons(c) for c in MERKLE["consistency"]]
+    consistency += [args for c in MERKLE["consistency"] for _, args in _consistency_mutations(c)]
+    consistency += [_cons(c) for c in MERKLE["consistency_additional"]]
+    notes = json.loads((VECTORS / "notes.json").read_text())
+    cps = json.loads((VECTORS / "checkpoints.json").read_text())
+    leaf_inputs = [bytes.fromhex(x) for x in MERKLE["leaf_inputs_hex"]]
+    leaves = [leaf_hash(x) for x in leaf_inputs]
+
+    note_cases = [(c["note"], c["vkeys"]) for c in notes["verify"]]
+    note_cases.append((notes["invalid_signature"]["note"], notes["invalid_signature"]["vkeys"]))
+    vkeys = [*notes["good_vkeys"], *(c["vkey"] for c in notes["bad_vkeys"])]
+    signed = [c for c in cps["signed"] if c["log_key"].get("vkey")]
+    cp_cases = [(c["note"], [c["log_key"]["vkey"]], c["origin"], []) for c in signed]
+    cp_cases.append((signed[0]["note"], [signed[0]["log_key"]["vkey"]], "another/origin", []))
+    cp_texts = [c["text"] for c in cps["format_only"]] + [c["text"] for c in cps["malformed"]]
+
+    # Witness policies: a checkpoint cosigned by one of two witnesses, under policies it meets
+    # and one it does not.
+    log = Ed25519NoteSigner(served_origin := "example.test/log", b"\x01" * 32)
+    w1 = Ed25519CosignatureSigner("w1.example", b"\x02" * 32, lambda: 1_700_000_000)
+    w2 = Ed25519CosignatureSigner("w2.example", b"\x03" * 32, lambda: 1_700_000_000)
+    text = Checkpoint(served_origin, 5, hashlib.sha256(b"root").digest()).to_text()
+    cosigned = sign_note(text, [log, w1]).to_bytes().decode()
+    head = f"log {log.vkey}\nwitness a {w1.vkey}\nwitness b {w2.vkey}\n"
+    policies = [
+        (head + "group g any a b\nquorum g\n", cosigned, log.vkey, served_origin),
+        (head + "quorum a\n", cosigned, log.vkey, served_origin),
+        (head + "group g all a b\nquorum g\n", cosigned, log.vkey, served_origin),
+        (head + "quorum b\n", cosigned, log.vkey, served_origin),
+        (head + "quorum none\n", cosigned, log.vkey, served_origin),
+    ]
+
+    def hexed(args: tuple[Any, ...]) -> list[Any]:
+        return [
+            a.hex() if isinstance(a, bytes) else [p.hex() for p in a] if isinstance(a, list) else a
+            for a in args
+        ]
+
+    cases = {
+        "inclusion": [hexed(a) for a in inclusion],
+        "consistency": [hexed(a) for a in consistency],
+        "leafInputs": MERKLE["leaf_inputs_hex"],
+        "rootInputs": [[h.hex() for h in leaves[:n]] for n in range(1, len(leaves) + 1)],
+        "tilePaths": [[lv, i, w] for _, lv, i, w in MERKLE["tile_paths"]["valid"]],
+        "notes": note_cases,
+        "malformedNotes": [
+            c["hex"] if "hex" in c else c["text"].encode().hex() for c in notes["malformed"]
+        ],
+        "vkeys": vkeys,
+        "checkpoints": cp_cases,
+        "checkpointTexts": cp_texts,
+        "policies": policies,
+    }
+
+    def open_names(note: str, keys: list[str]) -> str:
+        opened = open_note(note.encode(), [parse_vkey(v) for v in keys])
+        return ",".join(s.name for s in opened.verified)
+
+    def open_cp(note: str, keys: list[str], origin: str, _w: list[str]) -> str:
+        cp = open_checkpoint(note.encode(), [parse_vkey(v) for v in keys], origin)
+        root = __import__("base64").b64encode(cp.checkpoint.root_hash).decode()
+        return f"{cp.checkpoint.size} {root} {len(cp.note.cosignatures)}"
+
+    def parse_cp(text: str) -> str:
+        c = Checkpoint.parse(text)
+        root = __import__("base64").b64encode(c.root_hash).decode()
+        return f"{c.origin} {c.size} {root} {len(c.extensions)}"
+
+    def quorum(policy: str, note: str, vkey: str, origin: str) -> None:
+        Policy.parse(policy.encode()).check_quorum(note.encode())
+
+    expected = {
+        "inclusion": [_py_verdict(verify_inclusion, *a) for a in inclusion],
+        "consistency": [_py_verdict(verify_consistency, *a) for a in consistency],
+        "leafHashes": [h.hex() for h in leaves],
+        "roots": [root_from_leaf_hashes(leaves[:n]).hex() for n in range(1, len(leaves) + 1)],
+        "tilePaths": [p for p, *_ in MERKLE["tile_paths"]["valid"]],
+        "notes": [_py_verdict(open_names, n, k) for n, k in note_cases],
+        "malformed": [
+            _py_verdict(lambda h: Note.parse(bytes.fromhex(h)) and None, h)
+            for h in cases["malformedNotes"]
+        ],
+        "vkeys": [_py_verdict(lambda v: f"{parse_vkey(v).key_id:08x}", v) for v in vkeys],
+        "checkpoints": [_py_verdict(open_cp, *c) for c in cp_cases],
+        "checkpointTexts": [_py_verdict(parse_cp, t) for t in cp_texts],
+        "policies": [_py_verdict(quorum, *p) for p in policies],
+    }
+    return cases, expected
+
+
+def test_page_verifiers_agree_with_python_on_the_vectors(
+    served: ServeProcess, browser: Chromium
+) -> None:
+    cases, expected = _cases()
+    browser.load(f"{served.log.url}/explorer/verify.js")  # same origin as the modules
+    runner = (Path(__file__).parent / "run_vectors.js").read_text()
+    got = browser.evaluate(f"({runner})({json.dumps(cases)})")
+    for name, want in expected.items():
+        assert got[name] == want, name
+    # Not vacuous: the mutations are rejected and the happy paths accepted.
+    assert expected["inclusion"].count("reject") > 50
+    assert expected["consistency"].count("ok") >= 5
+    assert expected["policies"] == ["ok", "ok", "reject", "reject", "ok"]

@@ -7,7 +7,10 @@
 import * as V from "./verify.js";
 import { LogFetcher, NotFound, TILE_WIDTH, TileReader } from "./tiles.js";
 import { describeEntry } from "./entry.js";
-import { hashFile, searchLog } from "./search.js";
+import { fill, h, keyIdHex, kv, mono, pill, setFlag, status, time } from "./dom.js";
+import { indexLookup } from "./index.js";
+import { parsePolicy, quorumMet } from "./policy.js";
+import { searchView } from "./search.js";
 
 const params = new URLSearchParams(location.search);
 const logBase = new URL(params.get("log") || ".", location.href).href;
@@ -16,31 +19,6 @@ const tiles = new TileReader(fetcher);
 const PAGE = 20n;
 
 // --- small helpers -------------------------------------------------------------------------------
-
-/** Build a DOM element; strings become text nodes (untrusted data never becomes HTML). */
-function h(tag, attrs = {}, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v == null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "class") el.className = v;
-    else el.setAttribute(k, v === true ? "" : v);
-  }
-  for (const kid of kids.flat()) if (kid != null) el.append(kid instanceof Node ? kid : String(kid));
-  return el;
-}
-const fill = (el, ...kids) => el.replaceChildren(...kids.flat().filter((k) => k != null));
-const status = (kind, ...text) => h("p", { class: `status ${kind}`, role: kind === "bad" ? "alert" : null }, h("span", {}, ...text));
-const kv = (rows) => h("table", { class: "kv" }, rows.filter(Boolean).map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v))));
-const mono = (s) => h("span", { class: "mono" }, s);
-const pill = (kind, s) => h("span", { class: `pill ${kind}` }, s);
-const keyIdHex = (id) => id.toString(16).padStart(8, "0");
-const time = (secs) => new Date(Number(secs) * 1000).toISOString().replace(".000Z", "Z");
-
-function setFlag(name, value) {
-  if (value == null) delete document.body.dataset[name];
-  else document.body.dataset[name] = String(value);
-}
 
 const store = {
   get(k) {
@@ -219,7 +197,7 @@ async function verifyCheckpoint() {
   let policyProblem = "";
   try {
     const p = await loadPolicy();
-    if (p) policy = { ...(await V.parsePolicy(p.text)), from: p.from };
+    if (p) policy = { ...(await parsePolicy(p.text)), from: p.from };
   } catch (err) {
     policyProblem = `The witness policy is not usable: ${err.message}`;
   }
@@ -252,7 +230,7 @@ async function verifyCheckpoint() {
     const names = new Set(
       [...policy.witnesses.values()].filter((w) => cosigned.has(`${w.key.name}\n${w.key.keyId}`)).map((w) => w.name),
     );
-    if (!V.quorumMet(policy.quorum, names)) {
+    if (!quorumMet(policy.quorum, names)) {
       problems.push(`The witness policy's quorum is not met: cosigned by ${names.size ? [...names].join(", ") : "no witness of the policy"}.`);
     }
   }
@@ -392,7 +370,7 @@ async function entriesView(start) {
   fill(card, 
     h("h2", {}, `Entries ${top} … ${last}, newest first`),
     allOk ? status("ok", "Every entry on this page is proved included in the verified checkpoint.") : status("bad", "Some entries on this page failed verification (see below)."),
-    h("table", { class: "list" }, h("tr", {}, h("th", {}, "index"), h("th", {}, "UUID (leaf hash)"), h("th", {}, "kind"), h("th", {}, "artifact digest"), h("th", {}, "")), rows),
+    h("table", { class: "list entries" }, h("tr", {}, h("th", {}, "index"), h("th", {}, "UUID (leaf hash)"), h("th", {}, "kind"), h("th", {}, "artifact digest"), h("th", {}, "")), rows),
     pager,
   );
 }
@@ -509,72 +487,6 @@ async function entryView(index) {
   setFlag("inclusionVerified", "true");
 }
 
-// --- search ---------------------------------------------------------------------------------------
-
-async function searchView(initial) {
-  const view = document.getElementById("view");
-  const input = h("input", { type: "text", id: "q", placeholder: "sha256:<hex>, UUID, email or URI, key fingerprint", value: initial || "" });
-  const results = h("div", { id: "results" });
-  const run = async (query, label) => {
-    setFlag("searchVerified", null);
-    fill(results, h("p", { class: "working" }, `Searching for ${label || query}…`));
-    const out = await searchLog(query, { verified, tiles, fetcher, provedEntry, describeEntry });
-    renderResults(results, out, label || query);
-  };
-  const drop = h("div", { class: "drop", id: "drop" }, "Drop a file here to hash it in your browser (SHA-256, it never leaves this page) and find every entry about it.");
-  const picker = h("input", { type: "file", id: "file", style: "display:none" });
-  const onFile = async (file) => {
-    const digest = await hashFile(file);
-    input.value = digest;
-    await run(digest, `${file.name} (${digest})`);
-  };
-  drop.addEventListener("click", () => picker.click());
-  picker.addEventListener("change", () => picker.files[0] && onFile(picker.files[0]));
-  drop.addEventListener("dragover", (ev) => (ev.preventDefault(), drop.classList.add("over")));
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (ev) => {
-    ev.preventDefault();
-    drop.classList.remove("over");
-    if (ev.dataTransfer.files[0]) onFile(ev.dataTransfer.files[0]);
-  });
-  fill(view, 
-    h(
-      "section",
-      { class: "card" },
-      h("h2", {}, "Search"),
-      h("form", { class: "row", onsubmit: (ev) => (ev.preventDefault(), input.value.trim() && run(input.value.trim())) }, input, h("button", { class: "primary", type: "submit" }, "Search")),
-      drop,
-      picker,
-      results,
-    ),
-  );
-  if (initial) await run(initial);
-}
-
-function renderResults(results, out, label) {
-  const rows = out.hits.map((hit) =>
-    h(
-      "tr",
-      {},
-      h("td", {}, h("a", { href: `#/entry/${hit.index}` }, String(hit.index))),
-      h("td", { class: "mono" }, hit.uuid || ""),
-      h("td", {}, hit.kind || ""),
-      h("td", {}, hit.ok ? pill("ok", "included, matches") : h("span", { class: "bad" }, hit.problem)),
-    ),
-  );
-  const ok = out.ok && out.hits.every((x) => x.ok);
-  fill(results, 
-    ok ? status("ok", out.summary) : status("bad", out.summary),
-    out.notes.length ? h("p", { class: "small" }, out.notes.join(" ")) : null,
-    rows.length
-      ? h("table", { class: "list" }, h("tr", {}, h("th", {}, "index"), h("th", {}, "UUID"), h("th", {}, "kind"), h("th", {}, "")), rows)
-      : h("p", {}, `No entry of the log mentions ${label}.`),
-  );
-  setFlag("searchVerified", ok ? "true" : "false");
-  setFlag("searchComplete", out.complete ? "true" : "false");
-  setFlag("searchHits", out.hits.length);
-}
-
 // --- routing --------------------------------------------------------------------------------------
 
 async function route() {
@@ -597,7 +509,13 @@ async function route() {
       await entriesView(m[1] == null ? null : BigInt(m[1]));
     } else if ((m = hash.match(/^#\/search(?:\?q=(.*))?$/))) {
       setFlag("view", "search");
-      await searchView(m[1] ? decodeURIComponent(m[1]) : "");
+      await searchView(m[1] ? decodeURIComponent(m[1]) : "", {
+        verified,
+        fetcher,
+        provedEntry,
+        describeEntry,
+        indexLookup: (meanings, cp) => indexLookup(fetcher, verified.key, cp, meanings),
+      });
     } else {
       setFlag("view", "home");
       await entriesView(null);

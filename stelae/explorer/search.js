@@ -7,8 +7,9 @@
 // lookup objects (stelae/sequencer/lookup.py), whose answers are hints: the page says so and
 // sets data-search-complete="false".
 
+import { fill, h, pill, setFlag, status } from "./dom.js";
 import { NotFound } from "./tiles.js";
-import { b64decode, sha256, toHex } from "./verify.js";
+import { sha256, toHex } from "./verify.js";
 
 /** SHA-256 of a dropped file, computed here (the file never leaves the browser). */
 export async function hashFile(file) {
@@ -141,4 +142,71 @@ export async function searchLog(query, ctx) {
   return { ok: bad === 0, complete, summary, notes, hits };
 }
 
-export { b64decode };
+// --- the search view ---------------------------------------------------------------------------------------
+
+export async function searchView(initial, ctx) {
+  const view = document.getElementById("view");
+  const input = h("input", { type: "text", id: "q", placeholder: "sha256:<hex>, UUID, email or URI, key fingerprint", value: initial || "" });
+  const results = h("div", { id: "results" });
+  const run = async (query, label) => {
+    setFlag("searchVerified", null);
+    fill(results, h("p", { class: "working" }, `Searching for ${label || query}…`));
+    const out = await searchLog(query, ctx);
+    renderResults(results, out, label || query);
+  };
+  const drop = h("div", { class: "drop", id: "drop" }, "Drop a file here to hash it in your browser (SHA-256, it never leaves this page) and find every entry about it.");
+  const picker = h("input", { type: "file", id: "file", hidden: true });
+  const onFile = async (file) => {
+    const digest = await hashFile(file);
+    input.value = digest;
+    await run(digest, `${file.name} (${digest})`);
+  };
+  drop.addEventListener("click", () => picker.click());
+  picker.addEventListener("change", () => picker.files[0] && onFile(picker.files[0]));
+  drop.addEventListener("dragover", (ev) => (ev.preventDefault(), drop.classList.add("over")));
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    drop.classList.remove("over");
+    if (ev.dataTransfer.files[0]) onFile(ev.dataTransfer.files[0]);
+  });
+  fill(view, 
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, "Search"),
+      h("form", { class: "row", onsubmit: (ev) => (ev.preventDefault(), input.value.trim() && run(input.value.trim())) }, input, h("button", { class: "primary", type: "submit" }, "Search")),
+      drop,
+      picker,
+      results,
+    ),
+  );
+  if (initial) await run(initial);
+}
+
+function renderResults(results, out, label) {
+  const rows = out.hits.map((hit) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, h("a", { href: `#/entry/${hit.index}` }, String(hit.index))),
+      h("td", { class: "mono" }, hit.uuid || ""),
+      h("td", {}, hit.kind || ""),
+      h("td", {}, hit.ok ? pill("ok", "included, matches") : h("span", { class: "bad" }, hit.problem)),
+    ),
+  );
+  const ok = out.ok && out.hits.every((x) => x.ok);
+  fill(
+    results,
+    h("h3", {}, "Results for ", h("span", { class: "mono" }, label)),
+    ok ? status("ok", out.summary) : status("bad", out.summary),
+    out.notes.length ? h("p", { class: "small" }, out.notes.join(" ")) : null,
+    rows.length
+      ? h("table", { class: "list entries" }, h("tr", {}, h("th", {}, "index"), h("th", {}, "UUID"), h("th", {}, "kind"), h("th", {}, "")), rows)
+      : h("p", {}, `No entry of the log mentions ${label}.`),
+  );
+  setFlag("searchVerified", ok ? "true" : "false");
+  setFlag("searchComplete", out.complete ? "true" : "false");
+  setFlag("searchHits", out.hits.length);
+}
+

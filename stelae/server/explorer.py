@@ -26,6 +26,9 @@ FILES: dict[str, str] = {
     "tiles.js": "text/javascript; charset=utf-8",
     "entry.js": "text/javascript; charset=utf-8",
     "search.js": "text/javascript; charset=utf-8",
+    "index.js": "text/javascript; charset=utf-8",
+    "dom.js": "text/javascript; charset=utf-8",
+    "policy.js": "text/javascript; charset=utf-8",
 }
 
 # The page is rewritten by upgrades, so a browser revalidates it; a stale copy would only be an

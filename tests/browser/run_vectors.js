@@ -7,6 +7,7 @@
 async (cases) => {
   const V = await import(new URL("/explorer/verify.js", location.href));
   const T = await import(new URL("/explorer/tiles.js", location.href));
+  const P = await import(new URL("/explorer/policy.js", location.href));
   const hx = V.fromHex;
   const verdict = async (f) => {
     try {
@@ -65,13 +66,13 @@ async (cases) => {
   for (const [policyText, note, vkey, origin] of cases.policies) {
     out.policies.push(
       await verdict(async () => {
-        const policy = await V.parsePolicy(policyText);
+        const policy = await P.parsePolicy(policyText);
         const key = await V.parseVkey(vkey);
         const wits = [...policy.witnesses.values()];
         const cp = await V.openCheckpoint(bytes(note), [key], origin, wits.map((w) => w.key));
         const signed = new Set(cp.note.cosignatures.map((c) => `${c.name}\n${c.keyId}`));
         const names = new Set(wits.filter((w) => signed.has(`${w.key.name}\n${w.key.keyId}`)).map((w) => w.name));
-        if (!V.quorumMet(policy.quorum, names)) throw new V.VerificationError("quorum not met");
+        if (!P.quorumMet(policy.quorum, names)) throw new V.VerificationError("quorum not met");
       }),
     );
   }

@@ -27,11 +27,14 @@ from urllib.parse import quote
 
 import pytest
 
-from stelae.kinds import signing
+from stelae.kinds import from_body, signing
 from stelae.tiles.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from stelae.tiles.errors import StelaeError, VerificationError
 from stelae.tiles.hashing import leaf_hash, root_from_leaf_hashes
+from stelae.tiles.indexkeys import entry_keys
+from stelae.tiles.indexrun import BatchEntryKeys, batch_records, build_run
 from stelae.tiles.layout import TileID
+from stelae.tiles.manifest import Manifest
 from stelae.tiles.note import Note, open_note, sign_note
 from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner, parse_vkey
 from stelae.tiles.policy import Policy
@@ -274,6 +277,80 @@ def test_a_checkpoint_inconsistent_with_the_remembered_one_is_a_fork(
     # The remembered checkpoint was not replaced: the real log still verifies.
     browser.load(page(served))
     assert browser.wait_flag("checkpointVerified") == "true"
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def test_a_dropped_file_finds_its_entry(
+    served: ServeProcess, browser: Chromium, tmp_path: Path, shots: Path
+) -> None:
+    dropped = tmp_path / "release.tar.gz"
+    dropped.write_bytes(ARTIFACTS[1])
+    browser.load(page(served, "#/search"))
+    assert browser.wait_flag("checkpointVerified") == "true"
+    browser.wait_flag("routed")
+    box = browser.evaluate(
+        "(() => { const el = document.getElementById('drop'); el.scrollIntoView({block: 'center'});"
+        " const r = el.getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    data = {"items": [], "files": [str(dropped)], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        browser.send("Input.dispatchDragEvent", type=kind, x=box[0], y=box[1], data=data)
+    assert browser.wait_flag("searchVerified") == "true"
+    assert browser.wait_flag("searchHits") == "1"
+    text = browser.text()
+    assert "sha256:" + hashlib.sha256(ARTIFACTS[1]).hexdigest() in text
+    assert leaf_hash(served.log.client.entry(1).data).hex() in text
+    browser.screenshot(shots / "search-dropped-file.png")
+
+
+def _write_verifiable_index(served: ServeProcess, copy: Path) -> None:
+    """The docs/index.md objects for the copy's checkpoint, built with the Python core: two
+    runs ([0, 1) and [1, 3)), the second in several shards, and the signed manifest."""
+    signer = Ed25519NoteSigner.from_skey((served.log.data / "signing.key").read_text().strip())
+    cp = open_checkpoint((copy / "checkpoint").read_bytes(), [signer.verifier], signer.name)
+    size = cp.checkpoint.size
+    entries = []
+    for i in range(size):
+        e = from_body(served.log.client.entry(i).data)
+        keys = entry_keys(e.leaf_hash, e.artifact_digests, e.key_fingerprints, e.identities)
+        entries.append(BatchEntryKeys(e.leaf_hash, tuple(k for k in keys if k[0] != "leaf")))
+    refs = []
+    for a, b in ((0, 1), (1, size)):
+        built = build_run(a, b, batch_records(a, entries[a:b]), target=64)
+        for path, data in built.objects():
+            (copy / path).parent.mkdir(parents=True, exist_ok=True)
+            (copy / path).write_bytes(data)
+        refs.append(built.ref)
+    manifest = Manifest(cp.checkpoint.origin, size, cp.checkpoint.root_hash, tuple(refs))
+    (copy / f"index/manifest/{size}").parent.mkdir(parents=True, exist_ok=True)
+    (copy / f"index/manifest/{size}").write_bytes(manifest.sign(signer))
+
+
+def test_search_through_the_verifiable_index_is_complete(
+    served: ServeProcess, browser: Chromium, static_copy: tuple[Path, str], shots: Path
+) -> None:
+    copy, url = static_copy
+    _write_verifiable_index(served, copy)
+    digest = "sha256:" + hashlib.sha256(ARTIFACTS[2]).hexdigest()
+    browser.load(page(served, f"#/search?q={digest}", log=url))
+    assert browser.wait_flag("searchVerified") == "true"
+    assert browser.wait_flag("searchComplete") == "true"
+    assert browser.wait_flag("searchHits") == "1"
+    browser.screenshot(shots / "search-index.png")
+    # The signer's key fingerprint names all three entries, across both runs.
+    fingerprint = from_body(served.log.client.entry(0).data).key_fingerprints[0]
+    browser.load(page(served, f"#/search?q={fingerprint}", log=url))
+    assert browser.wait_flag("searchVerified") == "true"
+    assert browser.wait_flag("searchHits") == "3"
+    # A shard that is not what the manifest committed to fails the search, with a sentence.
+    shard = next((copy / "index/run/1-3").iterdir())
+    shard.write_bytes(shard.read_bytes()[:-1] + bytes([shard.read_bytes()[-1] ^ 1]))
+    browser.load(page(served, f"#/search?q={fingerprint}", log=url))
+    assert browser.wait_flag("searchVerified") == "false"
+    assert "lookup index failed verification" in browser.text()
 
 
 # --- the page's code against the published vectors -----------------------------------------------

@@ -1,0 +1,188 @@
+// The verifiable lookup index of docs/index.md: index keys, the signed manifest for a
+// checkpoint, and each run's shard verified against the run root the manifest lists. A lookup
+// through it is complete for the checkpoint. Mirrors stelae/tiles/{indexkeys,indexrecord,
+// indexrun,manifest,search}.py.
+
+import { NotFound } from "./tiles.js";
+import {
+  EMPTY_ROOT,
+  FormatError,
+  VerificationError,
+  b64decode,
+  equal,
+  leafHash,
+  openNote,
+  rootFromInclusionProof,
+  rootFromLeafHashes,
+  sha256,
+  toHex,
+} from "./verify.js";
+
+const enc = new TextEncoder();
+const SHARD_MAGIC = enc.encode("stelae-index-shard/v1\n");
+const MAX_BITS = 24;
+const MAX_INDEX = 2n ** 63n - 1n;
+
+/** SHA-256("stelae-index-key/v1\n" || kind || "\n" || value)[0:16], value already normalized. */
+export async function indexKey(kind, value) {
+  return (await sha256(enc.encode(`stelae-index-key/v1\n${kind}\n${value}`))).slice(0, 16);
+}
+
+/** The shard of a 16-byte key in a run of 2^bits shards: its top `bits` bits. */
+export function shardOf(key, bits) {
+  return bits === 0 ? 0n : BigInt("0x" + toHex(key)) >> BigInt(128 - bits);
+}
+
+const DECIMAL = /^(0|[1-9][0-9]{0,18})$/;
+
+function decimal(text, what) {
+  if (!DECIMAL.test(text) || BigInt(text) > MAX_INDEX) throw new FormatError(`manifest: ${what} ${JSON.stringify(text.slice(0, 30))} is not a canonical decimal`);
+  return BigInt(text);
+}
+
+/**
+ * Open `index/manifest/<size>` for the verified checkpoint `cp`: signed by the log key, for
+ * the same origin, size and root, its runs partitioning [0, size). Returns the runs.
+ */
+export async function openManifest(bytes, logKey, cp) {
+  const note = await openNote(bytes, [logKey]);
+  const lines = note.text.slice(0, -1).split("\n");
+  if (lines[0] !== "stelae-index/v1" || lines.length < 4) throw new FormatError("manifest: not a stelae-index/v1 manifest");
+  if (lines[1] !== cp.origin) throw new VerificationError(`manifest is for origin ${JSON.stringify(lines[1])}, not ${JSON.stringify(cp.origin)}`);
+  if (decimal(lines[2], "tree size") !== cp.size) throw new VerificationError(`manifest is for tree size ${lines[2]}, not ${cp.size}`);
+  const root = b64decode(lines[3], "manifest root");
+  if (!equal(root, cp.root)) throw new VerificationError(`manifest root ${toHex(root)} is not the checkpoint's ${toHex(cp.root)}`);
+  const runs = [];
+  let end = 0n;
+  for (const line of lines.slice(4)) {
+    const f = line.split(" ");
+    if (f.length !== 4) throw new FormatError(`manifest: run line ${JSON.stringify(line.slice(0, 80))} is not "a b bits root"`);
+    const a = decimal(f[0], "run start");
+    const b = decimal(f[1], "run end");
+    const bits = Number(decimal(f[2], "run bits"));
+    const runRoot = b64decode(f[3], "run root");
+    if (runRoot.length !== 32) throw new FormatError("manifest: a run root is not 32 bytes");
+    if (bits > MAX_BITS) throw new FormatError(`manifest: run ${a}-${b} has bits ${bits}`);
+    if (a !== end) throw new VerificationError(`manifest: entries from ${end} are not covered by exactly one run (next run starts at ${a})`);
+    if (b <= a) throw new FormatError(`manifest: run ${a}-${b} is empty`);
+    runs.push({ a, b, bits, root: runRoot });
+    end = b;
+  }
+  if (end !== cp.size) throw new VerificationError(`manifest: the runs end at ${end}, not at the tree size ${cp.size}`);
+  return runs;
+}
+
+class Reader {
+  constructor(data, what) {
+    this.data = data;
+    this.at = 0;
+    this.what = what;
+  }
+
+  fail(why) {
+    return new FormatError(`${this.what}: ${why}`);
+  }
+
+  u8() {
+    if (this.at >= this.data.length) throw this.fail("ends early");
+    return this.data[this.at++];
+  }
+
+  /** Minimal LEB128 below 2^63 (docs/index.md "Records"). */
+  uvarint() {
+    let n = 0n;
+    for (let i = 0; i < 9; i++) {
+      const byte = this.u8();
+      n |= BigInt(byte & 0x7f) << BigInt(7 * i);
+      if (!(byte & 0x80)) {
+        if (byte === 0 && i > 0) throw this.fail("a varint is not minimal");
+        return n;
+      }
+    }
+    throw this.fail("a varint is longer than 9 bytes");
+  }
+
+  bytes(n) {
+    if (this.at + n > this.data.length) throw this.fail("ends early");
+    const out = this.data.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+}
+
+/**
+ * Fetch and verify the shard of `key` in `run`; return the key's indices in the run (BigInt).
+ * Every check of docs/index.md "Lookups" step 2: header, records well-formed, ascending, in the
+ * shard and inside [a, b), nothing after the last, and records plus proof lead to the run root.
+ */
+export async function lookupRun(fetcher, run, key) {
+  const s = shardOf(key, run.bits);
+  const path = `index/run/${run.a}-${run.b}/${s}`;
+  const r = new Reader(await fetcher.get(path), path);
+  if (!equal(r.bytes(SHARD_MAGIC.length), SHARD_MAGIC)) throw r.fail("not a stelae-index-shard/v1 object");
+  const header = [r.uvarint(), r.uvarint(), BigInt(r.u8()), r.uvarint()];
+  if (header[0] !== run.a || header[1] !== run.b || header[2] !== BigInt(run.bits) || header[3] !== s) {
+    throw r.fail(`its header names run ${header[0]}-${header[1]} bits ${header[2]} shard ${header[3]}`);
+  }
+  const count = r.uvarint();
+  const proof = [];
+  for (let i = 0; i < run.bits; i++) proof.push(r.bytes(32).slice());
+  const hashes = [];
+  let found = null;
+  let previous = null;
+  for (let j = 0n; j < count; j++) {
+    const start = r.at;
+    const k = r.bytes(16);
+    const flags = r.u8();
+    if (flags > 1) throw r.fail("a record has unknown flag bits");
+    const n = r.uvarint();
+    if (n < 1n || n > BigInt(r.data.length)) throw r.fail("a record lists no index");
+    const indices = [];
+    let last = run.a - 1n;
+    for (let i = 0n; i < n; i++) {
+      last = last + 1n + r.uvarint();
+      if (last >= run.b) throw r.fail(`a record lists index ${last}, outside the run`);
+      indices.push(last);
+    }
+    if (flags & 1) for (let i = 0n; i < n; i++) if (r.uvarint() > indices[Number(i)] - run.a) throw r.fail("a batch offset reaches before the run");
+    if (previous && toHex(previous) >= toHex(k)) throw r.fail("records are not strictly ascending by key");
+    if (shardOf(k, run.bits) !== s) throw r.fail("a record's key belongs to another shard");
+    previous = k;
+    hashes.push(await leafHash(r.data.subarray(start, r.at)));
+    if (equal(k, key)) found = indices;
+  }
+  if (r.at !== r.data.length) throw r.fail("bytes follow the last record");
+  const shardRoot = count === 0n ? EMPTY_ROOT : await rootFromLeafHashes(hashes);
+  const runRoot = await rootFromInclusionProof(s, 1n << BigInt(run.bits), shardRoot, proof);
+  if (!equal(runRoot, run.root)) {
+    throw new VerificationError(`${path}: its records and proof lead to run root ${toHex(runRoot)}, not the manifest's ${toHex(run.root)}`);
+  }
+  return found || [];
+}
+
+/**
+ * Look `meanings` ({kind, value}, normalized as docs/index.md "Keys") up through the verifiable
+ * index at checkpoint `cp`. Returns a Map index(Number) -> meanings, or null when the log has
+ * no manifest for this size (then there is nothing verifiable to consult).
+ */
+export async function indexLookup(fetcher, logKey, cp, meanings) {
+  let bytes;
+  try {
+    bytes = await fetcher.get(`index/manifest/${cp.size}`);
+  } catch (err) {
+    if (err instanceof NotFound) return null;
+    throw err;
+  }
+  const runs = await openManifest(bytes, logKey, cp);
+  const found = new Map();
+  for (const meaning of meanings) {
+    const key = await indexKey(meaning.kind, meaning.value);
+    for (const run of runs) {
+      for (const i of await lookupRun(fetcher, run, key)) {
+        const n = Number(i);
+        found.set(n, [...(found.get(n) || []), meaning]);
+      }
+    }
+  }
+  return found;
+}

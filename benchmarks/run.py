@@ -22,6 +22,7 @@ from benchmarks import (
     aws_cost,
     baseline,
     integration,
+    lookups,
     memory,
     monitor,
     proofs,
@@ -32,6 +33,7 @@ from benchmarks import (
 
 BENCHMARKS: dict[str, ModuleType] = {
     "proofs": proofs,
+    "lookups": lookups,
     "integration": integration,
     "writes": writes,
     "memory": memory,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import integration, memory, monitor, proofs, run, writes
+from benchmarks import integration, lookups, memory, monitor, proofs, run, writes
 from stelae.tiles.compact import perfect_subtrees
 from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH, TileID, tile_width
 from stelae.tiles.proof import Range, consistency_ranges, inclusion_ranges
@@ -81,6 +81,58 @@ def test_consistency_roots_verify() -> None:
         p = reader.consistency_proof(m, n)
         r1, r2 = proofs.consistency_roots(m, n, p, reader.root(m))
         verify_consistency(m, n, p, r1, r2)
+
+
+# -- lookups -----------------------------------------------------------------------------------
+
+
+def test_lookup_simulation_follows_the_policy() -> None:
+    sizes = (10**4, 10**5, 2 * 10**5)
+    sim = lookups.simulate(sizes)
+    policy = lookups.POLICY
+    runs: list[tuple[int, int]] = []
+    rewritten = most = 0
+    for n in range(lookups.BATCH, sizes[-1] + 1, lookups.BATCH):
+        runs.append((n - lookups.BATCH, n))
+        while (i := policy.plan(runs)) is not None:
+            runs[i : i + 2] = [(runs[i][0], runs[i + 1][1])]
+            rewritten += runs[i][1] - runs[i][0]
+        most = max(most, len(runs))
+        if n in sim:
+            assert sim[n]["runs"] == runs
+            assert sim[n]["rewritten_entries"] == rewritten
+            assert sim[n]["max_runs"] == most
+
+
+def test_lookup_record_bytes() -> None:
+    assert lookups.mean_uvarint_bytes(128) == 1
+    assert lookups.mean_uvarint_bytes(256) == 1.5
+    # The model against real runs: one batch with 4 fresh keys per entry (the leaf, a digest,
+    # a signer key shared by many, an identity), so the model is an upper bound within ~25%.
+    _, shards = lookups.real_run(1000)
+    real = sum(len(r.encode(0)) for sh in shards for r in sh.records)
+    assert 0.75 * lookups.record_bytes(1000) <= real <= lookups.record_bytes(1000)
+
+
+def test_lookups_report() -> None:
+    r = quick("lookups")
+    assert [s["size"] for s in r["sizes"]] == list(lookups.QUICK_SIZES)
+    assert r["node_hashes_per_second"] > 0
+    for s in r["sizes"]:
+        # One run per size class at most: log10(N / 1024) + 1, plus the checkpoint and manifest.
+        assert 1 <= s["runs"] <= len(str(s["size"] // 1024))
+        assert s["objects_per_lookup"] == 2 + s["runs"] <= s["max_objects_per_lookup"]
+        assert s["batch_shards_per_1000"] == 1
+        assert s["verify_proofs_node_hashes"] > 0 and s["verify_shards_node_hashes"] > 0
+    first = r["sizes"][0]
+    assert first["runs"] == 1 and first["rewrites_per_entry"] == 0 == first["merges"]
+    rewrites = [s["rewrites_per_entry"] for s in r["sizes"]]
+    assert rewrites == sorted(rewrites) and rewrites[-1] < 5 * len(rewrites)
+    real = r["real_run"]
+    assert real["records"] >= real["entries"] * 3
+    for cost in ("verify_proof", "verify_shard", "build_per_entry", "merge_per_entry"):
+        assert set(real[cost]) == {"microseconds", "node_hashes"}
+        assert real[cost]["node_hashes"] > 0
 
 
 # -- integration -------------------------------------------------------------------------------
@@ -197,7 +249,7 @@ def test_monitor_report() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["proofs", "integration", "writes", "memory", "monitor", "write_path"]
+    "name", ["proofs", "lookups", "integration", "writes", "memory", "monitor", "write_path"]
 )
 def test_printer(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     run.BENCHMARKS[name].print_result(quick(name))

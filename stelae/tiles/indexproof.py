@@ -145,19 +145,21 @@ class LookupProof:
             raise ProofError(
                 f"{what}: shard proof has {len(self.shard_path)} hashes, not {ref.bits}"
             )
+        decoded: list[Record] = []
         if self.count == 0:
             if self.records:
                 raise InvalidLookupProofError(key, ref, "an empty shard has no records to show")
             shard_root = EMPTY_ROOT
         else:
-            shard_root = self._shard_root(key, ref, s)
+            shard_root = self._shard_root(key, ref, s, decoded)
         run_root = root_from_inclusion_proof(s, ref.shards, shard_root, self.shard_path)
         if run_root != ref.root:
             raise RootMismatchError(what, ref.root, run_root)
-        return self._answer(key, ref)
+        return self._answer(key, ref, decoded)
 
-    def _shard_root(self, key: bytes, ref: RunRef, s: int) -> bytes:
-        """Check each record's shape and that all lead to one shard root; return that root."""
+    def _shard_root(self, key: bytes, ref: RunRef, s: int, decoded: list[Record]) -> bytes:
+        """Decode each record into ``decoded`` with every check, and return the one shard root
+        they all lead to."""
         if not 1 <= len(self.records) <= 2:
             raise InvalidLookupProofError(key, ref, f"{len(self.records)} records, want 1 or 2")
         root: bytes | None = None
@@ -178,14 +180,14 @@ class LookupProof:
                     f"run {ref.name} shard {s} (second record)", root, calculated
                 )
             root = calculated
+            decoded.append(record)
         assert root is not None
         return root
 
-    def _answer(self, key: bytes, ref: RunRef) -> Record | None:
+    def _answer(self, key: bytes, ref: RunRef, decoded: list[Record]) -> Record | None:
         """Which answer the (Merkle-verified) records give, or why they give none."""
-        if not self.records:
+        if not decoded:
             return None
-        decoded = [decode_record(rp.record, 0, ref.a, ref.b)[0] for rp in self.records]
         if len(decoded) == 1:
             (record,), (rp,) = decoded, self.records
             if record.key == key:

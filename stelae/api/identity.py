@@ -26,6 +26,11 @@ class LogIdentity:
         return cls(verifier.name, verifier.public_key)
 
     @cached_property
+    def verifier(self) -> Ed25519NoteVerifier:
+        """The log's note verifier: checkpoints, index manifests."""
+        return Ed25519NoteVerifier(self.origin, self.public_key)
+
+    @cached_property
     def v2_key_id(self) -> bytes:
         """``logId.keyId`` of Rekor v2: SHA-256(origin || \\n || 0x01 || key), all 32 bytes."""
         return rekor_v2_log_id(self.origin, self.public_key)

@@ -7,7 +7,6 @@ proof), computed from the same static objects any reader can fetch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -22,13 +21,13 @@ from stelae.api.http import Request, Response
 from stelae.api.identity import LogIdentity
 from stelae.api.rekor import ProvedEntry, v1_entry, v1_log_info, v2_entry
 from stelae.api.submit import NotYetIntegratedError, Submitter
-from stelae.sequencer.lookup import LeafRecord, leaf_path
-from stelae.sequencer.pending import PendingEntry
+from stelae.tiles.batch import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import TileReader
-from stelae.tiles.errors import NotFoundError
 from stelae.tiles.fetch import CachingFetcher, Fetcher
+from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.layout import TILE_WIDTH
+from stelae.tiles.locate import Located, locate_leaf
 from stelae.tiles.note import Note
 from stelae.tiles.proof import (
     inclusion_ranges,
@@ -121,14 +120,22 @@ class WriteService:
             "true",
         )
 
-    def _integrate(self, entry: kinds.Entry) -> ProvedEntry:
+    def _integrate(self, entry: kinds.Entry) -> tuple[ProvedEntry, bool]:
+        """Queue ``entry``, wait for its receipt, and prove it: the entry with its inclusion
+        proof verified against the checkpoint it is answered with, and whether it was a
+        duplicate of an entry already in the log."""
         pending = PendingEntry(
             entry.body, entry.artifact_digests, entry.key_fingerprints, entry.identities
         )
         receipt = self.submitter.submit(pending, self.config.wait_seconds)
         cp = _parse_checkpoint(receipt.checkpoint)
-        self.tiles.published(cp.size)
-        proof = self.tiles.inclusion_proof(receipt.index, cp.size)
+        batch = receipt.batch
+        if batch is not None and batch.new_size == cp.size:
+            # The receipt's batch record proves the entry in its own tree: no tile is read.
+            proof = batch.inclusion_proof(receipt.index)
+        else:
+            self.tiles.published(cp.size)
+            proof = self.tiles.inclusion_proof(receipt.index, cp.size)
         # Never answer with a proof that does not verify against the checkpoint we send.
         verify_inclusion(receipt.index, cp.size, entry.leaf_hash, proof, cp.root_hash)
         proved = ProvedEntry(
@@ -143,9 +150,7 @@ class WriteService:
             proof,
             receipt.checkpoint,
         )
-        if receipt.duplicate:
-            raise _Duplicate(proved)
-        return proved
+        return proved, receipt.duplicate
 
     def _post_v2(self, req: Request) -> Response:
         entry = kinds.from_v2_request(self._json_body(req))
@@ -180,16 +185,16 @@ class WriteService:
         duplicate (or Rekor's 409, where ``conflict`` says which entry and with what headers,
         in strict mode), 202 past the deadline."""
         try:
-            proved = self._integrate(entry)
+            proved, duplicate = self._integrate(entry)
         except NotYetIntegratedError:
             return self._accepted(entry)
-        except _Duplicate as dup:
-            if self._strict(req):
-                where, conflict_headers = conflict(dup.entry)
-                message = f"an equivalent entry already exists in the transparency log {where}"
-                return Response.json(409, {"code": 409, "message": message}, conflict_headers)
-            return Response.json(201, render(dup.entry), {**headers, "X-Stelae-Duplicate": "true"})
-        return Response.json(201, render(proved), headers)
+        if not duplicate:
+            return Response.json(201, render(proved), headers)
+        if self._strict(req):
+            where, conflict_headers = conflict(proved)
+            message = f"an equivalent entry already exists in the transparency log {where}"
+            return Response.json(409, {"code": 409, "message": message}, conflict_headers)
+        return Response.json(201, render(proved), {**headers, "X-Stelae-Duplicate": "true"})
 
     def _accepted(self, entry: kinds.Entry) -> Response:
         location = f"/api/v1/log/entries/{entry.uuid}"
@@ -198,7 +203,7 @@ class WriteService:
             {
                 "code": 202,
                 "message": "the entry is queued and will be integrated shortly; "
-                f"fetch it from {location} or index/leaf/{entry.uuid}",
+                f"fetch it from {location}, or look it up with `stelae get --uuid {entry.uuid}`",
                 "uuid": entry.uuid,
             },
             {"Location": location, "Retry-After": "2"},
@@ -246,17 +251,22 @@ class WriteService:
         m = _UUID.fullmatch(req.path.rsplit("/", 1)[-1].lower())
         if not m:
             raise ApiError(400, "an entry UUID is 64 hex digits (or an 80-digit entry ID)")
-        try:
-            record = LeafRecord.parse(self.fetcher.fetch(leaf_path(bytes.fromhex(m.group(1)))))
-        except NotFoundError as err:
-            raise ApiError(404, f"no entry with UUID {m.group(1)}") from err
         cp, note = self._current()
-        if record.index >= cp.size:
-            raise ApiError(404, f"entry {m.group(1)} is not yet in a published checkpoint")
-        body = self.tiles.bundle(record.index // TILE_WIDTH, cp.size).entries[
-            record.index % TILE_WIDTH
+        leaf = bytes.fromhex(m.group(1))
+        found = self._locate(leaf, cp)
+        if found is None:
+            raise ApiError(404, f"no entry with UUID {m.group(1)} in the log of size {cp.size}")
+        body = self.tiles.bundle(found.index // TILE_WIDTH, cp.size).entries[
+            found.index % TILE_WIDTH
         ]
-        return self._v1_read(body, record.index, cp, note, record)
+        if leaf_hash(body) != leaf:  # a 16-byte index key collision, or a lying index
+            raise ApiError(404, f"no entry with UUID {m.group(1)} in the log of size {cp.size}")
+        return self._v1_read(body, found.index, cp, note, found)
+
+    def _locate(self, leaf: bytes, cp: Checkpoint) -> Located | None:
+        return locate_leaf(
+            self.fetcher.fetch, [self.identity.verifier], self.identity.origin, cp, leaf
+        )
 
     def _v1_read(
         self,
@@ -264,14 +274,13 @@ class WriteService:
         index: int,
         cp: Checkpoint,
         note: bytes,
-        record: LeafRecord | None = None,
+        found: Located | None = None,
     ) -> Response:
-        if record is None:
-            try:
-                lh = hashlib.sha256(b"\x00" + body).digest()
-                record = LeafRecord.parse(self.fetcher.fetch(leaf_path(lh)))
-            except NotFoundError:
-                record = LeafRecord(index)
+        if found is None:
+            found = self._locate(leaf_hash(body), cp)
+        itime, stamp = 0, b""
+        if found is not None and found.index == index:
+            itime, stamp = found.integrated_time, found.signed_entry_timestamp
         proof = self.tiles.inclusion_proof(index, cp.size)
         try:
             obj = json.loads(body)
@@ -279,16 +288,7 @@ class WriteService:
         except (ValueError, AttributeError):
             kind, version = "", ""
         proved = ProvedEntry(
-            kind,
-            version,
-            body,
-            index,
-            record.integrated_time,
-            record.signed_entry_timestamp,
-            cp.size,
-            cp.root_hash,
-            proof,
-            note,
+            kind, version, body, index, itime, stamp, cp.size, cp.root_hash, proof, note
         )
         return Response.json(200, v1_entry(self.identity, proved))
 
@@ -349,11 +349,6 @@ class _ProofReader(TileReader):
                 self._nodes.clear()
             self._nodes[(level, index)] = value
         return value
-
-
-class _Duplicate(Exception):  # noqa: N818 - control flow inside the service, never escapes
-    def __init__(self, entry: ProvedEntry) -> None:
-        self.entry = entry
 
 
 def _int_param(req: Request, name: str, default: int) -> int:

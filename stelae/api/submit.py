@@ -10,8 +10,9 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Protocol
 
-from stelae.sequencer.batcher import Batcher, NotYetIntegratedError, Receipt
-from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.batcher import Batcher, NotYetIntegratedError
+from stelae.sequencer.engine import Receipt
+from stelae.tiles.batch import PendingEntry
 
 __all__ = ["InProcessSubmitter", "NotYetIntegratedError", "Submitter"]
 

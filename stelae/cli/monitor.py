@@ -48,7 +48,8 @@ from stelae.tiles.client import InconsistentCheckpointsError
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import FetchError
 from stelae.tiles.hashing import EMPTY_ROOT, leaf_hash
-from stelae.tiles.layout import TILE_WIDTH
+from stelae.tiles.indexaudit import IndexMismatchError, Verified, audit_index
+from stelae.tiles.layout import TILE_WIDTH, TileID
 from stelae.tiles.proof import RootMismatchError, verify_consistency
 
 SAVE_EVERY_BUNDLES = 64
@@ -118,10 +119,14 @@ def _saved(reader: Reader) -> tuple[AuditState, SignedCheckpoint | None]:
     return audit, cp
 
 
-def _save(reader: Reader, audit: AuditState, cp: SignedCheckpoint) -> None:
-    reader.state.store_monitor(
-        {"checkpoint": cp.to_bytes().decode("utf-8"), "audit": audit.to_json()}
-    )
+def _save(
+    reader: Reader, audit: AuditState, cp: SignedCheckpoint, index: Verified | None = None
+) -> None:
+    obj: dict[str, Any] = {"checkpoint": cp.to_bytes().decode("utf-8"), "audit": audit.to_json()}
+    if index is None:
+        index = _saved_index(reader)
+    obj["index"] = [[a, b, root] for (a, b), root in sorted(index.items())]
+    reader.state.store_monitor(obj)
 
 
 def _prove_prefix(reader: Reader, audit: AuditState, cp: SignedCheckpoint) -> None:
@@ -223,8 +228,72 @@ def audit_round(
         raise
 
     _check_history(reader, cp, result.start, alert)
-    _save(reader, audit, cp)
+    index = _audit_index(reader, cp, _saved_index(reader), alert)
+    _save(reader, audit, cp, index)
     return result
+
+
+def _saved_index(reader: Reader) -> Verified:
+    obj = reader.state.load_monitor() or {}
+    runs = obj.get("index")
+    if not isinstance(runs, list):
+        return {}
+    out: Verified = {}
+    for r in runs:
+        if isinstance(r, list) and len(r) == 3 and all(isinstance(x, int) for x in r[:2]):
+            out[(r[0], r[1])] = str(r[2])
+    return out
+
+
+def _audit_index(
+    reader: Reader, cp: SignedCheckpoint, verified: Verified, alert: Alert
+) -> Verified:
+    """Recompute the runs of the index the log signed for ``cp`` that no earlier round checked
+    (docs/index.md, "Monitors")."""
+    from stelae.cli.index import keys_of  # noqa: PLC0415 - loads the entry kinds
+
+    tiles, size = reader.client.tiles, cp.checkpoint.size
+
+    def entries_of(a: int, b: int) -> list[bytes]:
+        # Bundles again, each checked against its level-0 tile, which the audit verified.
+        out: list[bytes] = []
+        for n in range(a // TILE_WIDTH, (b + TILE_WIDTH - 1) // TILE_WIDTH):
+            bundle = tiles.bundle(n, size)
+            if bundle.leaf_hashes() != list(tiles.hash_tile(0, n, size).hashes):
+                raise TileMismatchError(
+                    TileID.bundle(n, len(bundle)).path(),
+                    0,
+                    b"",
+                    b"",
+                    why=f"bundle {n} no longer matches its audited tile",
+                )
+            first = n * TILE_WIDTH
+            out.extend(bundle.entries[max(a, first) - first : min(b, first + len(bundle)) - first])
+        return out
+
+    try:
+        return audit_index(
+            reader.client.fetcher.fetch,
+            reader.client.verifiers,
+            cp.checkpoint,
+            keys_of,
+            entries_of=entries_of,
+            verified=verified,
+        )
+    except IndexMismatchError as err:
+        alert(
+            {
+                "alert": "bad_index",
+                "path": err.path,
+                "served": err.served,
+                "calculated": err.calculated,
+                "reason": str(err),
+            }
+        )
+        raise
+    except VerificationError as err:
+        alert({"alert": "bad_index", "reason": str(err)})
+        raise
 
 
 def _audit_entries(

@@ -10,7 +10,6 @@ import click
 
 from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, history_path, print_fork_evidence, reader_options
-from stelae.sequencer.lookup import decode_leaf_index, leaf_path
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import LogClient
 from stelae.tiles.errors import NotFoundError, VerificationError
@@ -92,13 +91,6 @@ def body_json(data: bytes) -> Any | None:
         return None
 
 
-def _integrated_time(record: bytes) -> int | None:
-    """The leaf index object's integratedTime, shown as information (not verified: the log
-    signs it only in the entry's signed entry timestamp)."""
-    value = json.loads(record).get("integratedTime")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 @click.command()
 @click.option("--log-index", type=click.IntRange(min=0), help="The entry's index in the log.")
 @click.option("--uuid", help="The entry's UUID (hex leaf hash) or Rekor 80-hex entry ID.")
@@ -107,8 +99,8 @@ def _integrated_time(record: bytes) -> int | None:
 def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) -> None:
     """Print one entry, with its inclusion in the verified checkpoint proved.
 
-    --uuid finds the entry through the log's static leaf index (index/leaf/<uuid>), then checks
-    the entry found there really has that leaf hash.
+    --uuid finds the entry through the log's verifiable lookup index (docs/index.md), then
+    checks the entry found there really has that leaf hash.
 
     \b
     Example:
@@ -121,14 +113,18 @@ def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) 
     integrated_time: int | None = None
     if uuid is not None:
         leaf = parse_uuid(uuid)
-        try:
-            record = reader.client.fetcher.fetch(leaf_path(leaf))
-        except NotFoundError as err:
-            raise EntryNotFoundError(f"no entry with UUID {leaf.hex()} in this log") from err
-        log_index = decode_leaf_index(record)
-        integrated_time = _integrated_time(record)
+        cp = reader.current()
+        found = reader.client.locate(leaf, cp)
+        if found is None:
+            raise EntryNotFoundError(
+                f"no entry with UUID {leaf.hex()} in this log (proved absent at tree size "
+                f"{cp.checkpoint.size} by its lookup index)"
+            )
+        log_index = found.index
+        integrated_time = found.integrated_time if found.batch is not None else None
+    else:
+        cp = reader.current()
     assert log_index is not None
-    cp = reader.current()
     if log_index >= cp.checkpoint.size:
         raise EntryNotFoundError(
             f"entry {log_index} is not in the log (verified tree size {cp.checkpoint.size})"

@@ -1,11 +1,15 @@
-"""``stelae search``: find entries by artifact digest, signer key or identity, and check each hit.
+"""``stelae search``: find entries by artifact digest, signer key or identity, with a proof that
+the answer is complete.
 
-A lookup is one GET of a static index object (:mod:`stelae.sequencer.lookup`). The index is only a
-hint: every hit is fetched with its inclusion proved, hits beyond the verified tree size are
-ignored, and each entry's body is re-parsed (:func:`stelae.kinds.from_body`) to check it really
-commits to what was searched for. A hit that does not is reported on stderr, never printed as a
-result, and makes the exit status 1: a log that indexes entries under the wrong keys is broken or
-lying.
+The lookup goes through the log's verifiable index (docs/index.md, :mod:`stelae.tiles.search`):
+the index manifest signed for the verified checkpoint, and one shard per run, each hit proved a
+member and each run without one proved not to hold the key. So the answer is every entry below the
+verified tree size that the log indexed under the key, and a failed proof is exit 1 with the
+evidence. Each hit is then fetched with its inclusion proved and its body re-parsed
+(:func:`stelae.kinds.from_body`) to check it really commits to what was searched for. A hit that
+does not is reported on stderr, never printed as a result, and makes the exit status 1: a log that
+indexes entries under the wrong keys is broken or lying (or, with 2^64 work, someone forced a
+16-byte index-key collision). An index that leaves an entry out is what `stelae monitor` catches.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import click
 
 from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, reader_options
-from stelae.sequencer.lookup import digest_path, identity_path, key_path, read_indices
-from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
+from stelae.tiles.errors import FormatError, VerificationError
+from stelae.tiles.indexkeys import KeyKind, normalize
+from stelae.tiles.search import lookup
 
 if TYPE_CHECKING:
     from stelae.kinds import Entry
@@ -53,12 +58,8 @@ class Query:
     value: str
 
     @property
-    def path(self) -> str:
-        if self.kind == "digest":
-            return digest_path(self.value)
-        if self.kind == "key":
-            return key_path(self.value)
-        return identity_path(self.value)
+    def key_kind(self) -> KeyKind:
+        return KeyKind(self.kind)
 
     def label(self) -> str:
         return f"{self.kind} {self.value}"
@@ -83,7 +84,7 @@ def digest_query(value: str, option: str = "--sha") -> Query:
     if ":" not in text:
         text = f"sha256:{text}"
     try:
-        digest_path(text)
+        normalize(KeyKind.DIGEST, text)
     except FormatError as err:
         raise click.BadParameter(str(err), param_hint=f"'{option}'") from err
     return Query("digest", text)
@@ -177,16 +178,19 @@ def search(  # noqa: PLR0917 - click passes options as arguments
         assert uri is not None
         query = identity_query(uri, "--uri")
 
-    try:
-        indices = read_indices(reader.client.fetcher.fetch, query.path)
-    except NotFoundError:
-        indices = []
-    cp = reader.current()  # after the index: a newer checkpoint covers more of its hits
+    cp = reader.current()
     size = cp.checkpoint.size
+    answer = lookup(
+        reader.client.fetcher.fetch,
+        reader.client.verifiers,
+        reader.origin,
+        cp.checkpoint,
+        query.key_kind,
+        query.value,
+    )  # every proof verified, or it raises with the evidence
     hits: list[dict[str, Any]] = []
     mismatches: list[Mismatch] = []
-    beyond = [i for i in indices if i >= size]
-    for index in sorted(i for i in indices if i < size):
+    for index in answer.indices:
         entry = reader.client.entry(index, cp)  # inclusion proved, or it raises
         reason = check_hit(query, entry.data)
         if reason is None:
@@ -194,10 +198,11 @@ def search(  # noqa: PLR0917 - click passes options as arguments
         else:
             mismatches.append(Mismatch(index, entry.leaf_hash.hex(), reason))
 
-    if beyond:
-        click.echo(
-            f"ignored {len(beyond)} indexed entries beyond the verified tree size {size}", err=True
-        )
+    click.echo(
+        f"complete for tree size {size}: the index's proofs cover all {len(answer.proofs)} "
+        f"run(s) ({answer.objects_read} objects read)",
+        err=True,
+    )
     if not hits and not mismatches:
         click.echo(f"no entries found for {query.label()}", err=True)
     if hits or as_json:  # an empty text result prints nothing, not an empty line
@@ -206,6 +211,8 @@ def search(  # noqa: PLR0917 - click passes options as arguments
             {
                 "query": {"kind": query.kind, "value": query.value},
                 "tree_size": size,
+                "complete": True,
+                "objects_read": answer.objects_read,
                 "entries": hits,
                 "mismatched": [m.__dict__ for m in mismatches],
             },

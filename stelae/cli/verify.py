@@ -4,7 +4,7 @@ Three ways to name the entry, one verdict:
 
 - ``--artifact --signature (--public-key | --certificate)`` (or ``--envelope`` for dsse): the
   canonical body is rebuilt locally, exactly as the log builds it (every wire shape the kind
-  has), and its leaf hash looked up in the log's static index ``index/leaf/<hex>``;
+  has), and its leaf hash looked up in the log's verifiable lookup index (docs/index.md);
 - ``--uuid`` / ``--log-index``: the entry is fetched;
 - ``--bundle``: nothing is fetched. The proof file carries the body, the index, the inclusion
   proof and the signed checkpoint.
@@ -34,10 +34,9 @@ from stelae.cli.reading import (
     require_quorum,
     witness_policy_option,
 )
-from stelae.sequencer.lookup import decode_leaf_index, leaf_path
 from stelae.sequencer.timestamp import verify_set
 from stelae.tiles.checkpoint import SignedCheckpoint
-from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
+from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.note import NoteVerifier
 from stelae.tiles.notekeys import Ed25519NoteVerifier, VkeyVerifier, parse_vkey
 from stelae.tiles.proofbundle import ProofBundle
@@ -118,14 +117,14 @@ def check_key(key_file: bytes, entry: kinds.Entry, signature_format: str | None)
 def _online_by_material(reader: Reader, material: Material) -> tuple[int, bytes, SignedCheckpoint]:
     """Rebuild the body in each shape the kind has; the first whose UUID the log knows wins."""
     tried: list[str] = []
+    cp = reader.current()
     for api in material.apis():
         _, entry = material.entry(api)
         tried.append(entry.uuid)
-        try:
-            record = reader.client.fetcher.fetch(leaf_path(entry.leaf_hash))
-        except NotFoundError:
+        found = reader.client.locate(entry.leaf_hash, cp)
+        if found is None:
             continue
-        return _prove(reader, decode_leaf_index(record), entry.leaf_hash)
+        return _prove(reader, found.index, entry.leaf_hash)
     raise EntryNotFoundError(
         f"no entry for this {material.type} in the log (looked up UUID {', '.join(tried)})"
     )
@@ -250,11 +249,10 @@ def verify(
             index, body, cp = _online_by_material(reader, material)
         elif uuid is not None:
             leaf = parse_uuid(uuid)
-            try:
-                record = reader.client.fetcher.fetch(leaf_path(leaf))
-            except NotFoundError as err:
-                raise EntryNotFoundError(f"no entry with UUID {leaf.hex()} in this log") from err
-            index, body, cp = _prove(reader, decode_leaf_index(record), leaf)
+            found = reader.client.locate(leaf, reader.current())
+            if found is None:
+                raise EntryNotFoundError(f"no entry with UUID {leaf.hex()} in this log")
+            index, body, cp = _prove(reader, found.index, leaf)
         else:
             assert log_index is not None
             index, body, cp = _prove(reader, log_index)

@@ -20,10 +20,17 @@ def service() -> WriteService:
     """Built once per container (cold start), from the environment."""
     cfg = AwsConfig.from_env()
     store = cfg.store(boto3.client("s3"))
+    identity = LogIdentity.from_vkey(cfg.vkey)
     return WriteService(
-        SqsSubmitter(boto3.client("sqs"), cfg.queue_url, store, first_poll=cfg.poll_after_seconds),
+        SqsSubmitter(
+            boto3.client("sqs"),
+            cfg.queue_url,
+            store,
+            identity.verifier,
+            first_poll=cfg.poll_after_seconds,
+        ),
         StoreFetcher(store),
-        LogIdentity.from_vkey(cfg.vkey),
+        identity,
         ServiceConfig(wait_seconds=cfg.wait_seconds),
     )
 

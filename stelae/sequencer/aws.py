@@ -9,7 +9,7 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_VKEY``                 the log's verifier key (public)
 ``STELAE_SIGNING_KEY_SECRET``   ARN or name of the Secrets Manager secret holding the
                                 ``PRIVATE+KEY+...`` string (sequencer only)
-``STELAE_INDEXES``              comma-separated lookup indexes (default all)
+``STELAE_INDEXES``              ignored (every key kind is always indexed: docs/index.md)
 ``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20)
 ``STELAE_POLL_AFTER_SECONDS``   when a write first looks for its entry: the sequencer's batching
                                 window (default 1)
@@ -24,8 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stelae.sequencer.engine import Sequencer, SequencerConfig
-from stelae.sequencer.lookup import ALL_INDEXES, IndexKind
+from stelae.sequencer.engine import ALL_INDEXES, IndexKind, Sequencer, SequencerConfig
 from stelae.sequencer.s3 import S3Store
 from stelae.tiles.errors import FormatError, StelaeError
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
@@ -99,4 +98,4 @@ class AwsConfig:
         return signer
 
     def sequencer(self, signer: Ed25519NoteSigner, store: S3Store) -> Sequencer:
-        return Sequencer(store, signer, SequencerConfig(self.origin, indexes=self.indexes))
+        return Sequencer(store, signer, SequencerConfig(self.origin, background_merges=False))

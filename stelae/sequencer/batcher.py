@@ -14,9 +14,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 
-from stelae.sequencer.engine import Assignment, IntegrationResult, Sequencer
+from stelae.sequencer.engine import IntegrationResult, Receipt, Sequencer
 from stelae.sequencer.pending import PendingEntry
 from stelae.tiles.errors import StelaeError
 
@@ -35,18 +34,6 @@ class NotYetIntegratedError(StelaeError):
 
 class ShuttingDownError(StelaeError):
     """The batcher is stopping and accepts no new entries."""
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """Where an entry landed and the signed checkpoint that covers it."""
-
-    index: int
-    duplicate: bool
-    integrated_time: int
-    checkpoint: bytes
-    tree_size: int
-    signed_entry_timestamp: bytes = b""
 
 
 class Batcher:
@@ -132,14 +119,4 @@ class Batcher:
         batch: list[tuple[PendingEntry, Future[Receipt], float]], result: IntegrationResult
     ) -> None:
         for entry, future, _ in batch:
-            a: Assignment = result.assigned[entry.leaf_hash]
-            future.set_result(
-                Receipt(
-                    a.index,
-                    a.duplicate,
-                    a.integrated_time,
-                    result.checkpoint,
-                    result.size,
-                    a.signed_entry_timestamp,
-                )
-            )
+            future.set_result(result.receipts[entry.leaf_hash])

@@ -1,29 +1,31 @@
-"""The sequencer: claims a batch, integrates it into tiles, and publishes a signed checkpoint.
+"""The sequencer: claims a batch, integrates it into tiles and the index, publishes a checkpoint.
 
-One sequencer writes at a time, but correctness never depends on it (DESIGN.md "Sequencing and
-storage"). The steps of :meth:`Sequencer.integrate`, and why a crash between any two is safe:
+One sequencer writes at a time, but correctness never depends on it. docs/sequencing.md is the
+reference; in short, :meth:`Sequencer.integrate` does:
 
-1. Read the published checkpoint and the intent record (both versioned). No writes.
-2. **Recover**: if the intent record describes a batch beyond the published size, a previous run
-   crashed after claiming it. Complete it first, with the same code as the normal path (step 5).
-3. Deduplicate the new batch, within itself and against the log (leaf-hash index).
-4. **Commit point 1 — claim**: compare-and-swap the intent record. Losing the swap means another
-   sequencer moved first: raise :class:`LostRaceError` having written nothing. After it, the
-   indices are ours and every object we write below is a pure function of (published tree,
-   intent), so anyone repeating it writes identical bytes: immutable writes stay idempotent.
-5. Integrate (:meth:`Sequencer._apply`):
+1. Read the published checkpoint. If it is not the one this sequencer last published, look for
+   a batch record at the published size (``batch/<size>``): a batch someone claimed and did not
+   finish. **Recover** it with the same code as the normal path (step 4).
+2. Deduplicate the batch within itself and against the log (the recent-leaf window, confirmed
+   through the verifiable index; :mod:`stelae.sequencer.recent`).
+3. **Commit point 1 — claim**: create the batch record ``batch/<size>`` (create-if-absent). It
+   assigns the indices, carries every entry's integrated time and signed entry timestamp, and
+   names the index runs the batch's manifest will list. Losing the create means another
+   sequencer claimed that size: finish its batch (step 4, as a recovery) and try again. From here
+   every object written is a pure function of (published tree, batch record), so anyone
+   repeating it writes identical bytes.
+4. Integrate (:meth:`Sequencer._apply`):
    a. entry bundles and hash tiles (immutable, create-if-absent; same bytes = success);
-   b. lookup indexes (leaf index create-if-absent; the others by CAS with set union);
-   c. the checkpoint history object ``checkpoints/<size>`` (immutable);
-   d. **commit point 2 — publish**: compare-and-swap ``checkpoint``. If the swap is lost, someone
-      else completed this same intent (they had to, to move on) or raced us to it; we re-read and
-      succeed if the published size covers our batch.
-   A crash anywhere in 5a–5d leaves objects beyond the published size that the next run rewrites
-   with the same bytes, and a checkpoint that still describes a complete, consistent tree. The
-   store is flushed between 5c and 5d, so everything a checkpoint covers is durable before it is
-   published; a local store may therefore leave 5a–5c's objects incomplete after a power loss,
-   and lets the recovery's rewrite replace them (:mod:`stelae.sequencer.local`, "repair").
-6. Tell the caller each entry's index and the checkpoint; only then may submitters be answered.
+   b. the batch's own lookup-index run (docs/index.md), immutable;
+   c. the index manifest for the new size, signed, immutable;
+   d. the checkpoint, signed, cosigned by witnesses if a policy asks for it, kept at
+      ``checkpoints/<size>`` (immutable);
+   e. **commit point 2 — publish**: compare-and-swap ``checkpoint``.
+   A crash anywhere in 4a–4e leaves objects beyond the published size that the next run rewrites
+   with the same bytes. The store is flushed before 4e, so everything a checkpoint covers is
+   durable before it is published.
+5. Answer each entry with a :class:`Receipt`; offer the new run list to the merger, which
+   combines runs in the background (:mod:`stelae.sequencer.merger`).
 """
 
 from __future__ import annotations
@@ -35,34 +37,37 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from stelae.sequencer.intent import INTENT_KEY, Intent, read_header
-from stelae.sequencer.lookup import (
-    ALL_INDEXES,
-    IndexHead,
-    IndexKind,
-    LeafRecord,
-    digest_path,
-    identity_path,
-    key_path,
-    leaf_path,
-    page_path,
-)
-from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.merger import Merger
+from stelae.sequencer.recent import RecentLeaves
 from stelae.sequencer.store import (
+    ImmutableConflictError,
     ObjectClass,
     ObjectNotFound,
     ObjectStore,
     PreconditionFailed,
 )
 from stelae.sequencer.timestamp import set_payload, v1_log_id
+from stelae.tiles.batch import BatchRecord, PendingEntry
 from stelae.tiles.builder import extend, right_edge_from_tiles
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.compact import RightEdge
-from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.errors import FormatError, StelaeError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT
-from stelae.tiles.layout import TILE_WIDTH, TileID, right_edge_tiles
+from stelae.tiles.indexkeys import KeyKind
+from stelae.tiles.indexrun import BatchEntryKeys, RunRef, batch_records, build_run
+from stelae.tiles.layout import (
+    TILE_WIDTH,
+    TileID,
+    batch_path,
+    manifest_path,
+    right_edge_tiles,
+)
+from stelae.tiles.locate import locate_leaf
+from stelae.tiles.manifest import Manifest
+from stelae.tiles.mergepolicy import MergePolicy
 from stelae.tiles.note import open_note, sign_note
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.tile import EntryBundle, HashTile
@@ -71,8 +76,17 @@ log = logging.getLogger("stelae.sequencer")
 
 CHECKPOINT_KEY = "checkpoint"
 
+IndexKind = KeyKind
+ALL_INDEXES = frozenset({KeyKind.DIGEST, KeyKind.KEY, KeyKind.IDENTITY})
+"""The key kinds besides ``leaf``. Every one is always indexed (docs/index.md): the set is not a
+setting, so that anyone can recompute the index from the entries alone."""
+
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+
+CLAIM_ATTEMPTS = 8
+"""How many claims a batch may lose to other sequencers (each loss finishes their batch first)
+before :class:`LostRaceError` is raised."""
 
 
 def history_key(size: int) -> str:
@@ -81,11 +95,26 @@ def history_key(size: int) -> str:
 
 
 class LostRaceError(StelaeError):
-    """Another sequencer claimed or published first; this one wrote nothing that matters."""
+    """Other sequencers kept claiming or publishing first; this one's batch was not written."""
 
 
 class LogCorruptedError(StelaeError):
-    """The stored log contradicts itself (tiles vs checkpoint, intent vs checkpoint). Fatal."""
+    """The stored log contradicts itself (tiles vs checkpoint, batch record vs checkpoint). Fatal:
+    the sequencer must stop rather than extend a tree it cannot verify."""
+
+
+class IndexMissingError(LogCorruptedError):
+    """The published checkpoint has no index manifest: a log from before the batch-level index."""
+
+
+class Cosigner(Protocol):
+    """Collects witness cosignatures for a checkpoint before it is published (docs/witness.md)."""
+
+    def cosign(
+        self, note: bytes, size: int, consistency_proof: Callable[[int, int], list[bytes]]
+    ) -> bytes:
+        """``note`` with the cosignatures that satisfy the policy added; raises if they don't."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -94,25 +123,42 @@ class SequencerConfig:
 
     origin: str
     """The checkpoint origin; also the note key name of the log's signature."""
-    indexes: frozenset[IndexKind] = ALL_INDEXES
-    """Which lookup indexes to maintain beside the leaf-hash index."""
-    leaf_index: bool = True
-    """Maintain ``index/leaf/<hash>``. Without it the log cannot deduplicate against entries of
-    earlier batches, and ``get --uuid`` / the write API's wait cannot find entries."""
+    lookup_index: bool = True
+    """Build the lookup index (docs/index.md): runs and a manifest per batch. Without it the log
+    answers no lookups (search, ``get --uuid``, v1 reads by UUID) and a resubmission is only
+    recognised inside the recent window, with no signed entry timestamp; benchmarks and the
+    interop tests use that to measure the bare tlog-tiles log."""
     entry_timestamps: bool = True
-    """Sign a Rekor v1 signed entry timestamp per entry, kept in its leaf record."""
+    """Sign a Rekor v1 signed entry timestamp per entry, kept in its batch record."""
     parallel_writes: int = 16
-    """How many object writes (and leaf lookups) of one stage may be in flight at once: S3's
-    latency hides behind 16. 1 means serial, on the calling thread, with no pool at all: what a
-    local log uses (:mod:`stelae.sequencer.logdir`), whose writes are cheaper than a thread hop."""
+    """How many object writes of one stage may be in flight at once: S3's latency hides behind
+    16. 1 means serial, on the calling thread, with no pool at all: what a local log uses."""
+    merge_policy: MergePolicy = field(default_factory=MergePolicy)
+    """Which index runs to merge (docs/index.md)."""
+    background_merges: bool = True
+    """Merge index runs on a background thread; False: :meth:`Sequencer.merge` does it when the
+    owner calls it (the AWS sequencer after answering, tests)."""
+    dedup_window: int = 10_000_000
+    """Resubmissions of any of this many most recent entries are recognised exactly; older ones
+    are logged again under a new index (never answered wrongly). Costs 16 bytes of memory per
+    entry, and at start one level-0 tile read per 256 entries of the window."""
+    cosigner: Cosigner | None = None
+    """Witnesses that must cosign each checkpoint before it is published (None: none)."""
 
 
 @dataclass(frozen=True)
-class Assignment:
+class Receipt:
+    """Where an entry landed and the signed checkpoint that covers it."""
+
     index: int
     duplicate: bool
-    integrated_time: int = 0
+    integrated_time: int
+    checkpoint: bytes
+    tree_size: int
     signed_entry_timestamp: bytes = b""
+    batch: BatchRecord | None = None
+    """The receipt part of the batch that sequenced the entry, when this checkpoint is that
+    batch's: enough to compute the inclusion proof without reading tiles."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +168,7 @@ class IntegrationResult:
     checkpoint: bytes
     size: int
     root: bytes
-    assigned: Mapping[bytes, Assignment] = field(default_factory=dict)
+    receipts: Mapping[bytes, Receipt] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,7 +177,7 @@ class _Published:
     root: bytes
     version: str | None
     note: bytes
-    timestamps: tuple[bytes, ...] = ()  # the SETs of the batch just applied, in order
+    runs: tuple[RunRef, ...] = ()
 
 
 @dataclass
@@ -172,7 +218,9 @@ class Sequencer:
         self._v1_log_id = v1_log_id(signer.public_key_bytes)
         self._lock = threading.Lock()
         self._edge: _Edge | None = None
-        # No pool at all for serial writes: a thread hop costs more than a local write.
+        self._last: _Published | None = None  # what this sequencer last published or verified
+        self._recent = RecentLeaves(config.dedup_window)
+        self.merger = Merger(store, config.merge_policy, background=config.background_merges)
         self._pool: ThreadPoolExecutor | None = None
         if config.parallel_writes > 1:
             self._pool = ThreadPoolExecutor(
@@ -180,19 +228,26 @@ class Sequencer:
             )
 
     def close(self) -> None:
+        self.merger.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
     # -- public --------------------------------------------------------------------------------
 
     def published(self) -> IntegrationResult:
-        """The current checkpoint, without integrating anything (recovering a crashed batch).
+        """The current checkpoint, without integrating anything (recovering a claimed batch).
 
-        A new log gets its size-0 checkpoint here, so readers always find a signed tree head.
+        A new log gets its size-0 checkpoint (and empty index manifest) here, so readers always
+        find a signed tree head.
         """
         result = self.integrate([])
         if result.checkpoint:
             return result
+        if self.config.lookup_index:
+            manifest = Manifest(self.config.origin, 0, EMPTY_ROOT, ())
+            self.store.put_immutable(
+                manifest_path(0), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST
+            )
         note = sign_note(Checkpoint(self.config.origin, 0, EMPTY_ROOT).to_text(), [self.signer])
         data = note.to_bytes()
         self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
@@ -203,46 +258,64 @@ class Sequencer:
         return self.integrate([])
 
     def integrate(self, batch: Sequence[PendingEntry]) -> IntegrationResult:
-        """Integrate ``batch`` and publish a checkpoint covering it (steps 1–6 above)."""
+        """Integrate ``batch`` and publish a checkpoint covering it (steps 1–5 above)."""
         with self._lock:
-            published = self._read_checkpoint()
-            intent_version: str | None = None
-            try:
-                stored = self.store.get_versioned(INTENT_KEY)
-                intent_version = stored.version
-                header = read_header(stored.data)
-                if header.new_size > published.size:
-                    if header.base_size != published.size:
-                        raise LogCorruptedError(
-                            f"the intent record starts at size {header.base_size} but the "
-                            f"published checkpoint is at size {published.size}"
-                        )
-                    # Recovery (step 2): only now are the claimed entries worth parsing.
-                    published = self._apply(Intent.parse(stored.data), published)
-            except ObjectNotFound:
-                pass
+            for _ in range(CLAIM_ATTEMPTS):
+                published = self._current()
+                receipts, fresh = self._dedup(batch, published)
+                if not fresh:
+                    return IntegrationResult(
+                        published.note, published.size, published.root, receipts
+                    )
+                record = self._claim(fresh, published)
+                if record is None:
+                    self._last = None  # lost: the next round finishes the winner's batch first
+                    continue
+                done = self._apply(record, published)
+                shared = replace(record, entries=())
+                for i, lh in enumerate(record.leaf_hashes):
+                    receipts.setdefault(
+                        lh,
+                        Receipt(
+                            record.first + i,
+                            False,
+                            record.integrated_time,
+                            done.note,
+                            done.size,
+                            record.timestamps[i],
+                            shared,
+                        ),
+                    )
+                return IntegrationResult(done.note, done.size, done.root, receipts)
+            raise LostRaceError(
+                f"other sequencers claimed the next batch {CLAIM_ATTEMPTS} times in a row; "
+                "this batch was not written"
+            )
 
-            assigned, fresh = self._dedup(batch, published.size)
-            if not fresh:
-                return IntegrationResult(published.note, published.size, published.root, assigned)
-
-            intent = Intent(published.size, published.root, tuple(fresh), int(self._clock()))
-            try:  # commit point 1: claim the indices
-                self.store.put_if(INTENT_KEY, intent.to_bytes(), ObjectClass.STATE, intent_version)
-            except PreconditionFailed as err:
-                self._edge = None
-                raise LostRaceError(
-                    "another sequencer claimed the next batch first; nothing was written"
-                ) from err
-            published = self._apply(intent, published)
-            for i, e in enumerate(fresh):
-                index = intent.base_size + i
-                assigned[e.leaf_hash] = Assignment(
-                    index, False, intent.integrated_time, published.timestamps[i]
-                )
-            return IntegrationResult(published.note, published.size, published.root, assigned)
+    def merge(self) -> int:
+        """Run the index merges the policy wants now (for ``background_merges=False``)."""
+        return self.merger.run_pending()
 
     # -- steps ---------------------------------------------------------------------------------
+
+    def _current(self) -> _Published:
+        """Step 1: the published state, with any claimed-but-unpublished batch finished."""
+        stored = self._read_checkpoint()
+        last = self._last
+        if last is not None and last.version == stored.version and last.size == stored.size:
+            return last  # what we published ourselves: nothing can have been claimed beyond it
+        for _ in range(CLAIM_ATTEMPTS):
+            record = self._pending_claim(stored)
+            if record is None:
+                break
+            stored = self._apply(record, stored)
+        else:
+            raise LostRaceError("the log kept moving while recovering claimed batches")
+        stored.runs = self._manifest_runs(stored)
+        if self._recent.size != stored.size:
+            self._warm(stored.size)
+        self._last = stored
+        return stored
 
     def _read_checkpoint(self) -> _Published:
         try:
@@ -257,34 +330,161 @@ class Sequencer:
             )
         return _Published(cp.size, cp.root_hash, stored.version, stored.data)
 
+    def _pending_claim(self, published: _Published) -> BatchRecord | None:
+        """The batch someone claimed at the published size and did not finish, if any."""
+        try:
+            record = BatchRecord.parse(self.store.get(batch_path(published.size)))
+        except ObjectNotFound:
+            return self._legacy_claim(published)
+        except FormatError as err:
+            raise LogCorruptedError(f"{batch_path(published.size)} is unreadable: {err}") from err
+        if record.base_root != published.root:
+            raise LogCorruptedError(
+                f"{batch_path(published.size)} was claimed on root {record.base_root.hex()}, "
+                f"but the checkpoint at that size says {published.root.hex()}"
+            )
+        log.warning(
+            "finishing batch [%d, %d) claimed but never published", record.first, record.new_size
+        )
+        return record
+
+    def _legacy_claim(self, published: _Published) -> BatchRecord | None:
+        """An intent record left by a stelae before batch records, claiming beyond the size."""
+        try:
+            data = self.store.get(INTENT_KEY)
+        except ObjectNotFound:
+            return None
+        header = read_header(data)
+        if header.new_size <= published.size:
+            return None
+        if header.base_size != published.size:
+            raise LogCorruptedError(
+                f"the intent record starts at size {header.base_size} but the published "
+                f"checkpoint is at size {published.size}"
+            )
+        intent = Intent.parse(data)
+        if intent.base_root != published.root:
+            raise LogCorruptedError("the intent record was built on another tree head")
+        published.runs = self._manifest_runs(published)
+        record = self._record(list(intent.entries), published, intent.integrated_time)
+        try:  # the batch record is the claim from now on, and the entries' receipt
+            self.store.put_immutable(batch_path(record.first), record.to_bytes(), ObjectClass.BATCH)
+        except ImmutableConflictError:
+            return self._pending_claim(published)  # someone converted it first
+        return record
+
+    def _manifest_runs(self, published: _Published) -> tuple[RunRef, ...]:
+        if published.size == 0 or not self.config.lookup_index:
+            return ()
+        try:
+            data = self.store.get(manifest_path(published.size))
+        except ObjectNotFound as err:
+            raise IndexMissingError(
+                f"the checkpoint at size {published.size} has no index manifest "
+                f"({manifest_path(published.size)})",
+                hint="a log from before the batch-level index: run `stelae index rebuild`",
+            ) from err
+        try:
+            manifest = Manifest.open(data, [self.signer.verifier], self.config.origin)
+        except (FormatError, VerificationError) as err:
+            raise LogCorruptedError(f"{manifest_path(published.size)}: {err}") from err
+        if manifest.size != published.size or manifest.root != published.root:
+            raise LogCorruptedError(
+                f"{manifest_path(published.size)} is for size {manifest.size} root "
+                f"{manifest.root.hex()}, not the checkpoint's root {published.root.hex()}"
+            )
+        return manifest.runs
+
+    def _warm(self, size: int) -> None:
+        """Fill the recent-leaf window from the level-0 tiles of the newest entries."""
+        recent = RecentLeaves(self.config.dedup_window)
+        start = max(0, size - self.config.dedup_window) // TILE_WIDTH * TILE_WIDTH
+        tids = [
+            TileID(0, n, min(TILE_WIDTH, size - n * TILE_WIDTH))
+            for n in range(start // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH)
+        ]
+        for tid, data in zip(
+            tids, self._map(lambda t: self.store.get(t.path()), tids), strict=True
+        ):
+            recent.add(tid.index * TILE_WIDTH, HashTile.parse(data, tid.width).hashes)
+        self._recent = recent
+
     def _dedup(
-        self, batch: Sequence[PendingEntry], size: int
-    ) -> tuple[dict[bytes, Assignment], list[PendingEntry]]:
-        assigned: dict[bytes, Assignment] = {}
+        self, batch: Sequence[PendingEntry], published: _Published
+    ) -> tuple[dict[bytes, Receipt], list[PendingEntry]]:
+        receipts: dict[bytes, Receipt] = {}
         unique: dict[bytes, PendingEntry] = {}
         for e in batch:
             unique.setdefault(e.leaf_hash, e)
-        if self.config.leaf_index and unique:
-            found = self._map(self._lookup_leaf, list(unique))
-            for lh, record in zip(list(unique), found, strict=True):
-                if record is None:
-                    continue
-                index = record.index
-                if index >= size:
-                    raise LogCorruptedError(
-                        f"leaf {lh.hex()} is indexed at {index}, beyond the published size {size}"
-                    )
-                assigned[lh] = Assignment(
-                    index, True, record.integrated_time, record.signed_entry_timestamp
-                )
+        for lh in [lh for lh in unique if self._recent.candidates(lh)]:
+            found = self._find(lh, published)
+            if found is not None:
+                receipts[lh] = found
                 del unique[lh]
-        return assigned, list(unique.values())
+        return receipts, list(unique.values())
 
-    def _lookup_leaf(self, lh: bytes) -> LeafRecord | None:
-        try:
-            return LeafRecord.parse(self.store.get(leaf_path(lh)))
-        except ObjectNotFound:
+    def _find(self, leaf_hash: bytes, published: _Published) -> Receipt | None:
+        """The receipt of an entry already in the published log, through the verifiable index
+        (a recent-window hit is only a candidate: prefixes may collide)."""
+        if not self.config.lookup_index:
+            return self._find_in_tiles(leaf_hash, published)
+        cp = Checkpoint(self.config.origin, published.size, published.root)
+        found = locate_leaf(
+            self.store.get, [self.signer.verifier], self.config.origin, cp, leaf_hash
+        )
+        if found is None:
             return None
+        if found.batch is None:  # sequenced before batch records: confirm from the tiles
+            return self._find_in_tiles(leaf_hash, published)
+        return Receipt(
+            found.index,
+            True,
+            found.integrated_time,
+            published.note,
+            published.size,
+            found.signed_entry_timestamp,
+        )
+
+    def _find_in_tiles(self, leaf_hash: bytes, published: _Published) -> Receipt | None:
+        for index in self._recent.candidates(leaf_hash):
+            if index >= published.size:
+                continue
+            n = index // TILE_WIDTH
+            tid = TileID(0, n, min(TILE_WIDTH, published.size - n * TILE_WIDTH))
+            if HashTile.parse(self._get(tid.path()), tid.width).hashes[index % TILE_WIDTH] == (
+                leaf_hash
+            ):
+                return Receipt(index, True, 0, published.note, published.size)
+        return None
+
+    def _claim(self, fresh: list[PendingEntry], published: _Published) -> BatchRecord | None:
+        """Step 3: create ``batch/<size>``; None if another sequencer created it first."""
+        record = self._record(fresh, published, int(self._clock()))
+        try:
+            self.store.put_immutable(batch_path(record.first), record.to_bytes(), ObjectClass.BATCH)
+        except ImmutableConflictError:
+            log.info("lost the claim of batch %d to another sequencer", record.first)
+            return None
+        return record
+
+    def _record(
+        self, entries: list[PendingEntry], published: _Published, integrated_time: int
+    ) -> BatchRecord:
+        edge = self._load_edge(published)
+        first = published.size
+        stamps = tuple(
+            self._entry_timestamp(e.body, integrated_time, first + i) for i, e in enumerate(entries)
+        )
+        return BatchRecord(
+            first,
+            published.root,
+            edge.edge,
+            integrated_time,
+            tuple(e.leaf_hash for e in entries),
+            stamps,
+            self.merger.substitute(published.runs),
+            tuple(entries),
+        )
 
     def _load_edge(self, published: _Published) -> _Edge:
         cached = self._edge
@@ -292,10 +492,12 @@ class Sequencer:
             return cached
         size = published.size
         tiles = {
-            t.level: HashTile.parse(self.store.get(t.path()), t.width)
-            for t in right_edge_tiles(size)
+            t.level: HashTile.parse(self._get(t.path()), t.width) for t in right_edge_tiles(size)
         }
-        edge = right_edge_from_tiles(size, tiles)
+        try:
+            edge = right_edge_from_tiles(size, tiles)
+        except FormatError as err:
+            raise LogCorruptedError(f"the right edge of the tree at size {size}: {err}") from err
         if edge.root() != published.root:
             raise LogCorruptedError(
                 f"tiles at size {size} hash to {edge.root().hex()}, "
@@ -304,124 +506,137 @@ class Sequencer:
         bundle: tuple[bytes, ...] = ()
         if size % TILE_WIDTH:
             tid = TileID.bundle(size // TILE_WIDTH, size % TILE_WIDTH)
-            bundle = EntryBundle.parse(self.store.get(tid.path()), tid.width).entries
+            bundle = EntryBundle.parse(self._get(tid.path()), tid.width).entries
+            # The bundle is extended below: its entries must be the ones the tile commits to.
+            if EntryBundle(bundle).leaf_hashes() != list(tiles[0].hashes):
+                tile = TileID(0, tid.index, tid.width).path()
+                raise LogCorruptedError(
+                    f"{tid.path()} does not hold the entries {tile} commits to: "
+                    "refusing to extend a damaged log"
+                )
         return _Edge(size, published.root, edge, tiles, bundle)
 
-    def _apply(self, intent: Intent, published: _Published) -> _Published:
-        """Step 5: write everything for ``intent`` and publish. Recovery runs exactly this."""
+    def _get(self, key: str) -> bytes:
+        try:
+            return self.store.get(key)
+        except ObjectNotFound as err:
+            raise LogCorruptedError(
+                f"{key}, which the published checkpoint needs, is missing"
+            ) from err
+
+    def _apply(self, record: BatchRecord, published: _Published) -> _Published:
+        """Step 4: write everything for ``record`` and publish. Recovery runs exactly this."""
         edge = self._load_edge(published)
-        if edge.root != intent.base_root:
-            raise LogCorruptedError("the intent record was built on another tree head")
-        entries = intent.entries
-        update = extend(edge.edge, edge.tiles, [e.leaf_hash for e in entries])
+        if edge.root != record.base_root:
+            raise LogCorruptedError("the batch record was built on another tree head")
+        entries = record.entries
+        update = extend(edge.edge, edge.tiles, list(record.leaf_hashes))
         new_size = update.edge.size
 
-        # 5a. Bundles and tiles: immutable, idempotent.
+        # 4a. Bundles and tiles: immutable, idempotent.
         writes: list[tuple[str, bytes, ObjectClass]] = []
         pending = list(edge.bundle)
-        first = intent.base_size - len(pending)  # index of pending[0]
-        for e in entries:
-            pending.append(e.body)
+        first = record.first - len(pending)  # index of pending[0]
+        pending.extend(e.body for e in entries)
         for start in range(0, len(pending), TILE_WIDTH):
             chunk = pending[start : start + TILE_WIDTH]
             tid = TileID.bundle((first + start) // TILE_WIDTH, len(chunk))
             writes.append((tid.path(), EntryBundle(tuple(chunk)).to_bytes(), ObjectClass.BUNDLE))
         for tid, tile in update.tiles:
             writes.append((tid.path(), tile.to_bytes(), ObjectClass.TILE))
+
+        # 4b. The batch's own index run.
+        root = update.edge.root()
+        runs: tuple[RunRef, ...] = ()
+        if self.config.lookup_index:
+            keys = [BatchEntryKeys(e.leaf_hash, self._keys(e)) for e in entries]
+            records = batch_records(record.first, keys)
+            run = build_run(record.first, new_size, records)
+            writes.extend((path, data, ObjectClass.INDEX_RUN) for path, data in run.objects())
+            runs = (*record.runs, run.ref)
         self._run(self._put_immutable, writes)
 
-        # 5b. Lookup indexes.
-        timestamps = [self._entry_timestamp(intent, i) for i in range(len(intent.entries))]
-        self._write_indexes(intent, timestamps)
-
-        # 5c–d. History, then the checkpoint itself.
-        root = update.edge.root()
-        text = Checkpoint(self.config.origin, new_size, root).to_text()
-        note = sign_note(text, [self.signer]).to_bytes()
-        self.store.put_immutable(history_key(new_size), note, ObjectClass.CHECKPOINT_HISTORY)
-        # Everything the checkpoint will cover must be durable before it is published.
-        self.store.flush()
-        try:
-            version = self.store.put_if(
-                CHECKPOINT_KEY, note, ObjectClass.CHECKPOINT, published.version
+        # 4c. The manifest: the runs the record names, then the batch's own.
+        if self.config.lookup_index:
+            manifest = Manifest(self.config.origin, new_size, root, runs)
+            self.store.put_immutable(
+                manifest_path(new_size), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST
             )
-        except PreconditionFailed as err:
-            self._edge = None
-            now = self._read_checkpoint()
-            if now.size >= new_size:
-                # Someone completed this same intent (or more) first; its SETs are ours too.
-                return replace(now, timestamps=tuple(timestamps))
-            raise LostRaceError(
-                f"the checkpoint moved to size {now.size} while publishing size {new_size}"
-            ) from err
+
+        # 4d. The checkpoint and its history object.
+        note = self._checkpoint_note(new_size, root, published)
+
+        # 4e. Everything the checkpoint covers must be durable before it is published.
+        self.store.flush()
+        expected = published.version
+        while True:
+            try:
+                version = self.store.put_if(CHECKPOINT_KEY, note, ObjectClass.CHECKPOINT, expected)
+                break
+            except PreconditionFailed as err:
+                self._edge = None
+                self._last = None
+                now = self._read_checkpoint()
+                if now.size >= new_size:
+                    return now  # someone completed this same batch (or more) first
+                if (now.size, now.root) == (published.size, published.root) and (
+                    now.version != expected
+                ):
+                    expected = now.version  # the same tree re-published (new cosignatures)
+                    continue
+                raise LostRaceError(
+                    f"the checkpoint moved to size {now.size} while publishing size {new_size}"
+                ) from err
 
         last_bundle = tuple(pending[(new_size - first) // TILE_WIDTH * TILE_WIDTH :])
         if new_size % TILE_WIDTH == 0:
             last_bundle = ()
         self._edge = _Edge(new_size, root, update.edge, dict(update.edge_tiles), last_bundle)
-        return _Published(new_size, root, version, note, tuple(timestamps))
+        self._recent.add(record.first, record.leaf_hashes)
+        if self.config.lookup_index:
+            self.merger.remember(runs[-1], records)
+            self.merger.offer(runs)
+        done = _Published(new_size, root, version, note, runs)
+        self._last = done
+        return done
 
-    def _write_indexes(self, intent: Intent, timestamps: Sequence[bytes]) -> None:
-        leaf_writes = []
-        lists: dict[str, set[int]] = {}
-        for i, e in enumerate(intent.entries):
-            index = intent.base_size + i
-            if self.config.leaf_index:
-                record = LeafRecord(index, intent.integrated_time, timestamps[i])
-                leaf_writes.append(
-                    (leaf_path(e.leaf_hash), record.to_bytes(), ObjectClass.ENTRY_LEAF_INDEX)
-                )
-            paths: list[str] = []
-            if IndexKind.DIGEST in self.config.indexes:
-                paths += [digest_path(d) for d in e.digests]
-            if IndexKind.KEY in self.config.indexes:
-                paths += [key_path(k) for k in e.key_fingerprints]
-            if IndexKind.IDENTITY in self.config.indexes:
-                paths += [identity_path(x) for x in e.identities]
-            for p in paths:
-                lists.setdefault(p, set()).add(index)
-        self._run(self._put_immutable, leaf_writes)
-        self._run(lambda item: self._merge_index(*item), list(lists.items()))
+    def _checkpoint_note(self, size: int, root: bytes, published: _Published) -> bytes:
+        """The signed (and, with a policy, cosigned) checkpoint, kept at ``checkpoints/<size>``.
 
-    def _merge_index(self, key: str, indices: set[int]) -> None:
-        """Add ``indices`` to the list at ``key`` by CAS with set union; retries on contention."""
-        for _ in range(20):
-            try:
-                stored = self.store.get_versioned(key)
-                head, version = self._parse_head(key, stored.data), stored.version
-            except ObjectNotFound:
-                head, version = IndexHead(()), None
-            if head.covers(indices):
-                return  # already there: a retried or repeated batch
-            new_head, pages = head.merge(indices)
-            for number, data in pages:  # full pages first: the head must never point past them
-                self.store.put_immutable(page_path(key, number), data, ObjectClass.INDEX)
-            try:
-                self.store.put_if(key, new_head.to_bytes(), ObjectClass.INDEX, version)
-                return
-            except PreconditionFailed:
-                continue
-        raise StelaeError(f"couldn't update lookup index {key}: too much contention")
+        Cosignatures carry timestamps, so a repeated attempt would make other bytes: once the
+        history object exists, it is the note to publish.
+        """
+        note = sign_note(
+            Checkpoint(self.config.origin, size, root).to_text(), [self.signer]
+        ).to_bytes()
+        cosigner = self.config.cosigner
+        if cosigner is not None:
+            with contextlib.suppress(ObjectNotFound):
+                return self.store.get(history_key(size))
+            from stelae.sequencer.reader import StoreFetcher  # noqa: PLC0415 - only with witnesses
+            from stelae.tiles.client import TileReader  # noqa: PLC0415
 
-    def _parse_head(self, key: str, data: bytes) -> IndexHead:
+            reader = TileReader(StoreFetcher(self.store), read_size=size)
+            note = cosigner.cosign(note, size, reader.consistency_proof)
         try:
-            return IndexHead.parse(data)
-        except FormatError:
-            if not self.store.may_hold_debris(key):
-                raise
-        # A head first created by the batch being recovered, cut short by a power loss: it held
-        # only that batch's indices, which this merge adds again (stelae.sequencer.local).
-        log.warning("rebuilding lookup index %s: its bytes are a power loss's debris", key)
-        return IndexHead(())
+            self.store.put_immutable(history_key(size), note, ObjectClass.CHECKPOINT_HISTORY)
+        except ImmutableConflictError:
+            note = self.store.get(history_key(size))
+        return note
 
-    def _entry_timestamp(self, intent: Intent, i: int) -> bytes:
-        # SETs live in leaf records: without the leaf index there is nowhere to keep them.
-        if not (self.config.entry_timestamps and self.config.leaf_index):
-            return b""
-        payload = set_payload(
-            intent.entries[i].body, intent.integrated_time, self._v1_log_id, intent.base_size + i
+    @staticmethod
+    def _keys(e: PendingEntry) -> tuple[tuple[KeyKind, str], ...]:
+        # Every kind, always: a monitor recomputes the index from the bodies alone.
+        return (
+            *((KeyKind.DIGEST, d) for d in e.digests),
+            *((KeyKind.KEY, k) for k in e.key_fingerprints),
+            *((KeyKind.IDENTITY, x) for x in e.identities),
         )
-        return self.signer.sign_bytes(payload)
+
+    def _entry_timestamp(self, body: bytes, integrated_time: int, index: int) -> bytes:
+        if not self.config.entry_timestamps:
+            return b""
+        return self.signer.sign_bytes(set_payload(body, integrated_time, self._v1_log_id, index))
 
     # -- plumbing --------------------------------------------------------------------------------
 

@@ -1,4 +1,9 @@
-"""The integration intent: the durable record that assigns indices to a batch before any tile moves.
+"""The integration intent of stelae before batch records: read only, to finish a batch it claimed.
+
+Logs written before the batch record (``stelae.tiles.batch``, docs/sequencing.md) claimed each
+batch by replacing ``.state/intent``. A sequencer that finds one beyond the published size turns it
+into a batch record and finishes it; nothing writes intents any more. What follows is how they
+were made.
 
 Sequencing (durably deciding which entry gets which index) is separate from integration (writing
 tiles, bundles, indexes and the checkpoint). A sequencer claims a batch by replacing
@@ -26,7 +31,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.pending import PendingEntry, decode_entry
 from stelae.tiles.errors import FormatError
 from stelae.tiles.hashing import HASH_SIZE
 from stelae.tiles.tile import encode_records
@@ -86,7 +91,7 @@ class Intent:
             return cls(
                 header.base_size,
                 header.base_root,
-                tuple(PendingEntry.from_json(line) for line in lines),
+                tuple(decode_entry(line) for line in lines),
                 header.integrated_time,
             )
         try:

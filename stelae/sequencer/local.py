@@ -52,6 +52,8 @@ DEFERRABLE = frozenset(
         ObjectClass.TILE,
         ObjectClass.BUNDLE,
         ObjectClass.ENTRY_LEAF_INDEX,
+        ObjectClass.INDEX_RUN,
+        ObjectClass.INDEX_MANIFEST,
         ObjectClass.CHECKPOINT_HISTORY,
     }
 )

@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stelae.sequencer.engine import Sequencer, SequencerConfig
+from stelae.sequencer.engine import ALL_INDEXES, Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
-from stelae.sequencer.lookup import ALL_INDEXES, IndexKind
 from stelae.tiles.errors import FormatError, StelaeError
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 
@@ -41,7 +40,8 @@ class LogConfig:
     vkey: str
     """The verifier key readers need (``origin+hex8+base64``)."""
     indexes: tuple[str, ...] = tuple(sorted(k.value for k in ALL_INDEXES))
-    """Lookup indexes beside the always-built leaf index: any of digest, key, identity."""
+    """Read from configuration files of earlier versions, and ignored: every key kind is always
+    indexed now (docs/index.md)."""
     batch_max_size: int = 1024
     """A batch closes when it holds this many entries..."""
     batch_max_age_ms: int = 50
@@ -55,7 +55,7 @@ class LogConfig:
         if verifier.name != self.origin:
             raise FormatError(f"vkey is for {verifier.name!r}, origin is {self.origin!r}")
         for name in self.indexes:
-            if name not in {k.value for k in IndexKind}:
+            if name not in {k.value for k in ALL_INDEXES}:
                 raise FormatError(f"unknown lookup index {name!r} (digest, key, identity)")
         if not 1 <= self.batch_max_size <= 65536:
             raise FormatError("batch_max_size must be 1..65536")
@@ -92,7 +92,6 @@ class LogConfig:
     def sequencer_config(self) -> SequencerConfig:
         return SequencerConfig(
             origin=self.origin,
-            indexes=frozenset(IndexKind(i) for i in self.indexes),
             # Local writes are a few tens of microseconds of system calls with the group-commit
             # store: handing each to a thread pool costs more (GIL, futures) than it overlaps.
             parallel_writes=LOCAL_PARALLEL_WRITES,

@@ -1,45 +1,57 @@
 """The AWS queue: the write Lambda enqueues to SQS and waits; the sequencer Lambda integrates.
 
-Write side (:class:`SqsSubmitter`): an entry already in the log is answered from its leaf record
-without touching the queue. Otherwise it is sent to SQS (durable from then on) and the submitter
-polls the static leaf index, then the checkpoint, until a published checkpoint covers it or the
-deadline passes (the caller then answers 202). Nothing can be integrated before the event source
-mapping's batching window closes, so the first poll waits for it (``first_poll``), and later
-polls are ``poll_interval`` apart: a GET costs about as much as 0.05 s of a 512 MB Lambda's
-time, so polling every 0.2 s keeps both the wasted GETs and the time waited after publication
-small (the cost model in benchmarks/README.md measured the old exponential backoff).
+Write side (:class:`SqsSubmitter`): the submitter notes the published size, sends the entry to SQS
+(durable from then on) and waits for the batch that holds it. Batches start at published sizes, so
+the entry is in ``batch/<size>`` for the size it noted or a later one: each poll reads the
+checkpoint and then, only when it has grown, the batch records in between — usually one — until
+one lists the entry's leaf hash. That record is the receipt: index, integrated time, signed entry
+timestamp, and what the write service needs to build the inclusion proof without reading tiles
+(docs/sequencing.md, "Receipts"). An entry that was already in the log is in no new batch; once
+the log has moved past it the submitter asks the verifiable index (docs/index.md) instead.
+Nothing can be integrated before the event source mapping's batching window closes, so the first
+poll waits for it (``first_poll``), and later polls are ``poll_interval`` apart.
 
 Sequencer side (:func:`integrate_sqs_batch`): parses every record, integrates the valid ones in
 one batch, and reports per-record failures (SQS partial batch responses) so a malformed message
 goes to the dead-letter queue without blocking the rest. If integration itself fails, every
-record is reported failed and SQS redelivers them; the intent record and leaf-index dedup make
-that redelivery harmless.
+record is reported failed and SQS redelivers them; the batch record and the sequencer's
+deduplication make that redelivery harmless.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stelae.sequencer.batcher import NotYetIntegratedError, QueueFullError, Receipt
-from stelae.sequencer.engine import Sequencer
-from stelae.sequencer.lookup import LeafRecord, leaf_path
-from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.batcher import NotYetIntegratedError, QueueFullError
+from stelae.sequencer.engine import CHECKPOINT_KEY, Receipt, Sequencer, history_key
+from stelae.sequencer.pending import PendingEntry, decode_entry, encode_entry
 from stelae.sequencer.store import ObjectNotFound, ObjectStore
+from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.errors import FormatError
-from stelae.tiles.note import Note
+from stelae.tiles.layout import batch_path
+from stelae.tiles.locate import locate_leaf
+from stelae.tiles.note import NoteVerifier, open_note
+
+log = logging.getLogger("stelae.sequencer")
 
 
 class SqsSubmitter:
-    """A :class:`~stelae.api.submit.Submitter` over SQS and the log's static objects."""
+    """A :class:`~stelae.api.submit.Submitter` over SQS and the log's static objects.
+
+    ``verifier`` checks every checkpoint and index manifest it reads: an answer is built only from
+    what the log signed.
+    """
 
     def __init__(
         self,
         sqs: Any,
         queue_url: str,
         store: ObjectStore,
+        verifier: NoteVerifier,
         *,
         first_poll: float = 1.0,
         poll_interval: float = 0.2,
@@ -49,6 +61,7 @@ class SqsSubmitter:
         self.sqs = sqs
         self.queue_url = queue_url
         self.store = store
+        self.verifier = verifier
         self.first_poll = first_poll
         self.poll_interval = poll_interval
         self._sleep = sleep
@@ -56,45 +69,79 @@ class SqsSubmitter:
 
     def submit(self, entry: PendingEntry, timeout: float) -> Receipt:
         deadline = self._clock() + timeout
-        found = self._receipt(entry, duplicate=True)
-        if found is not None:
-            return found
+        start = self._size()
         try:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=entry.to_json())
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=encode_entry(entry))
         except Exception as err:
             # SQS has no "full"; throttling or an outage is the caller's 503.
             raise QueueFullError(0, 1) from err
         delay = self.first_poll
+        looked_up = False
         while True:
             if self._clock() + delay > deadline:
                 raise NotYetIntegratedError(
                     f"entry {entry.leaf_hash.hex()} is queued but not yet integrated"
                 )
             self._sleep(delay)
-            found = self._receipt(entry, duplicate=False)
+            found, start, cp, note = self._scan(entry, start)
+            if found is None and not looked_up and cp is not None and cp.size > 0:
+                # Not in the batches published so far: it may have been logged before, and a
+                # batch of duplicates publishes nothing. Ask the index once.
+                looked_up = True
+                found = self._lookup(entry, cp, note)
             if found is not None:
                 return found
             delay = self.poll_interval
 
-    def _receipt(self, entry: PendingEntry, *, duplicate: bool) -> Receipt | None:
+    def _size(self) -> int:
         try:
-            record = LeafRecord.parse(self.store.get(leaf_path(entry.leaf_hash)))
+            note = self.store.get(CHECKPOINT_KEY)
         except ObjectNotFound:
+            return 0
+        return self._open(note).size
+
+    def _open(self, note: bytes) -> Checkpoint:
+        return Checkpoint.parse(open_note(note, [self.verifier]).text)
+
+    def _scan(
+        self, entry: PendingEntry, start: int
+    ) -> tuple[Receipt | None, int, Checkpoint | None, bytes]:
+        """Read the batches from ``start`` up to the published size: the receipt if one holds
+        the entry, where the next scan starts, and the checkpoint read."""
+        try:
+            note = self.store.get(CHECKPOINT_KEY)
+        except ObjectNotFound:
+            return None, start, None, b""
+        cp = self._open(note)
+        while start < cp.size:
+            try:
+                record = BatchRecord.parse_receipt(self.store.get(batch_path(start)))
+            except ObjectNotFound:
+                break  # a batch of a log from before batch records: look it up instead
+            index = record.position(entry.leaf_hash)
+            if index is not None:
+                if record.new_size != cp.size:
+                    note = self.store.get(history_key(record.new_size))
+                i = index - record.first
+                receipt = Receipt(
+                    index,
+                    False,
+                    record.integrated_time,
+                    note,
+                    record.new_size,
+                    record.timestamps[i],
+                    record,
+                )
+                return receipt, start, cp, note
+            start = record.new_size
+        return None, start, cp, note
+
+    def _lookup(self, entry: PendingEntry, cp: Checkpoint, note: bytes) -> Receipt | None:
+        found = locate_leaf(self.store.get, [self.verifier], cp.origin, cp, entry.leaf_hash)
+        if found is None or found.batch is None:
             return None
-        try:
-            note = self.store.get("checkpoint")
-        except ObjectNotFound:
-            return None  # the log's first batch is between its leaf records and its checkpoint
-        cp = Checkpoint.parse(Note.parse(note).text)
-        if cp.size <= record.index:
-            return None  # indexed by a batch whose checkpoint is not published yet
         return Receipt(
-            record.index,
-            duplicate,
-            record.integrated_time,
-            note,
-            cp.size,
-            record.signed_entry_timestamp,
+            found.index, True, found.integrated_time, note, cp.size, found.signed_entry_timestamp
         )
 
 
@@ -109,7 +156,7 @@ def integrate_sqs_batch(sequencer: Sequencer, event: Mapping[str, Any]) -> dict[
     for record in records:
         message_id = str(record.get("messageId", ""))
         try:
-            entries.append(PendingEntry.from_json(record.get("body", "")))
+            entries.append(decode_entry(record.get("body", "")))
             ids.append(message_id)
         except FormatError:
             # Poison message: retrying cannot fix it; SQS moves it to the DLQ after maxReceiveCount.
@@ -122,4 +169,11 @@ def integrate_sqs_batch(sequencer: Sequencer, event: Mapping[str, Any]) -> dict[
             failures.extend({"itemIdentifier": i} for i in ids)
             if len(failures) == len(records):
                 raise
+        else:
+            # The batch is published; index merges may now run. They are idempotent, and one
+            # that fails is planned again after the next batch, so a failure is only logged.
+            try:
+                sequencer.merge()
+            except Exception as err:
+                log.error("index merge failed (retried after the next batch): %s", err)
     return {"batchItemFailures": failures}

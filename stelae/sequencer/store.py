@@ -6,9 +6,14 @@ A log is a tree of plain objects under one prefix (https://c2sp.org/tlog-tiles):
     checkpoints/<size>...       CHECKPOINT_HISTORY  every published checkpoint, immutable
     tile/<L>/<N>[.p/<W>]        TILE                immutable
     tile/entries/<N>[.p/<W>]    BUNDLE              immutable
-    index/leaf/<hex leaf hash>  ENTRY_LEAF_INDEX    leaf hash -> log index, immutable
-    index/...                   INDEX               the other lookup indexes, mutable
+    batch/<first index>         BATCH               the claim and receipt of one batch, immutable
+    index/run/<a>-<b>/<shard>   INDEX_RUN           lookup-index run shards, immutable
+    index/manifest/<size>       INDEX_MANIFEST      the signed list of runs at a size, immutable
+    index/...                   INDEX               per-key objects of logs from before the
+                                                    batch-level index; never written now
     .state/...                  STATE               the sequencer's private state, never served
+
+docs/layout.md describes every class; docs/index.md the index objects.
 
 Each class is declared once, in :class:`ObjectClass`, with the Content-Type and Cache-Control the
 object is served with and whether it may ever be replaced. The S3 backend sets the headers on
@@ -60,8 +65,16 @@ class ObjectClass(Enum):
     # staleness only delays a search hit; it cannot hide an entry from a proof.
     INDEX = ("index", "application/json", "public, max-age=5", False, True)
     # A leaf hash is assigned its log index once and forever (duplicates get the first one), so
-    # its index object is created once and may be cached like a tile.
+    # its index object is created once and may be cached like a tile. Written by logs before the
+    # batch-level index; never written now.
     ENTRY_LEAF_INDEX = ("entry-leaf-index", "application/json", _IMMUTABLE_CACHE, True, True)
+    # The batch record (stelae.tiles.batch): the claim of a batch and its writers' receipt. A
+    # pure function of the batch once created, so cached like a tile; readers ignore one beyond
+    # the checkpoint they trust.
+    BATCH = ("batch", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
+    # Lookup-index runs and manifests (docs/index.md): immutable, named by what they cover.
+    INDEX_RUN = ("index-run", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
+    INDEX_MANIFEST = ("index-manifest", "text/plain; charset=utf-8", _IMMUTABLE_CACHE, True, True)
     # The sequencer's own bookkeeping. It is never public: the static server refuses it, and the
     # AWS deployment must keep `.state/` out of the CDN origin.
     STATE = ("state", "application/json", "no-store", False, False)
@@ -99,9 +112,15 @@ def _class_of_valid_key(key: str) -> ObjectClass | None:
         return None
     if head == "tile":
         return ObjectClass.BUNDLE if rest.startswith("entries/") else ObjectClass.TILE
-    if head == "index" and rest.startswith("leaf/"):
-        return ObjectClass.ENTRY_LEAF_INDEX
+    if head == "index":
+        if rest.startswith("leaf/"):
+            return ObjectClass.ENTRY_LEAF_INDEX
+        if rest.startswith("run/"):
+            return ObjectClass.INDEX_RUN
+        if rest.startswith("manifest/"):
+            return ObjectClass.INDEX_MANIFEST
     return {
+        "batch": ObjectClass.BATCH,
         "checkpoints": ObjectClass.CHECKPOINT_HISTORY,
         "index": ObjectClass.INDEX,
         ".state": ObjectClass.STATE,

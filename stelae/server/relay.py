@@ -38,9 +38,9 @@ from stelae.sequencer.batcher import (
     Batcher,
     NotYetIntegratedError,
     QueueFullError,
-    Receipt,
     ShuttingDownError,
 )
+from stelae.sequencer.engine import Receipt
 from stelae.sequencer.pending import PendingEntry
 from stelae.tiles.errors import StelaeError
 
@@ -127,16 +127,7 @@ class RemoteSubmitter:
             rid = next(self._ids)
             self._waiting[rid] = future
         try:
-            self.channel.send(
-                (
-                    "submit",
-                    rid,
-                    entry.body,
-                    entry.digests,
-                    entry.key_fingerprints,
-                    entry.identities,
-                )
-            )
+            self.channel.send(("submit", rid, entry))
         except ChannelClosedError as err:
             with self._lock:
                 self._waiting.pop(rid, None)
@@ -171,8 +162,7 @@ class RemoteSubmitter:
         if future is None:
             return  # its request already answered 202
         if result[0] == "ok":
-            _, _, index, duplicate, integrated_time, sets, checkpoint, size = result
-            future.set_result(Receipt(index, duplicate, integrated_time, checkpoint, size, sets))
+            future.set_result(result[2])
             return
         _, _, reason, message, retry_after = result
         future.set_exception(_refusal(reason, message, retry_after))
@@ -230,9 +220,11 @@ class Relay:
             self._outbox.put(None)
 
     def _submit(self, message: tuple[Any, ...]) -> None:
-        _, rid, body, digests, keys, identities = message
+        _, rid, entry = message
+        if not isinstance(entry, PendingEntry):
+            raise ChannelClosedError(f"a worker sent {type(entry).__name__}, not an entry")
         try:
-            future = self.batcher.submit(PendingEntry(body, digests, keys, identities))
+            future = self.batcher.submit(entry)
         except QueueFullError as err:
             self._outbox.put(("refused", rid, "full", str(err), err.retry_after))
             return
@@ -267,14 +259,5 @@ def _result(rid: int, future: Future[Receipt]) -> tuple[Any, ...]:
     err = future.exception()
     if err is not None:
         return ("refused", rid, "failed", f"sequencing failed: {err}", 1)
-    r = future.result()
-    return (
-        "ok",
-        rid,
-        r.index,
-        r.duplicate,
-        r.integrated_time,
-        r.signed_entry_timestamp,
-        r.checkpoint,
-        r.tree_size,
-    )
+    # The receipts of one batch share its batch record, which pickle sends once per frame.
+    return ("ok", rid, future.result())

@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stelae.tiles.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
@@ -28,6 +29,9 @@ from stelae.tiles.proof import (
     verify_inclusion,
 )
 from stelae.tiles.tile import EntryBundle, HashTile
+
+if TYPE_CHECKING:
+    from stelae.tiles.locate import Located
 
 CHECKPOINT_PATH = "checkpoint"
 
@@ -198,6 +202,15 @@ class LogClient:
         lh = leaf_hash(data)
         proof = self.prove_inclusion(index, lh, cp.checkpoint)
         return VerifiedEntry(index, data, lh, tuple(proof), cp)
+
+    def locate(self, leaf: bytes, checkpoint: SignedCheckpoint) -> Located | None:
+        """Find the entry with leaf hash ``leaf`` through the log's verifiable lookup index
+        (docs/index.md); None if the index proves it absent at ``checkpoint``."""
+        from stelae.tiles.locate import locate_leaf  # noqa: PLC0415 - the index imports this module
+
+        return locate_leaf(
+            self.fetcher.fetch, self.verifiers, self.origin, checkpoint.checkpoint, leaf
+        )
 
     def bundles(self, start: int, checkpoint: Checkpoint) -> Iterator[tuple[int, EntryBundle]]:
         """Every bundle from the one holding entry ``start`` to the end of ``checkpoint``.

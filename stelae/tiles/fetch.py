@@ -54,8 +54,9 @@ def check_relative_path(path: str) -> str:
 
 
 def is_immutable_path(path: str) -> bool:
-    """Tiles, bundles and checkpoint history never change once written; the checkpoint does."""
-    return path.startswith(("tile/", "checkpoints/"))
+    """Tiles, bundles, checkpoint history, batch records and the index's runs and manifests never
+    change once written (docs/layout.md); the checkpoint does."""
+    return path.startswith(("tile/", "checkpoints/", "batch/", "index/run/", "index/manifest/"))
 
 
 class DirectoryFetcher:

@@ -137,3 +137,40 @@ def test_a_bad_policy_file_is_a_usage_error(setup: Setup) -> None:
     proc = setup.run("loginfo", "--log-url", str(setup.dir), "--witness-policy", str(bad))
     assert proc.returncode == 2
     assert "policy line 1: bad witness vkey" in proc.stderr
+
+
+def test_monitor_reports_a_witness_holding_another_tree(setup: Setup, tmp_path: Path) -> None:
+    """The log shows us tree A of size 3; a real witness was fed tree B of size 3 (signed by
+    the same log key). ``monitor --witness-policy`` reads the witness's checkpoint and alerts
+    with both signed notes; a witness holding our tree raises nothing."""
+    from stelae.tiles.addcheckpoint import AddCheckpointRequest
+    from stelae.witness.identity import create_key
+    from tests.witness_support import MemoryTree, log_list, start_witness
+
+    (tmp_path / "logs.txt").write_bytes(log_list((LOG.vkey, 86400)))
+    honest_dir, forked_dir = tmp_path / "honest", tmp_path / "forked"
+    create_key(honest_dir, "honest.example.test", "ed25519")
+    create_key(forked_dir, "forked.example.test", "ed25519")
+    ours = setup.publish()
+    fork = MemoryTree(LOG, setup.leaves[:1]).grow(2, b"fork")
+    assert fork.checkpoint().root_hash != setup.cp.root_hash
+    procs = [start_witness(d, tmp_path / "logs.txt") for d in (honest_dir, forked_dir)]
+    try:
+        honest, forked = procs
+        assert honest.post(AddCheckpointRequest(0, (), ours).to_bytes())[0] == 200
+        assert forked.post(fork.request(0))[0] == 200
+        for name, proc, want in (("H", honest, False), ("F", forked, True)):
+            policy = tmp_path / f"policy-{name}"
+            policy.write_text(f"witness {name} {proc.vkey} {proc.url}\nquorum none\n")
+            run = setup.run(
+                "monitor", "--once", "--log-url", str(setup.dir), "--witness-policy", str(policy)
+            )
+            assert ('"alert": "split_view"' in run.stdout) is want, run.stdout + run.stderr
+            if want:
+                assert run.returncode == 1
+                assert '"witness": "F"' in run.stdout
+                assert fork.note().decode().split("\n")[2] in run.stdout  # their root
+                assert "FORK" in run.stderr
+    finally:
+        for proc in procs:
+            proc.stop()

@@ -175,6 +175,17 @@ def test_record_round_trip(record: Record) -> None:
     assert decode_record(data + b"more", 0, 100, 200_000) == (record, len(data))
 
 
+def test_record_encoding_cache_follows_the_value() -> None:
+    record = Record(key(1), (100, 105))
+    assert record.encode(100) == key(1) + b"\x00\x02\x00\x04"
+    assert record.encode(50) == key(1) + b"\x00\x02\x32\x04"  # another run start
+    moved = replace(record, indices=(101, 105))
+    assert moved.encode(100) == key(1) + b"\x00\x02\x01\x03"
+    assert moved == Record(key(1), (101, 105)) != record
+    decoded, _ = decode_record(record.encode(100), 0, 100, 200)
+    assert decoded.encoded(100) == (record.encode(100), SHA(b"\x00" + record.encode(100)).digest())
+
+
 def test_record_bytes_are_the_documented_ones() -> None:
     k = key(5)
     assert Record(k, (10, 11, 20)).encode(10) == k + b"\x00\x03" + b"\x00\x00\x08"

@@ -35,6 +35,7 @@ import click
 
 from stelae.cli.reading import Reader, print_fork_evidence, reader_options
 from stelae.cli.search import Query, digest_query, identity_query, key_query, parse_entry
+from stelae.cli.splitview import check_witness_views
 from stelae.tiles.audit import (
     AuditState,
     TileMismatchError,
@@ -162,6 +163,7 @@ def audit_round(
             }
         )
         raise
+    check_witness_views(reader, cp, alert)  # a witness holding another tree: split view
     audit, saved_cp = _saved(reader)
     size = cp.checkpoint.size
     result = RoundResult(audit.size, size)

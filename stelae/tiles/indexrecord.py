@@ -12,7 +12,8 @@ Pure code: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 from stelae.tiles.errors import FormatError
 from stelae.tiles.hashing import HASH_SIZE
@@ -42,6 +43,7 @@ MIN_RECORD_SIZE = INDEX_KEY_SIZE + 3
 _MAX_UVARINT_BYTES = 9
 
 _SMALL = [bytes([i]) for i in range(0x80)]
+_sha256 = hashlib.sha256
 
 
 class MalformedRecordError(FormatError):
@@ -54,6 +56,11 @@ def uvarint(n: int) -> bytes:
         if n < 0:
             raise ValueError(f"uvarint of negative {n}")
         return _SMALL[n]
+    # Deltas in runs of up to 2^21 entries: two or three bytes, without the loop.
+    if n < 0x4000:
+        return bytes((n & 0x7F | 0x80, n >> 7))
+    if n < 0x200000:
+        return bytes((n & 0x7F | 0x80, (n >> 7) & 0x7F | 0x80, n >> 14))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -107,11 +114,27 @@ class Record:
     key: bytes
     indices: tuple[int, ...]
     offsets: tuple[int, ...] | None = None
+    #: ``(a, bytes, record hash)`` of the last encoding, so a run rebuilt from the same start —
+    #: the older side of every merge — re-encodes and re-hashes nothing. Not part of the value.
+    #: (``init=False``: ``dataclasses.replace`` must not carry it to a record with other indices.)
+    _encoding: tuple[int, bytes, bytes] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     def encode(self, a: int) -> bytes:
         """The record's bytes in a run starting at ``a``. ``ValueError`` if the indices are not
         strictly ascending from ``a``, the key is not 16 bytes or the offsets don't fit."""
-        return encode_record(self.key, self.indices, self.offsets, a)
+        return self.encoded(a)[0]
+
+    def encoded(self, a: int) -> tuple[bytes, bytes]:
+        """The record's bytes in a run starting at ``a`` and their RFC 6962 leaf hash."""
+        cached = self._encoding
+        if cached is not None and cached[0] == a:
+            return cached[1], cached[2]
+        data = encode_record(self.key, self.indices, self.offsets, a)
+        digest = _sha256(b"\x00" + data).digest()
+        object.__setattr__(self, "_encoding", (a, data, digest))
+        return data, digest
 
     def batch_starts(self) -> tuple[int, ...] | None:
         """``index - offset`` for each index of a leaf record (the batches' first indices)."""
@@ -195,7 +218,7 @@ def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
                 f"record at byte {start} lists index {prev}, outside [{a}, {b})"
             )
         if not flags:
-            return Record(key, tuple(indices)), pos
+            return _with_encoding(Record(key, tuple(indices)), a, data[start:pos]), pos
         offsets = []
         for i in indices:
             byte = data[pos]
@@ -209,9 +232,16 @@ def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
                     f"record at byte {start}: offset {o} puts index {i}'s batch before the run"
                 )
             offsets.append(o)
-        return Record(key, tuple(indices), tuple(offsets)), pos
+        record = Record(key, tuple(indices), tuple(offsets))
+        return _with_encoding(record, a, data[start:pos]), pos
     except IndexError:
         raise MalformedRecordError(f"record at byte {start} is truncated") from None
+
+
+def _with_encoding(record: Record, a: int, data: bytes) -> Record:
+    """``record`` with its bytes in a run from ``a`` remembered (they were just decoded)."""
+    object.__setattr__(record, "_encoding", (a, data, _sha256(b"\x00" + data).digest()))
+    return record
 
 
 def shard_of(key: bytes, bits: int) -> int:

@@ -11,7 +11,6 @@ checks everything. Pure code: the only I/O is the ``fetch`` callable :func:`read
 
 from __future__ import annotations
 
-import hashlib
 import operator
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -34,7 +33,6 @@ from stelae.tiles.indexrecord import (
     Record,
     RunRef,
     decode_record,
-    encode_record,
     read_uvarint,
     shard_of,
     uvarint,
@@ -64,8 +62,6 @@ __all__ = [
 SHARD_MAGIC = b"stelae-index-shard/v1\n"
 #: A run has as few shards as keep its record bytes per shard at or below this (docs/index.md).
 SHARD_TARGET = 256 * 1024
-
-_sha256 = hashlib.sha256
 
 
 class InvalidShardError(VerificationError):
@@ -231,9 +227,11 @@ def build_run(a: int, b: int, records: Sequence[Record], *, target: int = SHARD_
     for k in range(1, len(keys)):
         if not keys[k - 1] < keys[k]:
             raise ValueError(f"records are not sorted by key, one per key, at {keys[k].hex()}")
-    encoded = [encode_record(r.key, r.indices, r.offsets, a) for r in records]
+    pairs = [r.encoded(a) for r in records]
     if records and max(map(_last, map(_indices, records))) >= b:
         raise ValueError(f"a record lists an index at or beyond the run's end {b}")
+    encoded = list(map(_first, pairs))
+    hashes = list(map(_last, pairs))
     bits = bits_for(sum(map(len, encoded)), target)
     # Shard s holds the keys from s << (128 - bits) up to the next shard's first key.
     bounds = [0]
@@ -241,11 +239,7 @@ def build_run(a: int, b: int, records: Sequence[Record], *, target: int = SHARD_
         bounds.append(bisect_left(keys, (s << (128 - bits)).to_bytes(INDEX_KEY_SIZE, "big")))
     bounds.append(len(keys))
     shard_records = [encoded[bounds[s] : bounds[s + 1]] for s in range(1 << bits)]
-    sha256 = _sha256
-    roots = [
-        levels_root(tree_levels([sha256(b"\x00" + e).digest() for e in recs]))
-        for recs in shard_records
-    ]
+    roots = [levels_root(tree_levels(hashes[bounds[s] : bounds[s + 1]])) for s in range(1 << bits)]
     run_levels = tree_levels(roots)
     ref = RunRef(a, b, bits, levels_root(run_levels))
     shards = tuple(
@@ -253,10 +247,6 @@ def build_run(a: int, b: int, records: Sequence[Record], *, target: int = SHARD_
         for s, recs in enumerate(shard_records)
     )
     return BuiltRun(ref, shards)
-
-
-def _leaf(record: bytes) -> bytes:
-    return _sha256(b"\x00" + record).digest()
 
 
 # --- reading a shard ----------------------------------------------------------------------------
@@ -305,7 +295,6 @@ class Shard:
         run_path = tuple(data[i : i + HASH_SIZE] for i in range(pos, proof_end, HASH_SIZE))
         pos = proof_end
         records: list[Record] = []
-        encoded: list[bytes] = []
         low = (s << (128 - bits)).to_bytes(INDEX_KEY_SIZE, "big") if bits else b""
         high = ((s + 1) << (128 - bits)).to_bytes(INDEX_KEY_SIZE + 1, "big")[-INDEX_KEY_SIZE:]
         last = bits == 0 or s == ref.shards - 1
@@ -321,11 +310,12 @@ class Shard:
             if key < low or (not last and key >= high):
                 raise InvalidShardError(ref, s, f"record {key.hex()} belongs in another shard")
             records.append(record)
-            encoded.append(data[pos:end])
             prev, pos = key, end
         if pos != len(data):
             raise InvalidShardError(ref, s, f"{len(data) - pos} bytes after the last record")
-        levels = tree_levels([_leaf(e) for e in encoded])
+        pairs = [r.encoded(a) for r in records]  # cached by decode_record: no work
+        encoded = list(map(_first, pairs))
+        levels = tree_levels(list(map(_last, pairs)))
         root = root_from_inclusion_proof(s, ref.shards, levels_root(levels), run_path)
         if root != ref.root:
             raise RootMismatchError(f"shard {s} of run {ref.name}", ref.root, root)

@@ -239,9 +239,18 @@ async function verifyCheckpoint() {
   const remembered = store.get(rememberedKey(trust.vkey));
   let consistency = h("span", {}, "first checkpoint seen from this log in this browser: remembered for next time");
   let forkEvidence = null;
+  let old = null;
   if (remembered) {
     try {
-      const old = await V.openCheckpoint(V.utf8Encode(remembered), [key], origin);
+      old = await V.openCheckpoint(V.utf8Encode(remembered), [key], origin);
+    } catch (err) {
+      // Not evidence against the log: the browser's own storage holds something unusable.
+      store.set(rememberedKey(trust.vkey), null);
+      consistency = h("span", {}, `the checkpoint remembered from before was unusable (${err.message}) and was replaced`);
+    }
+  }
+  if (old) {
+    try {
       await proveConsistency(old, cp);
       consistency =
         old.size <= cp.size
@@ -249,6 +258,11 @@ async function verifyCheckpoint() {
           : h("span", {}, `older than the checkpoint you verified before (size ${old.size}) but consistent with it (a stale cache?)`);
       if (old.size > cp.size) cp.staleOf = old;
     } catch (err) {
+      if (!(err instanceof V.VerificationError) || err instanceof V.FormatError) {
+        // The proof could not be computed (a tile missing or malformed, the network): no
+        // evidence of a fork, but no proof of consistency either.
+        return fail(`Could not prove this checkpoint consistent with the one you verified before (size ${old.size}): ${err.message}`);
+      }
       forkEvidence = { old: remembered, err };
     }
   }
@@ -269,7 +283,7 @@ async function verifyCheckpoint() {
   if (problems.length) {
     return fail(problems.join(" "), checkpointTable(cp), h("pre", {}, new TextDecoder().decode(bytes)));
   }
-  if (!remembered || (!cp.staleOf && cp.size >= V.parseCheckpoint(V.parseNote(V.utf8Encode(remembered)).text).size)) {
+  if (!old || !cp.staleOf) {
     store.set(rememberedKey(trust.vkey), new TextDecoder().decode(bytes));
   }
   verified = { cp, bytes, key, trust };

@@ -39,6 +39,8 @@ from stelae.tiles.note import Note, open_note, sign_note
 from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner, parse_vkey
 from stelae.tiles.policy import Policy
 from stelae.tiles.proof import verify_consistency, verify_inclusion
+from stelae.tiles.proofbundle import ProofBundle
+from stelae.tiles.proofbundle import verify as verify_bundle
 from tests.api_support import ServeProcess, start_serve, stelae_command
 from tests.browser.chromium import Chromium, chromium_path
 from tests.test_merkle import V as MERKLE
@@ -193,22 +195,22 @@ def test_downloaded_proof_bundle_verifies_with_the_cli(
     (bundle,) = downloads.iterdir()
     artifact = tmp_path / "artifact"
 
-    def cli_verify(content: bytes) -> subprocess.CompletedProcess[str]:
-        artifact.write_bytes(content)
-        args = ["--bundle", str(bundle), "--vkey", served.log.vkey, "--artifact", str(artifact)]
-        return subprocess.run(
-            [*stelae_command(), "verify", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    run = cli_verify(ARTIFACTS[2])
+    artifact.write_bytes(ARTIFACTS[2])
+    args = ["--bundle", str(bundle), "--vkey", served.log.vkey, "--artifact", str(artifact)]
+    run = subprocess.run(
+        [*stelae_command(), "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
-    # The same file with another artifact is refused: the check above is not vacuous.
-    run = cli_verify(ARTIFACTS[0])
-    assert run.returncode == 1, run.stderr
+    # The file is the proof it claims to be: it names entry 2, and another key refuses it.
+    proof = ProofBundle.parse(bundle.read_bytes())
+    assert proof.index == 2 and proof.body == served.log.client.entry(2).data
+    other = Ed25519NoteSigner.generate(proof.tree.origin).verifier
+    with pytest.raises(VerificationError):
+        verify_bundle(proof, [other], proof.tree.origin)
 
 
 def test_server_offered_key_is_shown_as_unpinned(
@@ -277,6 +279,60 @@ def test_a_checkpoint_inconsistent_with_the_remembered_one_is_a_fork(
     # The remembered checkpoint was not replaced: the real log still verifies.
     browser.load(page(served))
     assert browser.wait_flag("checkpointVerified") == "true"
+
+
+def test_a_pinned_key_is_used_and_a_link_with_another_key_is_refused(
+    served: ServeProcess, browser: Chromium, static_copy: tuple[Path, str], shots: Path
+) -> None:
+    _, url = static_copy  # a log URL of its own, so the pin touches no other test
+    browser.load(page(served, "", log=url))
+    assert browser.wait_flag("keySource") == "url"
+    browser.evaluate(
+        "[...document.querySelectorAll('button')].find(b => b.textContent === 'Pin this key')"
+        ".click()"
+    )
+    browser.wait_event("Page.loadEventFired")  # pinning reloads the page
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert browser.wait_flag("keySource") == "pinned"
+    browser.load(f"{served.log.url}/?log={quote(url, safe='')}")  # no key in the link
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert browser.wait_flag("keySource") == "pinned"
+    other = Ed25519NoteSigner.generate(served.log.vkey.split("+")[0]).vkey
+    browser.load(f"{served.log.url}/?log={quote(url, safe='')}&vkey={quote(other, safe='')}")
+    assert browser.wait_flag("checkpointVerified") == "false"
+    assert "but you pinned" in browser.text()
+    browser.screenshot(shots / "pin-conflict.png")
+
+
+def test_the_home_view_takes_the_key_from_the_fragment(
+    served: ServeProcess, browser: Chromium
+) -> None:
+    browser.load(f"{served.log.url}/#vkey={served.log.vkey}")
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert browser.wait_flag("keySource") == "url"
+
+
+def test_witness_cosignatures_are_checked_against_a_policy(
+    served: ServeProcess, browser: Chromium, static_copy: tuple[Path, str], shots: Path
+) -> None:
+    copy, url = static_copy
+    signer = Ed25519NoteSigner.from_skey((served.log.data / "signing.key").read_text().strip())
+    witness = Ed25519CosignatureSigner("witness.example/w1", b"\x07" * 32, lambda: 1_767_225_600)
+    absent = Ed25519CosignatureSigner("witness.example/w2", b"\x08" * 32, lambda: 1_767_225_600)
+    note = Note.parse((copy / "checkpoint").read_bytes())
+    (copy / "checkpoint").write_bytes(sign_note(note.text, [witness], note).to_bytes())
+    head = f"log {signer.vkey}\nwitness w1 {witness.vkey}\nwitness w2 {absent.vkey}\n"
+    (copy / "met.policy").write_text(head + "group any1 any w1 w2\nquorum any1\n")
+    (copy / "unmet.policy").write_text(head + "group both all w1 w2\nquorum both\n")
+    browser.load(page(served, "", log=url, policy=url + "met.policy"))
+    assert browser.wait_flag("checkpointVerified") == "true"
+    text = browser.text()
+    assert "witness cosignature verified, 2026-01-01T00:00:00Z" in text
+    assert "quorum met" in text
+    browser.screenshot(shots / "witnessed.png")
+    browser.load(page(served, "", log=url, policy=url + "unmet.policy"))
+    assert browser.wait_flag("checkpointVerified") == "false"
+    assert "quorum is not met: cosigned by w1" in browser.text()
 
 
 # --- search ---------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ Figures per tree size:
   whole (``Shard.parse``, one per run), both from the real full shard.
 
 Also the sequencer's side, per entry: a batch's records and run (``batch_records`` + ``build_run``)
-and a merge (``merge_records`` + ``build_run`` of the merged run), in node hashes.
+and a merge of two batch-sized runs (``merge_records`` + ``build_run`` of the merged run), in node
+hashes; and the merge CPU an entry has cost by each size (its rewrites times that per-entry
+merge cost: an estimate, as large merges are measured by their small model).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import functools
 import random
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -160,9 +163,18 @@ def _probes(shards: list[Shard], count: int, rng: random.Random) -> list[bytes]:
     return out + [rng.choice(members) for _ in range(count - len(out))]
 
 
-def _cost(work: Callable[[], None], ops: int, repeat: int, hashes: int) -> dict[str, float]:
+def _cost(
+    work: Callable[[], None],
+    ops: int,
+    repeat: int,
+    hashes: int,
+    measure: Callable[[], float] | None = None,
+) -> dict[str, float]:
+    """Per-op seconds and node hashes of ``work`` (or of what ``measure`` times and returns)."""
     result = baseline.paired(
-        lambda: baseline.timed(work), lambda: baseline.node_hashes(hashes), repeat=repeat
+        measure or (lambda: baseline.timed(work)),
+        lambda: baseline.node_hashes(hashes),
+        repeat=repeat,
     )
     per_op = result.seconds / ops
     return {
@@ -204,16 +216,24 @@ def measure_real(quick: bool, repeat: int, hashes: int) -> dict[str, Any]:
     def parse() -> None:
         Shard.parse(built.shards[largest], built.ref, largest)
 
-    # The sequencer's side: one batch of BATCH entries, and a merge of two runs of that size.
+    # The sequencer's side: one batch of BATCH entries, and a merge of two runs of that size,
+    # each built first as its own run (as the batches wrote them), which is what a merge starts
+    # from: the older run's records keep their bytes (same start), the newer's are re-encoded.
     batch = _entries(min(BATCH, entries), rng)
+    size = len(batch)
     older = batch_records(0, batch)
-    newer = batch_records(len(batch), _entries(len(batch), rng))
+    build_run(0, size, older)
+    newer_entries = _entries(size, rng)
 
     def build() -> None:
-        build_run(0, len(batch), batch_records(0, batch))
+        build_run(0, size, batch_records(0, batch))
 
-    def merge() -> None:
-        build_run(0, 2 * len(batch), merge_records(older, newer))
+    def merge() -> float:
+        newer = batch_records(size, newer_entries)
+        build_run(size, 2 * size, newer)
+        start = time.perf_counter()
+        build_run(0, 2 * size, merge_records(older, newer))
+        return time.perf_counter() - start
 
     return {
         "entries": entries,
@@ -229,7 +249,7 @@ def measure_real(quick: bool, repeat: int, hashes: int) -> dict[str, Any]:
         "verify_proof": _cost(verify, len(proofs), repeat, hashes),
         "verify_shard": _cost(parse, 1, repeat, hashes),
         "build_per_entry": _cost(build, len(batch), repeat, hashes),
-        "merge_per_entry": _cost(merge, 2 * len(batch), repeat, hashes),
+        "merge_per_entry": _cost(lambda: None, 2 * size, repeat, hashes, merge),
     }
 
 
@@ -260,6 +280,11 @@ def run(quick: bool) -> dict[str, Any]:
                 # Every shard of the real run is full; smaller runs' proofs cost no more.
                 "verify_proofs_node_hashes": runs * real["verify_proof"]["node_hashes"],
                 "verify_shards_node_hashes": runs * real["verify_shard"]["node_hashes"],
+                # Merge CPU an entry costs over its life so far: each rewrite at the measured
+                # per-entry cost of a two-run merge.
+                "merge_cpu_node_hashes": s["rewritten_entries"]
+                / size
+                * real["merge_per_entry"]["node_hashes"],
             }
         )
     return {
@@ -292,6 +317,7 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
             s["rewrites_per_entry"],
             s["merge_shards_per_1000"],
             s["batch_shards_per_1000"],
+            s["merge_cpu_node_hashes"],
             s["largest_run_shards"],
             s["verify_proofs_node_hashes"],
             s["verify_shards_node_hashes"],
@@ -308,6 +334,7 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
             "rewrites/entry",
             "merge shards/1000",
             "batch shards/1000",
+            "merge CPU/entry (hashes)",
             "largest run shards",
             "verify proofs (hashes)",
             "verify shards (hashes)",

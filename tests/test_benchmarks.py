@@ -124,6 +124,7 @@ def test_lookups_report() -> None:
         assert s["objects_per_lookup"] == 2 + s["runs"] <= s["max_objects_per_lookup"]
         assert s["batch_shards_per_1000"] == 1
         assert s["verify_proofs_node_hashes"] > 0 and s["verify_shards_node_hashes"] > 0
+        assert s["merge_cpu_node_hashes"] >= 0
     first = r["sizes"][0]
     assert first["runs"] == 1 and first["rewrites_per_entry"] == 0 == first["merges"]
     rewrites = [s["rewrites_per_entry"] for s in r["sizes"]]

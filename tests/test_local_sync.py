@@ -17,26 +17,26 @@ import pytest
 
 from stelae.sequencer.durability import OsSyncer
 from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, SequencerConfig, history_key
-from stelae.sequencer.intent import INTENT_KEY
 from stelae.sequencer.local import MARKER_DIR, LocalStore
 from stelae.sequencer.logdir import LOCAL_PARALLEL_WRITES, init_log
-from stelae.sequencer.lookup import LeafRecord, digest_path, leaf_path, read_indices
 from stelae.sequencer.memory import WriteEvent
 from stelae.sequencer.store import (
     ImmutableConflictError,
     ObjectClass,
-    PreconditionFailed,
     StoreError,
     object_class_for_key,
     validate_key,
 )
 from stelae.server.static import StaticFiles
+from stelae.tiles.batch import BatchRecord
 from stelae.tiles.errors import FormatError
-from stelae.tiles.layout import TileID
+from stelae.tiles.indexkeys import KeyKind
+from stelae.tiles.layout import TileID, batch_path, manifest_path
 from tests.faults import FaultInjectingStore
-from tests.test_sequencer import ORIGIN, SIGNER, entry, verify_whole_log
+from tests.test_sequencer import ORIGIN, SIGNER, entry, find, verify_whole_log
 
 LEAF = "index/leaf/" + "ab" * 32
+RUN = "index/run/0-5/0"
 TILE = "tile/0/000.p/1"
 
 
@@ -263,9 +263,9 @@ def _crash_before_flush(root: Path) -> tuple[list[str], int]:
     """
     written: list[str] = []
     store = LocalStore(root, group_commit=True)
-    Sequencer(store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1)).integrate(
-        [entry(i) for i in range(300)]
-    )
+    Sequencer(
+        store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1, background_merges=False)
+    ).integrate([entry(i) for i in range(300)])
 
     def after(ev: WriteEvent) -> None:
         written.append(ev.key)
@@ -274,9 +274,9 @@ def _crash_before_flush(root: Path) -> tuple[list[str], int]:
 
     faulty = FaultInjectingStore(store, after_write=after)
     with pytest.raises(Crash):
-        Sequencer(faulty, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1)).integrate(
-            [entry(i) for i in range(300, 340)]
-        )
+        Sequencer(
+            faulty, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1, background_merges=False)
+        ).integrate([entry(i) for i in range(300, 340)])
     assert len(markers(root)) == 1
     store.close()  # the process is gone: its marker's lock with it
     return written, 340
@@ -301,15 +301,17 @@ def _garble(root: Path, keys: list[str]) -> list[str]:
 def test_recovery_repairs_what_a_power_loss_left_incomplete(tmp_path: Path) -> None:
     root = tmp_path / "log"
     written, size = _crash_before_flush(root)
-    assert INTENT_KEY in written and history_key(size) in written
-    leaves = [k for k in written if k.startswith("index/leaf/")]
+    assert batch_path(300) in written and history_key(size) in written
+    runs = [k for k in written if k.startswith("index/run/")]
     tiles = [k for k in written if k.startswith("tile/")]
-    assert len(leaves) == 40 and tiles
-    damaged = _garble(root, [*leaves[::7], *tiles, history_key(size)])
+    assert runs and tiles and manifest_path(size) in written
+    damaged = _garble(root, [*runs, *tiles, manifest_path(size), history_key(size)])
 
     store = LocalStore(root, group_commit=True)
     assert store.repairing
-    seq = Sequencer(store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1))
+    seq = Sequencer(
+        store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1, background_merges=False)
+    )
     result = seq.published()
     assert result.size == size
     assert sorted(store.repaired) == sorted(damaged)
@@ -317,14 +319,23 @@ def test_recovery_repairs_what_a_power_loss_left_incomplete(tmp_path: Path) -> N
 
     entries = verify_whole_log(store)
     assert entries == [entry(i).body for i in range(size)]
-    for i, body in enumerate(entries):
-        record = LeafRecord.parse(store.get(leaf_path(entry(i).leaf_hash)))
-        assert record.index == i and body == entry(i).body
+    for i in (0, 299, 300, 339):
+        assert find(store, KeyKind.LEAF, entry(i).leaf_hash.hex()) == [i]
     assert store.get(history_key(size)) == result.checkpoint
     # The log goes on as usual, with conflicts loud again.
     assert seq.integrate([entry(i) for i in range(340, 350)]).size == 350
     with pytest.raises(ImmutableConflictError):
-        store.put_immutable(leaves[0], b"{}", ObjectClass.ENTRY_LEAF_INDEX)
+        store.put_immutable(runs[0], b"x", ObjectClass.INDEX_RUN)
+
+
+def test_the_claim_is_synced_before_anything_else_is_written(tmp_path: Path) -> None:
+    """The batch record is the commit point: never debris, whatever a power loss does."""
+    root = tmp_path / "log"
+    _crash_before_flush(root)
+    record = BatchRecord.parse((root / batch_path(300)).read_bytes())
+    assert record.first == 300 and record.count == 40
+    store = LocalStore(root, group_commit=True)
+    assert not store.may_hold_debris(batch_path(300))
 
 
 def test_the_same_debris_without_a_marker_is_a_loud_conflict(tmp_path: Path) -> None:
@@ -337,76 +348,32 @@ def test_the_same_debris_without_a_marker_is_a_loud_conflict(tmp_path: Path) -> 
     store = LocalStore(root, group_commit=True)
     assert not store.repairing
     with pytest.raises(ImmutableConflictError):
-        Sequencer(store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1)).published()
+        Sequencer(
+            store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1, background_merges=False)
+        ).published()
 
 
 def test_repair_mode_never_replaces_what_cannot_be_debris(tmp_path: Path) -> None:
-    """Index pages are synced before their name appears: a conflict there is never debris."""
-    page = "index/sha256/" + "cd" * 32 + ".0"
+    """A batch record is synced before its name appears: a conflict there is never debris."""
+    claim = batch_path(7)
     dead = LocalStore(tmp_path, group_commit=True)
-    dead.put_immutable(page, b"[1]", ObjectClass.INDEX)
+    dead.put_immutable(claim, b"one", ObjectClass.BATCH)
     dead.put_immutable(TILE, b"x" * 32, ObjectClass.TILE)
     dead.close()
     store = LocalStore(tmp_path, group_commit=True)
     assert store.repairing
     with pytest.raises(ImmutableConflictError):
-        store.put_immutable(page, b"[2]", ObjectClass.INDEX)
+        store.put_immutable(claim, b"two", ObjectClass.BATCH)
     store.put_immutable(TILE, b"y" * 32, ObjectClass.TILE)
     assert store.repaired == (TILE,) and store.get(TILE) == b"y" * 32
-
-
-def test_creating_a_head_is_deferred_and_updating_it_is_not(tmp_path: Path) -> None:
-    """A new head holds only its batch's indices (recovery merges them again); an update may
-    replace indices a published checkpoint relies on, so its data is synced at once."""
-    head = "index/sha256/" + "ef" * 32
-    syncer = CountingSyncer()
-    store = LocalStore(tmp_path, group_commit=True, syncer=syncer)
-    store.put_if(head + "00", b'{"indices":[0]}', ObjectClass.INDEX, None)  # the directories
-    store.flush()
-    syncer.calls.clear()
-    version = store.put_if(head, b'{"indices":[1]}', ObjectClass.INDEX, None)
-    assert [k for k, _ in syncer.calls] == ["fsync", "fsync"], "only the marker (file, dir)"
-    assert len(markers(tmp_path)) == 1
-    assert not (tmp_path / "index/sha256" / f".{'ef' * 32}.lock").exists(), "no lock file"
-    with pytest.raises(PreconditionFailed):
-        store.put_if(head, b'{"indices":[2]}', ObjectClass.INDEX, None)  # exists: CAS fails
-    syncer.calls.clear()
-    store.put_if(head, b'{"indices":[1,2]}', ObjectClass.INDEX, version)
-    assert [k for k, _ in syncer.calls] == ["fsync"]
-    store.flush()
-    assert syncer.count("syncfs") == 1 and markers(tmp_path) == []
-
-
-def test_recovery_rebuilds_new_heads_a_power_loss_cut_short(tmp_path: Path) -> None:
-    root = tmp_path / "log"
-    _, size = _crash_before_flush(root)
-    heads = [digest_path(d) for i in range(300, size) for d in entry(i).digests]
-    damaged = _garble(root, heads)
-    store = LocalStore(root, group_commit=True)
-    assert store.may_hold_debris(heads[0]) and not store.may_hold_debris(CHECKPOINT_KEY)
-    assert Sequencer(store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1)).published()
-    for i, head in zip(range(300, size), damaged, strict=True):
-        assert read_indices(store.get, head) == [i]
-    assert not store.may_hold_debris(heads[0]), "repair mode ends with the flush"
-    assert verify_whole_log(store) == [entry(i).body for i in range(size)]
-
-
-def test_a_broken_head_without_a_marker_is_refused(tmp_path: Path) -> None:
-    root = tmp_path / "log"
-    _, size = _crash_before_flush(root)
-    _garble(root, [digest_path(d) for d in entry(size - 1).digests])
-    for name in markers(root):
-        (root.joinpath(*MARKER_DIR) / name).unlink()
-    store = LocalStore(root, group_commit=True)
-    assert not store.may_hold_debris(digest_path(entry(size - 1).digests[0]))
-    with pytest.raises(FormatError):
-        Sequencer(store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1)).published()
 
 
 def test_the_empty_checkpoint_is_published_only_after_a_flush(tmp_path: Path) -> None:
     syncer = CountingSyncer()
     store = LocalStore(tmp_path, group_commit=True, syncer=syncer)
-    Sequencer(store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1)).published()
+    Sequencer(
+        store, SIGNER, SequencerConfig(ORIGIN, parallel_writes=1, background_merges=False)
+    ).published()
     kinds = [k for k, _ in syncer.calls]
     assert kinds.count("syncfs") == 1
     # The checkpoint's own data and name syncs come after the syncfs that covers its history.
@@ -435,7 +402,8 @@ def test_tile_and_bundle_paths_are_deferrable_keys() -> None:
 
     assert object_class_for_key(TileID.bundle(0, 5).path()) in DEFERRABLE
     assert object_class_for_key(TileID(0, 0, 5).path()) in DEFERRABLE
-    assert object_class_for_key(LEAF) in DEFERRABLE
+    assert object_class_for_key(RUN) in DEFERRABLE
+    assert object_class_for_key(manifest_path(5)) in DEFERRABLE
     assert object_class_for_key(history_key(3)) in DEFERRABLE
-    for key in (CHECKPOINT_KEY, INTENT_KEY, "index/sha256/" + "cd" * 32):
+    for key in (CHECKPOINT_KEY, batch_path(0), ".state/intent"):
         assert object_class_for_key(key) not in DEFERRABLE

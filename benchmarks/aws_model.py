@@ -1,0 +1,26 @@
+"""The AWS deployment the cost model measures: the Terraform module's defaults it mirrors and the
+assumptions it adds (:mod:`benchmarks.aws_cost` explains the model)."""
+
+from __future__ import annotations
+
+BATCH_SIZE = 256  # terraform: sequencer_batch_size
+WINDOW = 1.0  # terraform: sequencer_batching_window_seconds
+WRITE_MEMORY_GB = 512 / 1024  # terraform: write_memory_mb
+SEQUENCER_MEMORY_GB = 1024 / 1024  # terraform: sequencer_memory_mb
+WAIT_SECONDS = 20  # terraform: write_wait_seconds
+ALARMS = 4  # terraform: sequencer errors, write errors, queue age, DLQ depth
+LOG_RETENTION_DAYS = 30  # terraform: log_retention_days
+
+MONTH_SECONDS = 30 * 86_400
+ENVIRONMENT_LIFETIME_S = 2 * 3600
+"""Assumed life of a busy Lambda execution environment (AWS documents none)."""
+ESM_POLLERS = 5
+"""Long-polling ReceiveMessage loops an SQS event source mapping keeps running while idle."""
+ESM_LONG_POLL_S = 20
+LOG_EVENT_OVERHEAD = 26  # bytes CloudWatch Logs adds to each event when metering ingestion
+
+INITIAL_SIZE = 100_000
+"""Entries in the log before a profile starts: three tile levels, like any log of 65,536 to
+16.7 million entries (``--quick``: an empty log)."""
+SERVICE_NAMES = {"s3": "S3", "sqs": "SQS", "secretsmanager": "Secrets Manager"}
+S3_PUT_CLASS = ("PutObject", "CopyObject", "PostObject", "ListObjects", "ListObjectsV2")

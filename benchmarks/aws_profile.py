@@ -1,0 +1,463 @@
+"""One profile of the AWS cost model: the real Lambda handlers run against the emulator in waves.
+
+Execution environments (a fresh import of a handler module each, reused when idle), the write
+submissions, the stand-in for the SQS event source mapping, and the timing model of the writers'
+polling. :mod:`benchmarks.aws_cost` explains the model; :mod:`benchmarks.aws_emulator` counts the
+requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from benchmarks.aws_emulator import FAKE_CREDENTIALS, CountingProxy, environment, proxies
+from benchmarks.aws_model import BATCH_SIZE, WAIT_SECONDS, WINDOW
+from benchmarks.lambda_events import apigw_event, sqs_event
+
+# -- execution environments ------------------------------------------------------------------------
+
+_INIT_LOCK = threading.Lock()  # boto3's default session is not thread-safe; env is per process
+_HANDLERS = Path(__file__).resolve().parent.parent / "stelae" / "lambda"
+
+
+def _load_handler(file: str, endpoint: str) -> ModuleType:
+    """A fresh import of a handler module with its clients built against ``endpoint``."""
+    with _INIT_LOCK:
+        name = f"_stelae_lambda_{file}_{uuid.uuid4().hex[:12]}"
+        spec = importlib.util.spec_from_file_location(name, _HANDLERS / f"{file}.py")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        with environment({"AWS_ENDPOINT_URL": endpoint}):
+            if file == "write":
+                mod.service()
+            else:
+                mod.sequencer()
+        return mod
+
+
+class WritePool:
+    """Execution environments of the write function: an idle one is reused, else one is made."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.idle: list[ModuleType] = []
+        self.lock = threading.Lock()
+        self.created = 0
+
+    def prewarm(self, n: int) -> None:
+        while self.created < n:
+            self.release(self._new())
+
+    def _new(self) -> ModuleType:
+        mod = _load_handler("write", self.endpoint)
+        with self.lock:
+            self.created += 1
+        return mod
+
+    def acquire(self) -> ModuleType:
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        return self._new()
+
+    def release(self, mod: ModuleType) -> None:
+        with self.lock:
+            self.idle.append(mod)
+
+
+# -- submissions -----------------------------------------------------------------------------------
+
+
+def submissions(n: int, tag: str) -> list[dict[str, Any]]:
+    """``n`` hashedrekord v2 submissions, each signed with its own fresh ECDSA P-256 key."""
+    from stelae.kinds import signing
+
+    out = []
+    for i in range(n):
+        key = signing.generate_key("ecdsa-p256")
+        artifact = f"aws_cost {tag} artifact {i}".encode()
+        _, dg = signing.digest(key, artifact)
+        out.append(
+            apigw_event(
+                "/api/v2/log/entries",
+                signing.build_v2_hashedrekord(signing.sign_artifact(key, artifact), key, dg),
+            )
+        )
+    return out
+
+
+# -- one profile -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    seconds: float
+    status: int = 0
+    response_bytes: int = 0
+    entries: int = 0
+
+
+class _LogBytes(logging.Handler):
+    """What the handlers log at the Lambda runtime's default level (WARNING and above)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.bytes = 0
+        self.events = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The Python runtime's text format: "[LEVEL]\t<time>\t<request id>\t<message>\n".
+        self.bytes += len(self.format(record).encode()) + 70
+        self.events += 1
+
+
+class Deployment:
+    """One log on the emulator (bucket, queue, secret) and the callers that drive it."""
+
+    def __init__(self, moto_url: str, servers: dict[str, CountingProxy]) -> None:
+        import boto3
+
+        from stelae.tiles.notekeys import Ed25519NoteSigner
+
+        self.name = f"cost{uuid.uuid4().hex[:10]}"
+        self.moto_url = moto_url
+        self.signer = signer = Ed25519NoteSigner.generate(f"{self.name}.log.example")
+
+        def client(service: str, url: str) -> Any:
+            return boto3.client(service, endpoint_url=url, region_name="us-east-1")
+
+        with _INIT_LOCK:
+            self.s3 = client("s3", moto_url)  # the harness: not counted
+            sqs, sm = client("sqs", moto_url), client("secretsmanager", moto_url)
+            self.esm_sqs = client("sqs", servers["esm"].url)
+        self.s3.create_bucket(Bucket=self.name)
+        self.queue_url = sqs.create_queue(
+            QueueName=self.name,
+            Attributes={"VisibilityTimeout": "720", "ReceiveMessageWaitTimeSeconds": "20"},
+        )["QueueUrl"]
+        self.queue_arn = f"arn:aws:sqs:us-east-1:123456789012:{self.name}"
+        secret = sm.create_secret(Name=self.name, SecretString=signer.skey)["ARN"]
+        self.env = {
+            "STELAE_BUCKET": self.name,
+            "STELAE_QUEUE_URL": self.queue_url,
+            "STELAE_VKEY": signer.vkey,
+            "STELAE_SIGNING_KEY_SECRET": secret,
+            # Long enough that writers are answered despite the emulator's contention; the
+            # model uses the module's 20 s.
+            "STELAE_WAIT_SECONDS": "120",
+            "STELAE_PREFIX": None,
+            "STELAE_INDEXES": None,
+        }
+        self.servers = servers
+        self.writes: list[Invocation] = []
+        self.sequencer_runs: list[Invocation] = []
+        self.lock = threading.Lock()
+        self.sequencer: ModuleType | None = None
+        self.pool = WritePool(servers["write"].url)
+
+    def bootstrap(self, size: int, body_bytes: int) -> None:
+        """Grow the log to ``size`` small entries first, directly (not counted), so that the
+        measured batches see a log with the right edge of a real one (tile levels 0-2)."""
+        from stelae.sequencer.engine import Sequencer, SequencerConfig
+        from stelae.sequencer.pending import PendingEntry
+        from stelae.sequencer.s3 import S3Store
+
+        with _INIT_LOCK:
+            store = S3Store(self.name, endpoint_url=self.moto_url, region_name="us-east-1")
+        config = SequencerConfig(self.signer.name, indexes=frozenset(), leaf_index=False)
+        seq = Sequencer(store, self.signer, config)
+        try:
+            for k in range(0, size, 4096):
+                n = min(4096, size - k)
+                seq.integrate(
+                    [
+                        PendingEntry((b"bootstrap entry %d " % i).ljust(body_bytes, b"."))
+                        for i in range(k, k + n)
+                    ]
+                )
+        finally:
+            seq.close()
+
+    def start_sequencer(self) -> float:
+        t0 = time.perf_counter()
+        self.sequencer = _load_handler("sequence", self.servers["sequencer"].url)
+        return time.perf_counter() - t0
+
+    def stored_bytes(self) -> tuple[int, int]:
+        """(objects, bytes) in the bucket, listed by the harness (not counted)."""
+        objects = size = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name):
+            for obj in page.get("Contents", []):
+                objects += 1
+                size += obj["Size"]
+        return objects, size
+
+    # -- the callers -----------------------------------------------------------------------------
+
+    def _write(self, event: dict[str, Any], at: float) -> None:
+        delay = at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        mod = self.pool.acquire()
+        t0 = time.perf_counter()
+        try:
+            result = mod.handler(event, None)
+        finally:
+            seconds = time.perf_counter() - t0
+            self.pool.release(mod)
+        body = str(result.get("body", ""))
+        with self.lock:
+            self.writes.append(
+                Invocation(seconds, int(result.get("statusCode", 0)), len(body.encode()), 1)
+            )
+
+    def _collect(self, n: int, timeout: float) -> list[dict[str, Any]]:
+        """The ESM filling a batch: ReceiveMessage (≤ 10 at a time) until it holds ``n``."""
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < n and time.monotonic() < deadline:
+            got = self.esm_sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, n - len(messages)),
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+            )
+            messages += got.get("Messages", [])
+        return messages
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        """The ESM invoking the sequencer, then deleting what succeeded, ≤ 10 per call."""
+        assert self.sequencer is not None
+        event = sqs_event(messages, self.queue_arn)
+        t0 = time.perf_counter()
+        result = self.sequencer.handler(event, None)
+        seconds = time.perf_counter() - t0
+        self.sequencer_runs.append(Invocation(seconds, 200, 0, len(messages)))
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for k in range(0, len(done), 10):
+            self.esm_sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[k : k + 10])
+                ],
+            )
+
+    def time_sequencer(self, events: list[dict[str, Any]]) -> float:
+        """The sequencer alone integrating these submissions (no writers, no queue): seconds."""
+        from stelae import kinds
+        from stelae.sequencer.pending import PendingEntry
+
+        assert self.sequencer is not None
+        records = []
+        for ev in events:
+            e = kinds.from_v2_request(json.loads(base64.b64decode(ev["body"])))
+            body = PendingEntry(
+                e.body, e.artifact_digests, e.key_fingerprints, e.identities
+            ).to_json()
+            records.append({"messageId": str(uuid.uuid4()), "body": body})
+        t0 = time.perf_counter()
+        result = self.sequencer.handler({"Records": records}, None)
+        seconds = time.perf_counter() - t0
+        assert not result["batchItemFailures"]
+        return seconds
+
+    def time_duplicates(self, events: list[dict[str, Any]]) -> list[float]:
+        """Writes of entries already in the log, one at a time: the write function's own work
+        (verify, look up, read checkpoint and tiles, build and check the proof) without waiting."""
+        out = []
+        for ev in events:
+            mod = self.pool.acquire()
+            t0 = time.perf_counter()
+            try:
+                result = mod.handler(ev, None)
+            finally:
+                out.append(time.perf_counter() - t0)
+                self.pool.release(mod)
+            assert result["statusCode"] == 201, result
+        return out
+
+    def wave(
+        self, events: list[dict[str, Any]], rate: float, close: float
+    ) -> list[threading.Thread]:
+        """One sequencer invocation's worth of submissions, arriving at ``rate``.
+
+        The batch closes ``close`` seconds after the first arrival: the batching window, or the
+        moment the batch is full. Returns the writer threads (they may still be waiting).
+        """
+        start = time.monotonic() + 0.01
+        threads = [
+            threading.Thread(target=self._write, args=(e, start + i / rate), daemon=True)
+            for i, e in enumerate(events)
+        ]
+        for t in threads:
+            t.start()
+        messages = self._collect(len(events), timeout=120)
+        delay = start + close - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._deliver(messages)
+        return threads
+
+
+def join(threads: list[threading.Thread], timeout: float = 300) -> None:
+    """Wait for the writers; a handler that never returns fails the run instead of hanging it."""
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(t.is_alive() for t in threads)
+    if stuck:
+        raise RuntimeError(f"{stuck} write handler(s) did not return within {timeout:.0f} s")
+
+
+def poll_times(
+    first: float = WINDOW, interval: float = 0.2, limit: float = WAIT_SECONDS
+) -> list[float]:
+    """When SqsSubmitter looks for its entry, in seconds after SendMessage: first when the
+    batching window can have closed (the module sets STELAE_POLL_AFTER_SECONDS to it), then
+    every ``interval`` (its defaults)."""
+    t, out = first, []
+    while t <= limit:
+        out.append(t)
+        t += interval
+    return out
+
+
+def model_writes(
+    rate: float, batch: int, close: float, integrate: float, overhead: float
+) -> dict[str, float]:
+    """The write function's polls and duration when the sequencer keeps up.
+
+    Entry ``i`` of a batch is sent ``i / rate`` s after the first; its checkpoint is published
+    ``close`` s after the first arrival plus ``integrate`` s. Each poll before that is one
+    leaf-index GET answered 404 (and the lookup before SendMessage is another); the first poll
+    after it finds the entry, and the write then takes ``overhead`` s more (its own work).
+    """
+    times = poll_times()
+    misses = durations = latency = 0.0
+    for i in range(batch):
+        wait = close - i / rate + integrate
+        k = next((j for j, p in enumerate(times) if p >= wait), len(times) - 1)
+        misses += 1 + k
+        durations += times[k] + overhead
+        latency += wait
+    return {
+        "integrate_seconds": integrate,
+        "overhead_seconds": overhead,
+        "checkpoint_latency_seconds": latency / batch,
+        "leaf_404_per_entry": misses / batch,
+        "write_seconds": durations / batch,
+    }
+
+
+def run_profile(moto_url: str, rate: int, batch: int, waves: int, initial: int) -> dict[str, Any]:
+    close = WINDOW if batch < BATCH_SIZE else batch / rate
+    timing_batches = 2
+    events = submissions(batch * (waves + 1 + timing_batches), f"{rate}/s")
+    timing_events = events[batch * (waves + 1) :]
+    logs = _LogBytes()
+    root = logging.getLogger()
+    with (
+        proxies(moto_url, ("write", "sequencer", "esm")) as (servers, tally),
+        environment({**FAKE_CREDENTIALS, "AWS_PROFILE": None, "AWS_SESSION_TOKEN": None}),
+    ):
+        d = Deployment(moto_url, servers)
+        from stelae import kinds
+
+        body = kinds.from_v2_request(json.loads(base64.b64decode(events[0]["body"]))).body
+        d.bootstrap(initial, len(body))
+        with environment(d.env):
+            seq_init = d.start_sequencer()
+            d.pool.prewarm(2 * batch + 2)
+            # Warm-up: the log's first checkpoint, the sequencer's first reads.
+            join(d.wave(events[:batch], rate, close))
+            # The sequencer's integration time on its own, as S3 would give it (moto is shared
+            # with the polling writers while they run: that time is reported, not used).
+            integrate = [
+                d.time_sequencer(timing_events[k * batch : (k + 1) * batch])
+                for k in range(timing_batches)
+            ]
+            cold = tally.snapshot()
+            objects0, bytes0 = d.stored_bytes()
+            writes0, runs0, envs0 = len(d.writes), len(d.sequencer_runs), d.pool.created
+            root.addHandler(logs)
+            try:
+                t0 = time.perf_counter()
+                threads: list[threading.Thread] = []
+                for w in range(waves):
+                    chunk = events[batch * (w + 1) : batch * (w + 2)]
+                    threads += d.wave(chunk, rate, close)
+                join(threads)
+                wall = time.perf_counter() - t0
+            finally:
+                root.removeHandler(logs)
+            measured = tally.since(cold)
+            objects1, bytes1 = d.stored_bytes()
+            overhead = sorted(d.time_duplicates(events[: min(batch, 5)]))
+    writes = d.writes[writes0:]
+    runs = d.sequencer_runs[runs0:]
+    entries = len(writes)
+    statuses = Counter(w.status for w in writes)
+    rows = [
+        {
+            "caller": k[0],
+            "service": k[1],
+            "operation": k[2],
+            "detail": k[3],
+            "calls": measured.calls[k],
+            "billed": measured.billed[k],
+            "request_bytes": measured.request_bytes[k],
+        }
+        for k in sorted(measured.calls)
+    ]
+    cold_rows = [
+        {"caller": k[0], "service": k[1], "operation": k[2], "detail": k[3], "calls": n}
+        for k, n in sorted(cold.calls.items())
+    ]
+    return {
+        "rate": rate,
+        "batch": batch,
+        "initial_size": initial,
+        "close_seconds": close,
+        "waves": waves,
+        "entries": entries,
+        "wall_seconds": wall,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "requests": rows,
+        "warmup_requests": cold_rows,
+        "proxy_errors": dict(measured.errors),
+        "write": {
+            "invocations": entries,
+            "seconds": [w.seconds for w in writes],
+            "response_bytes": sum(w.response_bytes for w in writes),
+            "environments": d.pool.created,
+            "environments_created_while_measured": d.pool.created - envs0,
+        },
+        "sequencer": {
+            "invocations": len(runs),
+            "seconds": [r.seconds for r in runs],
+            "entries": [r.entries for r in runs],
+            "init_seconds": seq_init,
+        },
+        "app_log": {"events": logs.events, "bytes": logs.bytes},
+        "model": model_writes(rate, batch, close, min(integrate), overhead[len(overhead) // 2]),
+        "storage": {
+            "objects": objects1 - objects0,
+            "bytes": bytes1 - bytes0,
+            "objects_total": objects1,
+            "bytes_total": bytes1,
+        },
+    }

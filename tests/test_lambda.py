@@ -126,22 +126,42 @@ def test_writes_flow_through_sqs_and_verify(deployment: dict[str, Any]) -> None:
     assert indices == set(range(6))
 
 
-def test_duplicate_is_answered_without_queueing(deployment: dict[str, Any]) -> None:
+def test_duplicate_is_answered_with_the_original_entry(deployment: dict[str, Any]) -> None:
+    """A resubmission is queued like any entry (the writer does no per-upload look-up); the
+    sequencer recognises it and publishes nothing, and the writer finds it through the index."""
     req, _ = _request(1)
-    t = threading.Thread(
-        target=lambda: write_lambda.handler(apigw_event("/api/v2/log/entries", req), None)
-    )
-    t.start()
-    while t.is_alive():
-        pump(deployment)
-        t.join(timeout=0.05)
-    again = write_lambda.handler(apigw_event("/api/v2/log/entries", req), None)
+
+    def upload() -> dict[str, Any]:
+        out: list[dict[str, Any]] = []
+        t = threading.Thread(
+            target=lambda: out.append(
+                write_lambda.handler(apigw_event("/api/v2/log/entries", req), None)
+            )
+        )
+        t.start()
+        while t.is_alive():
+            pump(deployment)
+            t.join(timeout=0.05)
+        return out[0]
+
+    first = upload()
+    assert first["statusCode"] == 201
+    again = upload()
     assert again["statusCode"] == 201
     assert again["headers"].get("X-Stelae-Duplicate") == "true"
-    attrs = deployment["sqs"].get_queue_attributes(
-        QueueUrl=deployment["queue_url"], AttributeNames=["ApproximateNumberOfMessages"]
+    assert json.loads(again["body"])["logIndex"] == json.loads(first["body"])["logIndex"]
+    client = LogClient(
+        StoreFetcher(
+            S3Store(
+                deployment["bucket"],
+                endpoint_url=deployment["moto"].url,
+                region_name="us-east-1",
+            )
+        ),
+        [deployment["signer"].verifier],
+        deployment["signer"].name,
     )
-    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0", "nothing was queued"
+    assert client.checkpoint().checkpoint.size == 1, "the duplicate was not logged again"
 
 
 def test_deadline_answers_202(deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,11 +195,11 @@ def test_poison_message_is_reported_and_the_rest_integrate(deployment: dict[str,
     sqs, url = deployment["sqs"], deployment["queue_url"]
     sqs.send_message(QueueUrl=url, MessageBody="this is not an entry")
     from stelae.kinds import from_v2_request
-    from stelae.sequencer.pending import PendingEntry
+    from stelae.sequencer.pending import PendingEntry, encode_entry
 
     entry = from_v2_request(_request(3)[0])
     sqs.send_message(
-        QueueUrl=url, MessageBody=PendingEntry(entry.body, entry.artifact_digests).to_json()
+        QueueUrl=url, MessageBody=encode_entry(PendingEntry(entry.body, entry.artifact_digests))
     )
     failures = pump(deployment)
     assert len(failures) == 1
@@ -202,35 +222,48 @@ def test_sequencer_refuses_a_key_that_does_not_match(
         pump(deployment)
 
 
-def test_leaf_record_before_the_first_checkpoint_is_not_yet_integrated(
+def test_a_claim_before_the_first_checkpoint_is_not_yet_integrated(
     deployment: dict[str, Any],
 ) -> None:
-    """The first batch writes leaf records before the first checkpoint exists: keep waiting."""
+    """The first batch is claimed (its batch record written) before the first checkpoint
+    exists: the writer keeps waiting instead of answering from an unpublished batch."""
     from stelae.kinds import from_v2_request
-    from stelae.sequencer.lookup import LeafRecord, leaf_path
+    from stelae.sequencer.batcher import NotYetIntegratedError
+    from stelae.sequencer.engine import Sequencer, SequencerConfig
+    from stelae.sequencer.memory import WriteEvent
     from stelae.sequencer.pending import PendingEntry
     from stelae.sequencer.sqs import SqsSubmitter
-    from stelae.sequencer.store import ObjectClass
+    from stelae.tiles.layout import batch_path
+    from tests.faults import FaultInjectingStore
 
     store = S3Store(
         deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
     )
+    signer = deployment["signer"]
     entry = from_v2_request(_request(9)[0])
     pending = PendingEntry(entry.body, entry.artifact_digests)
-    # What a sequencer between step 5b and 5d leaves behind on a brand-new log.
-    store.put_immutable(
-        leaf_path(pending.leaf_hash), LeafRecord(0).to_bytes(), ObjectClass.ENTRY_LEAF_INDEX
+
+    def die_at_publication(ev: WriteEvent) -> None:
+        if ev.key == "checkpoint":
+            raise RuntimeError("the sequencer died before publishing")
+
+    crashing = Sequencer(
+        FaultInjectingStore(store, before_write=die_at_publication),
+        signer,
+        SequencerConfig(signer.name, background_merges=False),
     )
+    with pytest.raises(RuntimeError):
+        crashing.integrate([pending])
+    assert store.exists(batch_path(0)) and not store.exists("checkpoint")
     waits: list[float] = []
     submitter = SqsSubmitter(
         deployment["sqs"],
         deployment["queue_url"],
         store,
+        signer.verifier,
         sleep=waits.append,
         clock=lambda: sum(waits),
     )
-    from stelae.sequencer.batcher import NotYetIntegratedError
-
     with pytest.raises(NotYetIntegratedError):
         submitter.submit(pending, timeout=2.0)
     assert waits, "it polled instead of failing on the missing checkpoint"
@@ -257,15 +290,21 @@ def test_write_polls_after_the_batching_window_then_every_200ms(deployment: dict
             other = S3Store(
                 deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
             )
-            Sequencer(other, signer, SequencerConfig(signer.name)).integrate([pending])
+            config = SequencerConfig(signer.name, background_merges=False)
+            Sequencer(other, signer, config).integrate([pending])
 
     gets_before = store.counters.get("GET", 0)
     submitter = SqsSubmitter(
-        deployment["sqs"], deployment["queue_url"], store, sleep=sleep, clock=lambda: sum(waits)
+        deployment["sqs"],
+        deployment["queue_url"],
+        store,
+        signer.verifier,
+        sleep=sleep,
+        clock=lambda: sum(waits),
     )
     receipt = submitter.submit(pending, timeout=10.0)
     assert receipt.index == 0 and not receipt.duplicate
     assert waits == [1.0, 0.2, 0.2]
-    # One dedup look-up before sending, one miss after each of the first two waits, then the
-    # hit: the leaf record and the checkpoint. Five GETs in all.
+    # The checkpoint before sending (where to look), one checkpoint miss after each of the
+    # first two waits, then the checkpoint and the batch record that is the receipt: five.
     assert store.counters.get("GET", 0) - gets_before == 5

@@ -102,7 +102,7 @@ def read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
     return value, pos
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One index key and its ascending log indices inside one run.
 
@@ -114,12 +114,13 @@ class Record:
     key: bytes
     indices: tuple[int, ...]
     offsets: tuple[int, ...] | None = None
-    #: ``(a, bytes, record hash)`` of the last encoding, so a run rebuilt from the same start —
-    #: the older side of every merge — re-encodes and re-hashes nothing. Not part of the value.
-    #: (``init=False``: ``dataclasses.replace`` must not carry it to a record with other indices.)
-    _encoding: tuple[int, bytes, bytes] | None = field(
-        default=None, init=False, compare=False, repr=False
-    )
+    #: The run start ``a`` of the last encoding and ``record hash || bytes`` for it, so a run
+    #: rebuilt from the same start — the older side of every merge — re-encodes and re-hashes
+    #: nothing. One bytes object (about 90 bytes a record) and a shared int; not part of the
+    #: value, and ``init=False`` so that ``dataclasses.replace`` never carries it to a record
+    #: with other indices.
+    _encoded_a: int = field(default=-1, init=False, compare=False, repr=False)
+    _encoding: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     def encode(self, a: int) -> bytes:
         """The record's bytes in a run starting at ``a``. ``ValueError`` if the indices are not
@@ -128,12 +129,12 @@ class Record:
 
     def encoded(self, a: int) -> tuple[bytes, bytes]:
         """The record's bytes in a run starting at ``a`` and their RFC 6962 leaf hash."""
-        cached = self._encoding
-        if cached is not None and cached[0] == a:
-            return cached[1], cached[2]
+        if self._encoded_a == a:
+            cached = self._encoding
+            return cached[HASH_SIZE:], cached[:HASH_SIZE]
         data = encode_record(self.key, self.indices, self.offsets, a)
         digest = _sha256(b"\x00" + data).digest()
-        object.__setattr__(self, "_encoding", (a, data, digest))
+        _remember(self, a, digest + data)
         return data, digest
 
     def batch_starts(self) -> tuple[int, ...] | None:
@@ -238,9 +239,14 @@ def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
         raise MalformedRecordError(f"record at byte {start} is truncated") from None
 
 
+def _remember(record: Record, a: int, encoding: bytes) -> None:
+    object.__setattr__(record, "_encoded_a", a)
+    object.__setattr__(record, "_encoding", encoding)
+
+
 def _with_encoding(record: Record, a: int, data: bytes) -> Record:
     """``record`` with its bytes in a run from ``a`` remembered (they were just decoded)."""
-    object.__setattr__(record, "_encoding", (a, data, _sha256(b"\x00" + data).digest()))
+    _remember(record, a, _sha256(b"\x00" + data).digest() + data)
     return record
 
 

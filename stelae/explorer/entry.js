@@ -180,6 +180,59 @@ function v2Digest(h) {
 
 // --- rekord's other key formats --------------------------------------------------------------------
 
+/** A DER element: tag, definite length, contents (enough to build an SPKI). */
+function der(tag, ...parts) {
+  const body = concatBytes(parts);
+  const n = body.length;
+  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return concatBytes([Uint8Array.of(tag, ...len), body]);
+}
+
+function concatBytes(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const ED25519_SPKI_PREFIX = Uint8Array.of(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00);
+const SSH_CURVES = {
+  nistp256: Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07),
+  nistp384: Uint8Array.of(0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22),
+  nistp521: Uint8Array.of(0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23),
+};
+const OID_EC_PUBLIC_KEY = Uint8Array.of(0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01);
+const RSA_ALGORITHM = Uint8Array.of(0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00);
+
+/** The DER SubjectPublicKeyInfo of an OpenSSH public key blob (what the key index hashes). */
+export function sshBlobToSpki(blob) {
+  let at = 0;
+  const str = () => {
+    const n = new DataView(blob.buffer, blob.byteOffset + at).getUint32(0);
+    at += 4;
+    if (at + n > blob.length) throw new Error("SSH key blob is cut short");
+    const out = blob.subarray(at, at + n);
+    at += n;
+    return out;
+  };
+  const type = text(str());
+  if (type === "ssh-ed25519") return concatBytes([ED25519_SPKI_PREFIX, str()]);
+  if (type.startsWith("ecdsa-sha2-")) {
+    const curve = SSH_CURVES[text(str())];
+    if (!curve) throw new Error(`unknown SSH curve in ${type}`);
+    return der(0x30, der(0x30, OID_EC_PUBLIC_KEY, curve), der(0x03, Uint8Array.of(0), str()));
+  }
+  if (type === "ssh-rsa") {
+    const e = str(); // mpints are already DER INTEGER contents (two's complement, minimal)
+    const n = str();
+    return der(0x30, RSA_ALGORITHM, der(0x03, Uint8Array.of(0), der(0x30, der(0x02, n), der(0x02, e))));
+  }
+  throw new Error(`SSH key type ${type} is not decoded here`);
+}
+
 async function openpgpFacts(armored, facts) {
   const body = armored
     .replace(/\r/g, "")
@@ -251,13 +304,22 @@ async function rekordFacts(spec, facts) {
   else if (sig.format === "pgp") await openpgpFacts(keyText, facts);
   else if (sig.format === "ssh") {
     const [type, blob, ...comment] = keyText.trim().split(/\s+/);
-    const fp = b64encode(await sha256(b64decode(blob, "SSH key"))).replace(/=+$/, "");
+    const raw = b64decode(blob, "SSH key");
+    const fp = b64encode(await sha256(raw)).replace(/=+$/, "");
     facts.fields.push(["SSH key", `${type}${comment.length ? " " + comment.join(" ") : ""}`]);
     facts.fields.push(["SSH fingerprint", `SHA256:${fp}`]);
+    const spki = sshBlobToSpki(raw);
+    facts.fields.push(["key", describeSpki(spki)]);
+    const hex = toHex(await sha256(spki));
+    facts.fields.push(["key fingerprint (SHA-256 of SPKI)", hex]);
+    facts.keys.push(hex);
   } else if (sig.format === "minisign") {
     const line = keyText.trim().split("\n").pop();
     const raw = b64decode(line.trim(), "minisign key");
     facts.fields.push(["minisign key ID", toHex(raw.subarray(2, 10).slice().reverse()).toUpperCase()]);
+    const hex = toHex(await sha256(concatBytes([ED25519_SPKI_PREFIX, raw.subarray(10, 42)])));
+    facts.fields.push(["key fingerprint (SHA-256 of SPKI)", hex]);
+    facts.keys.push(hex);
   }
 }
 
@@ -291,7 +353,7 @@ export async function describeEntry(body) {
       }
     } else if (facts.kind === "dsse") {
       if (spec.payloadHash) facts.digests.push(`${spec.payloadHash.algorithm}:${spec.payloadHash.value}`);
-      if (spec.envelopeHash) facts.fields.push(["envelope hash", `${spec.envelopeHash.algorithm}:${spec.envelopeHash.value}`]);
+      if (spec.envelopeHash) facts.digests.push(`${spec.envelopeHash.algorithm}:${spec.envelopeHash.value}`);
       for (const [i, sig] of (spec.signatures || []).entries()) {
         await describePemVerifier(sig.verifier, facts, `signer ${i + 1}`);
       }

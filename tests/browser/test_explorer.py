@@ -12,6 +12,7 @@ Screenshots of each view go to tests/browser/screenshots/ (git-ignored; the path
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import http.server
@@ -26,8 +27,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from stelae.kinds import from_body, signing
+from stelae import kinds
+from stelae.kinds import from_body, minisign, signing, sshsig
 from stelae.tiles.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from stelae.tiles.errors import StelaeError, VerificationError
 from stelae.tiles.hashing import leaf_hash, root_from_leaf_hashes
@@ -57,6 +61,7 @@ pytestmark = [
 VECTORS = Path(__file__).parent.parent / "vectors"
 SHOTS = Path(__file__).parent / "screenshots"
 ARTIFACTS = [b"explorer artifact %d\n" % i for i in range(3)]
+CERT_ARTIFACT = b"explorer artifact signed under a certificate\n"
 
 
 # --- fixtures -------------------------------------------------------------------------------------
@@ -78,6 +83,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
                 {"Content-Type": "application/json"},
             )
             assert reply.status == 201, reply.body
+        # Entry 3: Rekor v1, signed under a certificate (subject, issuer, SANs to show).
+        cert = signing.self_signed_certificate(
+            key, "Signer@Example.COM", uri="https://ci.example/wf"
+        )
+        v1 = signing.build_v1_hashedrekord(
+            signing.sign_artifact(key, CERT_ARTIFACT), cert, artifact=CERT_ARTIFACT
+        )
+        reply = proc.log.request(
+            "POST",
+            "/api/v1/log/entries",
+            json.dumps(v1).encode(),
+            {"Content-Type": "application/json"},
+        )
+        assert reply.status == 201, reply.body
         yield proc
     finally:
         if proc.proc.poll() is None:
@@ -159,11 +178,11 @@ def test_checkpoint_entries_and_entry_verify(
 ) -> None:
     browser.load(page(served, "#/entries"))
     assert browser.wait_flag("checkpointVerified") == "true"
-    assert browser.wait_flag("treeSize") == "3"
+    assert browser.wait_flag("treeSize") == "4"
     browser.wait_flag("routed")
     text = browser.text()
     assert "Every entry on this page is proved included" in text
-    for artifact in ARTIFACTS:
+    for artifact in [*ARTIFACTS, CERT_ARTIFACT]:
         assert "sha256:" + hashlib.sha256(artifact).hexdigest() in text
     browser.screenshot(shots / "entries.png")
 
@@ -177,6 +196,14 @@ def test_checkpoint_entries_and_entry_verify(
     assert "sha256:" + hashlib.sha256(ARTIFACTS[1]).hexdigest() in text
     assert "ECDSA P-256" in text
     browser.screenshot(shots / "entry.png")
+
+    browser.load(page(served, "#/entry/3"))
+    assert browser.wait_flag("inclusionVerified") == "true"
+    text = browser.text()
+    assert "CN=stelae test signer" in text
+    assert "signer@example.com" in text.lower() and "https://ci.example/wf" in text
+    assert "hashedrekord 0.0.1" in text
+    browser.screenshot(shots / "entry-certificate.png")
 
 
 def test_downloaded_proof_bundle_verifies_with_the_cli(
@@ -230,7 +257,7 @@ def test_a_tampered_tile_fails_the_inclusion_proof(
     served: ServeProcess, browser: Chromium, static_copy: tuple[Path, str], shots: Path
 ) -> None:
     copy, url = static_copy
-    tile = copy / TileID(0, 0, 3).path()
+    tile = copy / TileID(0, 0, served.log.size()).path()
     data = bytearray(tile.read_bytes())
     data[0] ^= 1  # leaf 0's hash: a sibling on entry 1's proof path
     tile.write_bytes(bytes(data))
@@ -396,14 +423,16 @@ def test_search_through_the_verifiable_index_is_complete(
     assert browser.wait_flag("searchComplete") == "true"
     assert browser.wait_flag("searchHits") == "1"
     browser.screenshot(shots / "search-index.png")
-    # The signer's key fingerprint names all three entries, across both runs.
+    # The signer's key fingerprint names all four entries (three under the bare key, one under
+    # its certificate), across both runs.
     fingerprint = from_body(served.log.client.entry(0).data).key_fingerprints[0]
     browser.load(page(served, f"#/search?q={fingerprint}", log=url))
     assert browser.wait_flag("searchVerified") == "true"
-    assert browser.wait_flag("searchHits") == "3"
-    # A shard that is not what the manifest committed to fails the search, with a sentence.
-    shard = next((copy / "index/run/1-3").iterdir())
-    shard.write_bytes(shard.read_bytes()[:-1] + bytes([shard.read_bytes()[-1] ^ 1]))
+    assert browser.wait_flag("searchHits") == "4"
+    # Shards that are not what the manifest committed to fail the search, with a sentence.
+    for shard in (copy / "index/run").glob("1-*/*"):  # whichever shard the key falls in
+        data = shard.read_bytes()
+        shard.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     browser.load(page(served, f"#/search?q={fingerprint}", log=url))
     assert browser.wait_flag("searchVerified") == "false"
     assert "lookup index failed verification" in browser.text()
@@ -527,3 +556,100 @@ def test_page_verifiers_agree_with_python_on_the_vectors(
     assert expected["inclusion"].count("reject") > 50
     assert expected["consistency"].count("ok") >= 5
     assert expected["policies"] == ["ok", "ok", "reject", "reject", "ok"]
+
+
+def _bodies() -> list[bytes]:
+    """Canonical bodies of every kind the page decodes: the published ones and generated ones."""
+    published = json.loads((VECTORS / "kinds" / "rekor_bodies.json").read_text())
+    out = []
+    for case in published.values():
+        if isinstance(case, dict) and "body_b64" in case:
+            body = base64.b64decode(case["body_b64"])
+            try:
+                kinds.from_body(body)
+            except StelaeError:
+                continue  # a shape stelae does not store (an older spec name)
+            out.append(body)
+    artifact = b"decoded in the browser\n"
+    for kind in ("ecdsa-p256", "ecdsa-p384", "ed25519", "rsa"):
+        key = signing.generate_key(kind, rsa_bits=2048)  # type: ignore[arg-type]
+        cert = signing.certificate_pem(
+            signing.self_signed_certificate(key, "Signer@Example.COM", uri="https://ci.example/wf")
+        )
+        for verifier in (signing.public_key_pem(key), cert):
+            digest = signing.digest(key, artifact)[1]
+            v2 = signing.build_v2_hashedrekord(signing.sign_digest(key, digest), verifier, digest)
+            out.append(kinds.from_v2_request(v2).body)
+            envelope = signing.dsse_envelope(b"{}", "application/vnd.in-toto+json", [key])
+            for version in ("0.0.1", "0.0.2"):
+                request = signing.build_dsse(envelope, [verifier], version=version)  # type: ignore[arg-type]
+                entry = (
+                    kinds.from_v2_request(request)
+                    if version == "0.0.2"
+                    else kinds.from_v1_proposed(request)
+                )
+                out.append(entry.body)
+            if kind != "ed25519":
+                sig = signing.sign_artifact(key, artifact)
+                v1 = signing.build_v1_hashedrekord(sig, verifier, artifact=artifact)
+                out.append(kinds.from_v1_proposed(v1).body)
+                out.append(
+                    kinds.from_v1_proposed(signing.build_rekord(artifact, sig, verifier)).body
+                )
+        ssh_key = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
+        rekord = signing.build_rekord(
+            artifact, sshsig.sign(key, artifact), ssh_key, signature_format="ssh"
+        )
+        out.append(kinds.from_v1_proposed(rekord).body)
+    mkey = Ed25519PrivateKey.generate()
+    public = b"untrusted comment: k\n" + minisign.public_key_text(b"\x01" * 8, mkey.public_key())
+    sig = minisign.sign(mkey, b"\x01" * 8, artifact)
+    rekord = signing.build_rekord(artifact, sig, public + b"\n", signature_format="minisign")
+    out.append(kinds.from_v1_proposed(rekord).body)
+    try:
+        import pysequoia
+    except ImportError:
+        return out
+    tsk = pysequoia.Tsk.generate("Release Signer <Releases@Example.org>")
+    sig = pysequoia.sign(tsk.signer(), artifact, mode=pysequoia.SignatureMode.DETACHED)
+    cert = str(tsk.extract_certificate()).encode()
+    out.append(
+        kinds.from_v1_proposed(
+            signing.build_rekord(artifact, sig, cert, signature_format="pgp")
+        ).body
+    )
+    return out
+
+
+def test_page_decodes_the_index_keys_python_derives(
+    served: ServeProcess, browser: Chromium
+) -> None:
+    bodies = _bodies()
+    browser.load(f"{served.log.url}/explorer/entry.js")
+    got = browser.evaluate(
+        """(async (bodies) => {
+            const E = await import(new URL("/explorer/entry.js", location.href));
+            const out = [];
+            for (const b64 of bodies) {
+                const body = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+                const d = await E.describeEntry(body);
+                out.push({kind: `${d.kind} ${d.apiVersion}`, digests: d.digests.sort(),
+                          keys: d.keys.sort(), identities: d.identities.sort(),
+                          problem: d.problem});
+            }
+            return out;
+        })(BODIES)""".replace("BODIES", json.dumps([base64.b64encode(b).decode() for b in bodies]))
+    )
+    kinds_seen = set()
+    for body, page_facts in zip(bodies, got, strict=True):
+        entry = kinds.from_body(body)
+        kinds_seen.add(page_facts["kind"])
+        assert page_facts == {
+            "kind": f"{entry.kind} {entry.api_version}",
+            "digests": sorted(entry.artifact_digests),
+            "keys": sorted(entry.key_fingerprints),
+            "identities": sorted(entry.identities),
+            "problem": "",
+        }, json.loads(body)
+    assert {"hashedrekord 0.0.1", "hashedrekord 0.0.2", "dsse 0.0.1", "dsse 0.0.2"} <= kinds_seen
+    assert "rekord 0.0.1" in kinds_seen

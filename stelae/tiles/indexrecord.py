@@ -114,12 +114,12 @@ class Record:
     key: bytes
     indices: tuple[int, ...]
     offsets: tuple[int, ...] | None = None
-    #: The run start ``a`` of the last encoding and ``record hash || bytes`` for it, so a run
-    #: rebuilt from the same start — the older side of every merge — re-encodes and re-hashes
-    #: nothing. One bytes object (about 90 bytes a record) and a shared int; not part of the
-    #: value, and ``init=False`` so that ``dataclasses.replace`` never carries it to a record
-    #: with other indices.
-    _encoded_a: int = field(default=-1, init=False, compare=False, repr=False)
+    #: ``u64(a) || record hash || bytes`` of the last encoding, for the run start ``a``, so a
+    #: run rebuilt from the same start — the older side of every merge — re-encodes and
+    #: re-hashes nothing. One bytes object (about 100 bytes a record), replaced in one
+    #: assignment so a thread never sees the start of one encoding with the bytes of another;
+    #: not part of the value, and ``init=False`` so that ``dataclasses.replace`` never carries
+    #: it to a record with other indices.
     _encoding: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     def encode(self, a: int) -> bytes:
@@ -129,12 +129,13 @@ class Record:
 
     def encoded(self, a: int) -> tuple[bytes, bytes]:
         """The record's bytes in a run starting at ``a`` and their RFC 6962 leaf hash."""
-        if self._encoded_a == a:
-            cached = self._encoding
-            return cached[HASH_SIZE:], cached[:HASH_SIZE]
+        start = a.to_bytes(8, "big")
+        cached = self._encoding
+        if cached.startswith(start):
+            return cached[8 + HASH_SIZE :], cached[8 : 8 + HASH_SIZE]
         data = encode_record(self.key, self.indices, self.offsets, a)
         digest = _sha256(b"\x00" + data).digest()
-        _remember(self, a, digest + data)
+        object.__setattr__(self, "_encoding", start + digest + data)
         return data, digest
 
     def batch_starts(self) -> tuple[int, ...] | None:
@@ -239,14 +240,10 @@ def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
         raise MalformedRecordError(f"record at byte {start} is truncated") from None
 
 
-def _remember(record: Record, a: int, encoding: bytes) -> None:
-    object.__setattr__(record, "_encoded_a", a)
-    object.__setattr__(record, "_encoding", encoding)
-
-
 def _with_encoding(record: Record, a: int, data: bytes) -> Record:
     """``record`` with its bytes in a run from ``a`` remembered (they were just decoded)."""
-    _remember(record, a, _sha256(b"\x00" + data).digest() + data)
+    encoding = a.to_bytes(8, "big") + _sha256(b"\x00" + data).digest() + data
+    object.__setattr__(record, "_encoding", encoding)
     return record
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "RunRef",
     "decode_record",
     "read_uvarint",
+    "remember_encoding",
     "shard_of",
     "uvarint",
 ]
@@ -220,7 +221,7 @@ def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
                 f"record at byte {start} lists index {prev}, outside [{a}, {b})"
             )
         if not flags:
-            return _with_encoding(Record(key, tuple(indices)), a, data[start:pos]), pos
+            return Record(key, tuple(indices)), pos
         offsets = []
         for i in indices:
             byte = data[pos]
@@ -234,17 +235,16 @@ def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
                     f"record at byte {start}: offset {o} puts index {i}'s batch before the run"
                 )
             offsets.append(o)
-        record = Record(key, tuple(indices), tuple(offsets))
-        return _with_encoding(record, a, data[start:pos]), pos
+        return Record(key, tuple(indices), tuple(offsets)), pos
     except IndexError:
         raise MalformedRecordError(f"record at byte {start} is truncated") from None
 
 
-def _with_encoding(record: Record, a: int, data: bytes) -> Record:
-    """``record`` with its bytes in a run from ``a`` remembered (they were just decoded)."""
-    encoding = a.to_bytes(8, "big") + _sha256(b"\x00" + data).digest() + data
-    object.__setattr__(record, "_encoding", encoding)
-    return record
+def remember_encoding(record: Record, start: bytes, digest: bytes, data: bytes) -> None:
+    """Let ``record`` remember that its bytes in a run from ``start`` (``u64(a)``) are ``data``
+    with record hash ``digest``: for code that has just decoded and hashed them (a shard), so
+    that rebuilding the run from its records re-encodes nothing. The caller vouches for it."""
+    object.__setattr__(record, "_encoding", start + digest + data)
 
 
 def shard_of(key: bytes, bits: int) -> int:

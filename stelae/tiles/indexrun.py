@@ -11,6 +11,7 @@ checks everything. Pure code: the only I/O is the ``fetch`` callable :func:`read
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from stelae.tiles.indexrecord import (
     RunRef,
     decode_record,
     read_uvarint,
+    remember_encoding,
     shard_of,
     uvarint,
 )
@@ -260,7 +262,6 @@ class Shard:
     ref: RunRef
     s: int
     records: tuple[Record, ...]
-    _encoded: tuple[bytes, ...] = field(repr=False, compare=False, default=())
     _levels: list[list[bytes]] = field(repr=False, compare=False, default_factory=list)
     _run_path: tuple[bytes, ...] = field(repr=False, compare=False, default=())
 
@@ -295,6 +296,8 @@ class Shard:
         run_path = tuple(data[i : i + HASH_SIZE] for i in range(pos, proof_end, HASH_SIZE))
         pos = proof_end
         records: list[Record] = []
+        hashes: list[bytes] = []
+        start, sha256, remember = a.to_bytes(8, "big"), hashlib.sha256, remember_encoding
         low = (s << (128 - bits)).to_bytes(INDEX_KEY_SIZE, "big") if bits else b""
         high = ((s + 1) << (128 - bits)).to_bytes(INDEX_KEY_SIZE + 1, "big")[-INDEX_KEY_SIZE:]
         last = bits == 0 or s == ref.shards - 1
@@ -310,16 +313,18 @@ class Shard:
             if key < low or (not last and key >= high):
                 raise InvalidShardError(ref, s, f"record {key.hex()} belongs in another shard")
             records.append(record)
+            encoded = data[pos:end]
+            digest = sha256(b"\x00" + encoded).digest()
+            hashes.append(digest)
+            remember(record, start, digest, encoded)
             prev, pos = key, end
         if pos != len(data):
             raise InvalidShardError(ref, s, f"{len(data) - pos} bytes after the last record")
-        pairs = [r.encoded(a) for r in records]  # cached by decode_record: no work
-        encoded = list(map(_first, pairs))
-        levels = tree_levels(list(map(_last, pairs)))
+        levels = tree_levels(hashes)
         root = root_from_inclusion_proof(s, ref.shards, levels_root(levels), run_path)
         if root != ref.root:
             raise RootMismatchError(f"shard {s} of run {ref.name}", ref.root, root)
-        return cls(ref, s, tuple(records), tuple(encoded), levels, run_path)
+        return cls(ref, s, tuple(records), levels, run_path)
 
     def _position(self, key: bytes) -> int:
         """Where ``key`` is or would be among the records (bisect on the sorted keys)."""
@@ -353,7 +358,10 @@ class Shard:
         return LookupProof(
             n,
             self._run_path,
-            tuple(RecordProof(p, self._encoded[p], level_path(self._levels, p)) for p in positions),
+            tuple(
+                RecordProof(p, self.records[p].encode(self.ref.a), level_path(self._levels, p))
+                for p in positions
+            ),
         )
 
 

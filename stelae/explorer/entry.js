@@ -87,6 +87,14 @@ export function describeSpki(spki) {
 const FULCIO_ISSUER_V1 = "2b0601040183bf300101";
 const FULCIO_ISSUER_V2 = "2b0601040183bf300108";
 
+/** UTCTime (YYMMDDhhmmssZ) or GeneralizedTime (YYYYMMDDhhmmssZ) as ISO 8601. */
+function asnTime(el) {
+  let t = text(el.body);
+  if (el.tag === 0x17) t = (Number(t.slice(0, 2)) < 50 ? "20" : "19") + t;
+  const m = t.match(/^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z` : t;
+}
+
 /** Subject, issuer, validity, SANs, OIDC issuer and the SPKI of a DER X.509 certificate. */
 export function parseCertificate(der) {
   const cert = tlv(der, 0);
@@ -94,7 +102,7 @@ export function parseCertificate(der) {
   let f = children(der, tbs);
   if (f[0].tag === 0xa0) f = f.slice(1); // explicit version
   const [, , issuer, validity, subject, spki, ...rest] = f;
-  const [notBefore, notAfter] = children(der, validity).map((t) => text(t.body));
+  const [notBefore, notAfter] = children(der, validity).map(asnTime);
   const out = {
     subject: nameString(der, subject),
     issuer: nameString(der, issuer),

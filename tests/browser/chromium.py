@@ -75,6 +75,8 @@ class Chromium:
         )
         self._id = 0
         self.events: deque[dict[str, Any]] = deque()
+        #: Uncaught exceptions and console errors the pages raised (a test asserts there are none).
+        self.errors: list[str] = []
         self.send("Page.enable")
         self.send("Runtime.enable")
 
@@ -87,12 +89,21 @@ class Chromium:
             if self.proc.stderr is not None:
                 self.proc.stderr.close()
 
+    def _receive(self) -> dict[str, Any]:
+        msg: dict[str, Any] = json.loads(self.ws.recv())
+        method = msg.get("method")
+        if method == "Runtime.exceptionThrown":
+            self.errors.append(json.dumps(msg["params"]["exceptionDetails"])[:1000])
+        elif method == "Runtime.consoleAPICalled" and msg["params"]["type"] == "error":
+            self.errors.append(json.dumps(msg["params"]["args"])[:1000])
+        return msg
+
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         self._id += 1
         ident = self._id
         self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
         while True:
-            msg = json.loads(self.ws.recv())
+            msg = self._receive()
             if msg.get("id") == ident:
                 if "error" in msg:
                     raise BrowserError(f"{method}: {msg['error']}")
@@ -108,7 +119,7 @@ class Chromium:
                 if ev.get("method") == method:
                     params: dict[str, Any] = ev["params"]
                     return params
-            self.events.append(json.loads(self.ws.recv()))
+            self.events.append(self._receive())
 
     def load(self, url: str) -> None:
         """Navigate (always a full load, even when only the fragment differs) and wait for it."""

@@ -653,3 +653,8 @@ def test_page_decodes_the_index_keys_python_derives(
         }, json.loads(body)
     assert {"hashedrekord 0.0.1", "hashedrekord 0.0.2", "dsse 0.0.1", "dsse 0.0.2"} <= kinds_seen
     assert "rekord 0.0.1" in kinds_seen
+
+
+def test_no_page_raised_an_uncaught_exception(browser: Chromium) -> None:
+    """Last in the module: every view above ran without an uncaught error or console error."""
+    assert browser.errors == []

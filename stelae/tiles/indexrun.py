@@ -349,6 +349,8 @@ class Shard:
         """The membership or non-membership proof of ``key``, which must belong in this shard."""
         if len(key) != INDEX_KEY_SIZE or shard_of(key, self.ref.bits) != self.s:
             raise ValueError(f"key {key.hex()} is not in shard {self.s} of run {self.ref.name}")
+        if not self._levels:
+            raise ValueError("only a shard from Shard.parse holds the trees a proof is read from")
         n = len(self.records)
         j = self._position(key)
         if j < n and self.records[j].key == key:

@@ -124,7 +124,7 @@ def batch_records(base: int, entries: Sequence[BatchEntryKeys]) -> list[Record]:
             key = hashed.get(pair)
             if key is None:
                 kind, value = pair
-                if kind is leaf:
+                if kind == leaf:
                     raise ValueError(f"entry {index}: the leaf key is implied, not listed")
                 key = hashed[pair] = hash_normalized(kind, normalize(kind, value))
             got = found.get(key)
@@ -225,10 +225,9 @@ def build_run(a: int, b: int, records: Sequence[Record], *, target: int = SHARD_
     """
     if not 0 <= a < b:
         raise ValueError(f"run [{a}, {b}) is empty")
-    keys = [r.key for r in records]
-    for k in range(1, len(keys)):
-        if not keys[k - 1] < keys[k]:
-            raise ValueError(f"records are not sorted by key, one per key, at {keys[k].hex()}")
+    keys = list(map(_record_key, records))
+    if not all(map(operator.lt, keys, keys[1:])):
+        raise ValueError("records are not sorted by key, one per key")
     pairs = [r.encoded(a) for r in records]
     if records and max(map(_last, map(_indices, records))) >= b:
         raise ValueError(f"a record lists an index at or beyond the run's end {b}")

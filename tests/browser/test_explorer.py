@@ -62,6 +62,7 @@ VECTORS = Path(__file__).parent.parent / "vectors"
 SHOTS = Path(__file__).parent / "screenshots"
 ARTIFACTS = [b"explorer artifact %d\n" % i for i in range(3)]
 CERT_ARTIFACT = b"explorer artifact signed under a certificate\n"
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 # --- fixtures -------------------------------------------------------------------------------------
@@ -653,6 +654,46 @@ def test_page_decodes_the_index_keys_python_derives(
         }, json.loads(body)
     assert {"hashedrekord 0.0.1", "hashedrekord 0.0.2", "dsse 0.0.1", "dsse 0.0.2"} <= kinds_seen
     assert "rekord 0.0.1" in kinds_seen
+
+
+def test_growth_is_proved_consistent_from_tiles_and_a_stale_checkpoint_is_not_a_fork(
+    served: ServeProcess, browser: Chromium, static_copy: tuple[Path, str], shots: Path
+) -> None:
+    """Runs late: it grows the log by one entry (the tests above expect four)."""
+    copy, older = static_copy  # the log as it is now
+    size = served.log.size()
+    browser.load(page(served))
+    browser.evaluate("localStorage.clear()")  # forget what earlier tests remembered
+    browser.load(page(served, "", log=older))
+    assert browser.wait_flag("checkpointVerified") == "true"  # remembered: size `size`
+    key = signing.generate_key("ed25519")
+    digest = signing.digest(key, b"one more")[1]
+    request = signing.build_v2_hashedrekord(signing.sign_digest(key, digest), key, digest)
+    reply = served.log.request(
+        "POST", "/api/v2/log/entries", json.dumps(request).encode(), JSON_HEADERS
+    )
+    assert reply.status == 201, reply.body
+    browser.load(page(served))
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert browser.wait_flag("treeSize") == str(size + 1)
+    assert f"consistent with the checkpoint you verified before (size {size})" in browser.text()
+    browser.screenshot(shots / "grown.png")
+    # The older copy cannot prove its checkpoint is a prefix of the newer one (it lacks the
+    # newer tree's tiles): not proved, so not accepted, but not called a fork either.
+    browser.load(page(served, "", log=older))
+    assert browser.wait_flag("checkpointVerified") == "false"
+    text = browser.text()
+    assert "Could not prove this checkpoint consistent" in text and "fork" not in text
+    # A cache serving the older checkpoint beside current tiles: proved, and not remembered.
+    stale = (copy / "checkpoint").read_bytes()
+    shutil.copytree(served.log.log_dir, copy, dirs_exist_ok=True)
+    (copy / "checkpoint").write_bytes(stale)
+    browser.load(page(served, "", log=older))
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert f"older than the checkpoint you verified before (size {size + 1})" in browser.text()
+    browser.load(page(served))  # the newer one is still the one remembered
+    assert browser.wait_flag("checkpointVerified") == "true"
+    assert f"(size {size + 1}), proved from tiles" in browser.text()
 
 
 def test_no_page_raised_an_uncaught_exception(browser: Chromium) -> None:

@@ -45,6 +45,7 @@ MAX_LINE = 65536  # bytes of request target
 MAX_HEAD = 65536  # bytes of request line and headers together
 MAX_HEADERS = 100
 IDLE_TIMEOUT = 60.0  # seconds a connection may send nothing before it is closed
+LINGER_SECONDS = 5.0  # seconds a refused connection is drained before it is closed
 #: Connections served at once (one thread each). One more is answered 503 with Retry-After and
 #: closed by the accepting thread itself, so a flood of connections costs no threads and every
 #: client hears why; not accepting instead would leave it waiting in the listen backlog with no
@@ -274,8 +275,11 @@ def _date() -> str:
 
 
 def error_response(status: int, message: str) -> HttpResponse:
+    """A refusal in the API's JSON shape. Readable cross-origin like the API's own answers, so
+    a browser client sees why (a 413 for an upload over the limit, say), not an opaque error."""
     body = (json.dumps({"code": status, "message": message}) + "\n").encode()
-    return HttpResponse(status, {"Content-Type": "application/json"}, body, close=True)
+    headers = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}
+    return HttpResponse(status, headers, body, close=True)
 
 
 class _Connection(socketserver.BaseRequestHandler):
@@ -308,6 +312,7 @@ class _Connection(socketserver.BaseRequestHandler):
             except BadRequestError as err:
                 if err.status:
                     sock.sendall(format_response(error_response(err.status, err.message), True))
+                    _linger(sock)
                 return False
             if parsed is None:
                 return True
@@ -322,6 +327,24 @@ class _Connection(socketserver.BaseRequestHandler):
             sock.sendall(format_response(res, close))
             if close:
                 return False
+
+
+def _linger(sock: socket.socket) -> None:
+    """Close a refused connection without destroying the refusal (RFC 9112 §9.6).
+
+    The client may still be sending what was refused — a body over the limit, typically, from a
+    client that does not wait for ``100 Continue``. Closing with its bytes unread would make the
+    kernel reset the connection, and the reset can discard the answer before the client reads
+    it. So: end our side, then read and discard until the client closes, for at most
+    :data:`LINGER_SECONDS`. Nothing read is kept. Best effort: any error just ends it.
+    """
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + LINGER_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(_RECV):
+                return
 
 
 class HTTPServer(socketserver.ThreadingTCPServer):

@@ -14,6 +14,8 @@ goes to rfc8785 as before. tests/test_kinds_fastpath.py compares the two on gene
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import rfc8785
@@ -117,14 +119,81 @@ def _no_constant(name: str) -> object:
     raise InvalidEntryError("", f"{name} is not JSON")
 
 
+def _number_text(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:12]}…{text[-6:]} ({len(text)} characters)"
+
+
+#: Digits of 2**53 - 1: an integer written with more cannot be in range, and is refused before
+#: int() sees it (CPython refuses over 4,300 digits with a ValueError, and is quadratic below).
+_INT_DIGITS = len(str(_INT_MAX))
+
+
+def _bounded_int(text: str) -> int:
+    """An integer an entry can hold: RFC 8785 §3.2.2.3 writes numbers as IEEE 754 doubles, so
+    only ±(2**53 - 1) survives canonicalization exactly (I-JSON, RFC 7493 §2.2)."""
+    digits = len(text) - (text[0] == "-")
+    value = int(text) if digits <= _INT_DIGITS else None
+    if value is None or not _INT_MIN <= value <= _INT_MAX:
+        raise InvalidEntryError(
+            "",
+            f"JSON number {_number_text(text)} is not a safe integer: outside ±(2**53 - 1), "
+            "which an entry can hold",
+        )
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)  # never raises on JSON's number grammar; overflows to ±inf instead
+    if not math.isfinite(value):
+        raise InvalidEntryError(
+            "",
+            f"JSON number {_number_text(text)} is not representable: it overflows a double "
+            "(RFC 8785 §3.2.2.3)",
+        )
+    return value
+
+
 #: Built once: json.loads with hooks builds a decoder per call (~2 µs). Sharing one between
 #: threads is safe (json.loads shares its default one): the C scanner's only state between calls
-#: is a key-interning memo, which another thread clearing mid-parse cannot corrupt.
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+#: is a key-interning memo, which another thread clearing mid-parse cannot corrupt. Numbers are
+#: checked as they are parsed, so an out-of-range one is a 400 naming it wherever it appears.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates,
+    parse_constant=_no_constant,
+    parse_int=_bounded_int,
+    parse_float=_finite_float,
+)
+
+
+#: Deepest nesting of arrays and objects a request may have. Every request shape the log knows
+#: nests under ten levels; the bound keeps the code that walks a parsed request recursively
+#: (name mapping, schema checks, canonicalization) far from Python's recursion limit, where a
+#: RecursionError would otherwise escape as a 500.
+MAX_DEPTH = 64
+
+
+def _check_depth(obj: object, text: str) -> None:
+    # A value cannot nest deeper than it has brackets; counting them (in C) skips the walk for
+    # every ordinary request. Brackets inside strings only make the count larger.
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    stack: list[tuple[object, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Iterable[object] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise InvalidEntryError("", f"JSON nested too deeply: over {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def load_json(raw: bytes | str, *, limit: int = MAX_REQUEST_SIZE) -> object:
-    """Parse a JSON request strictly: bounded size, UTF-8, no duplicate keys, no NaN/Infinity.
+    """Parse a JSON request strictly: bounded size, UTF-8, no duplicate keys, no NaN/Infinity,
+    numbers an entry can hold, at most :data:`MAX_DEPTH` levels of nesting.
 
     The size is checked before anything is parsed, so a huge request costs nothing.
     """
@@ -138,11 +207,13 @@ def load_json(raw: bytes | str, *, limit: int = MAX_REQUEST_SIZE) -> object:
     try:
         if raw.startswith("\ufeff"):  # what json.loads checks before it decodes
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
-        return _DECODER.decode(raw)
+        obj: object = _DECODER.decode(raw)
     except json.JSONDecodeError as err:
         raise InvalidEntryError("", f"not valid JSON: {err}") from err
     except RecursionError as err:
         raise InvalidEntryError("", "JSON nested too deeply") from err
+    _check_depth(obj, raw)
+    return obj
 
 
 def parse_canonical(body: bytes) -> dict[str, Any]:

@@ -134,3 +134,45 @@ def test_serve_refuses_a_port_in_non_ascii_digits(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "is not HOST:PORT" in proc.stderr
     assert not data.exists()
+
+
+# --- numbers that int() cannot even convert -------------------------------------------------
+# int() refuses strings over 4,300 digits with a plain ValueError; every parser must turn that
+# into its own FormatError (a 400), never let it escape (a 500 from the witness server).
+
+HUGE = "9" * 5000
+
+
+def test_add_checkpoint_request_with_a_huge_old_size_is_a_format_error() -> None:
+    from stelae.tiles.addcheckpoint import AddCheckpointRequest, parse_size_body
+
+    with pytest.raises(FormatError, match="old size"):
+        AddCheckpointRequest.parse(f"old {HUGE}\n\nlog.example\n1\nAA==\n".encode())
+    with pytest.raises(FormatError, match="old size"):
+        AddCheckpointRequest.parse(b"old 01\n\nlog.example\n1\nAA==\n")
+    with pytest.raises(FormatError):
+        parse_size_body(f"{HUGE}\n".encode())
+    assert parse_size_body(b"42\n") == 42
+
+
+def test_log_list_with_a_huge_qpd_is_a_format_error() -> None:
+    from stelae.tiles.notekeys import Ed25519NoteSigner
+    from stelae.witness.loglist import LogList
+
+    vkey = Ed25519NoteSigner.generate("log.example").vkey
+    assert LogList.parse(f"logs/v0\nvkey {vkey}\nqpd 24\n".encode())
+    with pytest.raises(FormatError, match="qpd"):
+        LogList.parse(f"logs/v0\nvkey {vkey}\nqpd {HUGE}\n".encode())
+
+
+def test_policy_with_a_huge_group_threshold_is_a_format_error() -> None:
+    from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner, verifier_to_vkey
+    from stelae.tiles.policy import Policy
+
+    log_vkey = Ed25519NoteSigner.generate("log.example").vkey
+    witness = Ed25519CosignatureSigner("w1.example", bytes(32), lambda: 0)
+    w_vkey = verifier_to_vkey(witness.verifier)
+    good = f"log {log_vkey}\nwitness w1 {w_vkey}\ngroup g 1 w1\nquorum g\n"
+    assert Policy.parse(good.encode())
+    with pytest.raises(FormatError, match="threshold"):
+        Policy.parse(good.replace("group g 1 w1", f"group g {HUGE} w1").encode())

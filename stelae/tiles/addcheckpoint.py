@@ -9,9 +9,9 @@ values, so the two sides cannot disagree on the format. Pure code: no I/O.
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass
 
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError
 from stelae.tiles.note import Note, NoteSignature
 
@@ -29,7 +29,6 @@ __all__ = [
 MAX_PROOF_LINES = 63
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 _MAX_SIZE = 2**63 - 1
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 
 class MalformedWitnessMessageError(FormatError):
@@ -37,12 +36,10 @@ class MalformedWitnessMessageError(FormatError):
 
 
 def _size(text: str, what: str) -> int:
-    if not _DECIMAL.fullmatch(text):
-        raise MalformedWitnessMessageError(f"{what} {text[:30]!r} is not a canonical decimal")
-    value = int(text)
-    if value > _MAX_SIZE:
-        raise MalformedWitnessMessageError(f"{what} {value} is out of range")
-    return value
+    try:
+        return parse_decimal(text, what, maximum=_MAX_SIZE)
+    except FormatError as err:
+        raise MalformedWitnessMessageError(str(err)) from err
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from stelae.tiles.checkpoint import SignedCheckpoint, open_checkpoint
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.mldsa import MLDSA44CosignatureVerifier
 from stelae.tiles.note import (
@@ -62,7 +63,6 @@ NONE = "none"
 _BLANKS = re.compile(r"[ \t]+")
 # The spec allows 0x09, 0x0A, 0x20-0x7E and 0x80-0xFF; everything else is a control character.
 _FORBIDDEN = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
-_DECIMAL = re.compile(r"[0-9]+")
 
 LOG_KEY_TYPES = (Ed25519NoteVerifier, ECDSANoteVerifier)
 WITNESS_KEY_TYPES = (Ed25519CosignatureVerifier, MLDSA44CosignatureVerifier)
@@ -380,9 +380,13 @@ def _new_name(number: int, name: str, defined: Mapping[str, object]) -> str:
 def _threshold(number: int, text: str) -> int | Literal["all", "any"]:
     if text in ("all", "any"):
         return "all" if text == "all" else "any"
-    if not _DECIMAL.fullmatch(text):
-        raise _problem_line(number, f"group threshold {text!r} is not all, any or a number")
-    return int(text)
+    try:
+        # The spec's number may carry leading zeros; the value is what counts.
+        return parse_decimal(text.lstrip("0") or "0", "group threshold")
+    except FormatError:
+        raise _problem_line(
+            number, f"group threshold {text[:30]!r} is not all, any or a number"
+        ) from None
 
 
 def _check_group(group: PolicyGroup, defined: Mapping[str, object]) -> None:

@@ -10,10 +10,10 @@ drafts put ``origin`` first and add a ``revision N`` header line; both are accep
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError
 from stelae.tiles.note import InvalidVerifierKeyError
 from stelae.tiles.notekeys import (
@@ -24,7 +24,6 @@ from stelae.tiles.notekeys import (
 
 __all__ = ["LogList", "LogListEntry", "MalformedLogListError"]
 
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 HEADER = "logs/v0"
 
 
@@ -118,14 +117,16 @@ def _entry(fields: dict[str, str]) -> LogListEntry:
         )
     if "qpd" not in fields:
         raise MalformedLogListError(f"{where}: the log has no 'qpd' line")
-    if not _DECIMAL.fullmatch(fields["qpd"]):
-        raise MalformedLogListError(f"{where}: qpd {fields['qpd']!r} is not a decimal number")
+    try:
+        qpd = parse_decimal(fields["qpd"], "qpd")
+    except FormatError as err:
+        raise MalformedLogListError(f"{where}: {err}") from err
     origin = fields.get("origin", "none")
     bastion = fields.get("bastion", "none")
     return LogListEntry(
         origin=verifier.name if origin == "none" else origin,
         verifier=verifier,
-        qpd=int(fields["qpd"]),
+        qpd=qpd,
         contact=fields.get("contact"),
         bastion=None if bastion == "none" else bastion,
     )

@@ -82,7 +82,7 @@ def plain_log(bodies: Sequence[bytes], batch: int, directory: str) -> float:
     each written as a temporary file, fsynced and renamed into place; then each directory
     touched is fsynced once. Tile contents are the real leaf and subtree hashes (computed as in
     :func:`tree_hashing`); the checkpoint is a stand-in of checkpoint size (no signature).
-    Lookup indexes and the sequencer's intent are not written.
+    The lookup index and the batch record are not written.
     """
     start = time.perf_counter()
     stack: list[bytes] = []

@@ -3,12 +3,16 @@
 Entries (1 KiB, :mod:`benchmarks.workload`) are built before the clock starts, then integrated in
 batches of 1, 16, 256 and 4096 into a fresh :class:`~stelae.sequencer.local.LocalStore` in a
 temporary directory (``TMPDIR`` chooses the disk; every write is fsynced). Two configurations:
-the log alone (no lookup indexes, no leaf index) and every index.
+the bare log (``lookup_index=False``: tiles, bundles, batch record, checkpoint) and the lookup
+index (every key kind; one run and one signed manifest per batch, docs/index.md). With the index,
+``Sequencer.merge`` runs after every batch inside the timed loop, so the merges a background
+thread would otherwise do are paid for in the figure.
 
 The baseline, measured in alternation with the runs, is raw SHA-256 leaf hashing plus RFC 6962
 node hashing of the same entries: what building the tree costs with nothing else. ``ratio`` is
-integration throughput over baseline throughput. The target: ≥ 0.4 at batch 4096 without
-lookup indexes.
+integration throughput over baseline throughput. The targets: ≥ 0.4 at batch 4096 without
+lookup indexes, and with the index at least half the throughput without it at batch 4096
+(``index_ratio``, both measured in the same run).
 
 For context, ``ceiling`` is the ratio a sequencer would reach if, besides hashing, it did nothing
 but write and fsync each entry bundle it touches once (:func:`benchmarks.baseline.durable_bundles`,
@@ -19,8 +23,8 @@ entries hashed and published by plain ``open``/``write``/``fsync``/``rename`` ca
 objects a tlog-tiles log cannot avoid writing per batch — every bundle and hash tile that gains
 an entry, a checkpoint and a history object — with each touched directory fsynced once per batch
 (:func:`benchmarks.baseline.plain_log`). Their ``ratio`` is what a sequencer with no overhead of
-its own (no intent, no signing, no store abstraction) would reach on this disk; the gap between
-it and the ``none`` rows is our code, the gap between it and 1.0 is the disk.
+its own (no batch record, no signing, no store abstraction) would reach on this disk; the gap
+between it and the ``none`` rows is our code, the gap between it and 1.0 is the disk.
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ from stelae.sequencer.pending import PendingEntry
 
 BATCH_SIZES = (1, 16, 256, 4096)
 TARGET = {"config": "none", "batch": 4096, "ratio": 0.4}
+INDEX_TARGET = {"batch": 4096, "ratio": 0.5}
 
 # Entries per run, by batch size: enough batches to be stable, bounded for the slow small batches.
 _ENTRIES = {
     "none": {1: 512, 16: 4096, 256: 16384, 4096: 32768},
-    "all": {1: 128, 16: 1024, 256: 4096, 4096: 8192},
+    "all": {1: 128, 16: 1024, 256: 8192, 4096: 32768},
 }
 _QUICK_ENTRIES = {
     "none": {1: 4, 16: 32, 256: 512, 4096: 4096},
@@ -57,12 +62,15 @@ FLOOR = "files"
 def integrate(
     config: SequencerConfig, entries: list[PendingEntry], batch: int, root: Path
 ) -> float:
-    """Seconds to integrate ``entries`` in batches of ``batch`` into a new log under ``root``."""
+    """Seconds to integrate ``entries`` in batches of ``batch`` into a new log under ``root``,
+    with the index merges the policy asks for after each batch (when there is an index)."""
     store = LocalStore(root, group_commit=True)
     with workload.sequencer(store, config) as seq:
         start = time.perf_counter()
         for k in range(0, len(entries), batch):
             seq.integrate(entries[k : k + batch])
+            if config.lookup_index:
+                seq.merge()
         elapsed = time.perf_counter() - start
         final = seq.published()
     if final.size != len(entries):
@@ -130,6 +138,11 @@ def run(quick: bool) -> dict[str, Any]:
     target = next(
         r for r in rows if r["config"] == TARGET["config"] and r["batch"] == TARGET["batch"]
     )
+    bare, indexed = (
+        next(r for r in rows if r["config"] == c and r["batch"] == INDEX_TARGET["batch"])
+        for c in ("none", "all")
+    )
+    index_ratio = indexed["entries_per_second"] / bare["entries_per_second"]
     return {
         "name": "integration",
         "quick": quick,
@@ -139,6 +152,11 @@ def run(quick: bool) -> dict[str, Any]:
             **TARGET,
             "measured": target["ratio"],
             "met": target["ratio"] >= TARGET["ratio"],
+        },
+        "index_target": {
+            **INDEX_TARGET,
+            "measured": index_ratio,
+            "met": index_ratio >= INDEX_TARGET["ratio"],
         },
     }
 
@@ -176,5 +194,12 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
     print(
         f"target: ratio ≥ {t['ratio']} at batch {t['batch']} without lookup indexes — "
         f"measured {t['measured']:.3f}: {'met' if t['met'] else 'NOT met'}",
+        file=out,
+    )
+    t = result["index_target"]
+    print(
+        f"target: with the index ≥ {t['ratio']} × the bare log's entries/s at batch "
+        f"{t['batch']} (merges included) — measured {t['measured']:.3f}: "
+        f"{'met' if t['met'] else 'NOT met'}",
         file=out,
     )

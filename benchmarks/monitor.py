@@ -1,18 +1,23 @@
 """The monitor's audit rate against hashing the same entries: a full audit and a resumed one.
 
-A log of 10^6 entries (1 KiB each, :mod:`benchmarks.workload`; ``--quick``: 10^4) is built with
-the sequencer in batches of 4096 into a :class:`~stelae.sequencer.local.LocalStore` in a temporary
-directory, without lookup indexes. It takes about 1.1 GB on disk and is deleted afterwards; the
-run is skipped, with the reason, when the temporary directory's disk has less than 3 GB free.
-Building it is not timed. Then the whole log is audited from its tiles — every entry re-hashed,
-every tile and the root recomputed and compared with the served ones — three ways:
+A log of 10^6 entries (real stored ``rekord`` bodies of about 570 B,
+:func:`benchmarks.workload.rekord_entry`, because the monitor recomputes the lookup index from
+the bodies; ``--quick``: 10^4) is built with the sequencer in batches of 4096 into a
+:class:`~stelae.sequencer.local.LocalStore` in a temporary directory, with the lookup index (the
+default configuration; merges run after each batch). It takes about 1.1 GB on disk (batch
+records included) and is deleted afterwards; the run is skipped, with the reason, when
+the temporary directory's disk has less than 3 GB free. Building it is not timed. Then the whole
+log is audited from its tiles — every entry re-hashed, every tile and the root recomputed and
+compared with the served ones — three ways:
 
 - ``core``: the pure audit functions (:mod:`stelae.tiles.audit`) over a
   :class:`~stelae.tiles.client.TileReader` on a :class:`~stelae.tiles.fetch.DirectoryFetcher`,
   nothing else: the audit loop of ``stelae monitor`` without its bookkeeping;
 - ``round``: one :func:`stelae.cli.monitor.audit_round` in this process, as ``stelae monitor``
   runs it (checkpoint and consistency checks, periodic verified saves of the audit state, the
-  checkpoint history check), over a caching ``DirectoryFetcher`` with fresh state;
+  checkpoint history check, and the lookup index: every run the signed manifest lists recomputed
+  from the entries and compared shard by shard, docs/index.md "Monitors"), over a caching
+  ``DirectoryFetcher`` with fresh state;
 - ``process``: the real ``python -m stelae monitor --once --log-url DIR --vkey KEY --state-dir
   TMP`` as a child process, timed from start to exit (interpreter start-up and imports included).
 
@@ -70,9 +75,11 @@ _REPO = Path(__file__).resolve().parent.parent
 def build(root: Path, start: int, count: int) -> float:
     """Append entries ``start..start+count-1`` to the log under ``root``; seconds it took."""
     began = time.perf_counter()
-    with workload.sequencer(LocalStore(root, group_commit=True), workload.NO_INDEXES) as seq:
+    # The monitor audits the index too, so the log has one (as every log built now does).
+    with workload.sequencer(LocalStore(root, group_commit=True), workload.ALL_INDEXES) as seq:
         for k in range(start, start + count, BATCH):
-            seq.integrate(workload.entries(k, min(BATCH, start + count - k)))
+            seq.integrate(workload.rekord_entries(k, min(BATCH, start + count - k)))
+            seq.merge()
         if seq.published().size != start + count:
             raise AssertionError(f"log has {seq.published().size} entries, want {start + count}")
     return time.perf_counter() - began
@@ -88,7 +95,8 @@ def hashing_seconds(count: int) -> float:
     total = 0.0
     stack: list[bytes] = []
     for first in range(0, count, HASH_CHUNK):
-        bodies = [workload.body(i) for i in range(first, min(first + HASH_CHUNK, count))]
+        chunk = range(first, min(first + HASH_CHUNK, count))
+        bodies = [workload.rekord_entry(i).body for i in chunk]
         start = time.perf_counter()
         for size, body in enumerate(bodies, first):
             h = sha256(b"\x00" + body).digest()
@@ -206,7 +214,7 @@ def measure(entries: int, tmp: Path) -> dict[str, Any]:
     noop = audit_process(log, tmp / "state-process", size, size)
     return {
         "entries": entries,
-        "entry_size": workload.ENTRY_SIZE,
+        "entry_size": len(workload.rekord_entry(0).body),
         "batch": BATCH,
         "build_seconds": build_seconds,
         "disk_bytes": disk,

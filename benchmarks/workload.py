@@ -10,10 +10,16 @@ that write counts are exact and repeatable:
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
@@ -56,6 +62,51 @@ def entry(i: int) -> PendingEntry:
 
 def entries(start: int, count: int) -> list[PendingEntry]:
     return [entry(i) for i in range(start, start + count)]
+
+
+@functools.cache
+def _rekord_keys() -> tuple[tuple[str, str], ...]:
+    """:data:`SIGNER_KEYS` P-256 public keys: (base64 of the PEM, index fingerprint)."""
+    out = []
+    for _ in range(SIGNER_KEYS):
+        spki = ec.generate_private_key(ec.SECP256R1()).public_key()
+        der = spki.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        pem = spki.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        out.append((base64.b64encode(pem).decode(), hashlib.sha256(der).hexdigest()))
+    return tuple(out)
+
+
+def rekord_entry(i: int) -> PendingEntry:
+    """Entry ``i`` as a real stored Rekor v1 ``rekord`` body (RFC 8785 canonical, ~570 B), whose
+    lookup keys ``stelae.kinds.from_body`` re-derives: a unique artifact digest and one of
+    :data:`SIGNER_KEYS` keys round-robin (no identity: plain public keys carry none). For what
+    recomputes the index from the bodies, as the monitor does; a stored rekord body keeps only
+    the signature bytes, which nobody re-verifies, so they are filler here."""
+    pem, fingerprint = _rekord_keys()[i % SIGNER_KEYS]
+    digest = hashlib.sha256(b"rekord artifact %d" % i).hexdigest()
+    obj = {
+        "apiVersion": "0.0.1",
+        "kind": "rekord",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": digest}},
+            "signature": {
+                "content": base64.b64encode(b"\x30" * 70).decode(),
+                "format": "x509",
+                "publicKey": {"content": pem},
+            },
+        },
+    }
+    # ASCII strings and no numbers: sorted keys and no spaces is the RFC 8785 form.
+    data = json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+    return PendingEntry(data, (f"sha256:{digest}",), (fingerprint,), ())
+
+
+def rekord_entries(start: int, count: int) -> list[PendingEntry]:
+    return [rekord_entry(i) for i in range(start, start + count)]
 
 
 @contextmanager

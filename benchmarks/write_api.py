@@ -3,8 +3,9 @@
 A real ``stelae serve`` child process on 127.0.0.1 (fsync on) takes Rekor v2
 ``hashedRekordRequestV002`` uploads (ECDSA P-256, each a distinct artifact) from many concurrent
 clients on loopback. It runs as one process (the default, ``--workers 1``) and with two
-front-end worker processes beside the sequencer (``--workers 2``), with every lookup index (the
-default configuration) or the leaf index only. Every request is signed before the clock starts;
+front-end worker processes beside the sequencer (``--workers 2``), in the default configuration:
+every lookup key in the batch-level index (docs/index.md), merged by the server's background
+merger. Every request is signed before the clock starts;
 the load generator is keep-alive asyncio connections (raw HTTP/1.1, see :func:`drive`) in this
 (separate) process. Latency is from the first byte sent to the whole 201 read, which carries an
 inclusion proof and the signed checkpoint; a sample of the 201s (and always the last one) is
@@ -15,8 +16,9 @@ The baseline, measured in the same run against the same server with the same loa
 concurrency: ``GET /checkpoint`` (a static read of a small file), i.e. what the HTTP server and
 the load generator alone can do on this machine. ``ratio`` = uploads/s over baseline GETs/s.
 
-The target: ≥ 1,000 uploads/s with p99 < 1 s at that rate (2-core machine). The sweep
-reports the best point whose p99 is under 1 s.
+The targets (2-core machine): ≥ 1,500 uploads/s in one process and ≥ 3,000/s with
+``--workers 2``, each with p99 ≤ 500 ms at that rate. For each worker count the best point whose
+p99 is within 500 ms is reported (the best point overall if none is).
 """
 
 from __future__ import annotations
@@ -46,22 +48,15 @@ from stelae.tiles.proof import verify_inclusion
 
 ORIGIN = "bench.example/write-api"
 PATH = "/api/v2/log/entries"
-ALL_INDEXES = ("digest", "identity", "key")
-TARGET = {"uploads_per_second": 1000.0, "p99_seconds": 1.0}
+P99_TARGET = 0.5
+TARGETS = {1: 1500.0, 2: 3000.0}
+"""Uploads/s wanted, by ``--workers``, each with p99 ≤ :data:`P99_TARGET` seconds."""
 
-# "all" is the default configuration (every lookup index); "leaf" keeps only the always-built
-# leaf index. The batch is the default 1024 entries / 50 ms: with a closed loop of C clients no
-# batch holds more than C entries, so a longer age only adds latency.
-INDEXES: dict[str, tuple[str, ...]] = {"all": ALL_INDEXES, "leaf": ()}
+# The batch is the default 1024 entries / 50 ms: with a closed loop of C clients no batch holds
+# more than C entries, so a longer age only adds latency.
 BATCH = (1024, 50)
-# (indexes, clients, workers): one process, then two front-end workers; the default config first.
-POINTS: tuple[tuple[str, int, int], ...] = (
-    ("all", 256, 1),
-    ("all", 256, 2),
-    ("leaf", 256, 1),
-    ("leaf", 256, 2),
-    ("all", 512, 2),
-)
+# (clients, workers): one process, then two front-end workers.
+POINTS: tuple[tuple[int, int], ...] = ((256, 1), (256, 2), (512, 2))
 REQUESTS = 4000
 QUICK_REQUESTS = 200
 SAMPLE = 64  # 201s verified per run, outside the timing
@@ -91,7 +86,6 @@ def start_server(
     data: Path,
     batch_max_size: int,
     batch_max_age_ms: int,
-    indexes: Sequence[str] = ALL_INDEXES,
     *,
     workers: int = 1,
     prefix: Sequence[str] = (),
@@ -104,7 +98,6 @@ def start_server(
         ORIGIN,
         batch_max_size=batch_max_size,
         batch_max_age_ms=batch_max_age_ms,
-        indexes=tuple(indexes),
     )
     cmd = [*prefix, *stelae_command(), "serve", "--data", str(data), "--listen", "127.0.0.1:0"]
     cmd += ["--workers", str(workers)]
@@ -266,13 +259,13 @@ def unverifiable(bodies: Sequence[bytes]) -> list[bytes]:
     return out
 
 
-def one(  # noqa: PLR0917 - one sweep point, spelled out
-    indexes: str, batch: tuple[int, int], clients: int, workers: int, count: int, root: Path
+def one(
+    batch: tuple[int, int], clients: int, workers: int, count: int, root: Path
 ) -> dict[str, Any]:
-    bodies = signed_requests(count + clients, f"{indexes} {batch} {clients} {workers}")
+    bodies = signed_requests(count + clients, f"{batch} {clients} {workers}")
     warm, timed = bodies[:clients], bodies[clients:]
-    data = root / f"{indexes}-b{batch[0]}-{batch[1]}-c{clients}-w{workers}"
-    server = start_server(data, *batch, INDEXES[indexes], workers=workers)
+    data = root / f"b{batch[0]}-{batch[1]}-c{clients}-w{workers}"
+    server = start_server(data, *batch, workers=workers)
     try:
         drive(
             server, clients, len(warm), "POST", PATH, bodies=warm
@@ -286,7 +279,6 @@ def one(  # noqa: PLR0917 - one sweep point, spelled out
     ok = load.statuses.get(201, 0)
     assert front.statuses == {400: count}, front.statuses
     return {
-        "indexes": indexes,
         "batch_max_size": batch[0],
         "batch_max_age_ms": batch[1],
         "clients": clients,
@@ -308,23 +300,44 @@ def one(  # noqa: PLR0917 - one sweep point, spelled out
     }
 
 
+def best_of(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest row whose p99 meets :data:`P99_TARGET` (the fastest row if none does)."""
+    sustainable = [r for r in rows if r["p99_seconds"] <= P99_TARGET]
+    return max(sustainable or rows, key=lambda r: r["uploads_per_second"])
+
+
+def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each worker count's target against its best row."""
+    out = []
+    for workers, rate in TARGETS.items():
+        mine = [r for r in rows if r["workers"] == workers]
+        if not mine:
+            continue
+        b = best_of(mine)
+        out.append(
+            {
+                "workers": workers,
+                "uploads_per_second": rate,
+                "p99_seconds": P99_TARGET,
+                "measured": b["uploads_per_second"],
+                "measured_p99_seconds": b["p99_seconds"],
+                "met": b["uploads_per_second"] >= rate and b["p99_seconds"] <= P99_TARGET,
+            }
+        )
+    return out
+
+
 def run(quick: bool) -> dict[str, Any]:
-    points = [("all", 16, 2)] if quick else list(POINTS)
+    points = [(16, 2)] if quick else list(POINTS)
     count = QUICK_REQUESTS if quick else REQUESTS
     with tempfile.TemporaryDirectory(prefix="stelae-write-api-") as tmp:
-        rows = [one(i, BATCH, c, w, count, Path(tmp)) for i, c, w in points]
-    sustainable = [r for r in rows if r["p99_seconds"] < TARGET["p99_seconds"]]
-    best = max(sustainable or rows, key=lambda r: r["uploads_per_second"])
+        rows = [one(BATCH, c, w, count, Path(tmp)) for c, w in points]
     return {
         "name": "write_api",
         "quick": quick,
         "runs": rows,
-        "best": best,
-        "target": {
-            **TARGET,
-            "met": best["uploads_per_second"] >= TARGET["uploads_per_second"]
-            and best["p99_seconds"] < TARGET["p99_seconds"],
-        },
+        "best": best_of(rows),
+        "targets": targets(rows),
     }
 
 
@@ -332,14 +345,14 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
     out = out or sys.stdout
     print(
         "write_api — signed v2 hashedrekord uploads (P-256) to `stelae serve` over loopback, "
-        "closed loop, fsync on; ratio = uploads/s over GET /checkpoint/s (same server, same "
-        "clients); refused/s = the same requests with a wrong digest (parsed, verified, 400)",
+        "closed loop, fsync on, every lookup key indexed (the default); ratio = uploads/s over "
+        "GET /checkpoint/s (same server, same clients); refused/s = the same requests with a "
+        "wrong digest (parsed, verified, 400)",
         file=out,
     )
     table(
         out,
         [
-            "indexes",
             "batch",
             "age ms",
             "clients",
@@ -356,7 +369,6 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
         ],
         [
             [
-                r["indexes"],
                 r["batch_max_size"],
                 r["batch_max_age_ms"],
                 r["clients"],
@@ -374,31 +386,34 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
             for r in result["runs"]
         ],
     )
-    b, t = result["best"], result["target"]
+    b = result["best"]
     print(
         f"best sustainable: {b['uploads_per_second']:,.0f} uploads/s, p99 "
         f"{b['p99_seconds'] * 1000:,.0f} ms ({b['clients']} clients, {b['workers']} "
-        f"worker(s), {b['indexes']} indexes, batch "
-        f"{b['batch_max_size']}/{b['batch_max_age_ms']} ms) — target ≥ "
-        f"{t['uploads_per_second']:,.0f}/s with p99 < {t['p99_seconds'] * 1000:,.0f} ms: "
-        f"{'met' if t['met'] else 'NOT met'}",
+        f"worker(s), batch {b['batch_max_size']}/{b['batch_max_age_ms']} ms)",
         file=out,
     )
+    for t in result["targets"]:
+        print(
+            f"target with --workers {t['workers']}: ≥ {t['uploads_per_second']:,.0f}/s with p99 "
+            f"≤ {t['p99_seconds'] * 1000:,.0f} ms — measured {t['measured']:,.0f}/s, p99 "
+            f"{t['measured_p99_seconds'] * 1000:,.0f} ms: {'met' if t['met'] else 'NOT met'}",
+            file=out,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Ad hoc: ``python -m benchmarks.write_api [all|leaf CLIENTS BATCH AGE_MS [REQUESTS
-    [WORKERS]]]``."""
+    """Ad hoc: ``python -m benchmarks.write_api [CLIENTS BATCH AGE_MS [REQUESTS [WORKERS]]]``."""
     args = list(argv if argv is not None else sys.argv[1:])
     if not args:
         print_result(run(False))
         return 0
-    indexes, clients, batch, age = args[0], int(args[1]), int(args[2]), int(args[3])
-    count = int(args[4]) if len(args) > 4 else REQUESTS
-    workers = int(args[5]) if len(args) > 5 else 2
+    clients, batch, age = int(args[0]), int(args[1]), int(args[2])
+    count = int(args[3]) if len(args) > 3 else REQUESTS
+    workers = int(args[4]) if len(args) > 4 else 2
     with tempfile.TemporaryDirectory(prefix="stelae-write-api-") as tmp:
-        row = one(indexes, (batch, age), clients, workers, count, Path(tmp))
-    print_result({"runs": [row], "best": row, "target": {**TARGET, "met": False}})
+        row = one((batch, age), clients, workers, count, Path(tmp))
+    print_result({"runs": [row], "best": row, "targets": targets([row])})
     return 0
 
 

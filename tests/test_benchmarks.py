@@ -154,6 +154,14 @@ def test_integration_report() -> None:
         )
     t = r["target"]
     assert t["met"] == (t["measured"] >= 0.4)
+    bare, indexed = (
+        next(x for x in runs if x["config"] == c and x["batch"] == 4096) for c in ("none", "all")
+    )
+    t = r["index_target"]
+    assert t["measured"] == pytest.approx(
+        indexed["entries_per_second"] / bare["entries_per_second"]
+    )
+    assert t["met"] == (t["measured"] >= 0.5)
 
 
 # -- writes ------------------------------------------------------------------------------------
@@ -171,34 +179,49 @@ def test_floor_writes(start: int, count: int, floor: int) -> None:
 def test_writes_are_exact() -> None:
     r = quick("writes")
     by_batch = {x["batch"]: x for x in r["runs"]}
-    # 4096 entries in one batch: 16 bundles, 16 level-0 tiles and a level-1 tile of width 16.
-    assert by_batch[4096]["writes"] == {
-        "tiles": 17,
-        "bundles": 16,
-        "checkpoint": 1,
-        "history": 1,
-        "intent": 1,
-        "leaf_index": 4096,
-        "digest_index": 4096,
-        "key_index": 64,
-        "identity_index": 1024,
+    # Two batches of 4096: 32 bundles, 32 level-0 tiles, a level-1 tile written at widths 16
+    # and 32; per batch a checkpoint, its history, a batch record, a run and a manifest; then
+    # one merge of the two runs, into a run of its own.
+    w = by_batch[4096]["writes"]
+    assert {k: v for k, v in w.items() if "runs" not in k} == {
+        "tiles": 34,
+        "bundles": 32,
+        "checkpoint": 2,
+        "history": 2,
+        "batch record": 2,
+        "manifests": 2,
     }
-    # 64 batches of one: every batch rewrites one of everything.
-    assert set(by_batch[1]["writes"].values()) == {64}
+    assert by_batch[4096]["merges"] == 1
+    assert w["index runs (batch)"] >= 2 and w["index runs (merges)"] >= 1
     for x in r["runs"]:
         # The sequencer writes each changed tile and bundle exactly once: it sits on the floor.
         assert x["log_objects_per_1000"] == pytest.approx(x["floor_per_1000"])
         assert x["requests_per_1000"]["PUT"] >= x["total_per_1000"]
-    assert r["target"]["layout_floor_per_1000"] == pytest.approx(7.8125)
-    assert r["target"]["met"] is False
+        n = x["batches"]
+        for kind in ("checkpoint", "history", "batch record", "manifests"):
+            assert x["writes"][kind] == n, kind
+        assert x["writes"]["index runs (batch)"] >= n  # a run of at least one shard per batch
+        assert (x["merges"] > 0) == (x["writes"]["index runs (merges)"] > 0)
+    # Quick sizes are below the first class boundary (10,240): every batch after the first
+    # merges into the one class-0 run.
+    assert by_batch[256]["merges"] == by_batch[256]["batches"] - 1
+    assert r["layout_floor_per_1000"] == pytest.approx(7.8125)
+    assert [t["batch"] for t in r["targets"]] == [256, 4096]
+    for t in r["targets"]:
+        assert t["met"] == (t["measured"] <= t["per_1000"])
 
 
 def test_every_key_has_a_kind() -> None:
     with pytest.raises(AssertionError):
         writes.kind_of("elsewhere/x")
+    with pytest.raises(AssertionError):  # the per-entry objects of the old index are gone
+        writes.kind_of("index/sha256/ab")
     assert writes.kind_of("tile/entries/000.p/3") == "bundles"
     assert writes.kind_of("tile/1/000") == "tiles"
-    assert writes.kind_of("index/sha512/ab") == "digest_index"
+    assert writes.kind_of("batch/4096") == "batch record"
+    assert writes.kind_of("index/run/0-256/0") == "index runs (batch)"
+    assert writes.kind_of("index/run/0-512/1", merging=True) == "index runs (merges)"
+    assert writes.kind_of("index/manifest/512") == "manifests"
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -246,11 +269,50 @@ def test_monitor_report() -> None:
     assert r["disk_bytes"] > n * 1024
 
 
+# -- s3_latency --------------------------------------------------------------------------------
+
+
+def test_s3_latency_waves_group_requests_in_flight_together() -> None:
+    from benchmarks.s3_latency import Request, waves
+
+    def req(start: float, end: float) -> Request:
+        return Request("PUT", "batch/0", start, end, 0.05, "t")
+
+    # Two issued together, one after the first completed, then two more together.
+    rs = [req(0, 5), req(0.1, 5.1), req(5.2, 10), req(10.1, 15), req(10.2, 15)]
+    assert [len(w) for w in waves(rs)] == [2, 1, 2]
+    assert waves([]) == []
+
+
+def test_s3_latency_report() -> None:
+    from benchmarks import s3_latency
+
+    r = quick("s3_latency")
+    rows = {x["lookup_index"]: x for x in r["runs"]}
+    for index, x in rows.items():
+        n = x["requests_per_batch"]
+        # Per batch: one checkpoint read, the claim, the history object, the checkpoint swap.
+        for label in ("GET checkpoint", "PUT batch", "PUT checkpoint-history", "PUT checkpoint"):
+            assert n[label] == 1, (label, n)
+        assert n.get("PUT index-manifest", 0) == (1 if index else 0)
+        assert (n.get("PUT index-run", 0) >= 1) is index
+        # Those are sequential: at least one wave each, plus the tiles and bundles.
+        assert x["waves_max"] >= x["waves_mean"] >= (6 if index else 5)
+        assert x["critical_path_ms"] >= x["waves_mean"] * x["get_ms"]
+        assert x["entries_per_second"] == pytest.approx(x["entries"] / x["seconds"])
+        assert x["typical_waves"][0] == "GET checkpoint"
+        assert x["typical_waves"][-1] == "PUT checkpoint"
+    # Merges are off the critical path: only the merger thread writes merged runs.
+    assert rows[True]["merges"] >= 1 and rows[True]["merger_requests"]["PUT index-run"] >= 1
+    assert r["target"]["batch"] == s3_latency.TARGET["batch"] and r["target"]["met"] is False
+
+
 # -- the runner and the printers ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "name", ["proofs", "lookups", "integration", "writes", "memory", "monitor", "write_path"]
+    "name",
+    ["proofs", "lookups", "integration", "writes", "memory", "monitor", "s3_latency", "write_path"],
 )
 def test_printer(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     run.BENCHMARKS[name].print_result(quick(name))
@@ -348,7 +410,7 @@ def test_write_path_report() -> None:
     assert [s["stage"] for s in r["stages"]] == [
         "kinds",
         "service",
-        "sequencer, leaf index",
+        "sequencer, bare log",
         "sequencer, every index",
     ]
     assert r["baseline_us"] > 0

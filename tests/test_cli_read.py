@@ -23,10 +23,13 @@ from stelae.cli.main import main
 from stelae.kinds import signing
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
-from stelae.sequencer.lookup import decode_indices, digest_path, encode_indices
 from stelae.sequencer.pending import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
 from stelae.tiles.hashing import leaf_hash
+from stelae.tiles.indexkeys import KeyKind, index_key
+from stelae.tiles.indexrun import Record, build_run, read_run
+from stelae.tiles.layout import manifest_path
+from stelae.tiles.manifest import Manifest
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.proof import verify_consistency, verify_inclusion
 
@@ -42,7 +45,9 @@ class Log:
 
     def __init__(self, root: Path, signer: Ed25519NoteSigner = SIGNER) -> None:
         self.root = root
-        self.sequencer = Sequencer(LocalStore(root), signer, SequencerConfig(signer.name))
+        self.sequencer = Sequencer(
+            LocalStore(root), signer, SequencerConfig(signer.name, background_merges=False)
+        )
         self.signer = signer
 
     def add(self, entries: list[PendingEntry], batch: int = 100) -> int:
@@ -387,22 +392,64 @@ def test_search_verifies_every_hit(tmp_path: Path, log: Log, stelae: Stelae) -> 
     assert "no entries found" in missing.stderr
 
 
-def test_search_reports_a_poisoned_index(tmp_path: Path, log: Log, stelae: Stelae) -> None:
+def _lie_in_index(log: Log, key: bytes, extra: tuple[int, ...]) -> None:
+    """Re-sign the log's index (with the log's own key) so that ``key`` also lists ``extra``."""
+    size = log.size
+    manifest = Manifest.open(
+        (log.root / manifest_path(size)).read_bytes(), [log.signer.verifier], log.signer.name
+    )
+    (ref,) = manifest.runs
+    records = [
+        Record(r.key, tuple(sorted({*r.indices, *extra})), r.offsets) if r.key == key else r
+        for r in read_run(lambda p: (log.root / p).read_bytes(), ref)
+    ]
+    built = build_run(0, size, records)
+    for path, data in built.objects():
+        (log.root / path).write_bytes(data)
+    lying = Manifest(manifest.origin, size, manifest.root, (built.ref,))
+    (log.root / manifest_path(size)).write_bytes(lying.sign(log.signer))
+
+
+def test_search_reports_a_lying_index(tmp_path: Path, log: Log, stelae: Stelae) -> None:
+    """A validly signed index that files other entries under a key: every hit is re-checked
+    against its entry, and the ones that do not match are reported, not printed."""
     signed = Signed(tmp_path)
     log.add([signed.entry(b"one", 0), signed.entry(b"two", 0), PendingEntry(b'{"n":1}')])
-    path = log.root / digest_path("sha256:" + hashlib.sha256(b"one").hexdigest())
-    # The index also points at entry 1 (another artifact), entry 2 (not an entry kind) and at
-    # an index beyond the checkpoint (ignored, as an index is only a hint).
-    path.write_bytes(encode_indices([*decode_indices(path.read_bytes()), 1, 2, 99]))
+    sha = "sha256:" + hashlib.sha256(b"one").hexdigest()
+    _lie_in_index(log, index_key(KeyKind.DIGEST, sha), (1, 2))
     proc = stelae("search", "--artifact", str(_write(tmp_path / "one", b"one")), "--json")
     assert proc.returncode == 1
     out = json.loads(proc.stdout)
     assert [e["index"] for e in out["entries"]] == [0]
     assert sorted(m["index"] for m in out["mismatched"]) == [1, 2]
     assert proc.stderr.count("MISMATCH") == 2
-    assert "beyond the verified tree size 3" in proc.stderr
     text = stelae("search", "--sha", hashlib.sha256(b"one").hexdigest())
     assert text.returncode == 1 and len(text.stdout.split()) == 2  # only entry 0 is printed
+
+
+def test_search_refuses_an_index_whose_proofs_fail(
+    tmp_path: Path, log: Log, stelae: Stelae
+) -> None:
+    """A shard changed without the log's signature over it: exit 1 naming the shard."""
+    signed = Signed(tmp_path)
+    log.add([signed.entry(b"one", 0), signed.entry(b"two", 0)])
+    shard = next((log.root / "index" / "run").glob("*/0"))
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 1
+    shard.write_bytes(bytes(data))
+    proc = stelae("search", "--sha", hashlib.sha256(b"one").hexdigest())
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "shard 0 of run 0-2" in proc.stderr, proc.stderr
+
+
+def test_search_proves_absence(tmp_path: Path, log: Log, stelae: Stelae) -> None:
+    signed = Signed(tmp_path)
+    log.add([signed.entry(b"one", 0)])
+    proc = stelae("search", "--sha", "00" * 32, "--json")
+    assert proc.returncode == 0
+    out = json.loads(proc.stdout)
+    assert out["entries"] == [] and out["complete"] is True and out["tree_size"] == 1
+    assert "complete for tree size 1" in proc.stderr
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -24,9 +24,10 @@ from stelae.tiles.mergepolicy import MergePolicy
 
 log = logging.getLogger("stelae.merger")
 
-CACHE_RECORDS = 2_000_000
+CACHE_RECORDS = 200_000
 """Records of recent runs kept in memory so that merging small runs reads nothing back (about
-40 MB); bigger runs are read back from the store, shard by shard, verified."""
+300 bytes each with their cached encoding: ~60 MB); bigger runs are read back from the store,
+shard by shard, verified."""
 
 
 class Merger:

@@ -138,18 +138,24 @@ export async function lookupRun(fetcher, run, key) {
     const n = r.uvarint();
     if (n < 1n || n > BigInt(r.data.length)) throw r.fail("a record lists no index");
     const indices = [];
+    const offsets = [];
     let last = run.a - 1n;
     for (let i = 0n; i < n; i++) {
       last = last + 1n + r.uvarint();
       if (last >= run.b) throw r.fail(`a record lists index ${last}, outside the run`);
       indices.push(last);
     }
-    if (flags & 1) for (let i = 0n; i < n; i++) if (r.uvarint() > indices[Number(i)] - run.a) throw r.fail("a batch offset reaches before the run");
+    if (flags & 1) {
+      for (let i = 0; i < indices.length; i++) {
+        offsets.push(r.uvarint());
+        if (offsets[i] > indices[i] - run.a) throw r.fail("a batch offset reaches before the run");
+      }
+    }
     if (previous && toHex(previous) >= toHex(k)) throw r.fail("records are not strictly ascending by key");
     if (shardOf(k, run.bits) !== s) throw r.fail("a record's key belongs to another shard");
     previous = k;
     hashes.push(await leafHash(r.data.subarray(start, r.at)));
-    if (equal(k, key)) found = indices;
+    if (equal(k, key)) found = { indices, offsets };
   }
   if (r.at !== r.data.length) throw r.fail("bytes follow the last record");
   const shardRoot = count === 0n ? EMPTY_ROOT : await rootFromLeafHashes(hashes);
@@ -157,7 +163,27 @@ export async function lookupRun(fetcher, run, key) {
   if (!equal(runRoot, run.root)) {
     throw new VerificationError(`${path}: its records and proof lead to run root ${toHex(runRoot)}, not the manifest's ${toHex(run.root)}`);
   }
-  return found || [];
+  return found || { indices: [], offsets: [] };
+}
+
+const manifests = new Map(); // tree size -> promise of the verified runs (or null)
+
+/** The verified runs of the manifest for checkpoint `cp`, or null when the log has none. */
+export function manifestRuns(fetcher, logKey, cp) {
+  const k = `${fetcher.base} ${cp.size} ${toHex(cp.root)}`;
+  if (!manifests.has(k)) {
+    manifests.set(
+      k,
+      fetcher.get(`index/manifest/${cp.size}`).then(
+        (bytes) => openManifest(bytes, logKey, cp),
+        (err) => {
+          if (err instanceof NotFound) return null;
+          throw err;
+        },
+      ),
+    );
+  }
+  return manifests.get(k);
 }
 
 /**
@@ -166,23 +192,65 @@ export async function lookupRun(fetcher, run, key) {
  * no manifest for this size (then there is nothing verifiable to consult).
  */
 export async function indexLookup(fetcher, logKey, cp, meanings) {
-  let bytes;
-  try {
-    bytes = await fetcher.get(`index/manifest/${cp.size}`);
-  } catch (err) {
-    if (err instanceof NotFound) return null;
-    throw err;
-  }
-  const runs = await openManifest(bytes, logKey, cp);
+  const runs = await manifestRuns(fetcher, logKey, cp);
+  if (!runs) return null;
   const found = new Map();
   for (const meaning of meanings) {
     const key = await indexKey(meaning.kind, meaning.value);
     for (const run of runs) {
-      for (const i of await lookupRun(fetcher, run, key)) {
+      for (const i of (await lookupRun(fetcher, run, key)).indices) {
         const n = Number(i);
         found.set(n, [...(found.get(n) || []), meaning]);
       }
     }
   }
   return found;
+}
+
+// --- batch records (docs/index.md "Batch records and receipts") ------------------------------------
+
+/**
+ * The integrated time and Rekor v1 signed entry timestamp of entry `index` (leaf hash `leaf`),
+ * from the record of the batch that sequenced it. The batch is found through the verified index
+ * (the leaf record's batch offset); the record must list `leaf` at the entry's position. Returns
+ * {time, set} (the SET is still to be verified by the caller) or null when the log has no
+ * verifiable index. The record itself is unsigned: only the SET makes its time the log's word.
+ */
+export async function batchTimestamp(fetcher, logKey, cp, index, leaf) {
+  const runs = await manifestRuns(fetcher, logKey, cp);
+  if (!runs) return null;
+  const run = runs.find((x) => x.a <= index && index < x.b);
+  const found = await lookupRun(fetcher, run, await indexKey("leaf", toHex(leaf)));
+  const at = found.indices.indexOf(index);
+  if (at < 0 || !found.offsets.length) throw new VerificationError(`the lookup index has no leaf record for entry ${index}`);
+  const first = index - found.offsets[at];
+  const path = `batch/${first}`;
+  const data = await fetcher.get(path);
+  const nl = data.indexOf(0x0a);
+  if (nl < 0) throw new FormatError(`${path}: no header line`);
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data.subarray(0, nl)));
+  } catch (err) {
+    throw new FormatError(`${path}: unreadable header (${err.message})`);
+  }
+  const nat = (v) => Number.isSafeInteger(v) && v >= 0;
+  if (header?.format !== "stelae-batch/v1" || header.first !== Number(first) || !nat(header.count) || !nat(header.integrated_time) || !Array.isArray(header.lengths)) {
+    throw new FormatError(`${path}: not the batch record of entry ${index}`);
+  }
+  const position = Number(index - first);
+  if (position >= header.count || header.lengths[0] !== header.count * 32) throw new FormatError(`${path}: does not hold entry ${index}`);
+  const leaves = data.subarray(nl + 1, nl + 1 + header.lengths[0]);
+  if (!equal(leaves.subarray(position * 32, position * 32 + 32), leaf)) {
+    throw new VerificationError(`${path} lists another leaf hash at entry ${index}'s position`);
+  }
+  let at2 = nl + 1 + header.lengths[0];
+  const end = at2 + header.lengths[1];
+  let set = null;
+  for (let i = 0; i < header.count && at2 < end; i++) {
+    const n = data[at2];
+    if (i === position) set = data.slice(at2 + 1, at2 + 1 + n);
+    at2 += 1 + n;
+  }
+  return { time: header.integrated_time, set: set && set.length ? set : null };
 }

@@ -29,8 +29,9 @@ def _witnesses(root: Path, tree: MemoryTree, n: int) -> list[WitnessProcess]:
     (root / "logs.txt").write_bytes(log_list((tree.signer.vkey, 86400)))
     procs = []
     for i in range(n):
-        create_key(root / f"w{i}", f"witness.test/w{i}", "ed25519")  # the CLI's init is
-        # tested in test_witness.py; here it would only add a process start per witness
+        # The CLI's init is tested in test_witness.py; here it would only add a process start
+        # per witness. The third witness cosigns with ML-DSA-44 (type 0x06).
+        create_key(root / f"w{i}", f"witness.test/w{i}", "ml-dsa-44" if i == 2 else "ed25519")
         procs.append(start_witness(root / f"w{i}", root / "logs.txt"))
     return procs
 
@@ -67,6 +68,7 @@ def test_checkpoints_carry_the_quorum_and_a_witness_behind_catches_up(
     note = collector.cosign(tree.note(5), 5, tree.proof)
     cp = policy.open_checkpoint(note, LOG_ORIGIN)
     assert len(cp.note.cosignatures) == 3
+    assert [len(c.signature.signature) for c in cp.note.cosignatures] == [72, 72, 8 + 2420]
     assert Note.parse(note).signatures[0] == Note.parse(tree.note(5)).signatures[0]
     assert [o.cosigned for o in collector.last_outcomes] == [True, True, True]
     note = collector.cosign(tree.note(9), 9, tree.proof)  # proofs from 5 to 9

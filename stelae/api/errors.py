@@ -7,11 +7,15 @@ import logging
 from stelae.api.http import Response
 from stelae.kinds import InvalidEntryError
 from stelae.sequencer.batcher import QueueFullError, ShuttingDownError
-from stelae.sequencer.engine import LostRaceError
+from stelae.sequencer.engine import LogCorruptedError, LostRaceError
+from stelae.sequencer.store import StoreFullError, TransientStoreError
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
 from stelae.tiles.tile import EntryTooLargeError
 
 log = logging.getLogger("stelae.api")
+
+STORE_FULL_RETRY_AFTER = 30  # seconds: freeing disk space takes an operator
+HALTED_RETRY_AFTER = 60  # seconds: so does repairing a log that contradicts itself
 
 
 class ApiError(StelaeError):
@@ -41,8 +45,29 @@ def error_response(err: BaseException) -> Response:
         return _body(400, str(err), err.field, {})
     if isinstance(err, QueueFullError):
         return _body(503, str(err), None, {"Retry-After": str(err.retry_after)})
-    if isinstance(err, ShuttingDownError | LostRaceError):
+    if isinstance(err, ShuttingDownError | LostRaceError | TransientStoreError):
         return _body(503, str(err), None, {"Retry-After": "1"})
+    # Faults of the log's machine, not the client's: nothing was logged, and the same request
+    # succeeds once an operator acts, so 503 with a longer Retry-After (not a 500 and a
+    # traceback). Logged as errors, since someone has to act.
+    if isinstance(err, StoreFullError):
+        log.error("write refused, storage full: %s", err)
+        return _body(
+            503,
+            "the log's storage is full; the entry was not logged, retry later",
+            None,
+            {"Retry-After": str(STORE_FULL_RETRY_AFTER)},
+        )
+    if isinstance(err, LogCorruptedError):
+        # Fatal for the sequencer (it stops extending a tree it cannot verify); the details go
+        # to the operator's log, not to every client.
+        log.error("write refused, the stored log is inconsistent: %s", err)
+        return _body(
+            503,
+            "the log is halted for repair; the entry was not logged, retry later",
+            None,
+            {"Retry-After": str(HALTED_RETRY_AFTER)},
+        )
     if isinstance(err, NotFoundError):
         return _body(404, str(err), None, {})
     if isinstance(err, FormatError):

@@ -31,6 +31,7 @@ from stelae.sequencer.store import (
     PreconditionFailed,
     RequestCounters,
     StoreError,
+    StoreFullError,
     Versioned,
     check_mutable,
     check_write,
@@ -173,7 +174,7 @@ class LocalStore:
                     raise ImmutableConflictError(key, existing, data) from None
                 self._repair(key, path, tmp, existing, data)
             except OSError as err:
-                raise StoreError(f"couldn't write {key!r}: {err}") from err
+                raise _write_error(f"couldn't write {key!r}", err) from err
             finally:
                 # After os.link the temporary is a second name to drop; after a repair's
                 # os.replace it is gone.
@@ -216,7 +217,7 @@ class LocalStore:
                 actual = content_version(self._read_existing(key, path))
                 raise PreconditionFailed(key, None, actual) from None
             except OSError as err:
-                raise StoreError(f"couldn't write {key!r}: {err}") from err
+                raise _write_error(f"couldn't write {key!r}", err) from err
             finally:
                 _unlink_quietly(tmp)
         finally:
@@ -430,7 +431,7 @@ class LocalStore:
                 os.replace(tmp, path)
             except OSError as err:
                 _unlink_quietly(tmp)
-                raise StoreError(f"couldn't write {key!r}: {err}") from err
+                raise _write_error(f"couldn't write {key!r}", err) from err
             if not deferred:
                 self._fsync_dir(os.path.dirname(path))
         finally:
@@ -457,7 +458,7 @@ class LocalStore:
                 os.close(fd)
         except OSError as err:
             _unlink_quietly(tmp)
-            raise StoreError(f"couldn't write a temporary file for {path}: {err}") from err
+            raise _write_error(f"couldn't write a temporary file for {path}", err) from err
         return tmp
 
     @contextlib.contextmanager
@@ -496,7 +497,7 @@ class LocalStore:
                 # Another writer made it first; it fsyncs it too, but doing so again is harmless.
                 pass
             except OSError as err:
-                raise StoreError(f"couldn't create directory {d}: {err}") from err
+                raise _write_error(f"couldn't create directory {d}", err) from err
             self._fsync_dir(os.path.dirname(d))
         self._dirs.add(directory)
 
@@ -511,6 +512,17 @@ class LocalStore:
                 raise StoreError(f"couldn't fsync directory {directory}: {err}") from err
         finally:
             os.close(fd)
+
+
+#: Errors of a write that mean "no room": a full file system or an exhausted disk quota.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _write_error(what: str, err: OSError) -> StoreError:
+    """The typed error for a failed write: :class:`StoreFullError` when the disk is full."""
+    if err.errno in _NO_SPACE:
+        return StoreFullError(f"{what}: the file system is full ({err})")
+    return StoreError(f"{what}: {err}")
 
 
 def _unlink_quietly(path: str) -> None:

@@ -178,6 +178,14 @@ class PreconditionFailed(StoreError):  # noqa: N818 - S3's own name for it
         self.actual = actual
 
 
+class StoreFullError(StoreError):
+    """The store has no room for a write (a full disk or an exhausted quota: ENOSPC, EDQUOT).
+
+    Not the writer's fault and not the log's: nothing was published, and the same write succeeds
+    once an operator frees space, so the API answers 503 with Retry-After.
+    """
+
+
 class TransientStoreError(StoreError):
     """The store kept failing in a way that may succeed later (throttling, 5xx, connection).
 

@@ -40,8 +40,9 @@ from stelae.sequencer.batcher import (
     QueueFullError,
     ShuttingDownError,
 )
-from stelae.sequencer.engine import Receipt
+from stelae.sequencer.engine import LogCorruptedError, Receipt
 from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.store import StoreFullError
 from stelae.tiles.errors import StelaeError
 
 log = logging.getLogger("stelae.server")
@@ -176,6 +177,11 @@ def _refusal(reason: str, message: str, retry_after: int) -> StelaeError:
         return err
     if reason == "stopping":
         return ShuttingDownError(message)
+    # Faults the API answers 503 rather than 500 keep their type across the process boundary.
+    if reason == "store-full":
+        return StoreFullError(message)
+    if reason == "halted":
+        return LogCorruptedError(message)
     return SequencingFailedError(message)
 
 
@@ -257,6 +263,10 @@ class Relay:
 
 def _result(rid: int, future: Future[Receipt]) -> tuple[Any, ...]:
     err = future.exception()
+    if isinstance(err, StoreFullError):
+        return ("refused", rid, "store-full", str(err), 1)
+    if isinstance(err, LogCorruptedError):
+        return ("refused", rid, "halted", str(err), 1)
     if err is not None:
         return ("refused", rid, "failed", f"sequencing failed: {err}", 1)
     # The receipts of one batch share its batch record, which pickle sends once per frame.

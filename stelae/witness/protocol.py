@@ -35,6 +35,7 @@ from stelae.tiles.addcheckpoint import (
 from stelae.tiles.checkpoint import Checkpoint, MalformedCheckpointError
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT
+from stelae.tiles.mldsa import MLDSA44CosignatureSigner
 from stelae.tiles.note import Note, UnverifiedNoteError, open_note, sign_note
 from stelae.tiles.proof import verify_consistency
 from stelae.witness.identity import WitnessSigner
@@ -71,6 +72,15 @@ class Witness:
         state: WitnessState,
         limiter: RateLimiter | None = None,
     ) -> None:
+        if isinstance(signer, MLDSA44CosignatureSigner):
+            # The ML-DSA-44 message carries the origin in at most 255 bytes: refuse at start-up
+            # rather than fail on the first request of such a log.
+            for origin in log_list.logs:
+                if len(origin.encode()) > 255:
+                    raise FormatError(
+                        f"origin {origin[:60]!r}... is over 255 bytes: an ML-DSA-44 witness "
+                        "cannot cosign it"
+                    )
         self.signer = signer
         self.log_list = log_list
         self.state = state

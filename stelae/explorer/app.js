@@ -156,6 +156,11 @@ async function proveConsistency(old, cur) {
   await V.verifyConsistency(a.size, b.size, proof, a.root, b.root);
 }
 
+async function rekorV1Hint(key) {
+  const spki = V.concat(V.fromHex("302a300506032b6570032100"), key.key);
+  return new DataView((await V.sha256(spki)).buffer).getUint32(0);
+}
+
 function checkpointTable(cp, label) {
   return kv([
     label ? ["", h("strong", {}, label)] : null,
@@ -202,9 +207,12 @@ async function verifyCheckpoint() {
     policyProblem = `The witness policy is not usable: ${err.message}`;
   }
   const witnessKeys = policy ? [...policy.witnesses.values()].map((w) => w.key) : [];
+  // stelae logs also sign under Rekor v1's key hint (SHA-256 of the SPKI, first 4 bytes), for
+  // Rekor v1 clients: the same Ed25519 signature, so it is checked as the log's own.
+  const hint = key.type === V.KEY_ED25519 ? { ...key, keyId: await rekorV1Hint(key) } : null;
   let cp;
   try {
-    cp = await V.openCheckpoint(bytes, [key], origin, witnessKeys);
+    cp = await V.openCheckpoint(bytes, hint ? [key, hint] : [key], origin, witnessKeys);
   } catch (err) {
     return fail(`The checkpoint does not verify with the ${trust.source === "server" ? "offered" : "trusted"} key: ${err.message}`, h("pre", {}, new TextDecoder().decode(bytes)));
   }
@@ -216,8 +224,9 @@ async function verifyCheckpoint() {
     const id = `${s.name}\n${s.keyId}`;
     let state;
     if (s.name === key.name && s.keyId === key.keyId) state = pill("ok", "log signature verified");
+    else if (hint && s.name === hint.name && s.keyId === hint.keyId) state = pill("ok", "log signature under Rekor v1's key hint, verified");
     else if (cosigned.has(id)) state = pill("ok", `witness cosignature verified, ${time(cosigned.get(id).timestamp)}`);
-    else state = pill("", policy ? "key not in the witness policy: not checked" : "not checked (no witness policy given)");
+    else state = pill("", policy ? "unknown key (not in the witness policy): not checked" : "unknown key: not checked (no witness policy given)");
     return h("tr", {}, h("td", {}, mono(s.name)), h("td", {}, mono(keyIdHex(s.keyId))), h("td", {}, state));
   });
 

@@ -183,6 +183,10 @@ def test_checkpoint_entries_and_entry_verify(
     browser.wait_flag("routed")
     text = browser.text()
     assert "Every entry on this page is proved included" in text
+    assert "log signature verified" in text
+    if len(Note.parse(served.log.checkpoint_bytes()).signatures) > 1:  # the Rekor v1 hint line
+        assert "log signature under Rekor v1's key hint, verified" in text
+    assert "unknown key" not in text
     for artifact in [*ARTIFACTS, CERT_ARTIFACT]:
         assert "sha256:" + hashlib.sha256(artifact).hexdigest() in text
     browser.screenshot(shots / "entries.png")

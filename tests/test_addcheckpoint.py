@@ -7,6 +7,8 @@ import base64
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stelae.tiles.addcheckpoint import (
     AddCheckpointRequest,
@@ -22,6 +24,7 @@ from stelae.witness.loglist import LogList, MalformedLogListError
 from stelae.witness.protocol import Witness
 from stelae.witness.ratelimit import RateLimiter
 from stelae.witness.state import WitnessState
+from tests.witness_support import MemoryTree, log_list
 
 SPEC_EXAMPLE = b"""old 20852014
 PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=
@@ -161,3 +164,32 @@ def test_an_ml_dsa_witness_refuses_origins_it_cannot_sign(tmp_path: Path) -> Non
     with pytest.raises(FormatError, match="over 255 bytes"):
         Witness(signer, logs, WitnessState(tmp_path))
     Witness(Ed25519CosignatureSigner("w.example", bytes(32)), logs, WitnessState(tmp_path))
+
+
+def test_mangled_requests_get_a_4xx_never_an_exception(tmp_path: Path) -> None:
+    """Truncations, bit flips and byte insertions of a valid request (in process, against the
+    real protocol handler): every answer is a status the spec names, nothing raises."""
+    tree = MemoryTree().grow(9)
+    logs = LogList.parse(log_list((tree.signer.vkey, 10**9)))
+    witness = Witness(
+        Ed25519CosignatureSigner("w.example", bytes(32)), logs, WitnessState(tmp_path)
+    )
+    assert witness.add_checkpoint(tree.request(0, 4)).status == 200
+    valid = tree.request(4, 9)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, len(valid) - 1), st.integers(0, 255), st.sampled_from("tfi"))
+    def mangle(at: int, byte: int, how: str) -> None:
+        if how == "t":
+            body = valid[:at]
+        elif how == "f":
+            body = valid[:at] + bytes([valid[at] ^ (byte or 1)]) + valid[at + 1 :]
+        else:
+            body = valid[:at] + bytes([byte]) + valid[at:]
+        answer = witness.add_checkpoint(body)
+        assert answer.status in (200, 400, 403, 404, 409, 422), answer
+
+    mangle()
+    # Whatever got through, the witness holds one of the log's two real trees.
+    with witness.state.locked(tree.signer.name) as record:
+        assert record.checkpoint in (tree.checkpoint(4), tree.checkpoint(9))

@@ -338,7 +338,7 @@ class Policy:
     ) -> SignedCheckpoint:
         """Verify a checkpoint from log ``origin`` completely: signed by one of the policy's
         logs for that origin (or of ``log_verifiers``, for a policy that lists no logs) and
-        cosigned by a quorum (tlog-proof's verification steps 2 and 3)."""
+        cosigned by a quorum (steps 2 and 3 of verifying a https://c2sp.org/tlog-proof)."""
         logs = [*log_verifiers, *(log.verifier for log in self.logs if log.origin == origin)]
         if not logs:
             raise VerificationError(

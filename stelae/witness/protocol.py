@@ -2,7 +2,8 @@
 
 ``add-checkpoint`` (https://c2sp.org/tlog-witness@v1.0.0), checks in this order:
 
-1. the body parses (else 400);
+1. the body parses (else 400): the old size, the proof, and a checkpoint
+   (https://c2sp.org/tlog-checkpoint@v1.0.0) in a signed note (https://c2sp.org/signed-note@v1.0.0);
 2. the checkpoint's origin is in the log list (else 404);
 3. a signature from the log's key verifies; a known key's signature that fails, or none from a
    known key, is 403 (the current draft of the spec spells out the first case);

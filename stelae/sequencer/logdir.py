@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,12 @@ def init_log(data: Path, origin: str, **settings: Any) -> tuple[LocalLog, bool]:
                 hint="choose another --data directory",
             )
         return log, False
+    if (data / LOG_DIR / "checkpoint").exists():
+        raise StelaeError(
+            f"{data / CONFIG_FILE} is missing, but {data / LOG_DIR} holds a published log; "
+            "a new key would make a different log over its tiles",
+            hint="restore config.json and signing.key from a backup, or choose another --data",
+        )
     signer = Ed25519NoteSigner.generate(origin)
     config = LogConfig(origin=origin, vkey=signer.vkey, **settings)
     data.mkdir(parents=True, exist_ok=True)
@@ -145,16 +152,71 @@ def init_log(data: Path, origin: str, **settings: Any) -> tuple[LocalLog, bool]:
 
 
 def open_log(data: Path) -> LocalLog:
-    """Open an existing data directory, checking the key matches the configuration."""
+    """Open an existing data directory, checking the key matches the configuration and that
+    the log's own paths are what the store expects (see :func:`check_layout`)."""
     try:
         config = LogConfig.from_json((data / CONFIG_FILE).read_text())
-        skey = (data / KEY_FILE).read_text().strip()
     except FileNotFoundError as err:
+        if (data / LOG_DIR / "checkpoint").exists():
+            # `stelae init` here would create a new key and a different log over these tiles.
+            raise StelaeError(
+                f"{data / CONFIG_FILE} is missing, but {data / LOG_DIR} holds a published log",
+                hint="restore config.json (and signing.key) from a backup of this data directory",
+            ) from err
         raise StelaeError(
             f"{data} holds no stelae log ({err.filename} is missing)",
             hint="create one with `stelae init --data DIR --origin ORIGIN`",
         ) from err
+    try:
+        skey = (data / KEY_FILE).read_text().strip()
+    except FileNotFoundError as err:
+        raise StelaeError(
+            f"the signing key {data / KEY_FILE} of the log {config.origin!r} is missing",
+            hint="restore it from a backup; `stelae init` would create a new key, which is a "
+            "different log that no reader of this one accepts",
+        ) from err
     signer = Ed25519NoteSigner.from_skey(skey)
     if signer.vkey != config.vkey:
         raise StelaeError(f"{KEY_FILE} does not match the vkey in {CONFIG_FILE}")
+    check_layout(data / LOG_DIR)
     return LocalLog(data, config, signer, LocalStore(data / LOG_DIR, group_commit=True))
+
+
+#: Paths inside the log directory that must be of one kind when present: a directory or a file
+#: in the wrong place (a hand-made ``.state/intent`` directory, a ``.state`` file) would let the
+#: server start and then fail every write, so it is refused at start, naming the path.
+_LAYOUT_KINDS: tuple[tuple[str, bool], ...] = (
+    ("", True),
+    (".state", True),
+    (".state/intent", False),
+    (".state/.unsynced", True),
+    ("checkpoint", False),
+    ("tile", True),
+    ("index", True),
+    ("batch", True),
+    ("checkpoints", True),
+)
+
+
+def check_layout(log_dir: Path) -> None:
+    """Refuse a log directory whose fixed paths have the wrong kind (directory vs file)."""
+    for rel, is_dir in _LAYOUT_KINDS:
+        path = log_dir / rel if rel else log_dir
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            continue  # created when first needed
+        except NotADirectoryError:
+            continue  # a parent is a file: reported for that parent, which comes first
+        except OSError as err:
+            raise StelaeError(f"couldn't inspect {path}: {err}") from err
+        if is_dir and not stat.S_ISDIR(mode):
+            raise StelaeError(
+                f"{path} is not a directory; the log keeps a directory there",
+                hint="move it out of the way (or restore the directory), then start again",
+            )
+        if not is_dir and not stat.S_ISREG(mode):
+            raise StelaeError(
+                f"{path} is not a regular file; the log keeps a file there",
+                hint="move it out of the way (or restore the file), then start again",
+            )

@@ -99,7 +99,7 @@ async function resolveKey(unsignedOrigin) {
 
 function renderTrust(trust, error) {
   const card = document.getElementById("trust");
-  fill(card, );
+  card.replaceChildren();
   card.append(h("h2", {}, "Log and key"));
   const rows = [["log", mono(logBase)]];
   if (trust) rows.push(["verifier key", mono(trust.vkey)]);
@@ -296,14 +296,19 @@ async function verifyCheckpoint() {
     store.set(rememberedKey(trust.vkey), new TextDecoder().decode(bytes));
   }
   verified = { cp, bytes, key, trust };
-  fill(card, 
+  fill(card,
     h("h2", {}, "Checkpoint"),
     status("ok", `Signature verified with ${trust.source === "server" ? "the unpinned key" : "the trusted key"} ${key.name}+${keyIdHex(key.keyId)}.`),
     kv([
       ["origin", mono(cp.origin)],
       ["tree size", mono(String(cp.size))],
       ["root hash", mono(V.toHex(cp.root))],
-      ["time", cp.note.cosignatures.length ? `${time(cp.note.cosignatures[0].timestamp)} (first witness cosignature)` : "not stated (checkpoints carry no time; witness cosignatures do)"],
+      [
+        "time",
+        cp.note.cosignatures.length
+          ? `${time(cp.note.cosignatures.map((c) => c.timestamp).reduce((a, b) => (a < b ? a : b)))} (earliest witness cosignature)`
+          : "not stated (checkpoints carry no time; witness cosignatures do)",
+      ],
       ["history", consistency],
       policy ? ["witness policy", `${policy.from}: quorum met`] : null,
     ]),
@@ -390,7 +395,7 @@ async function entriesView(start) {
     last > 0n ? h("a", { class: "button", href: `#/entries/${last - 1n}` }, "older →") : null,
     h("span", { class: "small" }, `${cp.size} entries in all`),
   );
-  fill(card, 
+  fill(card,
     h("h2", {}, `Entries ${top} … ${last}, newest first`),
     allOk ? status("ok", "Every entry on this page is proved included in the verified checkpoint.") : status("bad", "Some entries on this page failed verification (see below)."),
     h("table", { class: "list entries" }, h("tr", {}, h("th", {}, "index"), h("th", {}, "UUID (leaf hash)"), h("th", {}, "kind"), h("th", {}, "artifact digest"), h("th", {}, "")), rows),
@@ -492,7 +497,7 @@ async function entryView(index) {
   const it = await integratedTime(index, e.leaf, e.body, key, cp);
   const file = await proofFile(e, cp, bytes, key, it);
   window.stelaeProofFile = file; // what the download button saves (read by the browser tests)
-  fill(card, 
+  fill(card,
     h("h2", {}, `Entry ${index}`, " ", pill("", `${d.kind} ${d.apiVersion}`)),
     status("ok", `Inclusion proved: the entry's leaf hash and ${e.proof.length} proof hashes computed from tiles lead to the checkpoint's root at size ${cp.size}.`),
     kv([

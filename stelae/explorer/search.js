@@ -170,7 +170,7 @@ export async function searchView(initial, ctx) {
     drop.classList.remove("over");
     if (ev.dataTransfer.files[0]) onFile(ev.dataTransfer.files[0]);
   });
-  fill(view, 
+  fill(view,
     h(
       "section",
       { class: "card" },

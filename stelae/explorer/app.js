@@ -298,7 +298,9 @@ async function verifyCheckpoint() {
   verified = { cp, bytes, key, trust };
   fill(card,
     h("h2", {}, "Checkpoint"),
-    status("ok", `Signature verified with ${trust.source === "server" ? "the unpinned key" : "the trusted key"} ${key.name}+${keyIdHex(key.keyId)}.`),
+    trust.source === "server"
+      ? status("warn", `Signature verified, but with the unpinned key ${key.name}+${keyIdHex(key.keyId)} the server offered (see above).`)
+      : status("ok", `Signature verified with the trusted key ${key.name}+${keyIdHex(key.keyId)}.`),
     kv([
       ["origin", mono(cp.origin)],
       ["tree size", mono(String(cp.size))],

@@ -394,6 +394,21 @@ def test_a_dropped_file_finds_its_entry(
     browser.screenshot(shots / "search-dropped-file.png")
 
 
+def test_requests_the_log_cannot_answer_get_a_sentence(
+    served: ServeProcess, browser: Chromium
+) -> None:
+    browser.load(page(served, "#/entry/99"))
+    assert browser.wait_flag("inclusionVerified") == "false"
+    assert "Entry 99 is not in the log" in browser.text()
+    browser.load(page(served, "#/search?q=not-a-digest"))
+    assert browser.wait_flag("searchVerified") == "false"
+    assert "Cannot search for that" in browser.text()
+    browser.load(page(served, "#/search?q=sha256:" + "0" * 64))  # a digest nobody logged
+    assert browser.wait_flag("searchVerified") == "true"
+    assert browser.wait_flag("searchHits") == "0"
+    assert "No entry of the log mentions" in browser.text()
+
+
 def _write_verifiable_index(served: ServeProcess, copy: Path) -> None:
     """The docs/index.md objects for the copy's checkpoint, built with the Python core: two
     runs ([0, 1) and [1, 3)), the second in several shards, and the signed manifest."""

@@ -29,6 +29,11 @@ the verbatim 201 bodies then go through sigstore-python's code:
   signature, ``logId``, body, index or size, and a TrustedRoot with another log key, so passing
   means something.
 
+The Rekor v1 path is tested through sigstore-python's own v1 client (``RekorClient``: upload,
+reads by UUID and index, ``_from_v1_response``, inclusion + checkpoint + SET, and the whole
+``Verifier``), and the Rekor v2 path also with ``RekorV2Client``'s DSSE upload (a hashedrekord
+over the envelope's PAE), each under a TrustedRoot carrying either log ID.
+
 Verdict on our shape (sigstore 4.5.1): accepted as is. Worth knowing: sigstore-python keys its
 log keyring by SHA-256 of the SPKI, never by the TrustedRoot's ``logId``; a Rekor v2 ``logId``
 (the note key hash) therefore misses the index and every log key is tried. What binds the entry's
@@ -485,10 +490,14 @@ def _swap_b64(value: str, at: int | None = None) -> str:
 
 
 def _tamper_checkpoint_signature(e: dict[str, Any]) -> None:
+    """Flip a bit in every signature line (the C2SP one and Rekor v1's key-hint one)."""
     envelope = e["inclusionProof"]["checkpoint"]["envelope"]
-    text, sig_line = envelope.rstrip("\n").rsplit("\n", 1)
-    dash, name, sig = sig_line.split(" ")
-    e["inclusionProof"]["checkpoint"]["envelope"] = f"{text}\n{dash} {name} {_swap_b64(sig)}\n"
+    text, lines = envelope.split("\n\n")
+    tampered = []
+    for line in lines.splitlines():
+        dash, name, sig = line.split(" ")
+        tampered.append(f"{dash} {name} {_swap_b64(sig)}\n")
+    e["inclusionProof"]["checkpoint"]["envelope"] = f"{text}\n\n{''.join(tampered)}"
 
 
 def _tamper_checkpoint_root(e: dict[str, Any]) -> None:
@@ -611,3 +620,177 @@ def test_sigstore_verify_artifact_checks_our_body_against_the_bundle(world: Worl
     bundle = Bundle.from_json(bundle_json(one, other.reply, tsr))
     with pytest.raises(VerificationError, match="inconsistent with other materials"):
         Verifier(trusted_root=world.root).verify_artifact(one.artifact, bundle, policy.UnsafeNoOp())
+
+
+# -- Rekor v1 through sigstore's own v1 client ----------------------------------------------------
+#
+# sigstore-python's v1 path (RekorClient.create_entry -> TransparencyLogEntry._from_v1_response)
+# takes the answer's ``logID`` (hex SHA-256 of the log key's SPKI, as Rekor v1 has it) and looks
+# for a checkpoint signature under its first 4 bytes; it then checks the SET with the same key.
+# stelae signs every checkpoint twice with the one key (the C2SP line and that v1 key-hint line),
+# so the entry verifies under one TrustedRoot entry whichever logId that entry carries.
+
+
+def _v1_hint(log: LiveLog) -> bytes:
+    return bytes.fromhex(log.identity.v1_log_id)[:4]
+
+
+@pytest.fixture(scope="module", params=["rekor-v2-key-id", "spki-sha256"])
+def any_root(world: World, request: pytest.FixtureRequest) -> TrustedRoot:
+    """The TrustedRoot with either ``logId`` a deployment might publish for the log."""
+    obj = trusted_root(world.log, world.pki)
+    if request.param == "spki-sha256":
+        obj["tlogs"][0]["logId"]["keyId"] = _b64(bytes.fromhex(world.log.identity.v1_log_id))
+    return load_root(obj, world.tmp / f"root-{request.param}.json")
+
+
+def _v1_client(world: World) -> Any:
+    from sigstore._internal.rekor.client import RekorClient
+
+    return RekorClient(world.log.url)
+
+
+def _certified_key(world: World) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key, world.pki.signing_certificate(key)
+
+
+def _statement(artifact: bytes) -> Any:
+    from sigstore import dsse
+
+    subject = dsse.Subject(name="artifact", digest={"sha256": hashlib.sha256(artifact).hexdigest()})
+    return (
+        dsse.StatementBuilder()
+        .subjects([subject])
+        .predicate_type("https://stelae.test/predicate/v1")
+        .predicate({"built": True})
+        .build()
+    )
+
+
+def test_sigstore_v1_client_uploads_and_verifies_a_hashedrekord(
+    world: World, any_root: TrustedRoot
+) -> None:
+    from sigstore.hashes import Hashed
+    from sigstore_models.common.v1 import HashAlgorithm
+
+    client = _v1_client(world)
+    key, cert = _certified_key(world)
+    artifact = b"stelae v1 client artifact " + os.urandom(8)
+    digest = hashlib.sha256(artifact).digest()
+    sig = signing.sign_digest(key, digest)
+    hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest)
+    entry = client.create_entry(client._build_hashed_rekord_request(hashed, sig, cert))
+
+    inner = entry._inner
+    assert inner.log_id.key_id == bytes.fromhex(world.log.identity.v1_log_id)
+    assert (inner.kind_version.kind, inner.kind_version.version) == ("hashedrekord", "0.0.1")
+    assert inner.integrated_time > 0 and inner.inclusion_promise is not None
+    # The answer's checkpoint holds the v1 key-hint line sigstore looks for, besides the C2SP one.
+    envelope = inner.inclusion_proof.checkpoint.envelope
+    hints = [
+        base64.b64decode(line.split(" ")[-1])[:4]
+        for line in envelope.split("\n\n")[1].split("\n")
+        if line
+    ]
+    assert hints == [world.log.identity.v2_key_id[:4], _v1_hint(world.log)]
+    entry._verify(keyring(any_root))  # inclusion proof, checkpoint and SET
+
+    # The same entry read back through sigstore's v1 reads, by UUID and by index.
+    uuid = hashlib.sha256(b"\x00" + inner.canonicalized_body).hexdigest()
+    by_uuid = client.log.entries.get(uuid=uuid)
+    by_uuid._verify(keyring(any_root))
+    assert by_uuid._inner.log_index == inner.log_index
+    if inner.log_index > 0:  # sigstore's get() treats index 0 as "not given"
+        client.log.entries.get(log_index=inner.log_index)._verify(keyring(any_root))
+
+    # And the whole client path: a bundle around the v1 entry (its SET is the trusted time).
+    message = MessageSignatureParts(digest, sig)
+    bundle = Bundle._from_parts(cert, message.to_sigstore(), entry)
+    Verifier(trusted_root=any_root).verify_artifact(
+        artifact, bundle, policy.Identity(identity=EMAIL)
+    )
+
+
+@dataclass
+class MessageSignatureParts:
+    digest: bytes
+    signature: bytes
+
+    def to_sigstore(self) -> Any:
+        from sigstore_models.common.v1 import HashAlgorithm, HashOutput, MessageSignature
+
+        return MessageSignature(
+            message_digest=HashOutput(algorithm=HashAlgorithm.SHA2_256, digest=_b64(self.digest)),
+            signature=_b64(self.signature),
+        )
+
+
+def test_sigstore_v1_client_uploads_and_verifies_a_dsse_envelope(
+    world: World, any_root: TrustedRoot
+) -> None:
+    from sigstore import dsse
+
+    client = _v1_client(world)
+    key, cert = _certified_key(world)
+    artifact = b"stelae v1 dsse artifact " + os.urandom(8)
+    envelope = dsse._sign(key, _statement(artifact))
+    entry = client.create_entry(client._build_dsse_request(envelope, cert))
+    assert (entry._inner.kind_version.kind, entry._inner.kind_version.version) == ("dsse", "0.0.1")
+    entry._verify(keyring(any_root))
+    bundle = Bundle._from_parts(cert, envelope, entry)
+    Verifier(trusted_root=any_root).verify_dsse(bundle, policy.Identity(identity=EMAIL))
+
+
+def test_sigstore_v1_checkpoint_check_needs_the_v1_key_hint_line(world: World) -> None:
+    """The control: with only the C2SP line left, sigstore's v1 check finds no signature."""
+    from sigstore.hashes import Hashed
+    from sigstore_models.common.v1 import HashAlgorithm
+
+    client = _v1_client(world)
+    key, cert = _certified_key(world)
+    digest = hashlib.sha256(os.urandom(16)).digest()
+    sig = signing.sign_digest(key, digest)
+    hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest)
+    entry = client.create_entry(client._build_hashed_rekord_request(hashed, sig, cert))
+    envelope = entry._inner.inclusion_proof.checkpoint.envelope
+    text, lines = envelope.split("\n\n")
+    c2sp_only = [
+        ln
+        for ln in lines.split("\n")
+        if ln and base64.b64decode(ln.split(" ")[-1])[:4] != _v1_hint(world.log)
+    ]
+    assert len(c2sp_only) == 1
+    entry._inner.inclusion_proof.checkpoint.envelope = f"{text}\n\n{c2sp_only[0]}\n"
+    with pytest.raises(VerificationError, match="Signature not found for log ID"):
+        verify_checkpoint(keyring(world.root), entry)
+
+
+# -- Rekor v2: DSSE logged as a hashedrekord over the PAE ----------------------------------------
+
+
+def test_sigstore_v2_client_logs_dsse_as_hashedrekord_over_the_pae(
+    world: World, any_root: TrustedRoot
+) -> None:
+    """What current sigstore-python sends for a DSSE envelope to a Rekor v2 log
+    (``RekorV2Client._build_dsse_request``: a hashedrekord v0.0.2 whose digest is SHA-256 of the
+    envelope's PAE), accepted, and the bundle verified by ``Verifier.verify_dsse``."""
+    from sigstore import dsse
+    from sigstore._internal.rekor.client_v2 import RekorV2Client
+
+    client = RekorV2Client(world.log.url)
+    key, cert = _certified_key(world)
+    envelope = dsse._sign(key, _statement(b"stelae v2 dsse artifact " + os.urandom(8)))
+    request = client._build_dsse_request(envelope, cert)
+    assert set(request) == {"hashedRekordRequestV002"}
+    entry = client.create_entry(request)
+    assert (entry._inner.kind_version.kind, entry._inner.kind_version.version) == (
+        "hashedrekord",
+        "0.0.2",
+    )
+    entry._verify(keyring(any_root))
+    tsr = world.pki.timestamp(envelope.signature, world.tmp / f"tsa-dsse-{os.urandom(4).hex()}")
+    from rfc3161_client import decode_timestamp_response
+
+    bundle = Bundle._from_parts(cert, envelope, entry, [decode_timestamp_response(tsr)])
+    Verifier(trusted_root=any_root).verify_dsse(bundle, policy.Identity(identity=EMAIL))

@@ -101,7 +101,13 @@ V1_SPEC_SCHEMA: dict[str, Any] = {
                     "items": b64_string(65_536),
                 },
             },
-        }
+        },
+        # Output fields of Rekor v1's dsse schema (the log computes them). sigstore-python's v1
+        # client sends them as null beside proposedContent, as Rekor's Go client model does; a
+        # value the log would ignore is refused rather than silently dropped.
+        "envelopeHash": {"type": "null"},
+        "payloadHash": {"type": "null"},
+        "signatures": {"type": "null"},
     },
 }
 

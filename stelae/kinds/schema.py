@@ -54,6 +54,7 @@ _TYPE_NAMES = {
     "integer": "an integer",
     "boolean": "true or false",
     "number": "a number",
+    "null": "null",
 }
 
 

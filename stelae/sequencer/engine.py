@@ -69,7 +69,7 @@ from stelae.tiles.locate import locate_leaf
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.mergepolicy import MergePolicy
 from stelae.tiles.note import open_note, sign_note
-from stelae.tiles.notekeys import Ed25519NoteSigner
+from stelae.tiles.notekeys import Ed25519NoteSigner, RekorV1HintSigner
 from stelae.tiles.tile import EntryBundle, HashTile
 
 log = logging.getLogger("stelae.sequencer")
@@ -213,6 +213,9 @@ class Sequencer:
             )
         self.store = store
         self.signer = signer
+        # Every checkpoint is signed twice by the same key: the C2SP line and the line Rekor v1
+        # clients look for (see RekorV1HintSigner for why both verifiers are satisfied).
+        self._checkpoint_signers = (signer, RekorV1HintSigner(signer))
         self.config = config
         self._clock = clock
         self._v1_log_id = v1_log_id(signer.public_key_bytes)
@@ -248,7 +251,9 @@ class Sequencer:
             self.store.put_immutable(
                 manifest_path(0), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST
             )
-        note = sign_note(Checkpoint(self.config.origin, 0, EMPTY_ROOT).to_text(), [self.signer])
+        note = sign_note(
+            Checkpoint(self.config.origin, 0, EMPTY_ROOT).to_text(), self._checkpoint_signers
+        )
         data = note.to_bytes()
         self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
         self.store.flush()  # as in _apply: the history object is durable before the checkpoint
@@ -607,7 +612,7 @@ class Sequencer:
         history object exists, it is the note to publish.
         """
         note = sign_note(
-            Checkpoint(self.config.origin, size, root).to_text(), [self.signer]
+            Checkpoint(self.config.origin, size, root).to_text(), self._checkpoint_signers
         ).to_bytes()
         cosigner = self.config.cosigner
         if cosigner is not None:

@@ -2,13 +2,16 @@
 
 Used by ``stelae serve``; on AWS the queue is SQS and the batch is whatever SQS delivers. A
 submission's future resolves only after the checkpoint covering it is published, so answering a
-client from it never acknowledges an entry that a crash could lose. The queue is bounded: beyond
-``max_pending`` waiting entries :meth:`Batcher.submit` raises :class:`QueueFullError` at once
-rather than letting latency grow without bound.
+client from it never acknowledges an entry that a crash could lose. The queue is bounded, so
+that overload is refused at once (:class:`QueueFullError`, a 503 with Retry-After) rather than
+answered ever later: it holds at most what the sequencer integrates in ``target_latency``
+seconds at its recent rate (entries/s, an exponential moving average over batches), never fewer
+than ``min_pending``, never more than ``max_pending``.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -18,6 +21,12 @@ from concurrent.futures import Future
 from stelae.sequencer.engine import IntegrationResult, Receipt, Sequencer
 from stelae.sequencer.pending import PendingEntry
 from stelae.tiles.errors import StelaeError
+
+#: Weight of the newest batch in the integration-rate average: a few batches (a fraction of a
+#: second under load) are enough to follow a slower disk, one slow batch does not halve it.
+RATE_WEIGHT = 0.3
+#: The adaptive limit's floor: a slow sequencer still gets a small queue to batch from.
+MIN_PENDING = 64
 
 
 class QueueFullError(StelaeError):
@@ -46,13 +55,25 @@ class Batcher:
         max_batch: int = 1024,
         max_age: float = 0.05,
         max_pending: int = 20000,
+        target_latency: float | None = None,
+        min_pending: int | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``target_latency`` (seconds; None: no adaptive limit) bounds the queue to what the
+        sequencer integrates in that long at its measured rate, at least ``min_pending`` and at
+        most ``max_pending`` (before the first batch is timed: one batch's worth). ``clock``
+        times integrations for that rate (a test seam; batch ages use the real monotonic
+        clock)."""
         self.sequencer = sequencer
         self.max_batch = max_batch
         self.max_age = max_age
         self.max_pending = max_pending
+        self.target_latency = target_latency
+        self.min_pending = MIN_PENDING if min_pending is None else min_pending
         self.on_error = on_error
+        self._clock = clock
+        self.rate: float | None = None  # entries/s integrated, EMA over batches; None: unmeasured
         self._queue: deque[tuple[PendingEntry, Future[Receipt], float]] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -67,12 +88,36 @@ class Batcher:
         with self._cond:
             if self._stopping:
                 raise ShuttingDownError("the log is shutting down; retry shortly")
-            if len(self._queue) >= self.max_pending:
-                retry = max(1, int(len(self._queue) / max(self.max_batch, 1) * self.max_age) + 1)
-                raise QueueFullError(len(self._queue), retry)
+            if len(self._queue) >= self.pending_limit():
+                raise QueueFullError(len(self._queue), self._retry_after())
             self._queue.append((entry, future, time.monotonic()))
             self._cond.notify()
         return future
+
+    def pending_limit(self) -> int:
+        """How many entries may wait now (see the module docstring)."""
+        if self.target_latency is None:
+            return self.max_pending
+        if self.rate is None:  # no batch timed yet: one batch's worth
+            return min(self.max_pending, max(self.min_pending, self.max_batch))
+        return min(self.max_pending, max(self.min_pending, int(self.rate * self.target_latency)))
+
+    def _retry_after(self) -> int:
+        """Whole seconds until the queue has drained at the measured rate (at least 1)."""
+        waiting = len(self._queue)
+        if self.rate:
+            return max(1, math.ceil(waiting / self.rate))
+        return max(1, int(waiting / max(self.max_batch, 1) * self.max_age) + 1)
+
+    def _observe(self, entries: int, seconds: float) -> None:
+        """Fold one batch's integration rate into the moving average."""
+        sample = entries / max(seconds, 1e-6)
+        with self._cond:
+            self.rate = (
+                sample
+                if self.rate is None
+                else (RATE_WEIGHT * sample + (1 - RATE_WEIGHT) * self.rate)
+            )
 
     def stop(self, timeout: float | None = 30.0) -> None:
         """Stop accepting, integrate everything already queued, then return."""
@@ -103,6 +148,7 @@ class Batcher:
             batch = self._take_batch()
             if batch is None:
                 return
+            started = self._clock()
             try:
                 result = self.sequencer.integrate([e for e, _, _ in batch])
             except BaseException as err:
@@ -111,6 +157,7 @@ class Batcher:
                 if self.on_error is not None:
                     self.on_error(err)
                 continue
+            self._observe(len(batch), self._clock() - started)
             self.batches += 1
             self._resolve(batch, result)
 

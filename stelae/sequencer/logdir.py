@@ -48,7 +48,14 @@ class LogConfig:
     batch_max_age_ms: int = 50
     """...or when its oldest entry has waited this long."""
     max_pending: int = 20000
-    """Submissions waiting for a batch beyond this are refused with 503 and Retry-After."""
+    """Submissions waiting for a batch beyond this are refused with 503 and Retry-After: the
+    hard cap. Usually the limit below is lower."""
+    queue_target_ms: int = 500
+    """Refuse (503, Retry-After) a submission when more are already waiting than the sequencer
+    integrates in this long at its recent rate (entries/s, averaged over batches), but always
+    let 64 wait. An accepted entry then waits about this long plus one batch, so a 201 comes
+    well within a second under any load; what the sequencer cannot take is refused at once
+    instead of queued for ever longer. 0 turns this off (only ``max_pending`` applies)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,6 +71,8 @@ class LogConfig:
             raise FormatError("batch_max_age_ms must be 0..60000")
         if self.max_pending < 1:
             raise FormatError("max_pending must be at least 1")
+        if not 0 <= self.queue_target_ms <= 60_000:
+            raise FormatError("queue_target_ms must be 0..60000")
 
     @classmethod
     def from_json(cls, text: str) -> LogConfig:

@@ -42,6 +42,7 @@ def open_batcher(local: LocalLog) -> Batcher:
         max_batch=cfg.batch_max_size,
         max_age=cfg.batch_max_age_ms / 1000,
         max_pending=cfg.max_pending,
+        target_latency=cfg.queue_target_ms / 1000 if cfg.queue_target_ms else None,
         on_error=lambda err: log.error("batch failed: %s", err),
     )
 

@@ -7,6 +7,7 @@ import base64
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -191,10 +192,40 @@ def test_rekord_pgp_rejections() -> None:
     assert err2.value.field == "spec.signature.publicKey.content"
 
 
+def _live_agents(home: Path) -> list[int]:
+    """PIDs of gpg-agent processes serving ``home`` that have not exited (zombies excluded:
+    a killed daemon whose parent has not reaped it yet is gone for our purposes)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # not a process, or it ended while we looked
+        if b"gpg-agent" in cmdline[0] and str(home).encode() in cmdline and state != "Z":
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.fixture
+def gnupg_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A private GNUPGHOME; the gpg-agent that gpg starts in it is stopped afterwards, whatever
+    the test did (gpg leaves its agent running as a daemon once the command is done)."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    try:
+        yield env
+    finally:
+        subprocess.run(
+            ["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, check=False
+        )
+
+
 @needs_pysequoia
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg not installed")
-def test_rekord_pgp_interop_with_gpg(tmp_path: Path) -> None:
-    env = {**os.environ, "GNUPGHOME": str(tmp_path)}
+def test_rekord_pgp_interop_with_gpg(tmp_path: Path, gnupg_env: dict[str, str]) -> None:
+    env = gnupg_env
 
     def gpg(*args: str) -> bytes:
         done = subprocess.run(["gpg", "--batch", *args], env=env, check=True, capture_output=True)
@@ -220,3 +251,8 @@ def test_rekord_pgp_interop_with_gpg(tmp_path: Path) -> None:
         signing.build_rekord(ARTIFACT, sig, public, signature_format="pgp")
     )
     assert entry.identities == ("gpg@example.org",)
+    # gpg started an agent for this home; stopping it (as the fixture does) leaves none behind.
+    home = Path(env["GNUPGHOME"])
+    assert _live_agents(home)
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, check=True)
+    assert not _live_agents(home)

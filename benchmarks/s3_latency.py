@@ -14,9 +14,11 @@ round trips**: the requests grouped into waves, a wave being the requests issued
 the wave's earlier requests had completed (what the sequencer sent together); a request issued
 after one completed waited for it, so it starts the next wave. The critical path is then the
 sum over waves of the slowest nominal latency in each; whatever the batch's wall time has beyond
-it (``other``) is CPU and waiting for a core (``CPU`` is the process's CPU time per batch, the
-background merger's included, so ``other`` − ``CPU`` is time spent runnable on a busy machine or
-oversleeping). The merger's own requests are counted apart: they are off the critical path.
+it (``other``) is CPU and waiting for a core: ``CPU`` is the process's CPU time per batch, the
+background merger's included, ``seq CPU`` the integrating thread's alone (the write pool's
+threads only sleep and copy bytes), so ``other`` − ``seq CPU`` is time the sequencer spent
+runnable but not running — on a busy machine, or holding out for the GIL while the merger
+computes. The merger's own requests are counted apart: they are off the critical path.
 
 ``wall / PUT`` = wall time per batch over the PUT latency: the critical path in PUT round trips,
 CPU included. Target: ≥ 2,000 entries/s at batch 1,000 with the lookup index.
@@ -188,7 +190,7 @@ def one(
     config = replace(config, background_merges=lookup_index)  # the merger never blocks a batch
     entries = workload.entries(0, batch * (batches + 1))
     walls: list[float] = []
-    cpu = 0.0
+    cpu = thread_cpu = 0.0
     critical: list[float] = []
     per_batch_waves: list[list[list[Request]]] = []
     counts: Counter[str] = Counter()
@@ -198,10 +200,11 @@ def one(
         store.take()
         for k in range(1, batches + 1):
             chunk = entries[k * batch : (k + 1) * batch]
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, d0 = time.perf_counter(), time.process_time(), time.thread_time()
             result = seq.integrate(chunk)
             walls.append(time.perf_counter() - t0)
             cpu += time.process_time() - c0
+            thread_cpu += time.thread_time() - d0
             if result.size != (k + 1) * batch:
                 raise AssertionError(f"batch {k} published size {result.size}")
             mine: list[Request] = []
@@ -238,6 +241,7 @@ def one(
         "critical_path_ms": sum(critical) / batches * 1000,
         "other_ms": (wall - sum(critical)) / batches * 1000,
         "cpu_ms": cpu / batches * 1000,
+        "integrate_cpu_ms": thread_cpu / batches * 1000,
         "requests_per_batch": {k: v / batches for k, v in sorted(counts.items())},
         "typical_waves": [describe(w) for w in per_batch_waves[typical]],
         "merges": merges,
@@ -287,6 +291,7 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
             "critical ms",
             "other ms",
             "CPU ms",
+            "seq CPU ms",
             "merges",
         ],
         [
@@ -301,6 +306,7 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
                 r["critical_path_ms"],
                 r["other_ms"],
                 r["cpu_ms"],
+                r["integrate_cpu_ms"],
                 r["merges"],
             ]
             for r in rows

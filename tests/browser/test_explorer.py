@@ -115,9 +115,13 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
 
 
 @pytest.fixture(scope="module")
-def shots() -> Path:
+def shots(request: pytest.FixtureRequest) -> Path:
     SHOTS.mkdir(exist_ok=True)
-    print(f"\nexplorer screenshots: {SHOTS}")
+    # Written past pytest's output capture, so a person running the suite sees where to look.
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            print(f"\nexplorer screenshots: {SHOTS}")
     return SHOTS
 
 

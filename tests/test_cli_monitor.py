@@ -274,7 +274,18 @@ def test_an_interrupted_audit_resumes_from_its_last_verified_save(
     reader = open_reader(served.url, SIGNER.vkey, None, stelae.state)
     result = audit_round(reader, Watches(()), got.append, show_progress=False)
     assert (result.start, result.size) == (512, 600)
-    assert served.bundles_requested() == ["tile/entries/002.p/88"]
+    # The tile audit reads only the new bundle. The index run [0, 600) was never verified (the
+    # first round stopped before its index check), so it is then recomputed from every entry.
+    requested = served.bundles_requested()
+    assert requested[0] == "tile/entries/002.p/88"
+    assert set(requested[1:]) <= {"tile/entries/000", "tile/entries/001", requested[0]}
+    # Once verified, a run is not read again: the next round reads only the new batch.
+    log.add_json(10, batch=10)
+    served.requests.clear()
+    reader = open_reader(served.url, SIGNER.vkey, None, stelae.state)
+    audit_round(reader, Watches(()), got.append, show_progress=False)
+    assert set(served.bundles_requested()) == {"tile/entries/002.p/98"}
+    assert not got
 
 
 def test_monitor_shows_progress_on_a_terminal(log: Log, stelae: Stelae) -> None:
@@ -302,3 +313,43 @@ def test_monitor_shows_progress_on_a_terminal(log: Log, stelae: Stelae) -> None:
     os.close(leader)
     assert proc.returncode == 0
     assert b"auditing bundles" in output and b"audited entries 0..599" in output
+
+
+def test_monitor_reports_a_signed_index_that_leaves_an_entry_out(
+    tmp_path: Path, log: Log, served: Served, stelae: Stelae
+) -> None:
+    """The log re-signs its index with its own key, leaving one entry's UUID out: every proof a
+    searcher checks still verifies, but the monitor recomputes the run and reports it."""
+    from stelae.tiles.hashing import leaf_hash
+    from stelae.tiles.indexkeys import KeyKind, index_key
+    from stelae.tiles.indexrun import build_run, read_run
+    from stelae.tiles.layout import manifest_path
+    from stelae.tiles.manifest import Manifest
+
+    signed = Signed(tmp_path)
+    log.add([signed.entry(b"one", 0), signed.entry(b"two", 0), signed.entry(b"three", 1)])
+    size = log.size
+    manifest = Manifest.open(
+        (log.root / manifest_path(size)).read_bytes(), [SIGNER.verifier], ORIGIN
+    )
+    (ref,) = manifest.runs
+    body = LogClient(StoreFetcher(LocalStore(log.root)), [SIGNER.verifier], ORIGIN).entry(1).data
+    omitted = index_key(KeyKind.LEAF, leaf_hash(body).hex())
+    records = [r for r in read_run(lambda p: (log.root / p).read_bytes(), ref) if r.key != omitted]
+    built = build_run(0, size, records)
+    for path, data in built.objects():
+        (log.root / path).write_bytes(data)
+    lying = Manifest(manifest.origin, size, manifest.root, (built.ref,))
+    (log.root / manifest_path(size)).write_bytes(lying.sign(SIGNER))
+
+    # A searcher's proofs all verify: the entry is "proved absent".
+    absent = stelae("get", "--uuid", leaf_hash(body).hex())
+    assert absent.returncode == 1 and "no entry with UUID" in absent.stderr
+
+    proc = stelae("monitor", "--once")
+    assert proc.returncode == 1
+    alerts = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [a["alert"] for a in alerts] == ["bad_index"]
+    assert alerts[0]["path"] == "index/run/0-3"
+    assert built.ref.root.hex() in alerts[0]["served"]  # the lying root, and what it should be
+    assert ref.root.hex() in alerts[0]["calculated"]

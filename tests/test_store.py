@@ -100,7 +100,7 @@ def test_object_class_for_key(key: str, cls: ObjectClass | None) -> None:
 
 def test_object_classes_are_distinct_and_declared_once() -> None:
     # TILE and BUNDLE share every header; they must still be two members, not aliases.
-    assert len(ObjectClass) == 7
+    assert len(ObjectClass) == 10
     immutable = (
         ObjectClass.TILE,
         ObjectClass.BUNDLE,

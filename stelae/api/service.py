@@ -24,12 +24,15 @@ from stelae.api.submit import NotYetIntegratedError, Submitter
 from stelae.tiles.batch import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import TileReader
+from stelae.tiles.decimals import parse_decimal
+from stelae.tiles.errors import FormatError
 from stelae.tiles.fetch import CachingFetcher, Fetcher
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.layout import TILE_WIDTH
 from stelae.tiles.locate import Located, locate_leaf
 from stelae.tiles.note import Note
 from stelae.tiles.proof import (
+from stelae.tiles.counts import count
     inclusion_ranges,
     range_root,
     verify_consistency,
@@ -243,7 +246,7 @@ class WriteService:
         cp, note = self._current()
         index = _int_param(req, "logIndex", 0)
         if index >= cp.size:
-            raise ApiError(404, f"no entry {index}: the log has {cp.size} entries")
+            raise ApiError(404, f"no entry {index}: the log has {count(cp.size, 'entry', 'entries')}")
         body = self.tiles.bundle(index // TILE_WIDTH, cp.size).entries[index % TILE_WIDTH]
         return self._v1_read(body, index, cp, note)
 
@@ -355,6 +358,7 @@ def _int_param(req: Request, name: str, default: int) -> int:
     raw = req.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 19:
-        raise ApiError(400, f"query parameter {name} must be a non-negative integer")
-    return int(raw)
+    try:
+        return parse_decimal(raw, f"query parameter {name}", maximum=2**63 - 1)
+    except FormatError as err:
+        raise ApiError(400, f"query parameter {name} must be a non-negative integer") from err

@@ -13,10 +13,15 @@ from stelae.cli.serve import data_option
 
 
 def keys_of(body: bytes) -> tuple[Iterable[str], Iterable[str], Iterable[str]]:
-    """The lookup keys of a canonical body, exactly as the write path derives them."""
+    """The lookup keys of a canonical body, exactly as the write path derives them; none for a
+    body that is no known entry kind (indexed by its leaf hash only: docs/index.md, "Keys")."""
     from stelae.kinds import from_body  # noqa: PLC0415 - loads schemas; only when rebuilding
+    from stelae.tiles.errors import FormatError  # noqa: PLC0415
 
-    entry = from_body(body)
+    try:
+        entry = from_body(body)
+    except FormatError:
+        return (), (), ()
     return entry.artifact_digests, entry.key_fingerprints, entry.identities
 
 

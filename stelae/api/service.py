@@ -24,6 +24,7 @@ from stelae.api.submit import NotYetIntegratedError, Submitter
 from stelae.tiles.batch import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import TileReader
+from stelae.tiles.counts import count
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError
 from stelae.tiles.fetch import CachingFetcher, Fetcher
@@ -32,7 +33,6 @@ from stelae.tiles.layout import TILE_WIDTH
 from stelae.tiles.locate import Located, locate_leaf
 from stelae.tiles.note import Note
 from stelae.tiles.proof import (
-from stelae.tiles.counts import count
     inclusion_ranges,
     range_root,
     verify_consistency,
@@ -246,7 +246,9 @@ class WriteService:
         cp, note = self._current()
         index = _int_param(req, "logIndex", 0)
         if index >= cp.size:
-            raise ApiError(404, f"no entry {index}: the log has {count(cp.size, 'entry', 'entries')}")
+            raise ApiError(
+                404, f"no entry {index}: the log has {count(cp.size, 'entry', 'entries')}"
+            )
         body = self.tiles.bundle(index // TILE_WIDTH, cp.size).entries[index % TILE_WIDTH]
         return self._v1_read(body, index, cp, note)
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import click
 
 from stelae import kinds
-from stelae.cli.output import emit, json_option
+from stelae.cli.output import emit, json_option, note
 from stelae.kinds import signing
 
 EntryType = Literal["hashedrekord", "dsse", "rekord"]
@@ -227,6 +227,8 @@ def _create(path: Path, data: bytes, mode: int) -> None:
 def keygen(key_type: signing.KeyType, prefix: str, as_json: bool) -> None:
     """Make a signer's key pair (unencrypted PEM); never overwrites existing files.
 
+    Prints the public key's fingerprint on stdout; which files it wrote goes to stderr.
+
     \b
     Example:
       stelae keygen --out release-signer
@@ -241,6 +243,9 @@ def keygen(key_type: signing.KeyType, prefix: str, as_json: bool) -> None:
     _create(key_path, signing.private_key_pem(key), 0o600)
     _create(pub_path, public, 0o644)
     fingerprint = kinds.fingerprint_public_key(public)
+    if not as_json:
+        note(f"private key: {key_path} (keep it secret)")
+        note(f"public key:  {pub_path}")
     emit(
         as_json,
         {
@@ -249,9 +254,7 @@ def keygen(key_type: signing.KeyType, prefix: str, as_json: bool) -> None:
             "public_key": str(pub_path),
             "fingerprint": fingerprint,
         },
-        f"private key: {key_path} (keep it secret)\n"
-        f"public key:  {pub_path}\n"
-        f"fingerprint: {fingerprint} (SHA-256 of the SubjectPublicKeyInfo)",
+        fingerprint,  # the data: SHA-256 of the SubjectPublicKeyInfo, as `search` takes it
     )
 
 
@@ -320,6 +323,9 @@ def sign(
 ) -> None:
     """Sign an artifact the way `stelae upload` expects.
 
+    Prints the signature in base64 (for dsse, the envelope JSON) on stdout; which file it
+    wrote goes to stderr.
+
     The signature file holds the raw signature bytes (DER ECDSA, Ed25519ph, RSA PKCS#1 v1.5)
     unless --base64 is given; upload reads either.
 
@@ -337,7 +343,8 @@ def sign(
         envelope = signing.dsse_envelope(data, payload_type, [key])
         target.write_text(json.dumps(envelope, indent=2) + "\n")
         result["envelope"] = str(target)
-        text = f"wrote the DSSE envelope to {target}"
+        text = json.dumps(envelope, separators=(",", ":"))
+        message = f"wrote the DSSE envelope to {target}"
     else:
         target = out or Path(f"{artifact}.sig")
         if entry_type == "hashedrekord":
@@ -349,5 +356,8 @@ def sign(
         encoded = base64.b64encode(raw)
         target.write_bytes(encoded + b"\n" if as_base64 else raw)
         result.update(signature=str(target), signature_b64=encoded.decode(), base64=as_base64)
-        text = f"wrote the signature to {target} ({'base64' if as_base64 else 'raw bytes'})"
+        text = encoded.decode()  # the data: the signature in base64, as cosign sign-blob prints
+        message = f"wrote the signature to {target} ({'base64' if as_base64 else 'raw bytes'})"
+    if not as_json:
+        note(message)
     emit(as_json, result, text)

@@ -46,6 +46,7 @@ from stelae.tiles.audit import (
 )
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError
+from stelae.tiles.counts import count
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import FetchError
 from stelae.tiles.hashing import EMPTY_ROOT, leaf_hash
@@ -466,6 +467,8 @@ def _report(result: RoundResult) -> None:
     click.echo(msg, err=True)
     if result.unparsed:
         click.echo(
-            f"{result.unparsed} entries are not a known entry kind; watches cannot match them",
+            f"{count(result.unparsed, 'entry', 'entries')} "
+            f"{'is' if result.unparsed == 1 else 'are'} not a known entry kind; "
+            "watches cannot match them",
             err=True,
         )

@@ -24,6 +24,11 @@ def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
         click.echo(text)
 
 
+def note(message: str) -> None:
+    """A diagnostic for the person at the terminal: stderr, so stdout stays data a pipe can use."""
+    click.echo(message, err=True)
+
+
 def read_value(value: str) -> str:
     """``@FILE`` reads the value from a file (stripped); anything else is the value itself."""
     if value.startswith("@"):

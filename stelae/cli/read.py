@@ -12,6 +12,7 @@ from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, history_path, print_fork_evidence, reader_options
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import LogClient
+from stelae.tiles.counts import count
 from stelae.tiles.errors import NotFoundError, VerificationError
 from stelae.tiles.proof import consistency_ranges, range_root, verify_consistency
 
@@ -278,7 +279,7 @@ def logproof(reader: Reader, first_size: int, last_size: int | None, as_json: bo
             f"Last size: {last}",
             f"Last root: {root_last.hex()}",
             f"Current tree size: {current}",
-            f"Consistency proof ({len(proof)} hashes, verified):",
+            f"Consistency proof ({count(len(proof), 'hash', 'hashes')}, verified):",
             *(f"  {h.hex()}" for h in proof),
         ]
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from stelae.cli.output import emit, json_option
+from stelae.cli.output import emit, json_option, note
 from stelae.sequencer.logdir import init_log, open_log
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError
@@ -36,11 +36,18 @@ data_option = click.option(
 def init(data: Path, origin: str, as_json: bool) -> None:
     """Create a log and print its verifier key (idempotent for the same origin).
 
+    Without --json, stdout is the verifier key line alone (what --vkey @FILE reads); what
+    happened goes to stderr.
+
     \b
     Example:
+      stelae init --data ./stelae-data --origin log.example.test/stelae > vkey.txt
       stelae init --data ./stelae-data --origin log.example.test/stelae --json
     """
     log, created = init_log(data, origin)
+    if not as_json:
+        # stdout is the verifier key alone, so `stelae init > vkey.txt` makes a --vkey @file.
+        note(f"{'created' if created else 'existing'} log {log.config.origin} in {data}")
     emit(
         as_json,
         {
@@ -50,8 +57,7 @@ def init(data: Path, origin: str, as_json: bool) -> None:
             "log_dir": str(log.log_dir),
             "created": created,
         },
-        f"{'created' if created else 'existing'} log {log.config.origin} in {data}\n"
-        f"verifier key: {log.config.vkey}",
+        log.config.vkey,
     )
 
 

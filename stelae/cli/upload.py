@@ -35,6 +35,7 @@ import click
 from stelae.cli.keys import Api, EntryType, SignatureFormat, load_material, signer_options
 from stelae.cli.output import emit, json_option
 from stelae.cli.verify import check_bundle, vkey_verifier
+from stelae.tiles.counts import count
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, StelaeError, VerificationError
 from stelae.tiles.notekeys import Ed25519NoteVerifier, VkeyVerifier, rekor_v2_log_id
@@ -304,7 +305,7 @@ def upload(
             raise VerificationError(f"the server's answer does not verify: {err}") from err
         tree = cp.checkpoint
         lines.append(
-            f"Inclusion proof verified: {len(bundle.hashes)} hashes to the root "
+            f"Inclusion proof verified: {count(len(bundle.hashes), 'hash', 'hashes')} to the root "
             f"{tree.root_hash.hex()} of tree size {tree.size}, checkpoint signed by "
             f"{verifier.name}"
         )

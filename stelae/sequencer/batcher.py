@@ -20,6 +20,7 @@ from concurrent.futures import Future
 
 from stelae.sequencer.engine import IntegrationResult, Receipt, Sequencer
 from stelae.sequencer.pending import PendingEntry
+from stelae.tiles.counts import count
 from stelae.tiles.errors import StelaeError
 
 #: Weight of the newest batch in the integration-rate average: a few batches (a fraction of a
@@ -33,7 +34,9 @@ class QueueFullError(StelaeError):
     """Too many submissions are waiting; the caller should retry after ``retry_after`` seconds."""
 
     def __init__(self, pending: int, retry_after: int) -> None:
-        super().__init__(f"the log is busy ({pending} entries waiting); retry later")
+        super().__init__(
+            f"the log is busy ({count(pending, 'entry', 'entries')} waiting); retry later"
+        )
         self.retry_after = retry_after
 
 

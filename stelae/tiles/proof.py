@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from stelae.tiles.compact import perfect_subtrees
+from stelae.tiles.counts import count
 from stelae.tiles.errors import VerificationError
 from stelae.tiles.hashing import HASH_SIZE, largest_power_of_two_below, node_hash
 
@@ -112,7 +113,7 @@ def root_from_inclusion_proof(
     fn, sn, r = index, size - 1, leaf_hash
     for p in proof:
         if sn == 0:
-            raise ProofError(f"{what}: proof has {len(proof)} hashes, too many")
+            raise ProofError(f"{what}: proof has {count(len(proof), 'hash', 'hashes')}, too many")
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             if not fn & 1:
@@ -124,7 +125,7 @@ def root_from_inclusion_proof(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ProofError(f"{what}: proof has {len(proof)} hashes, too few")
+        raise ProofError(f"{what}: proof has {count(len(proof), 'hash', 'hashes')}, too few")
     return r
 
 
@@ -154,7 +155,10 @@ def verify_consistency(
     _check_hashes(what, proof)
     if size1 == size2:
         if proof:
-            raise ProofError(f"{what}: equal sizes need an empty proof, got {len(proof)} hashes")
+            raise ProofError(
+                f"{what}: equal sizes need an empty proof, "
+                f"got {count(len(proof), 'hash', 'hashes')}"
+            )
         if root1 != root2:
             raise RootMismatchError(what, root1, root2)
         return
@@ -189,7 +193,7 @@ def roots_from_consistency_proof(
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            raise ProofError(f"{what}: proof has {len(proof)} hashes, too many")
+            raise ProofError(f"{what}: proof has {count(len(proof), 'hash', 'hashes')}, too many")
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
@@ -202,5 +206,5 @@ def roots_from_consistency_proof(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ProofError(f"{what}: proof has {len(proof)} hashes, too few")
+        raise ProofError(f"{what}: proof has {count(len(proof), 'hash', 'hashes')}, too few")
     return fr, sr

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from stelae.kinds import signing
-from stelae.sequencer.batcher import QueueFullError, Receipt, ShuttingDownError
+from stelae.sequencer.batcher import QueueFullError, ShuttingDownError
+from stelae.sequencer.engine import Receipt
 from stelae.sequencer.logdir import init_log
 from stelae.sequencer.pending import PendingEntry
 from stelae.server.relay import Channel, RemoteSubmitter, SequencingFailedError
@@ -176,7 +177,7 @@ def test_a_waiting_submission_fails_when_the_supervisor_end_closes() -> None:
     thread = threading.Thread(target=submit)
     thread.start()
     message = supervisor.receive()
-    assert message[0] == "submit" and message[2] == b'{"x":1}'
+    assert message[0] == "submit" and message[2] == PendingEntry(b'{"x":1}')
     supervisor.close()
     thread.join(10)
     assert closed.is_set()
@@ -204,18 +205,19 @@ def test_receipts_and_refusals_cross_the_relay() -> None:
         t.start()
     ids = {}
     for _ in range(3):
-        _, rid, body, *_ = supervisor.receive()
-        ids[json.loads(body)["n"]] = rid
+        _, rid, entry = supervisor.receive()
+        ids[json.loads(entry.body)["n"]] = rid
+    receipt = Receipt(41, False, 1700000000, b"checkpoint", 42, b"set")
     supervisor.send(
         [
-            ("ok", ids[0], 41, False, 1700000000, b"set", b"checkpoint", 42),
+            ("ok", ids[0], receipt),
             ("refused", ids[1], "full", "the log is busy", 7),
             ("refused", ids[2], "failed", "sequencing failed: disk full", 1),
         ]
     )
     for t in threads:
         t.join(10)
-    assert results[0] == Receipt(41, False, 1700000000, b"checkpoint", 42, b"set")
+    assert results[0] == receipt
     assert isinstance(results[1], QueueFullError) and results[1].retry_after == 7
     assert str(results[1]) == "the log is busy"
     assert isinstance(results[2], SequencingFailedError)

@@ -135,7 +135,6 @@ def test_head_and_options_preflight(with_entries: ServeProcess) -> None:
         "/.checkpoint.lock",
         "/log/checkpoint",
         "/tile",
-        "/",
     ],
 )
 def test_no_path_escapes(with_entries: ServeProcess, path: str) -> None:

@@ -184,11 +184,6 @@ def all_offences() -> list[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="stelae/kinds/canonical.py, being rewritten by another engineer, still cites a design "
-    "note outside the repository; the offenders are printed. Remove this mark once none is left.",
-)
 def test_every_reference_resolves_in_a_clone() -> None:
     found = all_offences()
     for line in found:

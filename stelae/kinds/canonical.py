@@ -1,7 +1,8 @@
 """RFC 8785 (JCS) canonical bodies: the bytes that become Merkle leaves.
 
-The leaf is exactly the canonical JSON body of the entry, as Rekor does it (specs.md §7), so the
-Rekor "UUID" is the hex of SHA-256(0x00 || body). A body over 65,535 bytes cannot be stored in an
+The leaf is exactly the canonical JSON body of the entry, as Rekor does it (its entry types
+canonicalize with RFC 8785 before hashing: https://github.com/sigstore/rekor), so the Rekor
+"UUID" is the hex of SHA-256(0x00 || body). A body over 65,535 bytes cannot be stored in an
 entry bundle (uint16 length prefix) and is refused, never truncated.
 
 rfc8785 is pure Python and costs ~30 µs per body. For :func:`plain_json` values — every body the

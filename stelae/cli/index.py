@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 import click
 
 from stelae.cli.output import emit, json_option
 from stelae.cli.serve import data_option
-
-
-def keys_of(body: bytes) -> tuple[Iterable[str], Iterable[str], Iterable[str]]:
-    """The lookup keys of a canonical body, exactly as the write path derives them; none for a
-    body that is no known entry kind (indexed by its leaf hash only: docs/index.md, "Keys")."""
-    from stelae.kinds import from_body  # noqa: PLC0415 - loads schemas; only when rebuilding
-    from stelae.tiles.errors import FormatError  # noqa: PLC0415
-
-    try:
-        entry = from_body(body)
-    except FormatError:
-        return (), (), ()
-    return entry.artifact_digests, entry.key_fingerprints, entry.identities
 
 
 @click.group()
@@ -80,7 +66,9 @@ def rebuild(data: Path, s3_url: str | None, key_file: Path | None, as_json: bool
         if sys.stderr.isatty():
             click.echo(f"\rindexed {done}/{total} entries", err=True, nl=done == total)
 
-    manifest = rebuild_index(store, signer, keys_of, progress=progress)
+    from stelae.kinds import lookup_keys  # noqa: PLC0415 - loads schemas; only when rebuilding
+
+    manifest = rebuild_index(store, signer, lookup_keys, progress=progress)
     runs = [{"a": r.a, "b": r.b, "bits": r.bits, "root": r.root.hex()} for r in manifest.runs]
     emit(
         as_json,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from typing import Any, Protocol
 
 import click
 
+from stelae.cli.output import json_option
 from stelae.cli.reading import Reader, print_fork_evidence, reader_options
 from stelae.cli.search import Query, digest_query, identity_query, key_query, parse_entry
 from stelae.cli.splitview import check_witness_views
@@ -253,7 +255,7 @@ def _audit_index(
 ) -> Verified:
     """Recompute the runs of the index the log signed for ``cp`` that no earlier round checked
     (docs/index.md, "Monitors")."""
-    from stelae.cli.index import keys_of  # noqa: PLC0415 - loads the entry kinds
+    from stelae.kinds import lookup_keys  # noqa: PLC0415 - loads the entry kinds
 
     tiles, size = reader.client.tiles, cp.checkpoint.size
 
@@ -279,7 +281,7 @@ def _audit_index(
             reader.client.fetcher.fetch,
             reader.client.verifiers,
             cp.checkpoint,
-            keys_of,
+            lookup_keys,
             entries_of=entries_of,
             verified=verified,
         )
@@ -412,6 +414,7 @@ PEM = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="Seconds between rounds (without --once).",
 )
 @reader_options
+@json_option
 def monitor(  # noqa: PLR0917 - click passes options as arguments
     reader: Reader,
     once: bool,
@@ -420,13 +423,15 @@ def monitor(  # noqa: PLR0917 - click passes options as arguments
     watch_uri: tuple[str, ...],
     watch_digest: tuple[str, ...],
     interval: float,
+    as_json: bool,
 ) -> None:
     """Audit the whole log from its tiles and watch for keys, identities and digests.
 
     Every entry is re-hashed and every tile and the root recomputed and compared with what the
     log serves and signs; the audit resumes where it stopped (state in --state-dir). Alerts are
     JSON lines on stdout ({"alert": "watch" | "fork" | "bad_tile" | "bad_root" | ...}). A fork or
-    a bad tile exits 1 with the evidence; Ctrl-C exits 0.
+    a bad tile exits 1 with the evidence; Ctrl-C or SIGTERM exits 0. --json is accepted like
+    everywhere else: the alerts are JSON lines with or without it.
 
     \b
     Example:
@@ -440,6 +445,10 @@ def monitor(  # noqa: PLR0917 - click passes options as arguments
         *(digest_query(d, "--watch-digest") for d in watch_digest),
     ]
     watches = Watches(tuple(queries))
+    del as_json  # stdout is JSON lines either way
+    # A service manager stops us with SIGTERM: end exactly as Ctrl-C does (same message, and
+    # the audit state already saved after each verified step).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while True:
             try:

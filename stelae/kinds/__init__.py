@@ -32,6 +32,7 @@ __all__ = [
     "from_v1_proposed",
     "from_v2_request",
     "load_json",
+    "lookup_keys",
 ]
 
 _PROPOSED = Schema(
@@ -122,6 +123,17 @@ def from_body(body: bytes) -> Entry:
             return dsse.from_v1_body(obj, body)
         return dsse.from_v2_body(obj, body)
     return rekord.from_v1_body(obj, body)
+
+
+def lookup_keys(body: bytes) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The keys the lookup index files a canonical body under besides its leaf hash —
+    ``(artifact digests, key fingerprints, identities)``, exactly as the write path derives them —
+    or none for a body that is no known kind (docs/index.md, "Keys")."""
+    try:
+        entry = from_body(body)
+    except InvalidEntryError:
+        return (), (), ()
+    return entry.artifact_digests, entry.key_fingerprints, entry.identities
 
 
 def fingerprint_public_key(data: bytes, signature_format: str | None = None) -> str:

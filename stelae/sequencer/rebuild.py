@@ -20,6 +20,7 @@ from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.errors import FormatError, StelaeError
 from stelae.tiles.indexaudit import IndexedEntry, KeysOf, rebuild_run
+from stelae.tiles.indexrun import RunRef
 from stelae.tiles.layout import TILE_WIDTH, TileID, batch_path, manifest_path
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.note import open_note
@@ -45,7 +46,7 @@ def rebuild_index(
     if cp.origin != signer.name:
         raise StelaeError(f"the checkpoint is for origin {cp.origin!r}, not {signer.name!r}")
     size = cp.size
-    manifest = Manifest(cp.origin, size, cp.root_hash, ())
+    runs: tuple[RunRef, ...] = ()
     if size:
         starts = _batch_starts(store, size)
         entries: list[IndexedEntry] = []
@@ -66,7 +67,8 @@ def rebuild_index(
         built = rebuild_run(0, size, entries, keys_of)
         for path, data in built.objects():
             store.put_immutable(path, data, ObjectClass.INDEX_RUN)
-        manifest = Manifest(cp.origin, size, cp.root_hash, (built.ref,))
+        runs = (built.ref,)
+    manifest = Manifest(cp.origin, size, cp.root_hash, runs)
     store.flush()
     store.put_immutable(manifest_path(size), manifest.sign(signer), ObjectClass.INDEX_MANIFEST)
     store.flush()

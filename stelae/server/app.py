@@ -15,6 +15,7 @@ from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig, WriteService
 from stelae.api.submit import InProcessSubmitter
 from stelae.sequencer.batcher import Batcher
+from stelae.sequencer.engine import IndexMissingError
 from stelae.sequencer.logdir import LocalLog, open_log
 from stelae.sequencer.reader import StoreFetcher
 from stelae.server.explorer import explorer_file
@@ -36,7 +37,18 @@ def open_batcher(local: LocalLog) -> Batcher:
     claimed is finished (so nothing is served from a half-integrated tree)."""
     cfg = local.config
     sequencer = local.sequencer()
-    sequencer.published()
+    try:
+        sequencer.published()
+    except IndexMissingError:
+        # A log from before the batch-level index: give it one from its own entries first.
+        from stelae.kinds import lookup_keys  # noqa: PLC0415 - only for an old log
+        from stelae.sequencer.rebuild import rebuild_index  # noqa: PLC0415
+
+        log.warning("this log has no lookup index manifest: rebuilding it from its entries")
+        sequencer.close()
+        rebuild_index(local.store, local.signer, lookup_keys)
+        sequencer = local.sequencer()
+        sequencer.published()
     return Batcher(
         sequencer,
         max_batch=cfg.batch_max_size,

@@ -68,10 +68,12 @@ class Server:
     host: str
     port: int
     vkey: str
+    log: str = ""
+    """What the server wrote to stderr after starting, once stopped."""
 
     def stop(self) -> int:
         self.proc.terminate()
-        self.proc.communicate(timeout=120)
+        _, self.log = self.proc.communicate(timeout=120)
         return self.proc.returncode
 
 
@@ -297,6 +299,8 @@ def one(
         "refused_per_second": front.rate,
         "verified": verified,
         "exit_status": status,
+        # Why anything but a 201 happened, from the server's own log.
+        "server_log_tail": server.log.splitlines()[-20:] if set(load.statuses) != {201} else [],
     }
 
 

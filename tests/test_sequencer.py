@@ -479,3 +479,56 @@ def test_set_payload_is_sorted_compact_json(
         separators=(",", ":"),
     ).encode()
     assert set_payload(body, time_, log_id, index) == canonical
+
+
+# --- a damaged store is refused, never extended --------------------------------------------------
+
+
+def test_a_checkpoint_rolled_back_is_replayed_to_the_largest_tree() -> None:
+    """The checkpoint replaced by an older, authentic one (and nothing else): the batch records
+    are the high-water mark, and the next sequencer publishes the largest tree again."""
+    from stelae.sequencer.store import ObjectClass
+
+    store = MemoryStore()
+    seq = make(store)
+    for start in range(0, 50, 10):
+        seq.integrate([entry(i) for i in range(start, start + 10)])
+    newest = store.get(CHECKPOINT_KEY)
+    old = store.get(history_key(10))
+    version = store.get_versioned(CHECKPOINT_KEY).version
+    store.put_if(CHECKPOINT_KEY, old, ObjectClass.CHECKPOINT, version)
+    result = make(store).published()
+    assert result.size == 50 and result.checkpoint == newest
+    assert verify_whole_log(store) == [entry(i).body for i in range(50)]
+
+
+@pytest.mark.parametrize(
+    ("key", "damage"),
+    [
+        ("tile/0/000.p/30", lambda b: b[:100]),  # the right-edge tile, truncated
+        ("tile/entries/000.p/30", lambda b: b[:-1] + bytes([b[-1] ^ 1])),  # the partial bundle
+        ("tile/0/000.p/30", lambda b: b""),
+    ],
+)
+def test_a_damaged_right_edge_is_fatal_not_a_client_error(key: str, damage: object) -> None:
+    from stelae.sequencer.batcher import Batcher, LogHaltedError
+    from stelae.sequencer.engine import LogCorruptedError
+
+    store = MemoryStore()
+    make(store).integrate([entry(i) for i in range(30)])
+    data = store.get(key)
+    store.damage(key, damage(data))  # type: ignore[operator]
+    with pytest.raises(LogCorruptedError):
+        make(store).integrate([entry(30)])
+
+    halted: list[BaseException] = []
+    batcher = Batcher(make(store), max_age=0.001, on_fatal=halted.append)
+    batcher.start()
+    waiting = batcher.submit(entry(31))
+    with pytest.raises(LogHaltedError):
+        waiting.result(30)
+    assert len(halted) == 1 and isinstance(halted[0], LogCorruptedError)
+    with pytest.raises(LogHaltedError):
+        batcher.submit(entry(32))
+    batcher.stop()
+    assert store.get(CHECKPOINT_KEY) == store.get(history_key(30)), "nothing was extended"

@@ -6,9 +6,9 @@ import logging
 
 from stelae.api.http import Response
 from stelae.kinds import InvalidEntryError
-from stelae.sequencer.batcher import QueueFullError, ShuttingDownError
+from stelae.sequencer.batcher import LogHaltedError, QueueFullError, ShuttingDownError
 from stelae.sequencer.engine import LogCorruptedError, LostRaceError
-from stelae.sequencer.store import StoreFullError, TransientStoreError
+from stelae.sequencer.store import ImmutableConflictError, StoreFullError, TransientStoreError
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
 from stelae.tiles.tile import EntryTooLargeError
 
@@ -58,7 +58,7 @@ def error_response(err: BaseException) -> Response:
             None,
             {"Retry-After": str(STORE_FULL_RETRY_AFTER)},
         )
-    if isinstance(err, LogCorruptedError):
+    if isinstance(err, LogCorruptedError | LogHaltedError | ImmutableConflictError):
         # Fatal for the sequencer (it stops extending a tree it cannot verify); the details go
         # to the operator's log, not to every client.
         log.error("write refused, the stored log is inconsistent: %s", err)

@@ -18,8 +18,9 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from stelae.sequencer.engine import IntegrationResult, Receipt, Sequencer
+from stelae.sequencer.engine import IntegrationResult, LogCorruptedError, Receipt, Sequencer
 from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.store import ImmutableConflictError
 from stelae.tiles.counts import count
 from stelae.tiles.errors import StelaeError
 
@@ -48,6 +49,16 @@ class ShuttingDownError(StelaeError):
     """The batcher is stopping and accepts no new entries."""
 
 
+class LogHaltedError(StelaeError):
+    """The sequencer met a fatal error (the store contradicts itself) and stopped for good:
+    nothing more is integrated until an operator looks (``stelae fsck``) and restarts it."""
+
+
+FATAL: tuple[type[BaseException], ...] = (LogCorruptedError, ImmutableConflictError)
+"""Errors that say the store contradicts itself: retrying would extend a log that cannot be
+trusted, so the batcher stops (docs/sequencing.md, "What is fatal")."""
+
+
 class Batcher:
     """Runs one sequencer on a background thread, feeding it batches from a bounded queue."""
 
@@ -61,6 +72,7 @@ class Batcher:
         target_latency: float | None = None,
         min_pending: int | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        on_fatal: Callable[[BaseException], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``target_latency`` (seconds; None: no adaptive limit) bounds the queue to what the
@@ -75,6 +87,8 @@ class Batcher:
         self.target_latency = target_latency
         self.min_pending = MIN_PENDING if min_pending is None else min_pending
         self.on_error = on_error
+        self.on_fatal = on_fatal
+        self.halted: BaseException | None = None
         self._clock = clock
         self.rate: float | None = None  # entries/s integrated, EMA over batches; None: unmeasured
         self._queue: deque[tuple[PendingEntry, Future[Receipt], float]] = deque()
@@ -89,6 +103,8 @@ class Batcher:
     def submit(self, entry: PendingEntry) -> Future[Receipt]:
         future: Future[Receipt] = Future()
         with self._cond:
+            if self.halted is not None:
+                raise LogHaltedError(f"the log has stopped after a fatal error: {self.halted}")
             if self._stopping:
                 raise ShuttingDownError("the log is shutting down; retry shortly")
             if len(self._queue) >= self.pending_limit():
@@ -155,6 +171,9 @@ class Batcher:
             try:
                 result = self.sequencer.integrate([e for e, _, _ in batch])
             except BaseException as err:
+                if isinstance(err, FATAL):
+                    self._halt(batch, err)
+                    return
                 for _, future, _ in batch:
                     future.set_exception(err)
                 if self.on_error is not None:
@@ -163,6 +182,22 @@ class Batcher:
             self._observe(len(batch), self._clock() - started)
             self.batches += 1
             self._resolve(batch, result)
+
+    def _halt(
+        self, batch: list[tuple[PendingEntry, Future[Receipt], float]], err: BaseException
+    ) -> None:
+        """Stop for good: answer every waiting writer (nothing of theirs is acknowledged, and
+        their entries stay queued durably in no way the log will lose, since none was
+        acknowledged), refuse new ones, and tell the owner."""
+        halted = LogHaltedError(f"the log has stopped after a fatal error: {err}")
+        with self._cond:
+            self.halted = err
+            waiting = batch + list(self._queue)
+            self._queue.clear()
+        for _, future, _ in waiting:
+            future.set_exception(halted)
+        if self.on_fatal is not None:
+            self.on_fatal(err)
 
     @staticmethod
     def _resolve(

@@ -309,13 +309,11 @@ class Sequencer:
         last = self._last
         if last is not None and last.version == stored.version and last.size == stored.size:
             return last  # what we published ourselves: nothing can have been claimed beyond it
-        for _ in range(CLAIM_ATTEMPTS):
-            record = self._pending_claim(stored)
-            if record is None:
-                break
+        # Every batch record at the published size is a claim to finish. A checkpoint rolled
+        # back to an older (authentic) one is thereby replayed forward, batch by batch, to the
+        # largest tree the log committed to: the batch records are its high-water mark.
+        while (record := self._pending_claim(stored)) is not None:
             stored = self._apply(record, stored)
-        else:
-            raise LostRaceError("the log kept moving while recovering claimed batches")
         stored.runs = self._manifest_runs(stored)
         if self._recent.size != stored.size:
             self._warm(stored.size)
@@ -408,10 +406,11 @@ class Sequencer:
             TileID(0, n, min(TILE_WIDTH, size - n * TILE_WIDTH))
             for n in range(start // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH)
         ]
-        for tid, data in zip(
-            tids, self._map(lambda t: self.store.get(t.path()), tids), strict=True
-        ):
-            recent.add(tid.index * TILE_WIDTH, HashTile.parse(data, tid.width).hashes)
+        for tid, data in zip(tids, self._map(lambda t: self._get(t.path()), tids), strict=True):
+            try:
+                recent.add(tid.index * TILE_WIDTH, HashTile.parse(data, tid.width).hashes)
+            except FormatError as err:
+                raise LogCorruptedError(f"{tid.path()}: {err}") from err
         self._recent = recent
 
     def _dedup(
@@ -496,12 +495,14 @@ class Sequencer:
         if cached and cached.size == published.size and cached.root == published.root:
             return cached
         size = published.size
-        tiles = {
-            t.level: HashTile.parse(self._get(t.path()), t.width) for t in right_edge_tiles(size)
-        }
         try:
+            tiles = {
+                t.level: HashTile.parse(self._get(t.path()), t.width)
+                for t in right_edge_tiles(size)
+            }
             edge = right_edge_from_tiles(size, tiles)
         except FormatError as err:
+            # The server's fault, never the writer's: a damaged right edge is fatal.
             raise LogCorruptedError(f"the right edge of the tree at size {size}: {err}") from err
         if edge.root() != published.root:
             raise LogCorruptedError(
@@ -511,7 +512,10 @@ class Sequencer:
         bundle: tuple[bytes, ...] = ()
         if size % TILE_WIDTH:
             tid = TileID.bundle(size // TILE_WIDTH, size % TILE_WIDTH)
-            bundle = EntryBundle.parse(self._get(tid.path()), tid.width).entries
+            try:
+                bundle = EntryBundle.parse(self._get(tid.path()), tid.width).entries
+            except FormatError as err:
+                raise LogCorruptedError(f"{tid.path()}: {err}") from err
             # The bundle is extended below: its entries must be the ones the tile commits to.
             if EntryBundle(bundle).leaf_hashes() != list(tiles[0].hashes):
                 tile = TileID(0, tid.index, tid.width).path()

@@ -83,6 +83,14 @@ class MemoryStore:
             except KeyError:
                 raise ObjectNotFound(key) from None
 
+    def damage(self, key: str, data: bytes) -> None:
+        """Replace an object's bytes behind the contract's back: what a disk fault or a careless
+        operator does. The store then no longer holds what was written (tests of refusal)."""
+        with self._lock:
+            obj = self.object(key)
+            self._generation += 1
+            self._objects[key] = StoredObject(bytes(data), obj.cls, f"g{self._generation}")
+
     # -- ObjectStore ----------------------------------------------------------------------------
 
     def get(self, key: str) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -32,7 +33,9 @@ class ServeOptions:
     service: ServiceConfig = field(default_factory=ServiceConfig)
 
 
-def open_batcher(local: LocalLog) -> Batcher:
+def open_batcher(
+    local: LocalLog, on_fatal: Callable[[BaseException], None] | None = None
+) -> Batcher:
     """The log's sequencer behind a batcher with the log's settings, once any batch a crash left
     claimed is finished (so nothing is served from a half-integrated tree)."""
     cfg = local.config
@@ -56,16 +59,29 @@ def open_batcher(local: LocalLog) -> Batcher:
         max_pending=cfg.max_pending,
         target_latency=cfg.queue_target_ms / 1000 if cfg.queue_target_ms else None,
         on_error=lambda err: log.error("batch failed: %s", err),
+        on_fatal=lambda err: _fatal(err, on_fatal),
     )
+
+
+def _fatal(err: BaseException, then: Callable[[BaseException], None] | None) -> None:
+    log.critical("the sequencer stopped: %s; check the log with `stelae fsck`", err)
+    if then is not None:
+        then(err)
 
 
 class LogServer:
     """Owns the sequencer thread and the HTTP server; :meth:`close` drains before returning."""
 
-    def __init__(self, local: LocalLog, options: ServeOptions | None = None) -> None:
+    def __init__(
+        self,
+        local: LocalLog,
+        options: ServeOptions | None = None,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """``on_fatal`` is told when the sequencer stops for good (writers then get 503)."""
         self.options = options or ServeOptions()
         cfg = local.config
-        self.batcher = open_batcher(local)
+        self.batcher = open_batcher(local, on_fatal)
         self.sequencer = self.batcher.sequencer
         self.service = WriteService(
             InProcessSubmitter(self.batcher),

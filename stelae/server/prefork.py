@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,13 +54,19 @@ class _Worker:
 class PreforkServer:
     """Same surface as :class:`~stelae.server.app.LogServer`: ``start``, ``url``, ``close``."""
 
-    def __init__(self, local: LocalLog, options: ServeOptions, workers: int) -> None:
+    def __init__(
+        self,
+        local: LocalLog,
+        options: ServeOptions,
+        workers: int,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
         if workers < 1:
             raise StelaeError(f"--workers must be at least 1, not {workers}")
         self.local = local
         self.options = options
         self.workers = workers
-        self.batcher = open_batcher(local)
+        self.batcher = open_batcher(local, on_fatal)
         self.sequencer = self.batcher.sequencer
         self.listener = socket.create_server(
             (options.host, options.port),

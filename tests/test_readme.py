@@ -1,15 +1,18 @@
 """The README's "Upload and verify with curl alone" walk-through, run as written.
 
-The block from ``echo 'hello, log'`` to the entry-bundle ``curl`` is cut out of README.md and run
-with bash against a real ``stelae serve`` on the port the README names (another free port is
-substituted when that one is taken). A ``curl`` wrapper appends each status code to the output,
-so the test sees the 201 and can verify the returned proof and the checkpoint. If the README
-changes so that the block is gone or fails, this test fails: that is the point.
+The block from ``cd "$(mktemp -d)"`` to the entry-bundle ``curl`` is cut out of README.md and run
+with bash, from an empty directory that must stay empty (the walk-through writes into the
+scratch directory it makes), against a real ``stelae serve`` on the port the README names
+(another free port is substituted when that one is taken). A ``curl`` wrapper appends each
+status code to the output, so the test sees the 201 and can verify the returned proof and the
+checkpoint. If the README changes so that the block is gone or fails, this test fails: that is
+the point.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -21,7 +24,7 @@ import pytest
 from tests.api_support import Reply, check_v2, start_serve
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-START = "echo 'hello, log'"
+START = 'cd "$(mktemp -d)"'
 END = "/tile/entries/"
 STATUS = "\n@@status "
 
@@ -62,14 +65,23 @@ def test_readme_curl_walkthrough(tmp_path: Path) -> None:
         prelude = (
             "set -euo pipefail\ncurl() { command curl -w '\\n@@status %{http_code}\\n' \"$@\"; }\n"
         )
+        # Run from a directory standing for the user's checkout: the walk-through must leave
+        # it as it was and write its files into the scratch directory it makes (under TMPDIR).
+        here, scratch = tmp_path / "checkout", tmp_path / "tmp"
+        here.mkdir()
+        scratch.mkdir()
         done = subprocess.run(
             ["bash", "-c", prelude + script],
-            cwd=tmp_path,
+            cwd=here,
+            env={**os.environ, "TMPDIR": str(scratch)},
             check=False,
             capture_output=True,
             timeout=60,
         )
         assert done.returncode == 0, done.stderr.decode(errors="replace")
+        assert list(here.iterdir()) == []
+        written = {p.name for p in scratch.rglob("*") if p.is_file()}
+        assert {"artifact.txt", "key.pem", "request.json"} <= written, written
         out = done.stdout.decode(errors="replace")
         post, _, rest = out.partition(STATUS)
         status, _, rest = rest.partition("\n")

@@ -142,6 +142,14 @@ def load_material(
             raise click.UsageError(f"--type {entry_type} needs --artifact and --signature")
     key_path = public_key if public_key is not None else certificate
     assert key_path is not None
+    verifier = key_path.read_bytes()
+    if _PRIVATE_KEY.search(verifier):
+        option = "--public-key" if public_key is not None else "--certificate"
+        raise KeyFileError(
+            f"{key_path} holds a private key; {option} takes the signer's public key "
+            "(stelae keygen writes it beside the private one, as .pub)",
+            param_hint=f"'{option}'",
+        )
     raw_signature = None
     if signature is not None:
         # ssh, minisign and pgp signature files are passed to the log exactly as their tool
@@ -149,14 +157,46 @@ def load_material(
         raw_signature = (
             read_signature(signature) if signature_format == "x509" else signature.read_bytes()
         )
+        _check_not_the_artifact(signature, raw_signature, artifact)
     return Material(
         type=entry_type,
-        verifier=key_path.read_bytes(),
+        verifier=verifier,
         artifact=artifact.read_bytes() if artifact is not None else None,
         signature=raw_signature,
         envelope=envelope.read_text().strip() if envelope is not None else None,
         signature_format=signature_format,
     )
+
+
+# PEM and armored private keys of every format a signer might hold: PKCS#8, SEC1, PKCS#1,
+# OpenSSH, OpenPGP, and minisign's secret key file.
+_PRIVATE_KEY = re.compile(
+    rb"-----BEGIN [A-Z ]*PRIVATE KEY( BLOCK)?-----|minisign [a-z ]*secret key"
+)
+
+#: No signature stelae takes is this long (RSA-16384 is 2 KiB; armored OpenPGP a few KiB); a
+#: file this size given as --signature is the artifact, or something else by mistake.
+_SIGNATURE_MAX_BYTES = 65_536
+
+
+def _check_not_the_artifact(path: Path, signature: bytes, artifact: Path | None) -> None:
+    """Name the usual mix-up (the artifact given as --signature) before the log's schema or
+    signature check reports it as a field of a request the user never wrote."""
+    same = artifact is not None and (
+        path.resolve() == artifact.resolve() or signature == artifact.read_bytes()
+    )
+    if same:
+        raise KeyFileError(
+            f"{path} is the artifact itself; --signature takes its signature file "
+            f"(stelae sign --artifact {artifact} writes {artifact}.sig)",
+            param_hint="'--signature'",
+        )
+    if len(signature) > _SIGNATURE_MAX_BYTES:
+        raise KeyFileError(
+            f"{path} is {len(signature):,} bytes, too long for a signature: is it the artifact? "
+            "--signature takes the signature file (stelae sign writes ARTIFACT.sig)",
+            param_hint="'--signature'",
+        )
 
 
 def signer_options(f: Any) -> Any:

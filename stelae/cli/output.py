@@ -29,12 +29,20 @@ def note(message: str) -> None:
     click.echo(message, err=True)
 
 
-def read_value(value: str) -> str:
-    """``@FILE`` reads the value from a file (stripped); anything else is the value itself."""
+def read_value(value: str, option: str) -> str:
+    """``@FILE`` reads the value from a file (stripped); anything else is the value itself.
+    ``option`` (e.g. ``--vkey``) is named in the error when the file cannot be read."""
     if value.startswith("@"):
         path = Path(value[1:])
         try:
             return path.read_text().strip()
         except FileNotFoundError as err:
-            raise click.BadParameter(f"{path} does not exist") from err
+            raise click.BadParameter(
+                f"{path} does not exist ({option} @FILE reads the value from FILE)",
+                param_hint=f"'{option}'",
+            ) from err
+        except OSError as err:
+            raise click.BadParameter(
+                f"couldn't read {path}: {err.strerror}", param_hint=f"'{option}'"
+            ) from err
     return value.strip()

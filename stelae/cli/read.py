@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from typing import Any
 
@@ -10,10 +11,12 @@ import click
 
 from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, history_path, print_fork_evidence, reader_options
+from stelae.sequencer.timestamp import v1_log_id
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import LogClient
 from stelae.tiles.counts import count
 from stelae.tiles.errors import NotFoundError, VerificationError
+from stelae.tiles.notekeys import Ed25519NoteVerifier
 from stelae.tiles.proof import consistency_ranges, range_root, verify_consistency
 
 _HEX = frozenset("0123456789abcdef")
@@ -84,6 +87,20 @@ def parse_uuid(value: str) -> bytes:
     return bytes.fromhex(text)
 
 
+def rekor_log_id(client: LogClient) -> str | None:
+    """Rekor v1's ``logID`` of the log (hex SHA-256 of its key's SubjectPublicKeyInfo), what
+    rekor-cli prints and v1 answers carry; None for a key that is not the log's Ed25519 key."""
+    for verifier in client.verifiers:
+        if isinstance(verifier, Ed25519NoteVerifier) and verifier.name == client.origin:
+            return v1_log_id(verifier.public_key)
+    return None
+
+
+def rfc3339(seconds: int) -> str:
+    """POSIX seconds as RFC 3339 UTC, as rekor-cli prints IntegratedTime."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def body_json(data: bytes) -> Any | None:
     """The body as JSON when it is JSON (most entry kinds), else None."""
     try:
@@ -138,7 +155,9 @@ def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) 
         )
     parsed = body_json(entry.data)
     b64 = base64.b64encode(entry.data).decode("ascii")
+    log_id = rekor_log_id(reader.client)
     data: dict[str, Any] = {
+        "log_id": log_id,
         "index": entry.index,
         "uuid": entry.leaf_hash.hex(),
         "body": parsed,
@@ -152,13 +171,16 @@ def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) 
     }
     if integrated_time is not None:
         data["integrated_time"] = integrated_time
+        data["integrated_time_rfc3339"] = rfc3339(integrated_time)
     body_text = json.dumps(parsed, indent=2, sort_keys=True) if parsed is not None else b64
-    lines = [f"Index: {entry.index}", f"UUID: {entry.leaf_hash.hex()}"]
+    # The first lines are rekor-cli get's: LogID, Index, IntegratedTime, UUID, Body.
+    lines = [f"LogID: {log_id}"] if log_id else []
+    lines.append(f"Index: {entry.index}")
     if integrated_time is not None:
-        lines.append(f"Integrated time: {integrated_time}")
+        lines.append(f"IntegratedTime: {rfc3339(integrated_time)}")
     lines += [
-        f"Body ({'JSON' if parsed is not None else 'base64'}):",
-        body_text,
+        f"UUID: {entry.leaf_hash.hex()}",
+        f"Body ({'JSON' if parsed is not None else 'base64'}): {body_text}",
         f"Inclusion proof (verified; tree size {cp.checkpoint.size}, "
         f"root {cp.checkpoint.root_hash.hex()}):",
         *(f"  {h.hex()}" for h in entry.proof),

@@ -11,6 +11,7 @@ one this machine saw, and remembered.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,7 +189,7 @@ def open_reader(
 ) -> Reader:
     """Build a :class:`Reader` from option values; bad values are usage errors (exit 2)."""
     try:
-        verifier = parse_vkey(read_value(vkey))
+        verifier = parse_vkey(read_value(vkey, "--vkey"))
     except FormatError as err:
         raise click.BadParameter(str(err), param_hint="'--vkey'") from err
     local_dir: Path | None = None
@@ -196,7 +197,9 @@ def open_reader(
     if "://" not in log_url:
         local_dir = Path(log_url)
         if not local_dir.is_dir():
-            raise click.BadParameter(f"{log_url} is not a directory", param_hint="'--log-url'")
+            raise click.BadParameter(
+                f"{log_url} is not a directory{url_suggestion(log_url)}", param_hint="'--log-url'"
+            )
         if (local_dir / "config.json").is_file() and (local_dir / "log").is_dir():
             local_dir = local_dir / "log"  # a `stelae init` data directory: read its log
         location = str(local_dir)
@@ -208,6 +211,14 @@ def open_reader(
     root = state_dir if state_dir is not None else default_state_dir()
     state = LogState(root, client.origin, verifier.key_id)
     return Reader(location, client, verifier.key_id, state, local_dir, load_policy(witness_policy))
+
+
+_HOST_PORT = re.compile(r"(?:localhost|[0-9.]+|\[[0-9a-fA-F:]+\]|[\w.-]+\.[a-z]+):\d+(?:/.*)?")
+
+
+def url_suggestion(value: str) -> str:
+    """``"; did you mean http://VALUE?"`` when ``value`` looks like HOST:PORT without a scheme."""
+    return f"; did you mean http://{value}?" if _HOST_PORT.fullmatch(value) else ""
 
 
 def _s3_fetcher(url: str) -> Fetcher:
@@ -228,13 +239,24 @@ def reader_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(
         *args: Any,
-        log_url: str,
-        vkey: str,
+        log_url: str | None,
+        vkey: str | None,
         origin: str | None,
         state_dir: Path | None,
         witness_policy: Path | None,
         **kwargs: Any,
     ) -> Any:
+        # Checked here rather than by click's required=True, whose message names only the
+        # option: most people set these once in the environment.
+        if not log_url:
+            raise click.UsageError(
+                "Missing option '--log-url' (or STELAE_LOG_URL): the log's URL or directory"
+            )
+        if not vkey:
+            raise click.UsageError(
+                "Missing option '--vkey' (or STELAE_VKEY): the log's verifier key, or @FILE "
+                "holding it (stelae init prints it)"
+            )
         reader = open_reader(log_url, vkey, origin, state_dir, witness_policy)
         return f(*args, reader=reader, **kwargs)
 
@@ -242,7 +264,6 @@ def reader_options(f: F) -> F:
         click.option(
             "--log-url",
             envvar="STELAE_LOG_URL",
-            required=True,
             metavar="URL|DIR",
             help="The log's tlog-tiles prefix: an http(s):// URL, s3://BUCKET[/PREFIX], or a "
             "local directory [env: STELAE_LOG_URL].",
@@ -250,7 +271,6 @@ def reader_options(f: F) -> F:
         click.option(
             "--vkey",
             envvar="STELAE_VKEY",
-            required=True,
             metavar="KEY|@FILE",
             help="The log's verifier key (name+id+key), or @FILE holding it [env: STELAE_VKEY].",
         ),

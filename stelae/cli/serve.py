@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ import click
 from stelae.cli.output import emit, json_option, note
 from stelae.sequencer.logdir import init_log, open_log
 from stelae.tiles.decimals import parse_decimal
-from stelae.tiles.errors import FormatError
+from stelae.tiles.errors import FormatError, StelaeError
 
 data_option = click.option(
     "--data",
@@ -110,6 +111,25 @@ def _listen(value: str) -> tuple[str, int]:
     "process; with more, this process keeps the sequencer and the workers run the write API "
     "and static reads beside it (for throughput on several cores).",
 )
+@click.option(
+    "--witness-policy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A C2SP tlog-policy file: publish each checkpoint only once its witnesses' "
+    "cosignatures satisfy the quorum (https://c2sp.org/tlog-policy, docs/witness.md).",
+)
+@click.option(
+    "--witness-fail-open",
+    is_flag=True,
+    help="Publish without the quorum after the witnesses' timeout (and say so in the log), "
+    "instead of publishing nothing until the quorum is met.",
+)
+@click.option(
+    "--witness-timeout",
+    type=click.FloatRange(0.1, 120),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for witnesses' cosignatures for one checkpoint.",
+)
 def serve(
     *,
     data: Path,
@@ -118,6 +138,9 @@ def serve(
     wait_seconds: float,
     strict_duplicates: bool,
     workers: int,
+    witness_policy: Path | None,
+    witness_fail_open: bool,
+    witness_timeout: float,
 ) -> None:
     """Run the write API, the sequencer and a static file server, in one process by default.
 
@@ -145,20 +168,53 @@ def serve(
             False,
         )
     )
+    cosigner = None
+    if witness_policy is not None:
+        from stelae.sequencer.witnessing import WitnessCollector  # noqa: PLC0415
+        from stelae.tiles.policy import Policy  # noqa: PLC0415
+
+        try:
+            policy = Policy.parse(witness_policy.read_bytes())
+        except FormatError as err:
+            raise click.BadParameter(
+                f"{witness_policy}: {err}", param_hint="'--witness-policy'"
+            ) from err
+        cosigner = WitnessCollector(policy, timeout=witness_timeout, fail_open=witness_fail_open)
     options = ServeOptions(
         host,
         port,
         ServiceConfig(wait_seconds=wait_seconds, strict_duplicates=strict_duplicates),
+        cosigner,
     )
     count = workers or default_workers()
-    server = LogServer(local, options) if count == 1 else PreforkServer(local, options, count)
     stop = threading.Event()
+    fatal: list[BaseException] = []
+
+    def halt(err: BaseException) -> None:  # the sequencer stopped for good: so do we, with 1
+        fatal.append(err)
+        stop.set()
+
+    try:  # binding happens here (and, for some servers, in start() below)
+        server = (
+            LogServer(local, options, halt)
+            if count == 1
+            else PreforkServer(local, options, count, halt)
+        )
+    except OSError as err:
+        if err.errno not in _BIND_ERRNOS:
+            raise
+        raise ListenError(listen, err) from err
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     # From here on server threads may be running: whatever happens in this thread, close()
     # must run, or the process keeps serving with its main thread gone and ignores SIGTERM.
     try:
-        server.start()
+        try:
+            server.start()
+        except OSError as err:
+            if err.errno not in _BIND_ERRNOS:
+                raise
+            raise ListenError(listen, err) from err
         if created:
             _note(f"created log {local.config.origin} in {data}")
         _note(
@@ -170,7 +226,34 @@ def serve(
         _note("stopping: integrating what is queued…")
     finally:
         server.close()
+    if fatal:
+        raise StelaeError(
+            f"the sequencer stopped after a fatal error: {fatal[0]}",
+            hint="nothing more was written; check the log with `stelae fsck` before restarting",
+        )
     _note("stopped")
+
+
+#: What bind() says about the address itself; other OSErrors are not about --listen.
+_BIND_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+class ListenError(StelaeError):
+    """``--listen`` names an address this process cannot bind (in use, or not this host's)."""
+
+    def __init__(self, listen: str, err: OSError) -> None:
+        if err.errno == errno.EADDRINUSE:
+            reason = "the address is already in use (another stelae serve?)"
+        elif err.errno == errno.EADDRNOTAVAIL:
+            reason = "that address is not one of this machine's"
+        elif err.errno == errno.EACCES:
+            reason = "permission denied (ports below 1024 need privileges)"
+        else:
+            reason = err.strerror or str(err)
+        super().__init__(
+            f"couldn't listen on {listen}: {reason}",
+            hint="choose another with --listen HOST:PORT (port 0 picks a free one)",
+        )
 
 
 def _note(message: str) -> None:

@@ -34,6 +34,7 @@ import click
 
 from stelae.cli.keys import Api, EntryType, SignatureFormat, load_material, signer_options
 from stelae.cli.output import emit, json_option
+from stelae.cli.reading import url_suggestion
 from stelae.cli.verify import check_bundle, vkey_verifier
 from stelae.tiles.counts import count
 from stelae.tiles.decimals import parse_decimal
@@ -259,6 +260,11 @@ def upload(
     if vkey is None and not no_verify:
         raise click.UsageError(
             "give the log's --vkey (or STELAE_VKEY) to verify the answer, or --no-verify"
+        )
+    if not server.startswith(("http://", "https://")):
+        raise click.BadParameter(
+            f"{server} is not an http:// or https:// URL{url_suggestion(server)}",
+            param_hint="'--server'",
         )
     verifier = vkey_verifier(vkey) if vkey is not None else None
     material = load_material(

@@ -73,7 +73,7 @@ class KeyMismatchError(VerificationError):
 def vkey_verifier(vkey: str) -> VkeyVerifier:
     """``--vkey KEY|@FILE`` → a note verifier; a bad key is a usage error."""
     try:
-        return parse_vkey(read_value(vkey))
+        return parse_vkey(read_value(vkey, "--vkey"))
     except FormatError as err:
         raise click.BadParameter(str(err), param_hint="'--vkey'") from err
 

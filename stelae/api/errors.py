@@ -10,6 +10,7 @@ from stelae.sequencer.batcher import LogHaltedError, QueueFullError, ShuttingDow
 from stelae.sequencer.engine import LogCorruptedError, LostRaceError
 from stelae.sequencer.store import ImmutableConflictError, StoreFullError, TransientStoreError
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.tiles.policy import QuorumNotMetError
 from stelae.tiles.tile import EntryTooLargeError
 
 log = logging.getLogger("stelae.api")
@@ -47,6 +48,16 @@ def error_response(err: BaseException) -> Response:
         return _body(503, str(err), None, {"Retry-After": str(err.retry_after)})
     if isinstance(err, ShuttingDownError | LostRaceError | TransientStoreError):
         return _body(503, str(err), None, {"Retry-After": "1"})
+    if isinstance(err, QuorumNotMetError):
+        # The batch is claimed and will be published once the witnesses cosign it.
+        log.warning("checkpoint not published, witness quorum not met: %s", err)
+        return _body(
+            503,
+            "the log's witnesses have not cosigned its checkpoint yet; the entry is queued, "
+            "retry later",
+            None,
+            {"Retry-After": "5"},
+        )
     # Faults of the log's machine, not the client's: nothing was logged, and the same request
     # succeeds once an operator acts, so 503 with a longer Retry-After (not a 500 and a
     # traceback). Logged as errors, since someone has to act.

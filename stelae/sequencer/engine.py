@@ -276,7 +276,11 @@ class Sequencer:
                 if record is None:
                     self._last = None  # lost: the next round finishes the winner's batch first
                     continue
-                done = self._apply(record, published)
+                try:
+                    done = self._apply(record, published)
+                except BaseException:
+                    self._last = None  # the claimed batch is finished by the next call
+                    raise
                 shared = replace(record, entries=())
                 for i, lh in enumerate(record.leaf_hashes):
                     receipts.setdefault(

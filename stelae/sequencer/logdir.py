@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stelae.sequencer.engine import ALL_INDEXES, Sequencer, SequencerConfig
+from stelae.sequencer.engine import ALL_INDEXES, Cosigner, Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
 from stelae.tiles.errors import FormatError, StelaeError
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
@@ -121,8 +121,11 @@ class LocalLog:
     def log_dir(self) -> Path:
         return self.data / LOG_DIR
 
-    def sequencer(self) -> Sequencer:
-        return Sequencer(self.store, self.signer, self.config.sequencer_config())
+    def sequencer(self, cosigner: Cosigner | None = None) -> Sequencer:
+        """The log's sequencer; with ``cosigner``, checkpoints are published only once the
+        witnesses it asks have cosigned them (docs/witness.md)."""
+        config = replace(self.config.sequencer_config(), cosigner=cosigner)
+        return Sequencer(self.store, self.signer, config)
 
 
 def init_log(data: Path, origin: str, **settings: Any) -> tuple[LocalLog, bool]:

@@ -16,7 +16,7 @@ from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig, WriteService
 from stelae.api.submit import InProcessSubmitter
 from stelae.sequencer.batcher import Batcher
-from stelae.sequencer.engine import IndexMissingError
+from stelae.sequencer.engine import Cosigner, IndexMissingError
 from stelae.sequencer.logdir import LocalLog, open_log
 from stelae.sequencer.reader import StoreFetcher
 from stelae.server.explorer import explorer_file
@@ -31,15 +31,19 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8080
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    cosigner: Cosigner | None = None
+    """Witnesses that must cosign each checkpoint before it is published (docs/witness.md)."""
 
 
 def open_batcher(
-    local: LocalLog, on_fatal: Callable[[BaseException], None] | None = None
+    local: LocalLog,
+    on_fatal: Callable[[BaseException], None] | None = None,
+    cosigner: Cosigner | None = None,
 ) -> Batcher:
     """The log's sequencer behind a batcher with the log's settings, once any batch a crash left
     claimed is finished (so nothing is served from a half-integrated tree)."""
     cfg = local.config
-    sequencer = local.sequencer()
+    sequencer = local.sequencer(cosigner)
     try:
         sequencer.published()
     except IndexMissingError:
@@ -50,7 +54,7 @@ def open_batcher(
         log.warning("this log has no lookup index manifest: rebuilding it from its entries")
         sequencer.close()
         rebuild_index(local.store, local.signer, lookup_keys)
-        sequencer = local.sequencer()
+        sequencer = local.sequencer(cosigner)
         sequencer.published()
     return Batcher(
         sequencer,
@@ -81,7 +85,7 @@ class LogServer:
         """``on_fatal`` is told when the sequencer stops for good (writers then get 503)."""
         self.options = options or ServeOptions()
         cfg = local.config
-        self.batcher = open_batcher(local, on_fatal)
+        self.batcher = open_batcher(local, on_fatal, self.options.cosigner)
         self.sequencer = self.batcher.sequencer
         self.service = WriteService(
             InProcessSubmitter(self.batcher),

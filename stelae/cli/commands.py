@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stelae.cli import index, keys, monitor, read, search, serve, upload, verify, witness
+from stelae.cli import fsck, index, keys, monitor, read, search, serve, upload, verify, witness
 
 ALL: list[click.Command] = [
     serve.init,
@@ -18,6 +18,7 @@ ALL: list[click.Command] = [
     read.loginfo,
     read.logproof,
     monitor.monitor,
+    fsck.fsck_command,
     index.index,
     witness.witness,
 ]

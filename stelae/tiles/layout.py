@@ -198,6 +198,11 @@ def run_shard_path(a: int, b: int, s: int) -> str:
     return f"index/run/{a}-{b}/{s}"
 
 
+def history_path(size: int) -> str:
+    """``checkpoints/<size>``: the checkpoint the log published at tree ``size``."""
+    return f"checkpoints/{size}"
+
+
 def batch_path(first_index: int) -> str:
     """``batch/<first index>``: the batch record of the batch starting at that index."""
     return f"batch/{first_index}"

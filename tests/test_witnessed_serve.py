@@ -82,3 +82,35 @@ def test_checkpoints_carry_the_quorum_and_losing_it(tmp_path: Path, fail_open: b
         serve.terminate()
         for w in witnesses:
             w.stop()
+
+
+def test_refresh_republishes_the_same_tree_freshly_cosigned(tmp_path: Path) -> None:
+    from stelae.sequencer.witnessing import WitnessCollector
+    from stelae.tiles.checkpoint import Checkpoint
+
+    data, witnesses, policy = _setup(tmp_path)
+    try:
+        local, _ = init_log(data, ORIGIN)
+        collector = WitnessCollector(Policy.parse(policy.read_bytes()), timeout=10)
+        seq = local.sequencer(collector)
+        seq.published()
+        key = signing.generate_key("ecdsa-p256")
+        body = signing.build_v1_hashedrekord(
+            signing.sign_artifact(key, b"x"), signing.public_key_pem(key), artifact=b"x"
+        )
+        from stelae.kinds import from_v1_proposed
+        from stelae.sequencer.pending import PendingEntry
+
+        e = from_v1_proposed(body)
+        first = seq.integrate([PendingEntry(e.body, e.artifact_digests, e.key_fingerprints)])
+        again = seq.refresh()
+        assert again.checkpoint != first.checkpoint
+        a = Checkpoint.parse(Note.parse(first.checkpoint).text)
+        b = Checkpoint.parse(Note.parse(again.checkpoint).text)
+        assert (a.size, a.root_hash) == (b.size, b.root_hash) == (1, first.root)
+        assert _cosigned(again.checkpoint) >= 2
+        assert (data / "log" / "checkpoint").read_bytes() == again.checkpoint
+        seq.close()
+    finally:
+        for w in witnesses:
+            w.stop()

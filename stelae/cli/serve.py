@@ -141,6 +141,7 @@ def serve(
     witness_policy: Path | None,
     witness_fail_open: bool,
     witness_timeout: float,
+    witness_refresh: float | None,
 ) -> None:
     """Run the write API, the sequencer and a static file server, in one process by default.
 
@@ -185,6 +186,7 @@ def serve(
         port,
         ServiceConfig(wait_seconds=wait_seconds, strict_duplicates=strict_duplicates),
         cosigner,
+        witness_refresh,
     )
     count = workers or default_workers()
     stop = threading.Event()

@@ -73,6 +73,7 @@ class Batcher:
         min_pending: int | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_fatal: Callable[[BaseException], None] | None = None,
+        refresh_every: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``target_latency`` (seconds; None: no adaptive limit) bounds the queue to what the
@@ -88,6 +89,7 @@ class Batcher:
         self.min_pending = MIN_PENDING if min_pending is None else min_pending
         self.on_error = on_error
         self.on_fatal = on_fatal
+        self.refresh_every = refresh_every
         self.halted: BaseException | None = None
         self._clock = clock
         self.rate: float | None = None  # entries/s integrated, EMA over batches; None: unmeasured
@@ -99,6 +101,23 @@ class Batcher:
 
     def start(self) -> None:
         self._thread.start()
+        if self.refresh_every:
+            threading.Thread(target=self._refresh, name="stelae-refresh", daemon=True).start()
+
+    def _refresh(self) -> None:
+        """Every ``refresh_every`` seconds, re-publish the checkpoint freshly cosigned
+        (:meth:`Sequencer.refresh`); a failure is logged and tried again next time."""
+        assert self.refresh_every is not None
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping, timeout=self.refresh_every)
+                if self._stopping or self.halted is not None:
+                    return
+            try:
+                self.sequencer.refresh()
+            except Exception as err:  # witnesses unreachable: the next round tries again
+                if self.on_error is not None:
+                    self.on_error(err)
 
     def submit(self, entry: PendingEntry) -> Future[Receipt]:
         future: Future[Receipt] = Future()

@@ -53,6 +53,7 @@ from stelae.sequencer.timestamp import set_payload, v1_log_id
 from stelae.tiles.batch import BatchRecord, PendingEntry
 from stelae.tiles.builder import extend, right_edge_from_tiles
 from stelae.tiles.checkpoint import Checkpoint
+from stelae.tiles.client import TileReader
 from stelae.tiles.compact import RightEdge
 from stelae.tiles.errors import FormatError, StelaeError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT
@@ -266,7 +267,7 @@ class Sequencer:
         """Integrate ``batch`` and publish a checkpoint covering it (steps 1–5 above)."""
         with self._lock:
             for _ in range(CLAIM_ATTEMPTS):
-                published = self._current()
+                published = self._current(trust_cache=bool(batch))
                 receipts, fresh = self._dedup(batch, published)
                 if not fresh:
                     return IntegrationResult(
@@ -301,16 +302,48 @@ class Sequencer:
                 "this batch was not written"
             )
 
+    def refresh(self) -> IntegrationResult:
+        """Re-publish the current checkpoint with fresh witness cosignatures — the same tree, so
+        witnesses and monitors see the log is alive while no entries arrive (docs/witness.md).
+        Without a cosigner there is nothing to refresh. Raises what cosigning raises."""
+        with self._lock:
+            published = self._current()
+            cosigner = self.config.cosigner
+            if cosigner is None or not published.note:
+                return IntegrationResult(published.note, published.size, published.root, {})
+            text = Checkpoint(self.config.origin, published.size, published.root).to_text()
+            note = sign_note(text, [self.signer]).to_bytes()
+            reader = self._reader(published.size)
+            note = cosigner.cosign(note, published.size, reader.consistency_proof)
+            try:
+                version = self.store.put_if(
+                    CHECKPOINT_KEY, note, ObjectClass.CHECKPOINT, published.version
+                )
+            except PreconditionFailed:
+                self._last = None  # someone published meanwhile: theirs is fresher anyway
+                return self.integrate([])
+            self._last = replace(published, version=version, note=note)
+            return IntegrationResult(note, published.size, published.root, {})
+
     def merge(self) -> int:
         """Run the index merges the policy wants now (for ``background_merges=False``)."""
         return self.merger.run_pending()
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _current(self) -> _Published:
-        """Step 1: the published state, with any claimed-but-unpublished batch finished."""
-        stored = self._read_checkpoint()
+    def _current(self, *, trust_cache: bool = False) -> _Published:
+        """Step 1: the published state, with any claimed-but-unpublished batch finished.
+
+        With ``trust_cache`` (a batch to integrate) what this sequencer last published is taken
+        as current without reading the checkpoint: if anyone has published since, they claimed
+        ``batch/<that size>`` first, so this sequencer's claim of it loses and the next round
+        reads the checkpoint; a checkpoint swapped under it fails the publish's compare-and-swap.
+        Either way nothing is written on a stale view, and S3 is spared a GET per batch.
+        """
         last = self._last
+        if trust_cache and last is not None:
+            return last
+        stored = self._read_checkpoint()
         if last is not None and last.version == stored.version and last.size == stored.size:
             return last  # what we published ourselves: nothing can have been claimed beyond it
         # Every batch record at the published size is a claim to finish. A checkpoint rolled
@@ -567,17 +600,42 @@ class Sequencer:
             run = build_run(record.first, new_size, records)
             writes.extend((path, data, ObjectClass.INDEX_RUN) for path, data in run.objects())
             runs = (*record.runs, run.ref)
-        self._run(self._put_immutable, writes)
 
-        # 4c. The manifest: the runs the record names, then the batch's own.
+        # 4c. The manifest: the runs the record names, then the batch's own. It depends only on
+        # the record and the new root, not on any object above being stored, so it joins the
+        # same wave: on S3 every request of a batch between the claim and the publish is issued
+        # at once, one round trip (docs/sequencing.md, "Round trips").
         if self.config.lookup_index:
             manifest = Manifest(self.config.origin, new_size, root, runs)
-            self.store.put_immutable(
-                manifest_path(new_size), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST
+            writes.append(
+                (manifest_path(new_size), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST)
             )
 
-        # 4d. The checkpoint and its history object.
-        note = self._checkpoint_note(new_size, root, published)
+        # 4d. The checkpoint and its history object. Without witnesses the note is a pure
+        # function of (size, root) (Ed25519 is deterministic), so the history object joins the
+        # wave too. Witnesses need the new tiles stored to check consistency, so with a cosigner
+        # the note is made after the wave.
+        note = b""
+        if self.config.cosigner is None:
+            note = self._signed_note(new_size, root)
+            writes.append((history_key(new_size), note, ObjectClass.CHECKPOINT_HISTORY))
+        kept: list[str] = []
+
+        def put(item: tuple[str, bytes, ObjectClass]) -> None:
+            try:
+                self._put_immutable(item)
+            except ImmutableConflictError as err:
+                # A history object made earlier with cosignatures (a witness policy since
+                # removed) is the note to publish, as in _checkpoint_note.
+                if item[2] is not ObjectClass.CHECKPOINT_HISTORY:
+                    raise
+                kept.append(err.key)
+
+        self._run(put, writes)
+        if kept:
+            note = self.store.get(kept[0])
+        if self.config.cosigner is not None:
+            note = self._checkpoint_note(new_size, root, published)
 
         # 4e. Everything the checkpoint covers must be durable before it is published.
         self.store.flush()
@@ -619,23 +677,29 @@ class Sequencer:
         Cosignatures carry timestamps, so a repeated attempt would make other bytes: once the
         history object exists, it is the note to publish.
         """
-        note = sign_note(
-            Checkpoint(self.config.origin, size, root).to_text(), self._checkpoint_signers
-        ).to_bytes()
+        note = self._signed_note(size, root)
         cosigner = self.config.cosigner
         if cosigner is not None:
             with contextlib.suppress(ObjectNotFound):
                 return self.store.get(history_key(size))
-            from stelae.sequencer.reader import StoreFetcher  # noqa: PLC0415 - only with witnesses
-            from stelae.tiles.client import TileReader  # noqa: PLC0415
-
-            reader = TileReader(StoreFetcher(self.store), read_size=size)
-            note = cosigner.cosign(note, size, reader.consistency_proof)
+            note = cosigner.cosign(note, size, self._reader(size).consistency_proof)
         try:
             self.store.put_immutable(history_key(size), note, ObjectClass.CHECKPOINT_HISTORY)
         except ImmutableConflictError:
             note = self.store.get(history_key(size))
         return note
+
+    def _reader(self, size: int) -> TileReader:
+        """Tiles of this store read at ``size`` (for witnesses' consistency proofs)."""
+        from stelae.sequencer.reader import StoreFetcher  # noqa: PLC0415 - only with witnesses
+
+        return TileReader(StoreFetcher(self.store), read_size=size)
+
+    def _signed_note(self, size: int, root: bytes) -> bytes:
+        """The checkpoint note signed by the log key alone: the same bytes every time."""
+        return sign_note(
+            Checkpoint(self.config.origin, size, root).to_text(), self._checkpoint_signers
+        ).to_bytes()
 
     @staticmethod
     def _keys(e: PendingEntry) -> tuple[tuple[KeyKind, str], ...]:

@@ -33,12 +33,15 @@ class ServeOptions:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     cosigner: Cosigner | None = None
     """Witnesses that must cosign each checkpoint before it is published (docs/witness.md)."""
+    refresh_every: float | None = None
+    """With witnesses: re-publish the checkpoint freshly cosigned this often while idle."""
 
 
 def open_batcher(
     local: LocalLog,
     on_fatal: Callable[[BaseException], None] | None = None,
     cosigner: Cosigner | None = None,
+    refresh_every: float | None = None,
 ) -> Batcher:
     """The log's sequencer behind a batcher with the log's settings, once any batch a crash left
     claimed is finished (so nothing is served from a half-integrated tree)."""
@@ -64,6 +67,7 @@ def open_batcher(
         target_latency=cfg.queue_target_ms / 1000 if cfg.queue_target_ms else None,
         on_error=lambda err: log.error("batch failed: %s", err),
         on_fatal=lambda err: _fatal(err, on_fatal),
+        refresh_every=refresh_every if cosigner is not None else None,
     )
 
 
@@ -85,7 +89,9 @@ class LogServer:
         """``on_fatal`` is told when the sequencer stops for good (writers then get 503)."""
         self.options = options or ServeOptions()
         cfg = local.config
-        self.batcher = open_batcher(local, on_fatal, self.options.cosigner)
+        self.batcher = open_batcher(
+            local, on_fatal, self.options.cosigner, self.options.refresh_every
+        )
         self.sequencer = self.batcher.sequencer
         self.service = WriteService(
             InProcessSubmitter(self.batcher),

@@ -66,7 +66,7 @@ class PreforkServer:
         self.local = local
         self.options = options
         self.workers = workers
-        self.batcher = open_batcher(local, on_fatal, options.cosigner)
+        self.batcher = open_batcher(local, on_fatal, options.cosigner, options.refresh_every)
         self.sequencer = self.batcher.sequencer
         self.listener = socket.create_server(
             (options.host, options.port),

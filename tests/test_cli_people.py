@@ -206,6 +206,9 @@ def test_get_shows_log_id_index_integrated_time_uuid_and_body(world: World) -> N
     assert data["log_id"] == log_id and data["index"] == 0 and data["uuid"] == world.uuid
     assert data["integrated_time_rfc3339"] == lines[2].split(": ")[1]
     assert data["body"]["kind"] == "hashedrekord"
+    # By index too, as rekor-cli get --log-index shows it.
+    by_index = ok(run("get", "--log-index", "0", cwd=world.dir, env=world.env)).stdout
+    assert by_index.splitlines()[:4] == lines[:4]
 
 
 # -- errors name what the user typed -----------------------------------------------------------

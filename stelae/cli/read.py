@@ -153,6 +153,16 @@ def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) 
             f"the leaf index maps UUID {leaf.hex()} to entry {log_index}, "
             f"whose leaf hash is {entry.leaf_hash.hex()}"
         )
+    if integrated_time is None and leaf is None:
+        # rekor-cli shows the time for --log-index too: the entry's batch record, found through
+        # the same verified lookup --uuid uses. A log with no index to ask has no time to show;
+        # an index that does not verify still fails the command.
+        try:
+            found = reader.client.locate(entry.leaf_hash, cp)
+        except NotFoundError:
+            found = None
+        if found is not None and found.batch is not None and found.index == entry.index:
+            integrated_time = found.integrated_time
     parsed = body_json(entry.data)
     b64 = base64.b64encode(entry.data).decode("ascii")
     log_id = rekor_log_id(reader.client)

@@ -289,16 +289,19 @@ def test_s3_latency_report() -> None:
     rows = {x["lookup_index"]: x for x in r["runs"]}
     for index, x in rows.items():
         n = x["requests_per_batch"]
-        # Per batch: one checkpoint read, the claim, the history object, the checkpoint swap.
-        for label in ("GET checkpoint", "PUT batch", "PUT checkpoint-history", "PUT checkpoint"):
+        # Per batch: the claim, the history object, the checkpoint swap; at most one checkpoint
+        # read (none when the sequencer trusts what it published itself).
+        for label in ("PUT batch", "PUT checkpoint-history", "PUT checkpoint"):
             assert n[label] == 1, (label, n)
+        assert n.get("GET checkpoint", 0) <= 1
         assert n.get("PUT index-manifest", 0) == (1 if index else 0)
         assert (n.get("PUT index-run", 0) >= 1) is index
-        # Those are sequential: at least one wave each, plus the tiles and bundles.
-        assert x["waves_max"] >= x["waves_mean"] >= (6 if index else 5)
+        # The claim comes first and the swap last, each in a wave of its own, the tiles and
+        # bundles in between.
+        assert x["waves_max"] >= x["waves_mean"] >= 3
         assert x["critical_path_ms"] >= x["waves_mean"] * x["get_ms"]
         assert x["entries_per_second"] == pytest.approx(x["entries"] / x["seconds"])
-        assert x["typical_waves"][0] == "GET checkpoint"
+        assert "PUT batch" in x["typical_waves"][:2]
         assert x["typical_waves"][-1] == "PUT checkpoint"
     # Merges are off the critical path: only the merger thread writes merged runs.
     assert rows[True]["merges"] >= 1 and rows[True]["merger_requests"]["PUT index-run"] >= 1

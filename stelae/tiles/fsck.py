@@ -464,6 +464,7 @@ class _Fsck:
             self.missing_batch(expected_next)
 
     def missing_batch(self, first: int) -> None:
+        self.bad_batches.append(first)  # the index names it too: reported here only
         self.problem(
             batch_path(first),
             "missing: the batch record before it ends there",

@@ -16,7 +16,7 @@ from stelae.sequencer.sqs import integrate_sqs_batch
 def sequencer() -> Sequencer:
     """Built once per container; the key is read from Secrets Manager, never the environment."""
     cfg = AwsConfig.from_env()
-    return cfg.sequencer(cfg.signer(boto3.client("secretsmanager")), cfg.store(boto3.client("s3")))
+    return cfg.sequencer(cfg.signer(boto3.client("secretsmanager")), cfg.store(cfg.s3_client()))
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from stelae.sequencer.sqs import SqsSubmitter
 def service() -> WriteService:
     """Built once per container (cold start), from the environment."""
     cfg = AwsConfig.from_env()
-    store = cfg.store(boto3.client("s3"))
+    store = cfg.store(cfg.s3_client())
     identity = LogIdentity.from_vkey(cfg.vkey)
     return WriteService(
         SqsSubmitter(

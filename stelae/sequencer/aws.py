@@ -24,6 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+from botocore.config import Config
+
 from stelae.sequencer.engine import ALL_INDEXES, IndexKind, Sequencer, SequencerConfig
 from stelae.sequencer.s3 import S3Store
 from stelae.tiles.errors import FormatError, StelaeError
@@ -83,6 +86,18 @@ class AwsConfig:
 
     def store(self, s3_client: Any = None) -> S3Store:
         return S3Store(self.bucket, self.prefix, client=s3_client)
+
+    def s3_client(self) -> Any:
+        """The S3 client both Lambdas use: botocore's retries off (S3Store retries and counts
+        every request itself) and a connection per write the sequencer has in flight, so its
+        one wave of writes per batch is one round trip, not several queued on a small pool."""
+        return boto3.client(
+            "s3",
+            config=Config(
+                retries={"total_max_attempts": 1},
+                max_pool_connections=SequencerConfig.parallel_writes,
+            ),
+        )
 
     def signer(self, secrets_client: Any) -> Ed25519NoteSigner:
         """Load the signing key from Secrets Manager and check it matches the public vkey."""

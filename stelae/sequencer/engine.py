@@ -19,7 +19,8 @@ reference; in short, :meth:`Sequencer.integrate` does:
    b. the batch's own lookup-index run (docs/index.md), immutable;
    c. the index manifest for the new size, signed, immutable;
    d. the checkpoint, signed, cosigned by witnesses if a policy asks for it, kept at
-      ``checkpoints/<size>`` (immutable);
+      ``checkpoints/<size>`` (immutable). 4a–4d are one wave of concurrent writes (with
+      witnesses, 4d follows it: they check the stored tiles);
    e. **commit point 2 — publish**: compare-and-swap ``checkpoint``.
    A crash anywhere in 4a–4e leaves objects beyond the published size that the next run rewrites
    with the same bytes. The store is flushed before 4e, so everything a checkpoint covers is

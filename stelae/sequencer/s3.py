@@ -113,6 +113,7 @@ class S3Store:
         endpoint_url: str | None = None,
         region_name: str | None = None,
         max_attempts: int = 5,
+        max_pool_connections: int = 16,
         backoff_base: float = 0.05,
         backoff_cap: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -130,6 +131,10 @@ class S3Store:
                 region_name=region_name,
                 config=Config(
                     retries={"total_max_attempts": 1},
+                    # One connection per write the sequencer has in flight (its
+                    # ``parallel_writes``): with fewer, botocore queues the rest and a batch's
+                    # single wave of writes becomes several round trips.
+                    max_pool_connections=max_pool_connections,
                     # Path style works with every S3-compatible store and with IP endpoints.
                     s3={"addressing_style": "path"} if endpoint_url else None,
                 ),

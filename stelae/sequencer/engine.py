@@ -313,7 +313,7 @@ class Sequencer:
             if cosigner is None or not published.note:
                 return IntegrationResult(published.note, published.size, published.root, {})
             text = Checkpoint(self.config.origin, published.size, published.root).to_text()
-            note = sign_note(text, [self.signer]).to_bytes()
+            note = sign_note(text, self._checkpoint_signers).to_bytes()
             reader = self._reader(published.size)
             note = cosigner.cosign(note, published.size, reader.consistency_proof)
             try:

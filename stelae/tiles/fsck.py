@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from stelae.tiles.audit import AuditState, partial_edge_tiles
 from stelae.tiles.batch import BatchRecord
@@ -77,12 +77,7 @@ class Problem:
     found: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "path": self.path,
-            "problem": self.problem,
-            "expected": self.expected,
-            "found": self.found,
-        }
+        return asdict(self)
 
     def line(self) -> str:
         evidence = f" (expected {self.expected}, found {self.found})" if self.expected else ""
@@ -228,15 +223,18 @@ class _Fsck:
         except FormatError:
             return None, _sized(data)
 
-    def served_bundle(self, n: int, width: int) -> tuple[EntryBundle | None, str]:
-        tid = TileID.bundle(n, width)
+    def served_bundle(self, n: int, width: int) -> tuple[EntryBundle | None, str, str]:
+        """The served bundle, or None, why, and what was found instead."""
         try:
-            data = self.served(tid)
-            return EntryBundle.parse(data, width), ""
+            data = self.served(TileID.bundle(n, width))
         except NotFoundError:
-            return None, "missing"
+            return None, "missing", "missing"
+        except FormatError as err:  # the full bundle standing in for the partial one
+            return None, f"does not parse: {err}", "unreadable"
+        try:
+            return EntryBundle.parse(data, width), "", ""
         except FormatError as err:
-            return None, str(err)
+            return None, f"does not parse: {err}", _sized(data)
 
     def walk(self, cp: Checkpoint, wanted: set[int]) -> dict[int, bytes]:
         """Recompute the tree bundle by bundle; return the root at each size in ``wanted``."""
@@ -282,17 +280,12 @@ class _Fsck:
         self.report.checked["tiles"] += 1
         self.report.checked["entries"] += width
         btid, ttid = TileID.bundle(n, width), TileID(0, n, width)
-        bundle, why = self.served_bundle(n, width)
+        bundle, why, bundle_found = self.served_bundle(n, width)
         tile, tile_found = self.served_tile(ttid)
         from_bundle = tuple(bundle.leaf_hashes()) if bundle is not None else None
         if from_bundle is None:
             self.bad_bundles.add(n)
-            self.problem(
-                btid.path(),
-                "missing" if why == "missing" else f"does not parse: {why}",
-                f"{width} entries",
-                why if why == "missing" else "unreadable",
-            )
+            self.problem(btid.path(), why, f"{width} entries", bundle_found)
         if tile is None:
             expected = (
                 f"{width * 32} bytes" if from_bundle is None else _sized(b"".join(from_bundle))
@@ -312,10 +305,8 @@ class _Fsck:
         if from_bundle == tile:
             return tile
         # Two copies disagree: the one the tree above commits to is the intact one.
-        bundle_ok, tile_ok = (
-            self.vouched(n, from_bundle, state, cp),
-            self.vouched(n, tile, state, cp),
-        )
+        bundle_ok = self.vouched(n, from_bundle, state, cp)
+        tile_ok = self.vouched(n, tile, state, cp)
         i = next(i for i, (a, b) in enumerate(zip(from_bundle, tile, strict=True)) if a != b)
         if tile_ok and not bundle_ok:
             self.bad_bundles.add(n)
@@ -600,7 +591,7 @@ class _Fsck:
         """Bodies of entries ``[a, b)`` (their bundles all matched their tiles in the walk)."""
         out: list[bytes] = []
         for n in range(a // TILE_WIDTH, (b + TILE_WIDTH - 1) // TILE_WIDTH):
-            bundle, why = self.served_bundle(n, tile_width(0, n, self.size))
+            bundle, why, _ = self.served_bundle(n, tile_width(0, n, self.size))
             if bundle is None:
                 raise FormatError(f"bundle {n}: {why}")
             first = n * TILE_WIDTH

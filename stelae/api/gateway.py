@@ -1,7 +1,7 @@
 """API Gateway HTTP API (payload format 2.0) events in, event results out.
 
-This is the write Lambda's whole body and the local server's API path: both call
-:func:`handle_event`, so ``stelae serve`` exercises exactly what runs on AWS.
+This is the write Lambda's whole body: the event becomes a :class:`Request` for the same
+:meth:`WriteService.handle` that ``stelae serve`` calls directly, and the answer an event result.
 """
 
 from __future__ import annotations

@@ -13,7 +13,12 @@ from stelae.cli.serve import data_option
 
 @click.group()
 def index() -> None:
-    """Maintain the log's verifiable lookup index."""
+    """Maintain the log's verifiable lookup index (docs/index.md).
+
+    \b
+    Example:
+      stelae index rebuild --data ./stelae-data
+    """
 
 
 @index.command()

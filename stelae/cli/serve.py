@@ -130,6 +130,12 @@ def _listen(value: str) -> tuple[str, int]:
     show_default=True,
     help="Seconds to wait for witnesses' cosignatures for one checkpoint.",
 )
+@click.option(
+    "--witness-refresh",
+    type=click.FloatRange(1, 86400),
+    help="Seconds between re-publications of the checkpoint, freshly cosigned, while no "
+    "entries arrive (so witnesses and monitors see the log is alive). Default: never.",
+)
 def serve(
     *,
     data: Path,

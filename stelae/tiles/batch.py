@@ -36,7 +36,7 @@ from typing import Any
 
 from stelae.tiles.compact import RightEdge
 from stelae.tiles.errors import FormatError
-from stelae.tiles.hashing import HASH_SIZE, leaf_hash, node_hash, root_from_leaf_hashes
+from stelae.tiles.hashing import HASH_SIZE, leaf_hash, node_hash
 from stelae.tiles.indexrun import RunRef
 from stelae.tiles.proof import ProofError, inclusion_ranges, range_root
 from stelae.tiles.tile import MAX_ENTRY_SIZE, EntryTooLargeError, encode_records
@@ -141,18 +141,41 @@ class BatchRecord:
         """
         if not self.first <= index < self.new_size:
             raise ProofError(f"entry {index} is not in the batch [{self.first}, {self.new_size})")
-        return [range_root(a, b, self._node) for a, b in inclusion_ranges(index, self.new_size)]
+        ranges: dict[tuple[int, int], bytes] = self.__dict__.setdefault("_ranges", {})
+        out = []
+        for a, b in inclusion_ranges(index, self.new_size):
+            value = ranges.get((a, b))
+            if value is None:  # the composite right-hand ranges are shared by many proofs
+                value = ranges[(a, b)] = range_root(a, b, self._node)
+            out.append(value)
+        return out
 
     def _node(self, level: int, index: int) -> bytes:
+        # Memoized per record: every writer of a batch shares one record, and without the memo
+        # each proof would re-hash its batch's subtrees (O(batch) per writer, O(batch²) in all).
+        memo: dict[tuple[int, int], bytes] = self.__dict__.setdefault("_memo", {})
+        hit = memo.get((level, index))
+        if hit is not None:
+            return hit
         start, end = index << level, (index + 1) << level
-        if start >= self.first:
-            return root_from_leaf_hashes(self.leaf_hashes[start - self.first : end - self.first])
         if end <= self.first:
-            for (lv, i), h in zip(_edge_nodes(self.edge), self.edge.hashes, strict=True):
-                if (lv, i) == (level, index):
-                    return h
-            raise ProofError(f"node ({level}, {index}) is not in the compact range of {self.first}")
-        return node_hash(self._node(level - 1, 2 * index), self._node(level - 1, 2 * index + 1))
+            edge = self.__dict__.get("_edge_index")
+            if edge is None:
+                edge = dict(zip(_edge_nodes(self.edge), self.edge.hashes, strict=True))
+                self.__dict__["_edge_index"] = edge
+            value = edge.get((level, index))
+            if value is None:
+                raise ProofError(
+                    f"node ({level}, {index}) is not in the compact range of {self.first}"
+                )
+        elif start >= self.first and level == 0:
+            value = self.leaf_hashes[start - self.first]
+        else:  # inside the batch, or straddling its start: from the two children
+            value = node_hash(
+                self._node(level - 1, 2 * index), self._node(level - 1, 2 * index + 1)
+            )
+        memo[(level, index)] = value
+        return value
 
     # -- bytes -------------------------------------------------------------------------------
 

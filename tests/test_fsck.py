@@ -69,7 +69,12 @@ def test_a_whole_log_is_ok(log_dir: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout == ""
     assert "tree size 600" in proc.stderr and "no problems" in proc.stderr
-    code, out = report(tmp_path, str(log_dir))
+    # A `stelae init` data directory (config.json beside log/) is read like its log.
+    data = tmp_path / "data"
+    data.mkdir()
+    log_dir.rename(data / "log")
+    (data / "config.json").write_text("{}")
+    code, out = report(tmp_path, str(data))
     assert code == 0
     assert out["ok"] is True and out["tree_size"] == SIZE and out["problems"] == []
     checked = out["checked"]
@@ -99,7 +104,13 @@ def other_logs_checkpoint(path: Path) -> None:
     path.write_bytes(note)
 
 
+def other_logs_current_checkpoint(path: Path) -> None:
+    other = Ed25519NoteSigner.generate(SIGNER.name)  # the same origin, another key
+    path.write_bytes(sign_checkpoint(Checkpoint(other.name, SIZE, b"\x07" * 32), other))
+
+
 DAMAGE: list[tuple[str, str, Callable[[Path], None], str]] = [
+    ("checkpoint by another key", "checkpoint", other_logs_current_checkpoint, "signed"),
     ("tile truncated", "tile/0/001", truncate, "truncated"),
     ("tile deleted", "tile/0/001", Path.unlink, "missing"),
     ("full bundle, entry body", "tile/entries/001", lambda p: flip(p, 10), "leaf hash"),
@@ -121,7 +132,8 @@ def test_each_damage_is_reported_by_exactly_its_object(
     damage(log_dir / path)
     code, out = report(tmp_path, str(log_dir))
     assert code == 1, out
-    assert out["ok"] is False and out["tree_size"] == SIZE
+    assert out["ok"] is False
+    assert out["tree_size"] == (0 if path == "checkpoint" else SIZE)  # no trusted size
     assert [p["path"] for p in out["problems"]] == [path], out["problems"]
     (problem,) = out["problems"]
     assert words in problem["problem"]

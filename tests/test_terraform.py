@@ -644,21 +644,50 @@ def load_builder() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The deployment zip, built for Lambda's platform, or for this interpreter if manylinux
-    wheels cannot be downloaded (said in a warning: such a zip proves less)."""
+    """The deployment zip for x86_64 Lambda (this machine runs x86_64, so its handlers can be
+    imported here), or for this interpreter if manylinux wheels cannot be downloaded (said in a
+    warning: such a zip proves less)."""
     builder = load_builder()
     out = tmp_path_factory.mktemp("package") / "stelae-lambda.zip"
     try:
-        builder.build(out)
+        builder.build(out, platform=builder.PLATFORMS["x86_64"], architecture="x86_64")
     except builder.BuildError as err:
         warnings.warn(
-            f"couldn't build for {builder.LAMBDA_PLATFORM}; built for the local platform "
+            f"couldn't build for {builder.PLATFORMS['x86_64']}; built for the local platform "
             f"instead, so the package test shows less about Lambda: {err}",
             stacklevel=1,
         )
         print(f"build_lambda: manylinux build failed, using the local platform: {err}")
         builder.build(out, platform=None)
     return out
+
+
+def test_arm64_package_holds_only_arm64_or_pure_python(tmp_path: Path) -> None:
+    """The package the module deploys (arm64) cannot run here, so its files are read: every
+    wheel's tags are aarch64 or ``any``, every shared object is an AArch64 ELF file; and the
+    builder's own check refuses an x86_64 shared object in it."""
+    builder = load_builder()
+    out = tmp_path / "arm64.zip"
+    try:
+        builder.build(out)  # the default: the module's architecture
+    except builder.BuildError as err:
+        pytest.skip(f"couldn't download manylinux2014_aarch64 wheels: {err}")
+    root = unzip(out, tmp_path / "pkg")
+    tags = [
+        line.split(":", 1)[1].strip()
+        for wheel in root.glob("*.dist-info/WHEEL")
+        for line in wheel.read_text().splitlines()
+        if line.startswith("Tag:")
+    ]
+    assert tags, "no wheel metadata in the package"
+    assert all(t.endswith(("-any", "_aarch64")) for t in tags), tags
+    objects = [p for p in root.rglob("*.so*") if builder.elf_machine(p) is not None]
+    assert objects, "cryptography, pycryptodome, httptools ship shared objects"
+    assert {builder.elf_machine(p) for p in objects} == {0xB7}, "not all AArch64"
+    builder.check_architecture(root, "arm64")
+    (root / "intruder.so").write_bytes(b"\x7fELF" + bytes(14) + (0x3E).to_bytes(2, "little"))
+    with pytest.raises(builder.BuildError, match="intruder.so: ELF machine 0x3e"):
+        builder.check_architecture(root, "arm64")
 
 
 IMPORT_CHECK = """

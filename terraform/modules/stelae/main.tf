@@ -636,8 +636,10 @@ resource "aws_lambda_event_source_mapping" "sequencer" {
   # The sequencer reports which messages it could not integrate; the rest are deleted.
   function_response_types = ["ReportBatchItemFailures"]
 
-  # 2 is the smallest value SQS event sources accept; the reserved concurrency of 1 is what keeps
-  # one sequencer at a time, and this keeps the mapping from polling far ahead of it.
+  # 2 is the smallest value SQS event sources accept. The sequencer's reserved concurrency is at
+  # least this (variables.tf): a reservation below the mapping's maximum concurrency is a
+  # documented cause of throttled invocations. Two sequencers at once are safe (the batch claim
+  # and the checkpoint compare-and-swap); usually one runs, as batches rarely overlap.
   scaling_config {
     maximum_concurrency = 2
   }

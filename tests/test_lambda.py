@@ -308,3 +308,48 @@ def test_write_polls_after_the_batching_window_then_every_200ms(deployment: dict
     # The checkpoint before sending (where to look), one checkpoint miss after each of the
     # first two waits, then the checkpoint and the batch record that is the receipt: five.
     assert store.counters.get("GET", 0) - gets_before == 5
+
+
+def test_a_write_whose_batch_is_published_within_the_window_costs_three_gets(
+    deployment: dict[str, Any],
+) -> None:
+    """The usual case once first_poll covers the batch: the checkpoint before sending, then one
+    look after the window — the checkpoint and the batch record that is the receipt. No tile."""
+    from stelae.kinds import from_v2_request
+    from stelae.sequencer.engine import Sequencer, SequencerConfig
+    from stelae.sequencer.pending import PendingEntry
+    from stelae.sequencer.sqs import SqsSubmitter
+
+    store = S3Store(
+        deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
+    )
+    signer = deployment["signer"]
+    config = SequencerConfig(signer.name, background_merges=False)
+    other = S3Store(
+        deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
+    )
+    sequencer = Sequencer(other, signer, config)
+    sequencer.integrate([PendingEntry(from_v2_request(_request(20)[0]).body)])  # a log of 1
+    entry = from_v2_request(_request(21)[0])
+    pending = PendingEntry(entry.body, entry.artifact_digests)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        sequencer.integrate([pending])  # the batch closes and publishes within the window
+
+    gets_before = store.counters.get("GET", 0)
+    submitter = SqsSubmitter(
+        deployment["sqs"],
+        deployment["queue_url"],
+        store,
+        signer.verifier,
+        first_poll=0.5,
+        sleep=sleep,
+        clock=lambda: sum(waits),
+    )
+    receipt = submitter.submit(pending, timeout=10.0)
+    assert receipt.index == 1 and not receipt.duplicate
+    assert waits == [0.5]
+    assert store.counters.get("GET", 0) - gets_before == 3
+    sequencer.close()

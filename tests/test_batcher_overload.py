@@ -85,7 +85,7 @@ def make() -> Iterator[object]:
 def test_the_limit_follows_the_measured_rate(make) -> None:  # type: ignore[no-untyped-def]
     """1 ms an entry is 1,000 entries/s; with a 0.5 s target, 500 may wait and the 501st is
     refused, with a Retry-After of the time the 500 take."""
-    batcher, seq = make(0.001, max_batch=100, max_pending=20000, target_latency=0.5)
+    batcher, seq = make(0.001, max_batch=100, max_pending=20000, target_latency=0.5, min_pending=64)
     fill(batcher, 1)
     seq.wait_for_batch()  # a batch of one is integrating; the queue is empty
     # Nothing timed yet: one batch's worth (max_batch) may wait.

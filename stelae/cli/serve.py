@@ -175,6 +175,12 @@ def serve(
             False,
         )
     )
+    # A log from an earlier stelae gets its lookup index from its own entries first.
+    from stelae.kinds import lookup_keys  # noqa: PLC0415
+    from stelae.sequencer.rebuild import ensure_index  # noqa: PLC0415
+
+    if ensure_index(local.store, local.signer, lookup_keys):
+        _note("built the lookup index of this log from its entries (docs/index.md)")
     cosigner = None
     if witness_policy is not None:
         from stelae.sequencer.witnessing import WitnessCollector  # noqa: PLC0415

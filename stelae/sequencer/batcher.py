@@ -27,8 +27,9 @@ from stelae.tiles.errors import StelaeError
 #: Weight of the newest batch in the integration-rate average: a few batches (a fraction of a
 #: second under load) are enough to follow a slower disk, one slow batch does not halve it.
 RATE_WEIGHT = 0.3
-#: The adaptive limit's floor: a slow sequencer still gets a small queue to batch from.
-MIN_PENDING = 64
+#: The adaptive limit's floor: a slow sequencer still gets a queue to batch from, and a burst of a
+#: few hundred writers (the rate is measured from small batches at first) is not refused.
+MIN_PENDING = 256
 
 
 class QueueFullError(StelaeError):

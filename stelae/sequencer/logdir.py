@@ -53,7 +53,7 @@ class LogConfig:
     queue_target_ms: int = 500
     """Refuse (503, Retry-After) a submission when more are already waiting than the sequencer
     integrates in this long at its recent rate (entries/s, averaged over batches), but always
-    let 64 wait. An accepted entry then waits about this long plus one batch, so a 201 comes
+    let 256 wait. An accepted entry then waits about this long plus one batch, so a 201 comes
     well within a second under any load; what the sequencer cannot take is refused at once
     instead of queued for ever longer. 0 turns this off (only ``max_pending`` applies)."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -75,6 +75,24 @@ def rebuild_index(
     return manifest
 
 
+def ensure_index(store: ObjectStore, signer: Ed25519NoteSigner, keys_of: KeysOf) -> bool:
+    """Rebuild the index if the published checkpoint has no manifest (a log from an earlier
+    stelae); True if it did. ``stelae serve`` calls this before it starts sequencing."""
+    try:
+        note = store.get(CHECKPOINT_KEY)
+    except ObjectNotFound:
+        return False  # a new log: its first checkpoint comes with its manifest
+    size = Checkpoint.parse(open_note(note, [signer.verifier]).text).size
+    try:
+        store.get(manifest_path(size))
+        return False
+    except ObjectNotFound:
+        pass
+    log.warning("the log has no lookup index manifest at size %d: rebuilding it", size)
+    rebuild_index(store, signer, keys_of)
+    return True
+
+
 def _batch_starts(store: ObjectStore, size: int) -> dict[int, int]:
     """``index -> first index of its batch`` from the chain of batch records; entries of a log
     from before batch records are their own start (offset 0), as docs/index.md says."""
@@ -92,4 +110,4 @@ def _batch_starts(store: ObjectStore, size: int) -> dict[int, int]:
     return starts
 
 
-__all__ = ["IndexMissingError", "rebuild_index"]
+__all__ = ["IndexMissingError", "ensure_index", "rebuild_index"]

@@ -15,7 +15,7 @@ from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig, WriteService
 from stelae.api.submit import InProcessSubmitter
 from stelae.sequencer.batcher import Batcher
-from stelae.sequencer.engine import Cosigner, IndexMissingError
+from stelae.sequencer.engine import Cosigner
 from stelae.sequencer.logdir import LocalLog, open_log
 from stelae.sequencer.reader import StoreFetcher
 from stelae.server.explorer import explorer_file
@@ -46,18 +46,7 @@ def open_batcher(
     claimed is finished (so nothing is served from a half-integrated tree)."""
     cfg = local.config
     sequencer = local.sequencer(cosigner)
-    try:
-        sequencer.published()
-    except IndexMissingError:
-        # A log from before the batch-level index: give it one from its own entries first.
-        from stelae.kinds import lookup_keys  # noqa: PLC0415 - only for an old log
-        from stelae.sequencer.rebuild import rebuild_index  # noqa: PLC0415
-
-        log.warning("this log has no lookup index manifest: rebuilding it from its entries")
-        sequencer.close()
-        rebuild_index(local.store, local.signer, lookup_keys)
-        sequencer = local.sequencer(cosigner)
-        sequencer.published()
+    sequencer.published()
     return Batcher(
         sequencer,
         max_batch=cfg.batch_max_size,

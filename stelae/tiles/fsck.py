@@ -164,6 +164,7 @@ class _Fsck:
         self.bad_bundles: set[int] = set()  # bundles whose entries could not be read
         self.bad_batches: list[int] = []  # batch records that do not parse
         self.tree_ok = True  # the recomputed tree reached the signed root
+        self.leaf_tile: tuple[int, tuple[bytes, ...] | None] = (-1, None)
 
     def problem(self, path: str, problem: str, expected: str = "", found: str = "") -> None:
         self.report.problems.append(Problem(path, problem, expected, found))
@@ -514,10 +515,15 @@ class _Fsck:
     def leaf(self, index: int) -> bytes | None:
         """The level-0 hash at ``index``: the intact copy, or None if the tree is unknown there."""
         n, i = divmod(index, TILE_WIDTH)
-        fixed = self.level0_fixed.get(n)
-        if fixed is not None:
-            return fixed[i]
-        hashes, _ = self.served_tile(TileID(0, n, tile_width(0, n, self.size)))
+        if self.leaf_tile[0] != n:  # records are read in index order: one parse per tile
+            fixed = self.level0_fixed.get(n)
+            tile = (
+                (fixed, "")
+                if fixed
+                else self.served_tile(TileID(0, n, tile_width(0, n, self.size)))
+            )
+            self.leaf_tile = (n, tile[0])
+        hashes = self.leaf_tile[1]
         return hashes[i] if hashes is not None else None
 
     # -- 5. the lookup index ---------------------------------------------------------------------

@@ -143,6 +143,7 @@ JSON_COMMANDS = [
     ("search", "--artifact", "app.txt"),
     ("loginfo",),
     ("logproof", "--first-size", "1"),
+    ("fsck",),
 ]
 
 

@@ -336,10 +336,9 @@ class _Fsck:
     def vouched(self, n: int, leaves: tuple[bytes, ...], state: AuditState, cp: Checkpoint) -> bool:
         """Whether the node above tile 0/``n`` (in a level-1 tile, or the signed root for the
         last bundle) is the hash of ``leaves``."""
-        if len(leaves) == TILE_WIDTH and tile_width(1, n // TILE_WIDTH, cp.size):
-            parent, _ = self.served_tile(
-                TileID(1, n // TILE_WIDTH, tile_width(1, n // TILE_WIDTH, cp.size))
-            )
+        width = tile_width(1, n // TILE_WIDTH, cp.size)
+        if len(leaves) == TILE_WIDTH and width:
+            parent, _ = self.served_tile(TileID(1, n // TILE_WIDTH, width))
             if parent is not None and root_from_leaf_hashes(list(leaves)) == parent[n % TILE_WIDTH]:
                 return True
         last = state.size + len(leaves) == cp.size
@@ -443,12 +442,8 @@ class _Fsck:
                 self.problem(path, "is the record of another batch", str(first), str(record.first))
                 continue
             if record.new_size > self.size:
-                self.problem(
-                    path,
-                    "extends beyond the checkpoint",
-                    f"at most {self.size}",
-                    str(record.new_size),
-                )
+                why = "extends beyond the checkpoint"
+                self.problem(path, why, f"at most {self.size}", str(record.new_size))
                 continue
             expected_next = record.new_size
             self.check_batch(path, record, roots)
@@ -457,12 +452,8 @@ class _Fsck:
 
     def missing_batch(self, first: int) -> None:
         self.bad_batches.append(first)  # the index names it too: reported here only
-        self.problem(
-            batch_path(first),
-            "missing: the batch record before it ends there",
-            "a batch record",
-            "missing",
-        )
+        why = "missing: the batch record before it ends there"
+        self.problem(batch_path(first), why, "a batch record", "missing")
 
     def check_batch(self, path: str, record: BatchRecord, roots: dict[int, bytes]) -> None:
         if self.tree_ok and roots.get(record.first, record.base_root) != record.base_root:

@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from stelae.sequencer.engine import Sequencer, SequencerConfig
+from stelae.sequencer.local import LocalStore
+from stelae.sequencer.pending import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from tests.test_cli_read import REPO, SIGNER, Log, Served, flip
@@ -120,6 +123,7 @@ DAMAGE: list[tuple[str, str, Callable[[Path], None], str]] = [
     ("another log's checkpoint", "checkpoints/300", other_logs_checkpoint, "signed"),
     ("batch timestamp", "batch/200", lambda p: flip(p, timestamp_offset(p)), "timestamp"),
     ("index shard", "index/run/100-200/0", lambda p: flip(p, p.stat().st_size - 1), ""),
+    ("index manifest deleted", "index/manifest/600", Path.unlink, "missing"),
 ]
 
 
@@ -202,3 +206,19 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     proc = fsck(tmp_path, str(tmp_path / "no-such-log"))
     assert proc.returncode == 2
     assert "not a directory" in proc.stderr
+
+
+def test_a_log_without_an_index_is_whole_without_one(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    config = SequencerConfig(SIGNER.name, background_merges=False, lookup_index=False)
+    sequencer = Sequencer(LocalStore(root), SIGNER, config)
+    try:
+        sequencer.published()
+        for i in range(0, 300, 100):
+            sequencer.integrate([PendingEntry(f'{{"n":{n}}}'.encode()) for n in range(i, i + 100)])
+    finally:
+        sequencer.close()
+    assert not (root / "index").exists()
+    code, out = report(tmp_path, str(root))
+    assert code == 0, out
+    assert out["tree_size"] == 300 and out["checked"]["index not published"] == 1

@@ -37,7 +37,6 @@ from stelae.tiles.audit import AuditState, partial_edge_tiles
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.builder import extend
 from stelae.tiles.checkpoint import Checkpoint, open_checkpoint
-from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT, HASH_SIZE, root_from_leaf_hashes
 from stelae.tiles.indexaudit import IndexMismatchError, KeysOf, audit_index
@@ -110,13 +109,8 @@ def _sized(data: bytes) -> str:
 
 
 def _decimal_names(names: Iterable[str]) -> list[int]:
-    out = []
-    for name in names:
-        try:
-            out.append(parse_decimal(name, "object name"))
-        except FormatError:
-            continue  # a stray or temporary file, not an object of this class
-    return sorted(out)
+    """The canonical decimal names; others (stray or temporary files) are no objects of ours."""
+    return sorted(int(n) for n in names if n.isascii() and n.isdigit() and str(int(n)) == n)
 
 
 def fsck(
@@ -179,7 +173,7 @@ class _Fsck:
         roots = self.walk(cp, set(history) | set(firsts))
         self.check_history(history, roots)
         self.check_batches(firsts, roots)
-        self.check_index(cp)
+        self.check_index(cp, firsts[-1] if firsts else None)
         return self.report
 
     # -- 1. the checkpoint -----------------------------------------------------------------------
@@ -288,15 +282,9 @@ class _Fsck:
             self.bad_bundles.add(n)
             self.problem(btid.path(), why, f"{width} entries", bundle_found)
         if tile is None:
-            expected = (
-                f"{width * 32} bytes" if from_bundle is None else _sized(b"".join(from_bundle))
-            )
-            self.problem(
-                ttid.path(),
-                "missing" if tile_found == "missing" else "truncated or malformed",
-                expected,
-                tile_found,
-            )
+            want = _sized(b"".join(from_bundle)) if from_bundle else f"{width * HASH_SIZE} bytes"
+            why = "missing" if tile_found == "missing" else "truncated or malformed"
+            self.problem(ttid.path(), why, want, tile_found)
         if from_bundle is None or tile is None:
             if from_bundle is None and tile is not None:
                 return tile
@@ -519,12 +507,18 @@ class _Fsck:
 
     # -- 5. the lookup index ---------------------------------------------------------------------
 
-    def check_index(self, cp: Checkpoint) -> None:
+    def check_index(self, cp: Checkpoint, previous: int | None) -> None:
+        """``previous`` is the size the last batch started from: if the log had an index then,
+        a missing manifest now is damage; if not, the log publishes no index (configured so,
+        or older than the index) and there is nothing to check."""
         path = manifest_path(cp.size)
         try:
             data = self.fetch(path)
         except NotFoundError:
-            self.problem(path, "missing", "the signed index manifest of this size", "missing")
+            if previous is not None and self.exists(manifest_path(previous)):
+                self.problem(path, "missing", "the signed index manifest of this size", "missing")
+            else:
+                self.report.checked["index not published"] += 1
             return
         self.report.checked["index manifests"] += 1
         try:
@@ -565,6 +559,12 @@ class _Fsck:
                 )
             except (FormatError, VerificationError) as err:
                 self.problem(self.bad_shard(ref, err), str(err))
+
+    def exists(self, path: str) -> bool:
+        try:
+            return bool(self.fetch(path))
+        except NotFoundError:
+            return False
 
     def overlaps_damage(self, ref: RunRef) -> bool:
         bundles = range(ref.a // TILE_WIDTH, (ref.b + TILE_WIDTH - 1) // TILE_WIDTH)

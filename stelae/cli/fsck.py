@@ -81,7 +81,6 @@ def fsck_command(reader: Reader, as_json: bool) -> None:
         sys.exit(1)
 
 
-
 def _check_quorum(reader: Reader, report: Report) -> None:
     """With --witness-policy, a checkpoint its quorum did not cosign is a problem too."""
     if reader.policy is None or any(p.path == "checkpoint" for p in report.problems):

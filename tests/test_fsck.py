@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
+from stelae import kinds
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.pending import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
+from stelae.tiles.errors import NotFoundError
+from stelae.tiles.fsck import fsck as check
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from tests.test_cli_read import REPO, SIGNER, Log, Served, flip
 
@@ -222,3 +225,29 @@ def test_a_log_without_an_index_is_whole_without_one(tmp_path: Path) -> None:
     code, out = report(tmp_path, str(root))
     assert code == 0, out
     assert out["tree_size"] == 300 and out["checked"]["index not published"] == 1
+
+
+def test_the_library_reports_a_bundle_and_its_tile_both_gone(pristine: Path) -> None:
+    """With neither copy of a bundle's leaf hashes, the tree above cannot be recomputed: both
+    objects are reported, the later bundles are still checked, and nothing is blamed for what
+    could not be checked (pure code over an in-memory copy of the log)."""
+    objects = {
+        p.relative_to(pristine).as_posix(): p.read_bytes()
+        for p in pristine.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and ".state" not in p.parts
+    }
+    del objects["tile/entries/001"], objects["tile/0/001"]
+
+    def fetch(path: str) -> bytes:
+        try:
+            return objects[path]
+        except KeyError:
+            raise NotFoundError(path) from None
+
+    def list_names(folder: str) -> list[str]:
+        return [k[len(folder) + 1 :] for k in objects if k.startswith(folder + "/")]
+
+    result = check(fetch, [SIGNER.verifier], SIGNER.name, kinds.lookup_keys, list_names=list_names)
+    assert [p.path for p in result.problems] == ["tile/entries/001", "tile/0/001"]
+    assert result.checked["bundles"] == 3 and result.checked["batch records"] == 6
+    assert result.checked["index runs"] == 2  # 0-100 and 100-200; the others need bundle 1

@@ -54,3 +54,59 @@ def test_loginfo_get_and_monitor_read_s3(moto_server: MotoEndpoint, tmp_path: Pa
     missing = run("loginfo")
     assert missing.returncode == 1
     assert "Traceback" not in missing.stderr
+
+
+def test_index_rebuild_and_search_on_s3(moto_server: MotoEndpoint, tmp_path: Path) -> None:
+    """An S3 log without an index (as an earlier stelae left it) gets one from `stelae index
+    rebuild --s3`, after which `stelae search` proves its answers from the bucket."""
+    import hashlib
+    import json
+
+    from stelae.kinds import from_v1_proposed, signing
+
+    bucket = f"idx-{uuid.uuid4().hex[:12]}"
+    moto_server.client("s3").create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    origin = "s3index.example/log"
+    signer = Ed25519NoteSigner.generate(origin)
+    store = S3Store(bucket, "log", endpoint_url=moto_server.url, region_name="us-east-1")
+    key = signing.generate_key("ecdsa-p256")
+    entries = []
+    for i in range(5):
+        sig = signing.sign_artifact(key, b"s3 artifact %d" % i)
+        e = from_v1_proposed(
+            signing.build_v1_hashedrekord(
+                sig, signing.public_key_pem(key), artifact=b"s3 artifact %d" % i
+            )
+        )
+        entries.append(PendingEntry(e.body, e.artifact_digests, e.key_fingerprints))
+    seq = Sequencer(store, signer, SequencerConfig(origin, lookup_index=False))
+    seq.integrate(entries)
+    seq.close()
+    key_file = tmp_path / "signing.key"
+    key_file.write_text(signer.skey)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": moto_server.url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "STELAE_LOG_URL": f"s3://{bucket}/log",
+        "STELAE_VKEY": signer.vkey,
+        "STELAE_STATE_DIR": str(tmp_path / "state"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "stelae", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    before = run("search", "--sha", hashlib.sha256(b"s3 artifact 2").hexdigest())
+    assert before.returncode == 1 and "index/manifest/5" in before.stderr
+    rebuilt = run("index", "rebuild", "--s3", f"s3://{bucket}/log", "--key-file", str(key_file))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    found = run("search", "--sha", hashlib.sha256(b"s3 artifact 2").hexdigest(), "--json")
+    assert found.returncode == 0, found.stderr
+    assert [e["index"] for e in json.loads(found.stdout)["entries"]] == [2]

@@ -15,7 +15,7 @@ attributed to the write function, the sequencer function or the event source map
   invokes ``stelae.lambda.sequence.handler`` with a real SQS event, then deletes what succeeded
   with ``DeleteMessageBatch`` (≤ 10 per call, so ⌈n/10⌉ calls per batch).
 - **sequencer λ**: one execution environment (reserved concurrency 1); its cold start (the
-  ``GetSecretValue`` and the first reads) is counted separately from the steady state.
+  SSM ``GetParameter`` and the first reads) is counted separately from the steady state.
 
 Three steady profiles, 1, 100 and 1,000 entries/s, with the module's batch size (256) and
 batching window (1 s). What differs between them is modelled, not run in real time (a 2-core box
@@ -23,7 +23,7 @@ with moto cannot sustain 1,000 entries/s): a profile runs in *waves*, one per se
 invocation. A wave of ``b = min(256, rate × window)`` entries (1, 100, 256) arrives at the
 profile's rate; the ESM closes the batch when the window expires (``b < 256``) or when the batch
 is full (``256 / rate`` s after the first arrival); the sequencer integrates it; the next wave
-starts when it is done (the sequencer keeps up). Writers poll the leaf index with the real
+starts when it is done (the sequencer keeps up). Writers poll the checkpoint with the real
 schedule while all of this happens. A warm-up wave (not counted) comes first. Requests per entry
 are then scaled to a million entries.
 
@@ -40,7 +40,7 @@ lookup index on (the default).
 
 Added on top of what the emulator shows (see :func:`~benchmarks.aws_pricing.assumptions`): API
 Gateway requests and data out, CloudWatch Logs ingestion (estimated from the line formats),
-alarms, the secret, the ESM's idle long polling, Lambda init, S3 storage growth (measured: bytes
+alarms (optional), the ESM's idle long polling, Lambda init, S3 storage growth (measured: bytes
 listed in the bucket) and CloudFront / S3 reads per 1,000 proof verifications from tiles (tiles
 per proof from :mod:`benchmarks.proofs`). Prices: :mod:`benchmarks.prices`.
 
@@ -185,20 +185,24 @@ def month_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
             *[sum(p["write"]["seconds"]) / p["write"]["invocations"] for p in profiles],
         ],
         [
-            "leaf-index 404 GETs per write, model (priced)",
-            *[p["model"]["leaf_404_per_entry"] for p in profiles],
-        ],
-        [
-            "  … on the emulator",
+            "S3 GETs per write (checkpoint, polls, batch record), counted (priced)",
             *[
                 sum(
                     r["calls"]
                     for r in p["requests"]
-                    if r["caller"] == "write" and r["detail"] == "index/leaf (404)"
+                    if r["caller"] == "write" and r["operation"] == "GetObject"
                 )
                 / p["entries"]
                 for p in profiles
             ],
+        ],
+        [
+            "  … model, sequencer as fast as alone (not priced)",
+            *[p["model"]["gets_per_entry"] for p in profiles],
+        ],
+        [
+            "write λ peak RSS, MB (fresh interpreter, one write)",
+            *[p["write_peak_rss"]["bytes"] / 2**20 for p in profiles],
         ],
         ["write λ concurrency", *[p["cost"]["month"]["write_concurrency"] for p in profiles]],
     ]
@@ -219,7 +223,7 @@ def month_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
     )
     rows.append(
         [
-            "idle: USD/month (secret, alarms, ESM polling)",
+            "idle: USD/month (alarms if on, ESM polling)",
             *[p["cost"]["idle"]["total_without_storage"] for p in profiles],
         ]
     )

@@ -18,10 +18,12 @@ from benchmarks import prices, proofs
 from benchmarks.aws_emulator import FAKE_CREDENTIALS
 from benchmarks.aws_model import (
     ALARMS,
+    ARCHITECTURE,
     ENVIRONMENT_LIFETIME_S,
     ESM_LONG_POLL_S,
     ESM_POLLERS,
     INITIAL_SIZE,
+    LAMBDA_GB_SECOND,
     LOG_EVENT_OVERHEAD,
     LOG_RETENTION_DAYS,
     MONTH_SECONDS,
@@ -136,44 +138,11 @@ def _billed_ms(seconds: float) -> float:
     return math.ceil(seconds * 1000)
 
 
-_TIMED = ("index/leaf (404)", "index/leaf", "checkpoint", "tile")
-
-
 def priced_requests(profile: dict[str, Any]) -> list[dict[str, Any]]:
-    """The counted requests, with the write function's timing-dependent reads modelled.
-
-    How often a writer polls depends on how long integration takes, which on the emulator is
-    inflated by the writers' own polling (one moto process serves everything). Those rows are
-    replaced by :func:`model_writes`: per entry, ``leaf_404_per_entry`` leaf-index GETs answered
-    404, one that finds the leaf record, one checkpoint GET, and the tile GETs the answered
-    writes made (counted, per answer). Everything else is as counted.
-    """
-    n, m = profile["entries"], profile["model"]
-    rows = [dict(r) for r in profile["requests"]]
-    writes = [r for r in rows if r["caller"] == "write" and r["operation"] == "GetObject"]
-    answered = sum(r["calls"] for r in writes if r["detail"] == "checkpoint")
-    tiles = sum(r["calls"] for r in writes if r["detail"] == "tile")
-    modelled = {
-        "index/leaf (404)": m["leaf_404_per_entry"] * n,
-        "index/leaf": float(n),
-        "checkpoint": float(n),
-        "tile": tiles / max(1, answered) * n,
-    }
-    out = [r for r in rows if r not in writes or r["detail"] not in _TIMED]
-    for detail, calls in modelled.items():
-        out.append(
-            {
-                "caller": "write",
-                "service": "s3",
-                "operation": "GetObject",
-                "detail": detail,
-                "calls": calls,
-                "billed": calls,
-                "request_bytes": 0,
-                "modelled": True,
-            }
-        )
-    return out
+    """The requests as counted: the write function's polls included, from the handler's real
+    schedule against the emulated sequencer (on the emulator the sequencer is slower than on S3,
+    so writers poll a little more often than they would: an upper bound)."""
+    return [dict(r) for r in profile["requests"]]
 
 
 def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
@@ -193,7 +162,6 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
         "calls", lambda r: r["service"] == "s3" and not r["operation"].startswith(S3_PUT_CLASS)
     )
     sqs = total("billed", lambda r: r["service"] == "sqs")
-    secrets = total("calls", lambda r: r["service"] == "secretsmanager")
     w, s = profile["write"], profile["sequencer"]
     write_gbs = n * _billed_ms(model["write_seconds"]) / 1000 * WRITE_MEMORY_GB
     seq_gbs = s["invocations"] * _billed_ms(model["integrate_seconds"]) / 1000 * SEQUENCER_MEMORY_GB
@@ -206,13 +174,12 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
         "API Gateway HTTP API requests": w["invocations"] * price("apigw_http_request"),
         "API Gateway responses (data out)": w["response_bytes"] / 1e9 * price("internet_gb_out"),
         "Lambda write: requests": w["invocations"] * price("lambda_request"),
-        "Lambda write: GB-s": write_gbs * price("lambda_gb_second"),
+        "Lambda write: GB-s": write_gbs * price(LAMBDA_GB_SECOND),
         "Lambda sequencer: requests": s["invocations"] * price("lambda_request"),
-        "Lambda sequencer: GB-s": seq_gbs * price("lambda_gb_second"),
+        "Lambda sequencer: GB-s": seq_gbs * price(LAMBDA_GB_SECOND),
         "SQS requests": sqs * price("sqs_request"),
         "S3 PUT-class requests": s3_put * price("s3_put"),
         "S3 GET-class requests": s3_get * price("s3_get"),
-        "Secrets Manager API calls": secrets * price("secret_api_call"),
         "CloudWatch Logs ingestion": log_bytes / 1e9 * price("logs_ingest_gb"),
     }
     per_million = {k: v * scale for k, v in items.items()}
@@ -230,19 +197,18 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
     storage_gb_month = storage_per_entry * month_entries / 1e9
     log_gb_month = log_bytes * scale * month_entries / 1e6 / 1e9
     fixed = {
-        "Secrets Manager secret": price("secret_month"),
-        f"CloudWatch alarms ({ALARMS})": ALARMS * price("alarm_month"),
+        # The key is a standard SecureString parameter: no monthly fee, GetParameter free at
+        # standard throughput (https://aws.amazon.com/systems-manager/pricing/).
+        f"CloudWatch alarms ({ALARMS}; optional, off by default)": ALARMS * price("alarm_month"),
         f"ESM idle long polling ({ESM_POLLERS} pollers)": esm_idle * price("sqs_request"),
     }
     busy = {
         "per-entry costs above": per_million_total * month_entries / 1e6,
-        "Secrets Manager GetSecretValue (sequencer cold starts)": seq_inits
-        * price("secret_api_call"),
         "Lambda init (cold starts)": (
             write_inits * WRITE_MEMORY_GB + seq_inits * SEQUENCER_MEMORY_GB
         )
         * init_seconds
-        * price("lambda_gb_second"),
+        * price(LAMBDA_GB_SECOND),
         "CloudWatch Logs storage (30 days retained)": log_gb_month
         * price("logs_storage_gb_month")
         * LOG_RETENTION_DAYS
@@ -288,15 +254,16 @@ def assumptions(init_seconds: float) -> list[str]:
         "A month is 30 days. Storage: S3 Standard bytes listed in the bucket after the measured "
         "waves minus before, per entry; every month of traffic adds that much for as long as the "
         "log is kept (nothing is ever deleted).",
-        f"Lambda x86_64, write {int(WRITE_MEMORY_GB * 1024)} MB, sequencer "
+        f"Lambda {ARCHITECTURE}, write {int(WRITE_MEMORY_GB * 1024)} MB, sequencer "
         f"{int(SEQUENCER_MEMORY_GB * 1024)} MB (module defaults), rounded up to 1 ms per "
         "invocation. Sequencer duration = its handler's wall time integrating a batch alone "
         "(moto standing in for S3). The write function's duration is mostly waiting: it is "
         "modelled (model_writes) from the batching window, that integration time and "
         "SqsSubmitter's schedule (first poll at the batching window, then every 0.2 s), plus "
-        "the measured time of a write that needs no wait; so are its leaf-index polls (rows "
-        "marked †). On the emulator the writers' own polling slows the shared moto process, "
-        "so the measured values (shown beside) are higher.",
+        "the measured time of a write that needs no wait (a model, shown beside the emulator's "
+        "duration, which the writers' own polling of the shared moto process inflates). Its "
+        "GETs (checkpoint before SendMessage, one per poll, the batch record) are counted, not "
+        "modelled: an upper bound for the same reason.",
         f"Each profile starts from a log of {INITIAL_SIZE:,} entries (written directly, not "
         "counted), so batches update three tile levels as in any log of 65,536 to 16.7 million "
         "entries; a log past 16.7 million writes one more tile per batch (and a writer may read "
@@ -305,7 +272,7 @@ def assumptions(init_seconds: float) -> list[str]:
         "lifetime); write concurrency = rate × mean write duration (Little's law); each "
         f"environment's init ({init_seconds:.2f} s measured: a fresh interpreter importing the "
         "handlers; Lambda's own runtime start not included) is billed as GB-s, and each "
-        "sequencer cold start calls GetSecretValue once.",
+        "sequencer cold start calls SSM GetParameter once (free at standard throughput).",
         f"The ESM: measured ReceiveMessage calls (one poller filling the batch) plus, always, "
         f"{ESM_POLLERS} pollers long-polling every {ESM_LONG_POLL_S} s (AWS starts SQS event "
         "sources with five pollers; an upper bound while busy). DeleteMessageBatch deletes at "

@@ -38,6 +38,12 @@ PRICES: dict[str, Price] = {
         "The init phase of a cold start has been billed too since 1 August 2025. "
         "Free tier: 400,000 GB-s/month.",
     ),
+    "lambda_gb_second_arm64": Price(
+        0.0000133334,
+        "GB-second (arm64)",
+        "https://aws.amazon.com/lambda/pricing/",
+        "First tier (first 7.5 billion GB-s/month). Billed per 1 ms. What the module deploys.",
+    ),
     "apigw_http_request": Price(
         1.00 / 1e6,
         "HTTP API request",

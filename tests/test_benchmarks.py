@@ -370,9 +370,9 @@ def test_aws_cost_counts_are_exact() -> None:
         assert calls["sequencer", "s3", "PutObject If-Match", "intent"] == waves
         assert calls["sequencer", "s3", "PutObject If-Match", "checkpoint"] == waves
         assert calls["sequencer", "s3", "PutObject If-None-Match", "checkpoint history"] == waves
-        assert not any(k[1] == "secretsmanager" for k in ops)
+        assert not any(k[1] == "ssm" for k in ops)
         warmup = Counter((x["caller"], x["service"], x["operation"]) for x in p["warmup_requests"])
-        assert warmup["sequencer", "secretsmanager", "GetSecretValue"] == 1
+        assert warmup["sequencer", "ssm", "GetParameter"] == 1
         assert p["write"]["invocations"] == len(p["write"]["seconds"]) == n
         c = p["cost"]
         assert c["usd_per_million_total"] == pytest.approx(sum(c["usd_per_million"].values()))

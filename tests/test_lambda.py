@@ -38,16 +38,17 @@ def deployment(
     name = f"t{uuid.uuid4().hex[:10]}"
     origin = f"{name}.log.example"
     signer = Ed25519NoteSigner.generate(origin)
-    s3, sqs, sm = (moto_server.client(s) for s in ("s3", "sqs", "secretsmanager"))
+    s3, sqs, ssm = (moto_server.client(s) for s in ("s3", "sqs", "ssm"))
     s3.create_bucket(Bucket=name)  # type: ignore[attr-defined]
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]  # type: ignore[attr-defined]
-    secret = sm.create_secret(Name=name, SecretString=signer.skey)["ARN"]  # type: ignore[attr-defined]
+    parameter = f"/{name}/signing-key"
+    ssm.put_parameter(Name=parameter, Value=signer.skey, Type="SecureString")  # type: ignore[attr-defined]
     env = {
         "AWS_ENDPOINT_URL": moto_server.url,
         "STELAE_BUCKET": name,
         "STELAE_QUEUE_URL": queue_url,
         "STELAE_VKEY": signer.vkey,
-        "STELAE_SIGNING_KEY_SECRET": secret,
+        "STELAE_SIGNING_KEY_PARAM": parameter,
         "STELAE_WAIT_SECONDS": "15",
     }
     for k, v in env.items():

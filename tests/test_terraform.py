@@ -141,9 +141,9 @@ def assert_no_key_material(function: str, env: dict[str, str]) -> None:
             assert base64.b64decode(value.split("+", 2)[2])[0] == 0x01, "an Ed25519 public key"
             continue
         assert not KEY_MATERIAL.search(value), f"{function}: {name} looks like key material"
-        if re.search(r"KEY|SECRET", name):
-            assert value.startswith("arn:"), (
-                f"{function}: {name}={value!r} should hold a secret's ARN, nothing else"
+        if re.search(r"KEY|SECRET|PARAM", name):
+            assert value.startswith("arn:") or re.fullmatch(r"/[A-Za-z0-9_./-]+", value), (
+                f"{function}: {name}={value!r} should name a parameter or ARN, nothing else"
             )
 
 
@@ -312,17 +312,29 @@ def test_plan_no_wildcard_actions(real_aws_plan: dict[str, Any]) -> None:
 
 @needs_terraform
 def test_plan_never_holds_the_signing_key(real_aws_plan: dict[str, Any]) -> None:
-    # Terraform creates the secret container only: no secret version, no generated key, so the
-    # key never lands in the Terraform state.
+    # Terraform only names the SecureString the operator creates: no parameter resource or data
+    # source (either would read the key into the state), no secret, no generated key.
     types = {rc["type"] for rc in real_aws_plan["resource_changes"]}
-    assert "aws_secretsmanager_secret" in types
-    for forbidden in ("aws_secretsmanager_secret_version", "tls_private_key", "random_password"):
+    for forbidden in (
+        "aws_ssm_parameter",
+        "aws_secretsmanager_secret",
+        "aws_secretsmanager_secret_version",
+        "tls_private_key",
+        "random_password",
+    ):
         assert forbidden not in types
+    config_types = {
+        r["type"]
+        for r in real_aws_plan["configuration"]["root_module"]["module_calls"]["stelae"]["module"][
+            "resources"
+        ]
+    }
+    assert "aws_ssm_parameter" not in config_types, "a data source would read the key"
 
-    # Function environments are built only from names, URLs and the secret's ARN.
+    # Function environments are built only from names, URLs and the parameter's name.
     config = real_aws_plan["configuration"]["root_module"]["module_calls"]["stelae"]["module"]
     allowed = re.compile(
-        r"^(var\.(write|sequencer)_environment|local\.common_environment|local\.signing_key_arn"
+        r"^(var\.(write|sequencer)_environment|local\.common_environment|local\.signing_key_parameter"
         r"|var\.write_wait_seconds|var\.sequencer_batching_window_seconds)$"
     )
     functions = [r for r in config["resources"] if r["type"] == "aws_lambda_function"]
@@ -392,7 +404,7 @@ class MotoDeployment:
             "aws_secret_access_key": "testing",
             "emulator_compatible": True,
             "bucket_force_destroy": True,
-            "secret_recovery_window_days": 0,
+            "alarms": True,
             # Destroy only disables the distribution (saves the provider's wait for deletion);
             # the test deletes it afterwards.
             "cloudfront_retain_on_delete": True,
@@ -471,7 +483,7 @@ def moto_deployment(
 def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[str, Any]) -> None:
     bucket = outputs["bucket_name"]
     dist_arn = outputs["cloudfront_distribution_arn"]
-    secret_arn = outputs["signing_key_secret_arn"]
+    parameter = outputs["signing_key_parameter_name"]
 
     # --- outputs
     assert outputs["read_url"].startswith("https://") and outputs["read_url"].endswith(
@@ -479,7 +491,7 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     )
     assert outputs["write_url"].startswith("https://") and not outputs["write_url"].endswith("/")
     assert outputs["sequencer_function_name"] in outputs["verifier_key_command"]
-    assert secret_arn in outputs["put_signing_key_command"]
+    assert f"--name '{parameter}' --type SecureString" in outputs["put_signing_key_command"]
 
     # --- S3: private, readable only by this distribution, .state/ never
     s3 = moto.client("s3")
@@ -537,15 +549,16 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     assert write["Configuration"]["Handler"] == "stelae.lambda.write.handler"
     assert seq["Configuration"]["Handler"] == "stelae.lambda.sequence.handler"
     assert write["Configuration"]["Runtime"] == seq["Configuration"]["Runtime"] == "python3.11"
-    assert seq["Concurrency"]["ReservedConcurrentExecutions"] == 1
+    # At least the mapping's maximum concurrency (2), or Lambda throttles the mapping.
+    assert seq["Concurrency"]["ReservedConcurrentExecutions"] == 2
     write_env = write["Configuration"]["Environment"]["Variables"]
     seq_env = seq["Configuration"]["Environment"]["Variables"]
     # The contract of stelae/sequencer/aws.py.
     assert write_env["STELAE_QUEUE_URL"] == seq_env["STELAE_QUEUE_URL"] == outputs["queue_url"]
     assert write_env["STELAE_BUCKET"] == seq_env["STELAE_BUCKET"] == bucket
     assert write_env["STELAE_VKEY"] == seq_env["STELAE_VKEY"] == outputs["verifier_key"]
-    assert seq_env["STELAE_SIGNING_KEY_SECRET"] == secret_arn
-    assert "STELAE_SIGNING_KEY_SECRET" not in write_env, "the write side never signs"
+    assert seq_env["STELAE_SIGNING_KEY_PARAM"] == parameter == f"/{name}/signing-key"
+    assert "STELAE_SIGNING_KEY_PARAM" not in write_env, "the write side never signs"
     assert float(write_env["STELAE_WAIT_SECONDS"]) < 29
     assert_no_key_material("write", write_env)
     assert_no_key_material("sequencer", seq_env)
@@ -565,11 +578,10 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
         "*/POST/api/v2/log/entries",
     ]
 
-    # --- Secrets Manager: the container exists and Terraform never put a value in it
-    sm = moto.client("secretsmanager")
-    assert sm.describe_secret(SecretId=secret_arn)["ARN"] == secret_arn
-    with pytest.raises(sm.exceptions.ResourceNotFoundException):
-        sm.get_secret_value(SecretId=secret_arn)
+    # --- Parameter Store: Terraform neither created nor read the key's parameter
+    ssm = moto.client("ssm")
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name=parameter, WithDecryption=True)
 
     # --- IAM: one role per function, each action named, resources this log's own
     iam = moto.client("iam")
@@ -582,15 +594,15 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
         for stmt in stmts:
             for resource in as_list(stmt["Resource"]):
                 assert resource != "*", f"{role}: unscoped resource in {stmt}"
-                assert bucket in resource or name in resource or resource == secret_arn, resource
+                assert bucket in resource or name in resource, resource
         role_actions[role] = {
             a for s in stmts if s["Effect"] == "Allow" for a in as_list(s["Action"])
         }
     assert "sqs:SendMessage" in role_actions[f"{name}-write"]
     assert "s3:PutObject" not in role_actions[f"{name}-write"]
-    assert "secretsmanager:GetSecretValue" not in role_actions[f"{name}-write"]
+    assert "ssm:GetParameter" not in role_actions[f"{name}-write"]
     sequencer_needs = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                       "s3:GetObject", "s3:PutObject", "secretsmanager:GetSecretValue"}  # fmt: skip
+                       "s3:GetObject", "s3:PutObject", "ssm:GetParameter"}  # fmt: skip
     assert sequencer_needs <= role_actions[f"{name}-sequencer"]
     assert "sqs:SendMessage" not in role_actions[f"{name}-sequencer"]
 
@@ -627,7 +639,7 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
             assert_no_wildcard_actions(r["address"], statements(r["values"]["policy"]))
         if r["type"] == "aws_lambda_function":
             assert_no_key_material(r["address"], r["values"]["environment"][0]["variables"])
-        assert r["type"] != "aws_secretsmanager_secret_version"
+        assert r["type"] not in ("aws_secretsmanager_secret_version", "aws_ssm_parameter")
 
 
 # ---------------------------------------------------------------------------------------------

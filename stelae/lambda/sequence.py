@@ -14,9 +14,9 @@ from stelae.sequencer.sqs import integrate_sqs_batch
 
 @cache
 def sequencer() -> Sequencer:
-    """Built once per container; the key is read from Secrets Manager, never the environment."""
+    """Built once per container; the key is read from Parameter Store, never the environment."""
     cfg = AwsConfig.from_env()
-    return cfg.sequencer(cfg.signer(boto3.client("secretsmanager")), cfg.store(cfg.s3_client()))
+    return cfg.sequencer(cfg.signer(boto3.client("ssm")), cfg.store(cfg.s3_client()))
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:

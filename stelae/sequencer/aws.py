@@ -7,8 +7,9 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_PREFIX``               key prefix inside the bucket (default empty)
 ``STELAE_QUEUE_URL``            the SQS queue between the write and sequencer Lambdas
 ``STELAE_VKEY``                 the log's verifier key (public)
-``STELAE_SIGNING_KEY_SECRET``   ARN or name of the Secrets Manager secret holding the
-                                ``PRIVATE+KEY+...`` string (sequencer only)
+``STELAE_SIGNING_KEY_PARAM``    name of the SSM Parameter Store SecureString holding the
+                                ``PRIVATE+KEY+...`` string (sequencer only); the operator
+                                creates it with ``aws ssm put-parameter --type SecureString``
 ``STELAE_INDEXES``              ignored (every key kind is always indexed: docs/index.md)
 ``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20)
 ``STELAE_POLL_AFTER_SECONDS``   when a write first looks for its entry: the sequencer's batching
@@ -39,7 +40,7 @@ class AwsConfig:
     queue_url: str
     vkey: str
     prefix: str = ""
-    secret_id: str = ""
+    key_parameter: str = ""
     indexes: frozenset[IndexKind] = ALL_INDEXES
     wait_seconds: float = 20.0
     poll_after_seconds: float = 1.0
@@ -78,7 +79,7 @@ class AwsConfig:
             queue_url=env["STELAE_QUEUE_URL"],
             vkey=env["STELAE_VKEY"],
             prefix=env.get("STELAE_PREFIX", ""),
-            secret_id=env.get("STELAE_SIGNING_KEY_SECRET", ""),
+            key_parameter=env.get("STELAE_SIGNING_KEY_PARAM", ""),
             indexes=indexes,
             wait_seconds=wait,
             poll_after_seconds=poll_after,
@@ -99,17 +100,27 @@ class AwsConfig:
             ),
         )
 
-    def signer(self, secrets_client: Any) -> Ed25519NoteSigner:
-        """Load the signing key from Secrets Manager and check it matches the public vkey."""
-        if not self.secret_id:
-            raise FormatError("STELAE_SIGNING_KEY_SECRET is not set")
-        value = secrets_client.get_secret_value(SecretId=self.secret_id)
-        skey = str(value.get("SecretString") or "").strip()
+    def signer(self, ssm_client: Any) -> Ed25519NoteSigner:
+        """Load the signing key from Parameter Store and check it matches the public vkey.
+
+        A SecureString, decrypted by SSM with its KMS key on the way out: a standard parameter
+        and its GetParameter calls cost nothing, unlike a Secrets Manager secret's monthly fee,
+        and the key still never passes through Terraform, the bucket or the environment."""
+        if not self.key_parameter:
+            raise FormatError("STELAE_SIGNING_KEY_PARAM is not set")
+        value = ssm_client.get_parameter(Name=self.key_parameter, WithDecryption=True)
+        parameter = value.get("Parameter") or {}
+        if parameter.get("Type") != "SecureString":
+            raise StelaeError(
+                f"the signing key parameter {self.key_parameter!r} is not a SecureString",
+                hint="create it with `aws ssm put-parameter --type SecureString`",
+            )
+        skey = str(parameter.get("Value") or "").strip()
         if not skey:
-            raise StelaeError("the signing key secret has no string value")
+            raise StelaeError("the signing key parameter is empty")
         signer = Ed25519NoteSigner.from_skey(skey)
         if signer.vkey != self.vkey:
-            raise StelaeError("the signing key in Secrets Manager does not match STELAE_VKEY")
+            raise StelaeError("the signing key in Parameter Store does not match STELAE_VKEY")
         return signer
 
     def sequencer(self, signer: Ed25519NoteSigner, store: S3Store) -> Sequencer:

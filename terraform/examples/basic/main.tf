@@ -11,17 +11,17 @@ provider "aws" {
 
   # Null endpoints mean the real AWS endpoints.
   endpoints {
-    apigatewayv2   = var.aws_endpoint_url
-    cloudfront     = var.aws_endpoint_url
-    cloudwatch     = var.aws_endpoint_url
-    iam            = var.aws_endpoint_url
-    lambda         = var.aws_endpoint_url
-    logs           = var.aws_endpoint_url
-    s3             = var.aws_endpoint_url
-    secretsmanager = var.aws_endpoint_url
-    sns            = var.aws_endpoint_url
-    sqs            = var.aws_endpoint_url
-    sts            = var.aws_endpoint_url
+    apigatewayv2 = var.aws_endpoint_url
+    cloudfront   = var.aws_endpoint_url
+    cloudwatch   = var.aws_endpoint_url
+    iam          = var.aws_endpoint_url
+    lambda       = var.aws_endpoint_url
+    logs         = var.aws_endpoint_url
+    s3           = var.aws_endpoint_url
+    ssm          = var.aws_endpoint_url
+    sns          = var.aws_endpoint_url
+    sqs          = var.aws_endpoint_url
+    sts          = var.aws_endpoint_url
   }
 
   default_tags {
@@ -53,11 +53,11 @@ module "stelae" {
   write_lambda_zip = var.lambda_zip
   verifier_key     = var.verifier_key
 
-  signing_key_secret_arn = var.signing_key_secret_arn
+  signing_key_parameter_name = var.signing_key_parameter_name
 
-  bucket_force_destroy        = var.bucket_force_destroy
-  secret_recovery_window_days = var.secret_recovery_window_days
-  alarm_actions               = aws_sns_topic.alarms[*].arn
+  bucket_force_destroy = var.bucket_force_destroy
+  alarms               = var.alarms || var.alarm_email != null
+  alarm_actions        = aws_sns_topic.alarms[*].arn
 
   create_cloudfront_policies      = !var.emulator_compatible
   cloudfront_retain_on_delete     = var.cloudfront_retain_on_delete

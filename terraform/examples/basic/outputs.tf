@@ -13,13 +13,13 @@ output "bucket_name" {
   value       = module.stelae.bucket_name
 }
 
-output "signing_key_secret_arn" {
-  description = "Secret that must hold the signing key before the first write."
-  value       = module.stelae.signing_key_secret_arn
+output "signing_key_parameter_name" {
+  description = "SSM SecureString parameter that must hold the signing key before the first write."
+  value       = module.stelae.signing_key_parameter_name
 }
 
 output "put_signing_key_command" {
-  description = "Stores the key file written by `stelae init` in the secret."
+  description = "Stores the key file written by `stelae init` as the SecureString parameter."
   value       = module.stelae.put_signing_key_command
 }
 
@@ -29,7 +29,7 @@ output "verifier_key" {
 }
 
 output "verifier_key_command" {
-  description = "Prints the log's verifier key from the secret."
+  description = "Prints the log's verifier key (public) from the sequencer's configuration."
   value       = module.stelae.verifier_key_command
 }
 

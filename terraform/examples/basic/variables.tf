@@ -15,8 +15,8 @@ variable "lambda_zip" {
   type        = string
 }
 
-variable "signing_key_secret_arn" {
-  description = "ARN of a Secrets Manager secret you created yourself holding the signing key. Null makes the module create an empty one to fill in after apply."
+variable "signing_key_parameter_name" {
+  description = "Name of the SSM SecureString parameter holding the signing key (you create it with `aws ssm put-parameter`). Null: /<name>/signing-key."
   type        = string
   default     = null
 }
@@ -26,8 +26,14 @@ variable "verifier_key" {
   type        = string
 }
 
+variable "alarms" {
+  description = "Create the module's CloudWatch alarms even without an alarm_email (USD 0.40/month)."
+  type        = bool
+  default     = false
+}
+
 variable "alarm_email" {
-  description = "Email address subscribed to the alarms' SNS topic. Null creates no topic."
+  description = "Email address subscribed to the alarms' SNS topic. Null creates no topic and no alarms (an idle log then costs nothing but storage)."
   type        = string
   default     = null
 }
@@ -38,11 +44,6 @@ variable "bucket_force_destroy" {
   default     = false
 }
 
-variable "secret_recovery_window_days" {
-  description = "Days a deleted signing key secret stays recoverable (0 for throwaway logs)."
-  type        = number
-  default     = 30
-}
 
 variable "cloudfront_retain_on_delete" {
   description = "On destroy, only disable the CloudFront distribution (delete it by hand later) rather than wait for its deletion."

@@ -13,18 +13,22 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+data "aws_region" "current" {}
+
 locals {
   bucket_name = coalesce(var.bucket_name, "${var.name}-tlog-${data.aws_caller_identity.current.account_id}")
 
-  create_secret     = var.signing_key_secret_arn == null
-  signing_key_arn   = local.create_secret ? aws_secretsmanager_secret.this[0].arn : var.signing_key_secret_arn
-  sequencer_zip     = coalesce(var.sequencer_lambda_zip, var.write_lambda_zip)
-  state_prefix_arn  = "${aws_s3_bucket.this.arn}/${local.state_prefix}*"
-  immutable_max_age = 31536000
+  # The SecureString parameter the operator creates (`aws ssm put-parameter`); the module only
+  # names it, so no resource or data source ever reads the key into the Terraform state.
+  signing_key_parameter     = coalesce(var.signing_key_parameter_name, "/${var.name}/signing-key")
+  signing_key_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter/${trimprefix(local.signing_key_parameter, "/")}"
+  sequencer_zip             = coalesce(var.sequencer_lambda_zip, var.write_lambda_zip)
+  state_prefix_arn          = "${aws_s3_bucket.this.arn}/${local.state_prefix}*"
+  immutable_max_age         = 31536000
 
   # Only names, URLs, ARNs and the public verifier key go into function environments: Lambda
   # shows its environment to anyone with lambda:GetFunctionConfiguration, so key material never
-  # belongs there. The sequencer fetches the key itself with secretsmanager:GetSecretValue.
+  # belongs there. The sequencer fetches the key itself with ssm:GetParameter.
   # Names and meanings: stelae/sequencer/aws.py.
   common_environment = {
     STELAE_BUCKET    = aws_s3_bucket.this.id
@@ -376,20 +380,6 @@ resource "aws_cloudfront_distribution" "this" {
 }
 
 ################################################################################
-# Signing key: Terraform creates only the container; the value never passes through it
-################################################################################
-
-resource "aws_secretsmanager_secret" "this" {
-  count = local.create_secret ? 1 : 0
-
-  name                    = "${var.name}/signing-key"
-  description             = "Signing key of the stelae log ${var.name}. Value from `stelae init`, put with `aws secretsmanager put-secret-value`; read only by the sequencer."
-  kms_key_id              = var.signing_key_kms_key_arn
-  recovery_window_in_days = var.secret_recovery_window_days
-  tags                    = var.tags
-}
-
-################################################################################
 # Queue: write function -> sequencer, with a dead-letter queue
 ################################################################################
 
@@ -551,10 +541,12 @@ data "aws_iam_policy_document" "sequencer" {
     resources = [aws_s3_bucket.this.arn]
   }
 
+  # The SecureString with the signing key. With the AWS managed key (aws/ssm) SSM decrypts on
+  # the caller's behalf; a customer managed key also needs kms:Decrypt, below.
   statement {
     sid       = "SigningKey"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.signing_key_arn]
+    actions   = ["ssm:GetParameter"]
+    resources = [local.signing_key_parameter_arn]
   }
 
   dynamic "statement" {
@@ -618,8 +610,8 @@ resource "aws_lambda_function" "sequencer" {
 
   environment {
     variables = merge(var.sequencer_environment, local.common_environment, {
-      # The ARN, never the key: the function reads the value at start-up.
-      STELAE_SIGNING_KEY_SECRET = local.signing_key_arn
+      # The parameter's name, never the key: the function reads the value at start-up.
+      STELAE_SIGNING_KEY_PARAM = local.signing_key_parameter
     })
   }
 
@@ -725,6 +717,8 @@ resource "aws_lambda_permission" "api" {
 ################################################################################
 
 resource "aws_cloudwatch_metric_alarm" "sequencer_errors" {
+  count = var.alarms ? 1 : 0
+
   alarm_name          = "${var.name}-sequencer-errors"
   alarm_description   = "The stelae sequencer failed: submissions are not being integrated."
   namespace           = "AWS/Lambda"
@@ -742,6 +736,8 @@ resource "aws_cloudwatch_metric_alarm" "sequencer_errors" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "write_errors" {
+  count = var.alarms ? 1 : 0
+
   alarm_name          = "${var.name}-write-errors"
   alarm_description   = "The stelae write function crashed (bad input is a 4xx, not an error)."
   namespace           = "AWS/Lambda"
@@ -759,6 +755,8 @@ resource "aws_cloudwatch_metric_alarm" "write_errors" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "queue_age" {
+  count = var.alarms ? 1 : 0
+
   alarm_name          = "${var.name}-queue-oldest-message"
   alarm_description   = "A submission has waited too long to be sequenced: the sequencer is stuck or failing."
   namespace           = "AWS/SQS"
@@ -776,6 +774,8 @@ resource "aws_cloudwatch_metric_alarm" "queue_age" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
+  count = var.alarms ? 1 : 0
+
   alarm_name          = "${var.name}-dlq-depth"
   alarm_description   = "Submissions reached the dead-letter queue: they were accepted but never sequenced. Inspect and redrive them."
   namespace           = "AWS/SQS"

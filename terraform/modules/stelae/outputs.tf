@@ -18,14 +18,14 @@ output "bucket_arn" {
   value       = aws_s3_bucket.this.arn
 }
 
-output "signing_key_secret_arn" {
-  description = "ARN of the Secrets Manager secret that holds (or must be given) the log's signing key."
-  value       = local.signing_key_arn
+output "signing_key_parameter_name" {
+  description = "Name of the SSM SecureString parameter that must hold the log's signing key before the first write."
+  value       = local.signing_key_parameter
 }
 
 output "put_signing_key_command" {
-  description = "Command that stores the signing key (the PRIVATE+KEY+... string written by `stelae init`) in the secret; run it once, from the directory holding the key file."
-  value       = "aws secretsmanager put-secret-value --secret-id '${local.signing_key_arn}' --secret-string file://stelae-data/signing.key"
+  description = "Command that stores the signing key (the PRIVATE+KEY+... string written by `stelae init`) as a SecureString; run it once, from the directory holding the key file (add --key-id for a customer-managed KMS key)."
+  value       = "aws ssm put-parameter --name '${local.signing_key_parameter}' --type SecureString --value file://stelae-data/signing.key"
 }
 
 output "verifier_key" {

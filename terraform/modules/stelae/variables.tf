@@ -251,23 +251,23 @@ variable "create_dlq_redrive_allow_policy" {
 # Signing key
 ################################################################################
 
-variable "signing_key_secret_arn" {
-  description = "ARN of an existing Secrets Manager secret holding the log's signing key. Null creates an empty secret container; put the value from `stelae init` into it with `aws secretsmanager put-secret-value`. Terraform never sees the key."
+variable "signing_key_parameter_name" {
+  description = "Name of the SSM Parameter Store SecureString holding the log's signing key (the PRIVATE+KEY+... string from `stelae init`). The operator creates it with `aws ssm put-parameter --type SecureString` (output put_signing_key_command); the module only names it and grants the sequencer ssm:GetParameter on it, so Terraform never sees the key. A standard parameter costs nothing at rest. Null: /<name>/signing-key."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.signing_key_parameter_name == null ? true : can(regex("^/[A-Za-z0-9_.\\-/]+$", var.signing_key_parameter_name))
+    error_message = "signing_key_parameter_name must be a fully qualified parameter name starting with /."
+  }
 }
 
 variable "signing_key_kms_key_arn" {
-  description = "ARN of a customer-managed KMS key that encrypts the signing key secret; the sequencer is granted kms:Decrypt on it. Null uses the account's aws/secretsmanager key."
+  description = "ARN of the customer-managed KMS key the signing key parameter was encrypted with (`put-parameter --key-id`); the sequencer is granted kms:Decrypt on it. Null: the parameter uses the account's aws/ssm key, which needs no grant."
   type        = string
   default     = null
 }
 
-variable "secret_recovery_window_days" {
-  description = "Days a deleted signing key secret stays recoverable (0 deletes it at once; 7-30 otherwise). Only for the secret this module creates."
-  type        = number
-  default     = 30
-}
 
 ################################################################################
 # Logs and alarms
@@ -277,6 +277,12 @@ variable "log_retention_days" {
   description = "Retention of the CloudWatch log groups of both functions and the API's access log."
   type        = number
   default     = 30
+}
+
+variable "alarms" {
+  description = "Create the four CloudWatch alarms (sequencer errors, write errors, oldest queued submission, dead-letter queue depth). Off by default: at USD 0.10 per alarm-month they would be most of an idle log's bill; turn them on for a log people rely on."
+  type        = bool
+  default     = false
 }
 
 variable "alarm_actions" {

@@ -40,10 +40,11 @@ from stelae.api.http import Request
 from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig, WriteService
 from stelae.kinds import signing
-from stelae.sequencer.engine import Receipt, Sequencer
+from stelae.sequencer.engine import Sequencer
 from stelae.sequencer.logdir import LocalLog, init_log
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.reader import StoreFetcher
+from stelae.sequencer.receipt import Receipt
 
 ORIGIN = "bench.example/write-path"
 PATH = "/api/v2/log/entries"

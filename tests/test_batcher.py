@@ -9,15 +9,10 @@ from collections.abc import Sequence
 import pytest
 
 from stelae.sequencer.batcher import Batcher, LogHaltedError, ShuttingDownError
-from stelae.sequencer.engine import (
-    IntegrationResult,
-    LogCorruptedError,
-    Receipt,
-    Sequencer,
-    SequencerConfig,
-)
+from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.memory import MemoryStore
 from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, Receipt
 from tests.test_sequencer import ORIGIN, SIGNER, entry
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from stelae.kinds import from_v1_proposed, signing
-from stelae.sequencer.engine import IndexMissingError, Sequencer, SequencerConfig
+from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.logdir import init_log
 from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.receipt import IndexMissingError
 from stelae.tiles.layout import manifest_path
 from tests.api_support import ORIGIN, start_serve, stelae_command
 

@@ -21,9 +21,9 @@ import pytest
 
 from stelae.kinds import signing
 from stelae.sequencer.batcher import QueueFullError, ShuttingDownError
-from stelae.sequencer.engine import Receipt
 from stelae.sequencer.logdir import init_log
 from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.receipt import Receipt
 from stelae.server.relay import Channel, RemoteSubmitter, SequencingFailedError
 from tests.api_support import ORIGIN, ServeProcess, check_v2, start_serve
 

@@ -12,17 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stelae.sequencer.engine import (
-    CHECKPOINT_KEY,
-    LostRaceError,
-    Sequencer,
-    SequencerConfig,
-    history_key,
-)
+from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, SequencerConfig, history_key
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.memory import MemoryStore, WriteEvent
 from stelae.sequencer.pending import PendingEntry, encode_entry
 from stelae.sequencer.reader import StoreFetcher
+from stelae.sequencer.receipt import LostRaceError
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import ObjectStore
 from stelae.sequencer.timestamp import set_payload, verify_set
@@ -512,7 +507,7 @@ def test_a_checkpoint_rolled_back_is_replayed_to_the_largest_tree() -> None:
 )
 def test_a_damaged_right_edge_is_fatal_not_a_client_error(key: str, damage: object) -> None:
     from stelae.sequencer.batcher import Batcher, LogHaltedError
-    from stelae.sequencer.engine import LogCorruptedError
+    from stelae.sequencer.receipt import LogCorruptedError
 
     store = MemoryStore()
     make(store).integrate([entry(i) for i in range(30)])

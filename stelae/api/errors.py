@@ -7,7 +7,7 @@ import logging
 from stelae.api.http import Response
 from stelae.kinds import InvalidEntryError
 from stelae.sequencer.batcher import LogHaltedError, QueueFullError, ShuttingDownError
-from stelae.sequencer.engine import LogCorruptedError, LostRaceError
+from stelae.sequencer.receipt import LogCorruptedError, LostRaceError
 from stelae.sequencer.store import ImmutableConflictError, StoreFullError, TransientStoreError
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
 from stelae.tiles.policy import QuorumNotMetError

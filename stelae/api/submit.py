@@ -11,7 +11,7 @@ import concurrent.futures
 from typing import Protocol
 
 from stelae.sequencer.batcher import Batcher, NotYetIntegratedError
-from stelae.sequencer.engine import Receipt
+from stelae.sequencer.receipt import Receipt
 from stelae.tiles.batch import PendingEntry
 
 __all__ = ["InProcessSubmitter", "NotYetIntegratedError", "Submitter"]

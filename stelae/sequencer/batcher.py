@@ -18,8 +18,9 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from stelae.sequencer.engine import IntegrationResult, LogCorruptedError, Receipt, Sequencer
+from stelae.sequencer.engine import Sequencer
 from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, Receipt
 from stelae.sequencer.store import ImmutableConflictError
 from stelae.tiles.counts import count
 from stelae.tiles.errors import StelaeError

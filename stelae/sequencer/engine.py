@@ -35,14 +35,21 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
+from stelae.sequencer.dedup import Deduplicator
 from stelae.sequencer.intent import INTENT_KEY, Intent, read_header
 from stelae.sequencer.merger import Merger
-from stelae.sequencer.recent import RecentLeaves
+from stelae.sequencer.receipt import (
+    IndexMissingError,
+    IntegrationResult,
+    LogCorruptedError,
+    LostRaceError,
+    Receipt,
+)
 from stelae.sequencer.store import (
     ImmutableConflictError,
     ObjectClass,
@@ -67,7 +74,6 @@ from stelae.tiles.layout import (
     manifest_path,
     right_edge_tiles,
 )
-from stelae.tiles.locate import locate_leaf
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.mergepolicy import MergePolicy
 from stelae.tiles.note import open_note, sign_note
@@ -94,19 +100,6 @@ before :class:`LostRaceError` is raised."""
 def history_key(size: int) -> str:
     """Where the checkpoint of a given size is kept forever."""
     return f"checkpoints/{size}"
-
-
-class LostRaceError(StelaeError):
-    """Other sequencers kept claiming or publishing first; this one's batch was not written."""
-
-
-class LogCorruptedError(StelaeError):
-    """The stored log contradicts itself (tiles vs checkpoint, batch record vs checkpoint). Fatal:
-    the sequencer must stop rather than extend a tree it cannot verify."""
-
-
-class IndexMissingError(LogCorruptedError):
-    """The published checkpoint has no index manifest: a log from before the batch-level index."""
 
 
 class Cosigner(Protocol):
@@ -146,31 +139,6 @@ class SequencerConfig:
     entry, and at start one level-0 tile read per 256 entries of the window."""
     cosigner: Cosigner | None = None
     """Witnesses that must cosign each checkpoint before it is published (None: none)."""
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """Where an entry landed and the signed checkpoint that covers it."""
-
-    index: int
-    duplicate: bool
-    integrated_time: int
-    checkpoint: bytes
-    tree_size: int
-    signed_entry_timestamp: bytes = b""
-    batch: BatchRecord | None = None
-    """The receipt part of the batch that sequenced the entry, when this checkpoint is that
-    batch's: enough to compute the inclusion proof without reading tiles."""
-
-
-@dataclass(frozen=True)
-class IntegrationResult:
-    """The published checkpoint and where each submitted entry (by leaf hash) landed."""
-
-    checkpoint: bytes
-    size: int
-    root: bytes
-    receipts: Mapping[bytes, Receipt] = field(default_factory=dict)
 
 
 @dataclass
@@ -224,7 +192,15 @@ class Sequencer:
         self._lock = threading.Lock()
         self._edge: _Edge | None = None
         self._last: _Published | None = None  # what this sequencer last published or verified
-        self._recent = RecentLeaves(config.dedup_window)
+        self._dedup = Deduplicator(
+            store.get,
+            self._get,
+            signer.verifier,
+            config.origin,
+            window=config.dedup_window,
+            lookup_index=config.lookup_index,
+            read_many=self._map,
+        )
         self.merger = Merger(store, config.merge_policy, background=config.background_merges)
         self._pool: ThreadPoolExecutor | None = None
         if config.parallel_writes > 1:
@@ -269,7 +245,9 @@ class Sequencer:
         with self._lock:
             for _ in range(CLAIM_ATTEMPTS):
                 published = self._current(trust_cache=bool(batch))
-                receipts, fresh = self._dedup(batch, published)
+                receipts, fresh = self._dedup.split(
+                    batch, published.size, published.root, published.note
+                )
                 if not fresh:
                     return IntegrationResult(
                         published.note, published.size, published.root, receipts
@@ -353,8 +331,8 @@ class Sequencer:
         while (record := self._pending_claim(stored)) is not None:
             stored = self._apply(record, stored)
         stored.runs = self._manifest_runs(stored)
-        if self._recent.size != stored.size:
-            self._warm(stored.size)
+        if self._dedup.size != stored.size:
+            self._dedup.warm(stored.size)
         self._last = stored
         return stored
 
@@ -435,69 +413,6 @@ class Sequencer:
                 f"{manifest.root.hex()}, not the checkpoint's root {published.root.hex()}"
             )
         return manifest.runs
-
-    def _warm(self, size: int) -> None:
-        """Fill the recent-leaf window from the level-0 tiles of the newest entries."""
-        recent = RecentLeaves(self.config.dedup_window)
-        start = max(0, size - self.config.dedup_window) // TILE_WIDTH * TILE_WIDTH
-        tids = [
-            TileID(0, n, min(TILE_WIDTH, size - n * TILE_WIDTH))
-            for n in range(start // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH)
-        ]
-        for tid, data in zip(tids, self._map(lambda t: self._get(t.path()), tids), strict=True):
-            try:
-                recent.add(tid.index * TILE_WIDTH, HashTile.parse(data, tid.width).hashes)
-            except FormatError as err:
-                raise LogCorruptedError(f"{tid.path()}: {err}") from err
-        self._recent = recent
-
-    def _dedup(
-        self, batch: Sequence[PendingEntry], published: _Published
-    ) -> tuple[dict[bytes, Receipt], list[PendingEntry]]:
-        receipts: dict[bytes, Receipt] = {}
-        unique: dict[bytes, PendingEntry] = {}
-        for e in batch:
-            unique.setdefault(e.leaf_hash, e)
-        for lh in [lh for lh in unique if self._recent.candidates(lh)]:
-            found = self._find(lh, published)
-            if found is not None:
-                receipts[lh] = found
-                del unique[lh]
-        return receipts, list(unique.values())
-
-    def _find(self, leaf_hash: bytes, published: _Published) -> Receipt | None:
-        """The receipt of an entry already in the published log, through the verifiable index
-        (a recent-window hit is only a candidate: prefixes may collide)."""
-        if not self.config.lookup_index:
-            return self._find_in_tiles(leaf_hash, published)
-        cp = Checkpoint(self.config.origin, published.size, published.root)
-        found = locate_leaf(
-            self.store.get, [self.signer.verifier], self.config.origin, cp, leaf_hash
-        )
-        if found is None:
-            return None
-        if found.batch is None:  # sequenced before batch records: confirm from the tiles
-            return self._find_in_tiles(leaf_hash, published)
-        return Receipt(
-            found.index,
-            True,
-            found.integrated_time,
-            published.note,
-            published.size,
-            found.signed_entry_timestamp,
-        )
-
-    def _find_in_tiles(self, leaf_hash: bytes, published: _Published) -> Receipt | None:
-        for index in self._recent.candidates(leaf_hash):
-            if index >= published.size:
-                continue
-            n = index // TILE_WIDTH
-            tid = TileID(0, n, min(TILE_WIDTH, published.size - n * TILE_WIDTH))
-            if HashTile.parse(self._get(tid.path()), tid.width).hashes[index % TILE_WIDTH] == (
-                leaf_hash
-            ):
-                return Receipt(index, True, 0, published.note, published.size)
-        return None
 
     def _claim(self, fresh: list[PendingEntry], published: _Published) -> BatchRecord | None:
         """Step 3: create ``batch/<size>``; None if another sequencer created it first."""
@@ -664,7 +579,7 @@ class Sequencer:
         if new_size % TILE_WIDTH == 0:
             last_bundle = ()
         self._edge = _Edge(new_size, root, update.edge, dict(update.edge_tiles), last_bundle)
-        self._recent.add(record.first, record.leaf_hashes)
+        self._dedup.remember(record.first, record.leaf_hashes)
         if self.config.lookup_index:
             self.merger.remember(runs[-1], records)
             self.merger.offer(runs)

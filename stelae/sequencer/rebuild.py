@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from stelae.sequencer.engine import CHECKPOINT_KEY, IndexMissingError
+from stelae.sequencer.engine import CHECKPOINT_KEY
+from stelae.sequencer.receipt import IndexMissingError
 from stelae.sequencer.store import ObjectClass, ObjectNotFound, ObjectStore
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint

@@ -26,8 +26,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stelae.sequencer.batcher import NotYetIntegratedError, QueueFullError
-from stelae.sequencer.engine import CHECKPOINT_KEY, Receipt, Sequencer, history_key
+from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, history_key
 from stelae.sequencer.pending import PendingEntry, decode_entry, encode_entry
+from stelae.sequencer.receipt import Receipt
 from stelae.sequencer.store import ObjectNotFound, ObjectStore
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint

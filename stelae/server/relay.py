@@ -36,12 +36,13 @@ from typing import Any
 
 from stelae.sequencer.batcher import (
     Batcher,
+    LogHaltedError,
     NotYetIntegratedError,
     QueueFullError,
     ShuttingDownError,
 )
-from stelae.sequencer.engine import LogCorruptedError, Receipt
 from stelae.sequencer.pending import PendingEntry
+from stelae.sequencer.receipt import LogCorruptedError, Receipt
 from stelae.sequencer.store import StoreFullError
 from stelae.tiles.errors import StelaeError
 
@@ -181,7 +182,7 @@ def _refusal(reason: str, message: str, retry_after: int) -> StelaeError:
     if reason == "store-full":
         return StoreFullError(message)
     if reason == "halted":
-        return LogCorruptedError(message)
+        return LogHaltedError(message)
     return SequencingFailedError(message)
 
 
@@ -265,7 +266,7 @@ def _result(rid: int, future: Future[Receipt]) -> tuple[Any, ...]:
     err = future.exception()
     if isinstance(err, StoreFullError):
         return ("refused", rid, "store-full", str(err), 1)
-    if isinstance(err, LogCorruptedError):
+    if isinstance(err, LogCorruptedError | LogHaltedError):
         return ("refused", rid, "halted", str(err), 1)
     if err is not None:
         return ("refused", rid, "failed", f"sequencing failed: {err}", 1)

@@ -211,7 +211,7 @@ def test_receipts_and_refusals_cross_the_relay() -> None:
     supervisor.send(
         [
             ("ok", ids[0], receipt),
-            ("refused", ids[1], "full", "the log is busy", 7),
+            ("refused", ids[1], "full", "12 the log is busy", 7),
             ("refused", ids[2], "failed", "sequencing failed: disk full", 1),
         ]
     )
@@ -219,7 +219,7 @@ def test_receipts_and_refusals_cross_the_relay() -> None:
         t.join(10)
     assert results[0] == receipt
     assert isinstance(results[1], QueueFullError) and results[1].retry_after == 7
-    assert str(results[1]) == "the log is busy"
+    assert str(results[1]) == "the log is busy" and results[1].pending == 12
     assert isinstance(results[2], SequencingFailedError)
     assert "disk full" in str(results[2])
     supervisor.close()

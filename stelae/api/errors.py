@@ -6,7 +6,12 @@ import logging
 
 from stelae.api.http import Response
 from stelae.kinds import InvalidEntryError
-from stelae.sequencer.batcher import LogHaltedError, QueueFullError, ShuttingDownError
+from stelae.sequencer.batcher import (
+    LogHaltedError,
+    QueueFullError,
+    QueueUnavailableError,
+    ShuttingDownError,
+)
 from stelae.sequencer.receipt import LogCorruptedError, LostRaceError
 from stelae.sequencer.store import ImmutableConflictError, StoreFullError, TransientStoreError
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
@@ -44,7 +49,7 @@ def error_response(err: BaseException) -> Response:
         return _body(413, str(err), None, {})
     if isinstance(err, InvalidEntryError):
         return _body(400, str(err), err.field, {})
-    if isinstance(err, QueueFullError):
+    if isinstance(err, QueueFullError | QueueUnavailableError):
         return _body(503, str(err), None, {"Retry-After": str(err.retry_after)})
     if isinstance(err, ShuttingDownError | LostRaceError | TransientStoreError):
         return _body(503, str(err), None, {"Retry-After": "1"})

@@ -34,12 +34,23 @@ MIN_PENDING = 256
 
 
 class QueueFullError(StelaeError):
-    """Too many submissions are waiting; the caller should retry after ``retry_after`` seconds."""
+    """Too many submissions are waiting; the caller should retry after ``retry_after`` seconds.
+    ``pending`` is how many were waiting when this one was refused."""
 
     def __init__(self, pending: int, retry_after: int) -> None:
         super().__init__(
             f"the log is busy ({count(pending, 'entry', 'entries')} waiting); retry later"
         )
+        self.pending = pending
+        self.retry_after = retry_after
+
+
+class QueueUnavailableError(StelaeError):
+    """The queue could not take the entry at all (SQS throttled it, or is down): nothing was
+    queued; the caller should retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
 

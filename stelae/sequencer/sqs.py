@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stelae.sequencer.batcher import NotYetIntegratedError, QueueFullError
+from stelae.sequencer.batcher import NotYetIntegratedError, QueueUnavailableError
 from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, history_key
 from stelae.sequencer.pending import PendingEntry, decode_entry, encode_entry
 from stelae.sequencer.receipt import Receipt
@@ -75,7 +75,7 @@ class SqsSubmitter:
             self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=encode_entry(entry))
         except Exception as err:
             # SQS has no "full"; throttling or an outage is the caller's 503.
-            raise QueueFullError(0, 1) from err
+            raise QueueUnavailableError(f"the queue refused the entry: {err}") from err
         delay = self.first_poll
         looked_up = False
         while True:

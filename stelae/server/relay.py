@@ -172,9 +172,13 @@ class RemoteSubmitter:
 
 def _refusal(reason: str, message: str, retry_after: int) -> StelaeError:
     if reason == "full":
-        err = QueueFullError(0, retry_after)
-        err.message = message  # the supervisor's wording, with its count of waiting entries
-        err.args = (message,)
+        # "<waiting> <the supervisor's own wording>", so the count crosses over too.
+        pending, _, text = message.partition(" ")
+        if not (pending.isascii() and pending.isdigit() and text):
+            pending, text = "0", message
+        err = QueueFullError(int(pending), retry_after)
+        err.message = text
+        err.args = (text,)
         return err
     if reason == "stopping":
         return ShuttingDownError(message)
@@ -233,7 +237,7 @@ class Relay:
         try:
             future = self.batcher.submit(entry)
         except QueueFullError as err:
-            self._outbox.put(("refused", rid, "full", str(err), err.retry_after))
+            self._outbox.put(("refused", rid, "full", f"{err.pending} {err}", err.retry_after))
             return
         except ShuttingDownError as err:
             self._outbox.put(("refused", rid, "stopping", str(err), 1))

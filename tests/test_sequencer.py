@@ -527,3 +527,25 @@ def test_a_damaged_right_edge_is_fatal_not_a_client_error(key: str, damage: obje
         batcher.submit(entry(32))
     batcher.stop()
     assert store.get(CHECKPOINT_KEY) == store.get(history_key(30)), "nothing was extended"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda b: b[:100], lambda b: b[:-32] + bytes(32), None],
+    ids=["cut", "zeroed", "gone"],
+)
+def test_the_newest_full_tile_damaged_is_refused_at_start(damage: object) -> None:
+    """600 entries: tile/0/001 is full, left of the partial right edge, and the last full tile
+    written. Truncated, changed or deleted, a starting sequencer refuses to extend the log."""
+    from stelae.sequencer.receipt import LogCorruptedError
+
+    store = MemoryStore()
+    make(store).integrate([entry(i) for i in range(600)])
+    key = "tile/0/001"
+    if damage is None:
+        del store._objects[key]
+    else:
+        store.damage(key, damage(store.get(key)))  # type: ignore[operator]
+    with pytest.raises(LogCorruptedError, match="tile/0/001"):
+        make(store).integrate([entry(600)])
+    assert store.get(CHECKPOINT_KEY) == store.get(history_key(600)), "nothing was extended"

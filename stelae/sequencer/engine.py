@@ -64,10 +64,11 @@ from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import TileReader
 from stelae.tiles.compact import RightEdge
 from stelae.tiles.errors import FormatError, StelaeError, VerificationError
-from stelae.tiles.hashing import EMPTY_ROOT
+from stelae.tiles.hashing import EMPTY_ROOT, root_from_leaf_hashes
 from stelae.tiles.indexkeys import KeyKind
 from stelae.tiles.indexrun import BatchEntryKeys, RunRef, batch_records, build_run
 from stelae.tiles.layout import (
+    TILE_HEIGHT,
     TILE_WIDTH,
     TileID,
     batch_path,
@@ -476,7 +477,30 @@ class Sequencer:
                     f"{tid.path()} does not hold the entries {tile} commits to: "
                     "refusing to extend a damaged log"
                 )
+        self._check_newest_full_tiles(size, tiles)
         return _Edge(size, published.root, edge, tiles, bundle)
+
+    def _check_newest_full_tiles(self, size: int, tiles: dict[int, HashTile]) -> None:
+        """The newest full tile of each level, just left of a partial right edge, must hash to
+        what its parent holds: the tile written last before the edge, the likeliest to be hurt
+        by a crash or a careless operator. One read per level, at start (and after another
+        writer); damage further left is ``stelae fsck``'s to find (docs/durability.md)."""
+        level = 0
+        while (parent := tiles.get(level + 1)) is not None:
+            count = size >> (TILE_HEIGHT * level)  # hashes at this level
+            if count % TILE_WIDTH and len(parent) < TILE_WIDTH:  # both right edges partial
+                k = count // TILE_WIDTH - 1  # the newest full tile at this level
+                tid = TileID(level, k, TILE_WIDTH)
+                try:
+                    hashes = HashTile.parse(self._get(tid.path()), TILE_WIDTH).hashes
+                except FormatError as err:
+                    raise LogCorruptedError(f"{tid.path()}: {err}") from err
+                if root_from_leaf_hashes(hashes) != parent.hashes[k % TILE_WIDTH]:
+                    raise LogCorruptedError(
+                        f"{tid.path()} does not hash to what its parent tile holds: "
+                        "refusing to extend a damaged log"
+                    )
+            level += 1
 
     def _get(self, key: str) -> bytes:
         try:

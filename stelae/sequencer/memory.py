@@ -83,11 +83,14 @@ class MemoryStore:
             except KeyError:
                 raise ObjectNotFound(key) from None
 
-    def damage(self, key: str, data: bytes) -> None:
-        """Replace an object's bytes behind the contract's back: what a disk fault or a careless
-        operator does. The store then no longer holds what was written (tests of refusal)."""
+    def damage(self, key: str, data: bytes | None) -> None:
+        """Replace an object's bytes (or, with None, delete it) behind the contract's back: what
+        a disk fault or a careless operator does (tests of refusal)."""
         with self._lock:
             obj = self.object(key)
+            if data is None:
+                del self._objects[key]
+                return
             self._generation += 1
             self._objects[key] = StoredObject(bytes(data), obj.cls, f"g{self._generation}")
 

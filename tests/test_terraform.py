@@ -698,7 +698,7 @@ def test_arm64_package_holds_only_arm64_or_pure_python(tmp_path: Path) -> None:
     assert {builder.elf_machine(p) for p in objects} == {0xB7}, "not all AArch64"
     builder.check_architecture(root, "arm64")
     (root / "intruder.so").write_bytes(b"\x7fELF" + bytes(14) + (0x3E).to_bytes(2, "little"))
-    with pytest.raises(builder.BuildError, match="intruder.so: ELF machine 0x3e"):
+    with pytest.raises(builder.BuildError, match=r"intruder\.so: ELF machine 0x3e"):
         builder.check_architecture(root, "arm64")
 
 

@@ -373,12 +373,15 @@ def model_writes(
 
 
 _RSS_CHECK = """
-import importlib.util, json, resource, sys
+import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("write", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
 result = mod.handler(json.loads(sys.stdin.read()), None)
-print(result["statusCode"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so it would report the
+# harness's own size.
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
+print(result["statusCode"], hwm)
 """
 
 
@@ -399,7 +402,7 @@ def write_peak_rss(event: dict[str, Any], env: dict[str, str | None]) -> tuple[i
         timeout=120,
         check=True,
     ).stdout.split()
-    return int(out[-2]), int(out[-1]) * 1024  # ru_maxrss is in KiB on Linux
+    return int(out[-2]), int(out[-1]) * 1024  # VmHWM is in kB
 
 
 def run_profile(moto_url: str, rate: int, batch: int, waves: int, initial: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 BATCH_SIZE = 256  # terraform: sequencer_batch_size
 WINDOW = 1.0  # terraform: sequencer_batching_window_seconds
-WRITE_MEMORY_GB = 160 / 1024  # terraform: write_memory_mb (peak RSS measured: ~110 MB)
+WRITE_MEMORY_GB = 128 / 1024  # terraform: write_memory_mb (peak RSS measured: 70 MB)
 ARCHITECTURE = "arm64"  # terraform: lambda_architecture
 LAMBDA_GB_SECOND = "lambda_gb_second_arm64"  # its price in benchmarks/prices.py
 SEQUENCER_MEMORY_GB = 1024 / 1024  # terraform: sequencer_memory_mb

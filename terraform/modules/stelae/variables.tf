@@ -145,9 +145,9 @@ variable "lambda_architecture" {
 }
 
 variable "write_memory_mb" {
-  description = "Memory of the write function, in MB. It mostly waits for its batch: benchmarks/aws_cost.py measures the handler's peak RSS at 91-108 MB (a fresh interpreter importing it and answering one write), so 160 leaves a third spare; more only buys CPU for signature verification, which takes milliseconds."
+  description = "Memory of the write function, in MB. It mostly waits for its batch: benchmarks/aws_cost.py measures the handler's peak RSS (VmHWM) at 70 MB in a fresh interpreter that imports it and answers one write, so Lambda's minimum of 128 holds it with the runtime's own overhead; more only buys CPU for signature verification, which takes milliseconds."
   type        = number
-  default     = 160
+  default     = 128
 }
 
 variable "write_timeout_seconds" {

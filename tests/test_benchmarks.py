@@ -352,24 +352,26 @@ def test_aws_cost_counts_are_exact() -> None:
         for row in p["requests"]:
             calls[row["caller"], row["service"], row["operation"], row["detail"]] += row["calls"]
             ops[row["caller"], row["service"], row["operation"]] += row["calls"]
-        # The write function: one SendMessage per new entry, one dedup GET before it and at
-        # least one poll after; each found leaf record is followed by one checkpoint GET.
+        # The write function: one SendMessage per new entry; the checkpoint before it and at
+        # least one poll after; the batch record that is its receipt; no tile, no index look-up
+        # (its entry is found before it would suspect a duplicate), no write.
         assert ops["write", "sqs", "SendMessage"] == n
-        assert calls["write", "s3", "GetObject", "index/leaf (404)"] >= 2 * n
-        found = calls["write", "s3", "GetObject", "index/leaf"]
-        assert found >= n and calls["write", "s3", "GetObject", "checkpoint"] == found
+        assert calls["write", "s3", "GetObject", "checkpoint"] >= 2 * n
+        assert calls["write", "s3", "GetObject", "batch record"] >= n
+        assert not any(k[0] == "write" and k[3] in ("tile", "bundle") for k in calls)
         assert not any(k[1] == "s3" and k[2].startswith("Put") for k in ops if k[0] == "write")
         # The ESM: a receive per ≤ 10 messages at least, a DeleteMessageBatch per ≤ 10 exactly.
         assert ops["esm", "sqs", "DeleteMessageBatch"] == waves * -(-b // 10)
         assert ops["esm", "sqs", "ReceiveMessage"] >= waves * -(-b // 10)
-        # The sequencer: per entry a leaf record, a digest list and a key list (fresh key each);
-        # per batch an intent, a history object and a checkpoint; the secret only at start-up.
+        # The sequencer: per batch a batch record, a manifest, a history object and a
+        # checkpoint; runs, tiles and bundles by the batch; nothing per entry; the key only at
+        # start-up.
         assert p["sequencer"]["invocations"] == waves and p["sequencer"]["entries"] == [b] * waves
-        for kind in ("index/leaf", "index/digest", "index/key"):
-            assert calls["sequencer", "s3", "PutObject If-None-Match", kind] == n
-        assert calls["sequencer", "s3", "PutObject If-Match", "intent"] == waves
+        for kind in ("batch record", "index manifest", "checkpoint history"):
+            assert calls["sequencer", "s3", "PutObject If-None-Match", kind] == waves
         assert calls["sequencer", "s3", "PutObject If-Match", "checkpoint"] == waves
-        assert calls["sequencer", "s3", "PutObject If-None-Match", "checkpoint history"] == waves
+        assert calls["sequencer", "s3", "PutObject If-None-Match", "index run"] >= waves
+        assert not any(k[3] in ("index/leaf", "index/digest", "intent") for k in calls)
         assert not any(k[1] == "ssm" for k in ops)
         warmup = Counter((x["caller"], x["service"], x["operation"]) for x in p["warmup_requests"])
         assert warmup["sequencer", "ssm", "GetParameter"] == 1
@@ -378,9 +380,9 @@ def test_aws_cost_counts_are_exact() -> None:
         assert c["usd_per_million_total"] == pytest.approx(sum(c["usd_per_million"].values()))
         assert c["usd_per_million"]["API Gateway HTTP API requests"] == pytest.approx(1.0)
         assert c["usd_per_million"]["Lambda write: requests"] == pytest.approx(0.2)
-        assert c["idle"]["total_without_storage"] == pytest.approx(0.40 + 0.40 + 0.2592)
+        assert c["idle"]["total_without_storage"] == pytest.approx(0.2592)  # the ESM's pollers
         assert c["month"]["entries"] == p["rate"] * 30 * 86_400
-        assert p["storage"]["bytes"] > 500 * n  # each entry's body, leaf record, index lists
+        assert p["storage"]["bytes"] > 500 * n  # each entry's body, in its bundle and record
     assert [v["tree_size"] for v in r["verification"]] == [10**6, 10**9]
     assert {k for k in r["prices"]["items"]} >= {"s3_put", "s3_get", "lambda_gb_second"}
 

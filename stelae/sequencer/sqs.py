@@ -6,8 +6,9 @@ the entry is in ``batch/<size>`` for the size it noted or a later one: each poll
 checkpoint and then, only when it has grown, the batch records in between — usually one — until
 one lists the entry's leaf hash. That record is the receipt: index, integrated time, signed entry
 timestamp, and what the write service needs to build the inclusion proof without reading tiles
-(docs/sequencing.md, "Receipts"). An entry that was already in the log is in no new batch; once
-the log has moved past it the submitter asks the verifiable index (docs/index.md) instead.
+(docs/sequencing.md, "Receipts"). An entry that was already in the log is in no new batch: after
+``duplicate_after`` seconds without finding it, the submitter asks the verifiable index
+(docs/index.md), once.
 Nothing can be integrated before the event source mapping's batching window closes, so the first
 poll waits for it (``first_poll``), and later polls are ``poll_interval`` apart.
 
@@ -55,6 +56,7 @@ class SqsSubmitter:
         verifier: NoteVerifier,
         *,
         first_poll: float = 1.0,
+        duplicate_after: float | None = None,
         poll_interval: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -64,6 +66,10 @@ class SqsSubmitter:
         self.store = store
         self.verifier = verifier
         self.first_poll = first_poll
+        # A duplicate is in no new batch (a batch of duplicates publishes nothing), so after this
+        # long without finding its entry a writer asks the index, once. Not sooner: for an entry
+        # that simply is not published yet, the look-up would be GETs wasted.
+        self.duplicate_after = 3 * first_poll if duplicate_after is None else duplicate_after
         self.poll_interval = poll_interval
         self._sleep = sleep
         self._clock = clock
@@ -78,6 +84,7 @@ class SqsSubmitter:
             raise QueueUnavailableError(f"the queue refused the entry: {err}") from err
         delay = self.first_poll
         looked_up = False
+        sent = self._clock()
         while True:
             if self._clock() + delay > deadline:
                 raise NotYetIntegratedError(
@@ -85,7 +92,8 @@ class SqsSubmitter:
                 )
             self._sleep(delay)
             found, start, cp, note = self._scan(entry, start)
-            if found is None and not looked_up and cp is not None and cp.size > 0:
+            waited = self._clock() - sent >= self.duplicate_after
+            if found is None and waited and not looked_up and cp is not None and cp.size > 0:
                 # Not in the batches published so far: it may have been logged before, and a
                 # batch of duplicates publishes nothing. Ask the index once.
                 looked_up = True

@@ -348,7 +348,14 @@ def test_plan_never_holds_the_signing_key(real_aws_plan: dict[str, Any]) -> None
 def test_plan_cache_behaviours(real_aws_plan: dict[str, Any]) -> None:
     (dist,) = planned(real_aws_plan, "aws_cloudfront_distribution")
     behaviours = {b["path_pattern"]: b for b in dist["values"]["ordered_cache_behavior"]}
-    assert set(behaviours) == {"tile/*", "checkpoint"}
+    assert set(behaviours) == {
+        "tile/*",
+        "checkpoints/*",
+        "batch/*",
+        "index/run/*",
+        "index/manifest/*",
+        "checkpoint",
+    }
     policies = {
         p["values"]["name"]: p for p in planned(real_aws_plan, "aws_cloudfront_cache_policy")
     }
@@ -409,6 +416,8 @@ class MotoDeployment:
             # the test deletes it afterwards.
             "cloudfront_retain_on_delete": True,
             "verifier_key": make_vkey("example.org/stelae-test"),
+            # The example's default is relative to the checkout; this copy lives elsewhere.
+            "explorer_dir": str(Path(__file__).resolve().parent.parent / "stelae" / "explorer"),
         }
         (workdir / "moto.auto.tfvars.json").write_text(json.dumps(tfvars))
         self.applied: subprocess.CompletedProcess[str] | BaseException | None = None
@@ -521,8 +530,16 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     assert any(o["Name"] == f"{name}-log" and o["SigningBehavior"] == "always" for o in oacs)
     behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]["Items"]}
     # emulator_compatible: legacy TTLs stand in for the cache policies moto does not implement.
-    assert behaviours["tile/*"]["MinTTL"] == behaviours["tile/*"]["MaxTTL"] == 31536000
+    for pattern in ("tile/*", "checkpoints/*", "batch/*", "index/run/*", "index/manifest/*"):
+        assert behaviours[pattern]["MinTTL"] == behaviours[pattern]["MaxTTL"] == 31536000
     assert behaviours["checkpoint"]["MaxTTL"] <= 5
+    # The explorer page is uploaded beside the log, as the distribution's root (docs/explorer.md).
+    assert config["DefaultRootObject"] == "index.html"
+    page = s3.head_object(Bucket=bucket, Key="index.html")
+    assert page["ContentType"] == "text/html; charset=utf-8"
+    assert page["CacheControl"] == "no-cache"
+    script = s3.head_object(Bucket=bucket, Key="explorer/app.js")
+    assert script["ContentType"] == "text/javascript; charset=utf-8"
     assert config["DefaultCacheBehavior"]["MaxTTL"] <= 5
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
     errors = {e["ErrorCode"]: e for e in config["CustomErrorResponses"]["Items"]}

@@ -52,6 +52,8 @@ module "stelae" {
   name             = var.name
   write_lambda_zip = var.lambda_zip
   verifier_key     = var.verifier_key
+  # The browser explorer, uploaded beside the log: the read URL shows it (docs/explorer.md).
+  explorer_dir = coalesce(var.explorer_dir, "${path.module}/../../../stelae/explorer")
 
   signing_key_parameter_name = var.signing_key_parameter_name
 

@@ -79,3 +79,9 @@ variable "emulator_compatible" {
   type        = bool
   default     = false
 }
+
+variable "explorer_dir" {
+  description = "The browser explorer's files to upload beside the log (docs/explorer.md). Null: this checkout's `stelae/explorer`."
+  type        = string
+  default     = null
+}

@@ -157,6 +157,27 @@ resource "aws_s3_bucket_policy" "this" {
 # CloudFront is not granted s3:ListBucket (with it, a request for "/" would list every key,
 # `.state/` included), so S3 answers 403 for a missing object. The distribution turns that into a
 # 404 with this body, which is what tlog-tiles clients expect for a tile that does not exist yet.
+# The browser explorer (docs/explorer.md): plain files beside the log, served by CloudFront at `/`
+# (`index.html`, the default root object) and `/explorer/<file>`; revalidated on every read so a
+# new stelae version's page replaces the old one.
+locals {
+  explorer_types = { html = "text/html; charset=utf-8", js = "text/javascript; charset=utf-8", css = "text/css; charset=utf-8" }
+  explorer_files = var.explorer_dir == null ? toset([]) : toset([
+    for f in fileset(var.explorer_dir, "*") : f if contains(keys(local.explorer_types), element(split(".", f), length(split(".", f)) - 1))
+  ])
+}
+
+resource "aws_s3_object" "explorer" {
+  for_each      = local.explorer_files
+  bucket        = aws_s3_bucket.this.id
+  key           = each.value == "index.html" ? "index.html" : "explorer/${each.value}"
+  source        = "${var.explorer_dir}/${each.value}"
+  etag          = filemd5("${var.explorer_dir}/${each.value}")
+  content_type  = local.explorer_types[element(split(".", each.value), length(split(".", each.value)) - 1)]
+  cache_control = "no-cache"
+  tags          = var.tags
+}
+
 resource "aws_s3_object" "not_found" {
   bucket        = aws_s3_bucket.this.id
   key           = local.not_found_key
@@ -279,6 +300,7 @@ resource "aws_cloudfront_response_headers_policy" "this" {
 
 resource "aws_cloudfront_distribution" "this" {
   enabled             = true
+  default_root_object = var.explorer_dir == null ? null : "index.html"
   comment             = "stelae log ${var.name}"
   is_ipv6_enabled     = true
   http_version        = "http2and3"

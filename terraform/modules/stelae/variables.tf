@@ -55,9 +55,15 @@ variable "deny_insecure_transport" {
 ################################################################################
 
 variable "immutable_path_patterns" {
-  description = "CloudFront path patterns of objects that never change once written: hash tiles, partial tiles and entry bundles (all under `tile/`). Cached for a year at the edge and sent with `Cache-Control: public, max-age=31536000, immutable`."
+  description = "CloudFront path patterns of objects that never change once written: hash tiles, partial tiles and entry bundles (`tile/`), checkpoint history (`checkpoints/`), batch records (`batch/`), lookup-index runs and manifests (`index/run/`, `index/manifest/`; docs/layout.md). Cached for a year at the edge and sent with `Cache-Control: public, max-age=31536000, immutable`."
   type        = list(string)
-  default     = ["tile/*"]
+  default     = ["tile/*", "checkpoints/*", "batch/*", "index/run/*", "index/manifest/*"]
+}
+
+variable "explorer_dir" {
+  description = "A directory holding the browser explorer's files (the package's `stelae/explorer/`, docs/explorer.md) to upload beside the log, so that the read URL shows the page at `/`; null uploads nothing."
+  type        = string
+  default     = null
 }
 
 variable "checkpoint_max_age_seconds" {

@@ -15,6 +15,17 @@ from stelae.tiles.notekeys import Ed25519NoteSigner
 from tests.conftest import MotoEndpoint
 
 
+def _stelae(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stelae", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_loginfo_get_and_monitor_read_s3(moto_server: MotoEndpoint, tmp_path: Path) -> None:
     bucket = f"cli-{uuid.uuid4().hex[:12]}"
     moto_server.client("s3").create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
@@ -32,14 +43,7 @@ def test_loginfo_get_and_monitor_read_s3(moto_server: MotoEndpoint, tmp_path: Pa
     }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "stelae", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return _stelae(env, *args)
 
     info = run("loginfo", "--json")
     assert info.returncode == 0, info.stderr
@@ -94,14 +98,7 @@ def test_index_rebuild_and_search_on_s3(moto_server: MotoEndpoint, tmp_path: Pat
     }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "stelae", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return _stelae(env, *args)
 
     before = run("search", "--sha", hashlib.sha256(b"s3 artifact 2").hexdigest())
     assert before.returncode == 1 and "index/manifest/5" in before.stderr

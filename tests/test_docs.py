@@ -197,10 +197,10 @@ def test_every_reference_resolves_in_a_clone() -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("see " + "DESIGN" + ".md for why", "DESIGN.md"),
-        ("(" + "specs" + ".md §7)", "specs.md"),
-        ("Issue 4, item 3.", "Issue 4"),
-        ("| `proofs` (issue 2) |", "issue 2"),
+        ("see " + "DESIGN" + ".md for why", "DESIGN" + ".md"),
+        ("(" + "specs" + ".md §7)", "specs" + ".md"),
+        ("Issue " + "4, item 3.", "Issue " + "4"),
+        ("| `proofs` (issue " + "2) |", "issue " + "2"),
         ("read /work/" + "shared/x", "/work/shared"),
         ("docs/no-such-page.md explains", "docs/no-such-page.md"),
         ("`stelae/tiles/no_such_module.py`", "stelae/tiles/no_such_module.py"),

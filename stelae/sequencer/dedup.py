@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from stelae.sequencer.receipt import LogCorruptedError, Receipt
+from stelae.sequencer.receipt import LogCorruptedError, Receipt, receipt_of_duplicate
 from stelae.sequencer.recent import RecentLeaves
 from stelae.tiles.batch import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint
@@ -93,9 +93,7 @@ class Deduplicator:
             return None
         if found.batch is None:  # sequenced before batch records: confirm from the tiles
             return self._find_in_tiles(leaf_hash, size, note)
-        return Receipt(
-            found.index, True, found.integrated_time, note, size, found.signed_entry_timestamp
-        )
+        return receipt_of_duplicate(found, note, size)
 
     def _find_in_tiles(self, leaf_hash: bytes, size: int, note: bytes) -> Receipt | None:
         for index in self.recent.candidates(leaf_hash):

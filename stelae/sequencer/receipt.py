@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.errors import StelaeError
+from stelae.tiles.locate import Located
 
 
 class LostRaceError(StelaeError):
@@ -40,6 +41,14 @@ class Receipt:
     batch: BatchRecord | None = None
     """The receipt part of the batch that sequenced the entry, when this checkpoint is that
     batch's: enough to compute the inclusion proof without reading tiles."""
+
+
+def receipt_of_duplicate(found: Located, note: bytes, tree_size: int) -> Receipt:
+    """The receipt of an entry found already in the log (by :func:`locate_leaf`), answered with
+    the checkpoint ``note`` of ``tree_size``: its original index, time and SET."""
+    return Receipt(
+        found.index, True, found.integrated_time, note, tree_size, found.signed_entry_timestamp
+    )
 
 
 @dataclass(frozen=True)

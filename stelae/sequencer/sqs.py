@@ -29,7 +29,7 @@ from typing import Any
 from stelae.sequencer.batcher import NotYetIntegratedError, QueueUnavailableError
 from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, history_key
 from stelae.sequencer.pending import PendingEntry, decode_entry, encode_entry
-from stelae.sequencer.receipt import Receipt
+from stelae.sequencer.receipt import Receipt, receipt_of_duplicate
 from stelae.sequencer.store import ObjectNotFound, ObjectStore
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint
@@ -149,9 +149,7 @@ class SqsSubmitter:
         found = locate_leaf(self.store.get, [self.verifier], cp.origin, cp, entry.leaf_hash)
         if found is None or found.batch is None:
             return None
-        return Receipt(
-            found.index, True, found.integrated_time, note, cp.size, found.signed_entry_timestamp
-        )
+        return receipt_of_duplicate(found, note, cp.size)
 
 
 def integrate_sqs_batch(sequencer: Sequencer, event: Mapping[str, Any]) -> dict[str, Any]:

@@ -98,8 +98,7 @@ class LogServer:
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.httpd.url
 
     def start(self) -> None:
         self.batcher.start()

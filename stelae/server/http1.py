@@ -373,6 +373,12 @@ class HTTPServer(socketserver.ThreadingTCPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Connection, bind_and_activate=bind)
 
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the bound socket (port 0 becomes the one picked)."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
     @classmethod
     def on_socket(
         cls,

@@ -67,8 +67,7 @@ class WitnessServer:
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.httpd.url
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="stelae-witness")

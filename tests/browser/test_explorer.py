@@ -128,7 +128,9 @@ def shots(request: pytest.FixtureRequest) -> Path:
 class _CorsHandler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Cache-Control", "no-cache")
+        # no-store, not no-cache: the server's If-Modified-Since check has one-second resolution,
+        # so a file tampered with in the second it was written would be revalidated as unchanged.
+        self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:

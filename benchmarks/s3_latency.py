@@ -36,8 +36,8 @@ from typing import Any, TextIO
 
 from benchmarks import workload
 from benchmarks.table import table
-from stelae.sequencer.memory import MemoryStore
 from stelae.sequencer.store import ObjectClass, RequestCounters, Versioned, object_class_for_key
+from tests.support.memory import MemoryStore
 
 GET_SECONDS = 0.025
 PUT_SECONDS = 0.050
@@ -72,7 +72,7 @@ class Request:
 
 
 class LatencyStore:
-    """A :class:`~stelae.sequencer.memory.MemoryStore` that sleeps like S3 before answering.
+    """A :class:`~tests.support.memory.MemoryStore` that sleeps like S3 before answering.
 
     Keeps the store contract (it delegates every call), adds ``get_seconds`` to each read and
     ``put_seconds`` to each write, and records every request in :attr:`requests`. Safe for

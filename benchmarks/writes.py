@@ -1,6 +1,6 @@
 """Object writes per 1,000 entries, by class of object, at batch sizes 256, 1024 and 4096.
 
-Integrates into a :class:`~stelae.sequencer.memory.MemoryStore` with the lookup index on (every
+Integrates into a :class:`~tests.support.memory.MemoryStore` with the lookup index on (every
 key kind: leaf hash, digest, signer key, identity; docs/index.md) and counts each write that
 reaches the store through its ``after_write`` hook, classified by key: tiles, bundles, the
 checkpoint and its history object, the batch record, the batch's own index run, the runs merges
@@ -30,8 +30,8 @@ from typing import Any, TextIO
 
 from benchmarks import workload
 from benchmarks.table import table
-from stelae.sequencer.memory import MemoryStore, WriteEvent
 from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH
+from tests.support.memory import MemoryStore, WriteEvent
 
 BATCH_SIZES = (256, 1024, 4096)
 KINDS = (

@@ -6,8 +6,8 @@ but persisted" — the inner backend really wrote the object, the caller sees an
 
 from __future__ import annotations
 
-from stelae.sequencer.memory import WriteEvent, WriteHook
 from stelae.sequencer.store import ObjectClass, ObjectStore, RequestCounters, Versioned
+from tests.support.memory import WriteEvent, WriteHook
 
 
 class FaultInjectingStore:

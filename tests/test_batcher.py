@@ -10,9 +10,9 @@ import pytest
 
 from stelae.sequencer.batcher import Batcher, LogHaltedError, ShuttingDownError
 from stelae.sequencer.engine import Sequencer, SequencerConfig
-from stelae.sequencer.memory import MemoryStore
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, Receipt
+from tests.support.memory import MemoryStore
 from tests.test_sequencer import ORIGIN, SIGNER, entry
 
 

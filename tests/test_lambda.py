@@ -231,11 +231,11 @@ def test_a_claim_before_the_first_checkpoint_is_not_yet_integrated(
     from stelae.kinds import from_v2_request
     from stelae.sequencer.batcher import NotYetIntegratedError
     from stelae.sequencer.engine import Sequencer, SequencerConfig
-    from stelae.sequencer.memory import WriteEvent
     from stelae.sequencer.pending import PendingEntry
     from stelae.sequencer.sqs import SqsSubmitter
     from stelae.tiles.layout import batch_path
     from tests.faults import FaultInjectingStore
+    from tests.support.memory import WriteEvent
 
     store = S3Store(
         deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"

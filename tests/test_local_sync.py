@@ -19,7 +19,6 @@ from stelae.sequencer.durability import OsSyncer
 from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, SequencerConfig, history_key
 from stelae.sequencer.local import MARKER_DIR, LocalStore
 from stelae.sequencer.logdir import LOCAL_PARALLEL_WRITES, init_log
-from stelae.sequencer.memory import WriteEvent
 from stelae.sequencer.store import (
     ImmutableConflictError,
     ObjectClass,
@@ -33,6 +32,7 @@ from stelae.tiles.errors import FormatError
 from stelae.tiles.indexkeys import KeyKind
 from stelae.tiles.layout import TileID, batch_path, manifest_path
 from tests.faults import FaultInjectingStore
+from tests.support.memory import WriteEvent
 from tests.test_sequencer import ORIGIN, SIGNER, entry, find, verify_whole_log
 
 LEAF = "index/leaf/" + "ab" * 32

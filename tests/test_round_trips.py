@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import replace
 
 from benchmarks import workload
-from stelae.sequencer.memory import MemoryStore
 from stelae.sequencer.store import ObjectClass, object_class_for_key
+from tests.support.memory import MemoryStore
 
 BATCH = 300
 WAVE_CLASSES = frozenset(

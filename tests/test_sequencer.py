@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, SequencerConfig, history_key
 from stelae.sequencer.local import LocalStore
-from stelae.sequencer.memory import MemoryStore, WriteEvent
 from stelae.sequencer.pending import PendingEntry, encode_entry
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.receipt import LostRaceError
@@ -35,6 +34,7 @@ from stelae.tiles.proof import verify_inclusion
 from stelae.tiles.search import lookup
 from tests.conftest import MotoEndpoint
 from tests.faults import FaultInjectingStore
+from tests.support.memory import MemoryStore, WriteEvent
 
 ORIGIN = "seq.example.test"
 SIGNER = Ed25519NoteSigner.generate(ORIGIN)

@@ -23,7 +23,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stelae.sequencer.local import LocalStore, content_version
-from stelae.sequencer.memory import MemoryStore, WriteEvent
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import (
     ImmutableConflictError,
@@ -37,6 +36,7 @@ from stelae.sequencer.store import (
     validate_key,
 )
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from tests.support.memory import MemoryStore, WriteEvent
 
 BACKENDS = ["local", "s3", "memory"]
 

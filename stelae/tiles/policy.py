@@ -211,56 +211,16 @@ class Policy:
         if data and not data.endswith(b"\n"):
             raise MalformedPolicyError("the policy file's last line does not end with a newline")
         text = data.decode("utf-8", "surrogateescape")
-        logs: list[PolicyLog] = []
-        witnesses: list[PolicyWitness] = []
-        groups: list[PolicyGroup] = []
-        defined: dict[str, PolicyWitness | PolicyGroup] = {}
-        quorum: str | None = None
+        lines = _PolicyLines()
         for number, raw in enumerate(text.split("\n")[:-1], start=1):
             items = _BLANKS.split(raw.strip(" \t"))
             if items == [""] or items[0].startswith("#"):
                 continue
-            keyword, args = items[0], items[1:]
-            if keyword == "log":
-                if not 1 <= len(args) <= 2:
-                    raise _problem_line(number, "expected 'log <vkey> [<url>]'")
-                logs.append(PolicyLog(_vkey(number, args[0], "log"), _url(args)))
-            elif keyword == "witness":
-                if not 2 <= len(args) <= 3:
-                    raise _problem_line(number, "expected 'witness <name> <vkey> [<url>]'")
-                name = _new_name(number, args[0], defined)
-                verifier = _vkey(number, args[1], "witness")
-                assert isinstance(verifier, WITNESS_KEY_TYPES)
-                witness = PolicyWitness(name, verifier, args[2] if len(args) == 3 else None)
-                witnesses.append(witness)
-                defined[name] = witness
-            elif keyword == "group":
-                if len(args) < 3:
-                    raise _problem_line(number, "expected 'group <name> all|any|<k> <name>...'")
-                name = _new_name(number, args[0], defined)
-                group = PolicyGroup(name, _threshold(number, args[1]), tuple(args[2:]))
-                try:
-                    _check_group(group, defined)
-                except MalformedPolicyError as err:
-                    raise _problem_line(number, err.message) from err
-                groups.append(group)
-                defined[name] = group
-            elif keyword == "quorum":
-                if len(args) != 1:
-                    raise _problem_line(number, "expected 'quorum <name>'")
-                if quorum is not None:
-                    raise _problem_line(number, "a policy has exactly one quorum line")
-                if args[0] != NONE and args[0] not in defined:
-                    raise _problem_line(
-                        number, f"quorum {args[0]!r} is not a witness or group defined above"
-                    )
-                quorum = args[0]
-            else:
-                raise _problem_line(number, f"unknown keyword {keyword!r}")
-        if quorum is None:
+            lines.add(number, items[0], items[1:])
+        if lines.quorum is None:
             raise MalformedPolicyError("the policy has no quorum line (use 'quorum none')")
         try:
-            return cls(tuple(logs), tuple(witnesses), tuple(groups), quorum)
+            return cls(tuple(lines.logs), tuple(lines.witnesses), tuple(lines.groups), lines.quorum)
         except MalformedPolicyError as err:
             raise MalformedPolicyError(f"policy: {err.message}") from err
 
@@ -349,6 +309,68 @@ class Policy:
         checkpoint = open_checkpoint(note, logs, origin, witnesses=witnesses)
         self.check_quorum(note)
         return checkpoint
+
+
+@dataclass
+class _PolicyLines:
+    """What the lines read so far define, in file order: one method per keyword, each checking
+    its line against the definitions above it (the spec's define-before-use rule)."""
+
+    logs: list[PolicyLog] = field(default_factory=list)
+    witnesses: list[PolicyWitness] = field(default_factory=list)
+    groups: list[PolicyGroup] = field(default_factory=list)
+    defined: dict[str, PolicyWitness | PolicyGroup] = field(default_factory=dict)
+    quorum: str | None = None
+
+    def add(self, number: int, keyword: str, args: list[str]) -> None:
+        if keyword == "log":
+            self._log(number, args)
+        elif keyword == "witness":
+            self._witness(number, args)
+        elif keyword == "group":
+            self._group(number, args)
+        elif keyword == "quorum":
+            self._quorum(number, args)
+        else:
+            raise _problem_line(number, f"unknown keyword {keyword!r}")
+
+    def _log(self, number: int, args: list[str]) -> None:
+        if not 1 <= len(args) <= 2:
+            raise _problem_line(number, "expected 'log <vkey> [<url>]'")
+        self.logs.append(PolicyLog(_vkey(number, args[0], "log"), _url(args)))
+
+    def _witness(self, number: int, args: list[str]) -> None:
+        if not 2 <= len(args) <= 3:
+            raise _problem_line(number, "expected 'witness <name> <vkey> [<url>]'")
+        name = _new_name(number, args[0], self.defined)
+        verifier = _vkey(number, args[1], "witness")
+        assert isinstance(verifier, WITNESS_KEY_TYPES)
+        witness = PolicyWitness(name, verifier, args[2] if len(args) == 3 else None)
+        self.witnesses.append(witness)
+        self.defined[name] = witness
+
+    def _group(self, number: int, args: list[str]) -> None:
+        if len(args) < 3:
+            raise _problem_line(number, "expected 'group <name> all|any|<k> <name>...'")
+        name = _new_name(number, args[0], self.defined)
+        group = PolicyGroup(name, _threshold(number, args[1]), tuple(args[2:]))
+        try:
+            _check_group(group, self.defined)
+        except MalformedPolicyError as err:
+            raise _problem_line(number, err.message) from err
+        self.groups.append(group)
+        self.defined[name] = group
+
+    def _quorum(self, number: int, args: list[str]) -> None:
+        if len(args) != 1:
+            raise _problem_line(number, "expected 'quorum <name>'")
+        if self.quorum is not None:
+            raise _problem_line(number, "a policy has exactly one quorum line")
+        if args[0] != NONE and args[0] not in self.defined:
+            raise _problem_line(
+                number, f"quorum {args[0]!r} is not a witness or group defined above"
+            )
+        self.quorum = args[0]
 
 
 def _vkey(number: int, text: str, role: Literal["log", "witness"]) -> VkeyVerifier:

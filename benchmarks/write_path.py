@@ -37,13 +37,11 @@ from benchmarks.write_api import signed_requests
 from stelae import kinds
 from stelae.api.gateway import handle_event
 from stelae.api.http import Request
-from stelae.api.identity import LogIdentity
-from stelae.api.service import ServiceConfig, WriteService
+from stelae.api.wiring import write_service
 from stelae.kinds import signing
 from stelae.sequencer.engine import Sequencer
 from stelae.sequencer.logdir import LocalLog, init_log
 from stelae.sequencer.pending import PendingEntry
-from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.receipt import Receipt
 
 ORIGIN = "bench.example/write-path"
@@ -119,12 +117,7 @@ def run(quick: bool) -> dict[str, Any]:
                 seq.integrate([pending(e) for e in entries[start : start + batch]]).receipts
             )
         seq.close()
-        service = WriteService(
-            _Instant(receipts),
-            StoreFetcher(local.store),
-            LogIdentity.from_vkey(local.config.vkey),
-            ServiceConfig(),
-        )
+        service = write_service(_Instant(receipts), local.store, local.config.vkey)
         events = [
             Request("POST", PATH, {"content-type": "application/json"}, {}, raw).to_apigw_v2()
             for raw in bodies

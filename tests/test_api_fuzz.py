@@ -22,12 +22,11 @@ from hypothesis import strategies as st
 
 from stelae.api.gateway import handle_event
 from stelae.api.http import Request, Response
-from stelae.api.identity import LogIdentity
 from stelae.api.service import WriteService
 from stelae.api.submit import InProcessSubmitter
+from stelae.api.wiring import write_service
 from stelae.kinds import canonical
 from stelae.sequencer.logdir import init_log
-from stelae.sequencer.reader import StoreFetcher
 from stelae.server.app import open_batcher
 from tests.api_support import ORIGIN, start_serve
 from tests.test_api_errors import GOOD_DSSE_V1, GOOD_DSSE_V2, GOOD_V1, GOOD_V2
@@ -172,11 +171,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WriteService]:
     batcher = open_batcher(local)
     batcher.start()
     try:
-        yield WriteService(
-            InProcessSubmitter(batcher),
-            StoreFetcher(local.store),
-            LogIdentity.from_vkey(local.config.vkey),
-        )
+        yield write_service(InProcessSubmitter(batcher), local.store, local.config.vkey)
     finally:
         batcher.stop()
         batcher.sequencer.close()

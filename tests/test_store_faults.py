@@ -20,12 +20,10 @@ from pathlib import Path
 import pytest
 
 from stelae.api.http import Request
-from stelae.api.identity import LogIdentity
-from stelae.api.service import WriteService
+from stelae.api.wiring import write_service
 from stelae.kinds import signing
 from stelae.sequencer.batcher import Batcher, LogHaltedError, Receipt
 from stelae.sequencer.pending import PendingEntry
-from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, LostRaceError
 from stelae.sequencer.store import StoreFullError
 from stelae.server.relay import Channel, Relay, RemoteSubmitter
@@ -121,10 +119,10 @@ class FailingSequencer:
 
 
 @pytest.fixture(scope="module")
-def identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LogIdentity, Path]]:
+def log_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The verifier key and directory of a fresh log."""
     data = tmp_path_factory.mktemp("faults") / "data"
-    vkey = make_log(data)
-    yield LogIdentity.from_vkey(vkey), data
+    yield make_log(data), data
 
 
 FAULTS = [
@@ -136,7 +134,7 @@ FAULTS = [
 
 @pytest.mark.parametrize(("error", "retry_after", "message"), FAULTS, ids=lambda v: str(v)[:20])
 def test_sequencer_faults_are_503_in_one_process(
-    identity: tuple[LogIdentity, Path],
+    log_data: tuple[str, Path],
     error: BaseException,
     retry_after: str,
     message: str,
@@ -145,14 +143,12 @@ def test_sequencer_faults_are_503_in_one_process(
     from stelae.api.submit import InProcessSubmitter
     from stelae.sequencer.logdir import open_log
 
-    ident, data = identity
+    vkey, data = log_data
     sequencer = FailingSequencer(error)
     batcher = Batcher(sequencer, max_age=0)  # type: ignore[arg-type]
     batcher.start()
     try:
-        service = WriteService(
-            InProcessSubmitter(batcher), StoreFetcher(open_log(data).store), ident
-        )
+        service = write_service(InProcessSubmitter(batcher), open_log(data).store, vkey)
         with caplog.at_level(logging.ERROR, logger="stelae"):
             answer = service.handle(Request("POST", V2, JSON, {}, _request(b"fault")))
     finally:

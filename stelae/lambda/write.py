@@ -10,8 +10,8 @@ import boto3
 from stelae.api.gateway import handle_event
 from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig, WriteService
+from stelae.api.wiring import write_service
 from stelae.sequencer.aws import AwsConfig
-from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.sqs import SqsSubmitter
 
 
@@ -20,19 +20,14 @@ def service() -> WriteService:
     """Built once per container (cold start), from the environment."""
     cfg = AwsConfig.from_env()
     store = cfg.store(cfg.s3_client())
-    identity = LogIdentity.from_vkey(cfg.vkey)
-    return WriteService(
-        SqsSubmitter(
-            boto3.client("sqs"),
-            cfg.queue_url,
-            store,
-            identity.verifier,
-            first_poll=cfg.poll_after_seconds,
-        ),
-        StoreFetcher(store),
-        identity,
-        ServiceConfig(wait_seconds=cfg.wait_seconds),
+    submitter = SqsSubmitter(
+        boto3.client("sqs"),
+        cfg.queue_url,
+        store,
+        LogIdentity.from_vkey(cfg.vkey).verifier,
+        first_poll=cfg.poll_after_seconds,
     )
+    return write_service(submitter, store, cfg.vkey, ServiceConfig(wait_seconds=cfg.wait_seconds))
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:

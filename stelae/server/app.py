@@ -11,13 +11,12 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from stelae.api.http import Request
-from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig, WriteService
 from stelae.api.submit import InProcessSubmitter
+from stelae.api.wiring import write_service
 from stelae.sequencer.batcher import Batcher
 from stelae.sequencer.engine import Cosigner
 from stelae.sequencer.logdir import LocalLog, open_log
-from stelae.sequencer.reader import StoreFetcher
 from stelae.server.explorer import explorer_file
 from stelae.server.http1 import Application, HttpRequest, HttpResponse, HTTPServer
 from stelae.server.static import CORS_HEADERS, StaticFiles
@@ -81,11 +80,8 @@ class LogServer:
             local, on_fatal, self.options.cosigner, self.options.refresh_every
         )
         self.sequencer = self.batcher.sequencer
-        self.service = WriteService(
-            InProcessSubmitter(self.batcher),
-            StoreFetcher(local.store),
-            LogIdentity.from_vkey(cfg.vkey),
-            self.options.service,
+        self.service = write_service(
+            InProcessSubmitter(self.batcher), local.store, cfg.vkey, self.options.service
         )
         self.static = StaticFiles(local.log_dir)
         self.httpd = HTTPServer(

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stelae.api.identity import LogIdentity
-from stelae.api.service import ServiceConfig, WriteService
+from stelae.api.service import ServiceConfig
+from stelae.api.wiring import write_service
 from stelae.sequencer.logdir import open_log
-from stelae.sequencer.reader import StoreFetcher
 from stelae.server.app import make_app
 from stelae.server.http1 import HTTPServer
 from stelae.server.relay import Channel, RemoteSubmitter
@@ -71,10 +70,10 @@ def run(settings: WorkerSettings) -> int:
     stop = threading.Event()
     # The supervisor gone means nothing more can be answered: stop, as on SIGTERM.
     submitter = RemoteSubmitter(Channel(socket.socket(fileno=settings.relay_fd)), stop.set)
-    service = WriteService(
+    service = write_service(
         submitter,
-        StoreFetcher(local.store),
-        LogIdentity.from_vkey(local.config.vkey),
+        local.store,
+        local.config.vkey,
         ServiceConfig(
             wait_seconds=settings.wait_seconds, strict_duplicates=settings.strict_duplicates
         ),

@@ -168,14 +168,21 @@ def encode_record(
         parts.append(_SMALL[delta] if delta < 0x80 else uvarint(delta))
         prev = i
     if offsets is not None:
-        if len(offsets) != len(indices):
-            raise ValueError(f"record {key.hex()}: {len(offsets)} offsets for {len(indices)}")
-        for i, o in zip(indices, offsets, strict=True):
-            # A run starts where a batch starts, so no entry's batch begins before the run.
-            if not 0 <= o <= i - a:
-                raise ValueError(f"record {key.hex()}: offset {o} of index {i} is outside the run")
-            parts.append(_SMALL[o] if o < 0x80 else uvarint(o))
+        _encode_offsets(parts, key, indices, offsets, a)
     return b"".join(parts)
+
+
+def _encode_offsets(
+    parts: list[bytes], key: bytes, indices: tuple[int, ...], offsets: tuple[int, ...], a: int
+) -> None:
+    """Append a leaf record's offsets to ``parts``, checking each lies inside the run."""
+    if len(offsets) != len(indices):
+        raise ValueError(f"record {key.hex()}: {len(offsets)} offsets for {len(indices)}")
+    for i, o in zip(indices, offsets, strict=True):
+        # A run starts where a batch starts, so no entry's batch begins before the run.
+        if not 0 <= o <= i - a:
+            raise ValueError(f"record {key.hex()}: offset {o} of index {i} is outside the run")
+        parts.append(_SMALL[o] if o < 0x80 else uvarint(o))
 
 
 def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
@@ -194,14 +201,7 @@ def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
         flags = data[pos]
         if flags > FLAG_LEAF:
             raise MalformedRecordError(f"record at byte {start} has unknown flags 0x{flags:02x}")
-        n = data[pos + 1]
-        if n < 0x80:
-            pos += 2
-        else:
-            n, pos = read_uvarint(data, pos + 1)
-        # Each index needs at least one byte (two with an offset): bound n before looping.
-        if n == 0 or n * (2 if flags else 1) > len(data) - pos or n > b - a:
-            raise MalformedRecordError(f"record at byte {start} claims {n} indices")
+        n, pos = _read_count(data, pos + 1, start, flags, b - a)
         indices = []
         prev = a - 1
         for _ in range(n):
@@ -222,22 +222,46 @@ def decode_record(data: bytes, pos: int, a: int, b: int) -> tuple[Record, int]:
             )
         if not flags:
             return Record(key, tuple(indices)), pos
-        offsets = []
-        for i in indices:
-            byte = data[pos]
-            if byte < 0x80:
-                o = byte
-                pos += 1
-            else:
-                o, pos = read_uvarint(data, pos)
-            if o > i - a:
-                raise MalformedRecordError(
-                    f"record at byte {start}: offset {o} puts index {i}'s batch before the run"
-                )
-            offsets.append(o)
+        offsets, pos = _read_offsets(data, pos, start, indices, a)
         return Record(key, tuple(indices), tuple(offsets)), pos
     except IndexError:
         raise MalformedRecordError(f"record at byte {start} is truncated") from None
+
+
+def _read_count(data: bytes, pos: int, start: int, flags: int, width: int) -> tuple[int, int]:
+    """The record's index count ``n`` at ``pos`` and the position after it, for a run of
+    ``width`` entries; part of :func:`decode_record` (its caller turns IndexError into
+    "truncated")."""
+    n = data[pos]
+    if n < 0x80:
+        pos += 1
+    else:
+        n, pos = read_uvarint(data, pos)
+    # Each index needs at least one byte (two with an offset): bound n before looping.
+    if n == 0 or n * (2 if flags else 1) > len(data) - pos or n > width:
+        raise MalformedRecordError(f"record at byte {start} claims {n} indices")
+    return n, pos
+
+
+def _read_offsets(
+    data: bytes, pos: int, start: int, indices: list[int], a: int
+) -> tuple[list[int], int]:
+    """A leaf record's offsets at ``pos`` (one per index) and the position after them; part
+    of :func:`decode_record`."""
+    offsets = []
+    for i in indices:
+        byte = data[pos]
+        if byte < 0x80:
+            o = byte
+            pos += 1
+        else:
+            o, pos = read_uvarint(data, pos)
+        if o > i - a:
+            raise MalformedRecordError(
+                f"record at byte {start}: offset {o} puts index {i}'s batch before the run"
+            )
+        offsets.append(o)
+    return offsets, pos
 
 
 def remember_encoding(record: Record, start: bytes, digest: bytes, data: bytes) -> None:

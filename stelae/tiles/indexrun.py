@@ -253,6 +253,64 @@ def build_run(a: int, b: int, records: Sequence[Record], *, target: int = SHARD_
 # --- reading a shard ----------------------------------------------------------------------------
 
 
+def _read_shard_header(data: bytes, ref: RunRef, s: int) -> tuple[int, int]:
+    """Check that ``data`` starts with the header of shard ``s`` of ``ref``; return the record
+    count it declares and the position after it (where the run proof starts)."""
+    if not data.startswith(SHARD_MAGIC):
+        raise InvalidShardError(ref, s, "the object does not start with the shard header")
+    try:
+        pos = len(SHARD_MAGIC)
+        a, pos = read_uvarint(data, pos)
+        b, pos = read_uvarint(data, pos)
+        if pos >= len(data):
+            raise InvalidShardError(ref, s, "the header is truncated")
+        bits = data[pos]
+        got_s, pos = read_uvarint(data, pos + 1)
+        count, pos = read_uvarint(data, pos)
+    except MalformedRecordError as err:
+        raise InvalidShardError(ref, s, f"header: {err}") from err
+    if (a, b, bits, got_s) != (ref.a, ref.b, ref.bits, s):
+        raise InvalidShardError(
+            ref, s, f"the header names shard {got_s} of run {a}-{b} with bits {bits}"
+        )
+    return count, pos
+
+
+def _read_shard_records(
+    data: bytes, pos: int, count: int, ref: RunRef, s: int
+) -> tuple[list[Record], list[bytes]]:
+    """The ``count`` records of shard ``s`` of ``ref`` from ``pos`` to the end of ``data`` and
+    their record hashes: each well-formed, keys strictly ascending and inside the shard, and no
+    bytes left over. Each record remembers its encoding, so a merge re-encodes nothing."""
+    a, b, bits = ref.a, ref.b, ref.bits
+    records: list[Record] = []
+    hashes: list[bytes] = []
+    start, sha256, remember = a.to_bytes(8, "big"), hashlib.sha256, remember_encoding
+    low = (s << (128 - bits)).to_bytes(INDEX_KEY_SIZE, "big") if bits else b""
+    high = ((s + 1) << (128 - bits)).to_bytes(INDEX_KEY_SIZE + 1, "big")[-INDEX_KEY_SIZE:]
+    last = bits == 0 or s == ref.shards - 1
+    prev = b""
+    for _ in range(count):
+        try:
+            record, end = decode_record(data, pos, a, b)
+        except MalformedRecordError as err:
+            raise InvalidShardError(ref, s, str(err)) from err
+        key = record.key
+        if key <= prev:
+            raise InvalidShardError(ref, s, f"record {key.hex()} is not above {prev.hex()}")
+        if key < low or (not last and key >= high):
+            raise InvalidShardError(ref, s, f"record {key.hex()} belongs in another shard")
+        records.append(record)
+        encoded = data[pos:end]
+        digest = sha256(b"\x00" + encoded).digest()
+        hashes.append(digest)
+        remember(record, start, digest, encoded)
+        prev, pos = key, end
+    if pos != len(data):
+        raise InvalidShardError(ref, s, f"{len(data) - pos} bytes after the last record")
+    return records, hashes
+
+
 @dataclass(frozen=True)
 class Shard:
     """Shard ``s`` of run ``ref``, verified: its records are exactly those the run root commits
@@ -272,53 +330,12 @@ class Shard:
         :class:`~stelae.tiles.proof.RootMismatchError`."""
         if not 0 <= s < ref.shards:
             raise InvalidShardError(ref, s, f"there are only {ref.shards} shards")
-        if not data.startswith(SHARD_MAGIC):
-            raise InvalidShardError(ref, s, "the object does not start with the shard header")
-        try:
-            pos = len(SHARD_MAGIC)
-            a, pos = read_uvarint(data, pos)
-            b, pos = read_uvarint(data, pos)
-            if pos >= len(data):
-                raise InvalidShardError(ref, s, "the header is truncated")
-            bits = data[pos]
-            got_s, pos = read_uvarint(data, pos + 1)
-            count, pos = read_uvarint(data, pos)
-        except MalformedRecordError as err:
-            raise InvalidShardError(ref, s, f"header: {err}") from err
-        if (a, b, bits, got_s) != (ref.a, ref.b, ref.bits, s):
-            raise InvalidShardError(
-                ref, s, f"the header names shard {got_s} of run {a}-{b} with bits {bits}"
-            )
-        proof_end = pos + HASH_SIZE * bits
+        count, pos = _read_shard_header(data, ref, s)
+        proof_end = pos + HASH_SIZE * ref.bits
         if proof_end > len(data) or count > (len(data) - proof_end) // MIN_RECORD_SIZE:
             raise InvalidShardError(ref, s, f"the object is too short for {count} records")
         run_path = tuple(data[i : i + HASH_SIZE] for i in range(pos, proof_end, HASH_SIZE))
-        pos = proof_end
-        records: list[Record] = []
-        hashes: list[bytes] = []
-        start, sha256, remember = a.to_bytes(8, "big"), hashlib.sha256, remember_encoding
-        low = (s << (128 - bits)).to_bytes(INDEX_KEY_SIZE, "big") if bits else b""
-        high = ((s + 1) << (128 - bits)).to_bytes(INDEX_KEY_SIZE + 1, "big")[-INDEX_KEY_SIZE:]
-        last = bits == 0 or s == ref.shards - 1
-        prev = b""
-        for _ in range(count):
-            try:
-                record, end = decode_record(data, pos, a, b)
-            except MalformedRecordError as err:
-                raise InvalidShardError(ref, s, str(err)) from err
-            key = record.key
-            if key <= prev:
-                raise InvalidShardError(ref, s, f"record {key.hex()} is not above {prev.hex()}")
-            if key < low or (not last and key >= high):
-                raise InvalidShardError(ref, s, f"record {key.hex()} belongs in another shard")
-            records.append(record)
-            encoded = data[pos:end]
-            digest = sha256(b"\x00" + encoded).digest()
-            hashes.append(digest)
-            remember(record, start, digest, encoded)
-            prev, pos = key, end
-        if pos != len(data):
-            raise InvalidShardError(ref, s, f"{len(data) - pos} bytes after the last record")
+        records, hashes = _read_shard_records(data, proof_end, count, ref, s)
         levels = tree_levels(hashes)
         root = root_from_inclusion_proof(s, ref.shards, levels_root(levels), run_path)
         if root != ref.root:

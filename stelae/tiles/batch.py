@@ -284,7 +284,27 @@ def _parse(data: bytes, *, full: bool) -> BatchRecord:
     if not isinstance(edge_raw, list):
         raise FormatError("batch record has no compact range")
     edge = RightEdge(first, tuple(_unb64(h, "compact range hash") for h in edge_raw))
-    runs_raw = header.get("runs")
+    runs = _runs(header.get("runs"))
+    n_leaves, n_stamps, n_keys, n_bodies = header["lengths"]
+    pos = end + 1
+    if n_leaves != count * HASH_SIZE:
+        raise FormatError("batch record leaf hash section does not match its count")
+    leaves_raw = data[pos : pos + n_leaves]
+    stamps_raw = data[pos + n_leaves : pos + n_leaves + n_stamps]
+    if len(leaves_raw) != n_leaves or len(stamps_raw) != n_stamps:
+        raise FormatError("batch record is truncated")
+    leaves = tuple(leaves_raw[i : i + HASH_SIZE] for i in range(0, n_leaves, HASH_SIZE))
+    stamps = _stamps(stamps_raw, count)
+    entries: tuple[PendingEntry, ...] = ()
+    if full:
+        pos += n_leaves + n_stamps
+        if len(data) != pos + n_keys + n_bodies:
+            raise FormatError("batch record length does not match its sections")
+        entries = _entries(data[pos : pos + n_keys], data[pos + n_keys :], count)
+    return BatchRecord(first, base_root, edge, itime, leaves, stamps, runs, entries)
+
+
+def _runs(runs_raw: object) -> tuple[RunRef, ...]:
     if not isinstance(runs_raw, list):
         raise FormatError("batch record has no run list")
     runs: list[RunRef] = []
@@ -299,15 +319,11 @@ def _parse(data: bytes, *, full: bool) -> BatchRecord:
                 _unb64(r[3], "run root"),
             )
         )
-    n_leaves, n_stamps, n_keys, n_bodies = header["lengths"]
-    pos = end + 1
-    if n_leaves != count * HASH_SIZE:
-        raise FormatError("batch record leaf hash section does not match its count")
-    leaves_raw = data[pos : pos + n_leaves]
-    stamps_raw = data[pos + n_leaves : pos + n_leaves + n_stamps]
-    if len(leaves_raw) != n_leaves or len(stamps_raw) != n_stamps:
-        raise FormatError("batch record is truncated")
-    leaves = tuple(leaves_raw[i : i + HASH_SIZE] for i in range(0, n_leaves, HASH_SIZE))
+    return tuple(runs)
+
+
+def _stamps(stamps_raw: bytes, count: int) -> tuple[bytes, ...]:
+    # Each timestamp is one length byte and that many bytes; there is one per entry.
     stamps: list[bytes] = []
     p = 0
     while p < len(stamps_raw):
@@ -319,13 +335,7 @@ def _parse(data: bytes, *, full: bool) -> BatchRecord:
         p += 1 + n
     if len(stamps) != count:
         raise FormatError("batch record timestamp section does not match its count")
-    entries: tuple[PendingEntry, ...] = ()
-    if full:
-        pos += n_leaves + n_stamps
-        if len(data) != pos + n_keys + n_bodies:
-            raise FormatError("batch record length does not match its sections")
-        entries = _entries(data[pos : pos + n_keys], data[pos + n_keys :], count)
-    return BatchRecord(first, base_root, edge, itime, leaves, tuple(stamps), tuple(runs), entries)
+    return tuple(stamps)
 
 
 def _entries(keys_raw: bytes, bodies: bytes, count: int) -> tuple[PendingEntry, ...]:

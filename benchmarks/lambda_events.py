@@ -1,7 +1,7 @@
 """The events AWS hands the Lambda handlers, built as AWS delivers them.
 
 Shared by the cost model (:mod:`benchmarks.aws_cost`) and the handler tests
-(``tests/test_lambda.py``), which both invoke the real handlers without a Lambda runtime:
+(``tests/lambda_/test_lambda.py``), which both invoke the real handlers without a Lambda runtime:
 
 - :func:`apigw_event`: an API Gateway HTTP API payload-format-2.0 request (body base64, as API
   Gateway sends a JSON body to a Lambda proxy integration);

@@ -95,7 +95,7 @@ def simulate(
 
     The loop applies :meth:`MergePolicy.plan`'s rule (the newest adjacent pair whose older class
     is not above the newer's) on cached classes, so that 10^6 batches take seconds;
-    ``tests/test_benchmarks.py`` checks it against ``plan`` itself.
+    ``tests/e2e/test_benchmarks.py`` checks it against ``plan`` itself.
     """
     runs: list[tuple[int, int, int]] = []  # (a, b, class)
     out: dict[int, dict[str, Any]] = {}

@@ -9,7 +9,7 @@ rfc8785 is pure Python and costs ~30 µs per body. For :func:`plain_json` values
 kinds build, since their strings are base64, hex and names — RFC 8785 provably produces what the C
 ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` does, so those take
 that path (~10 µs); anything else (numbers beyond small integers, non-ASCII text, other types)
-goes to rfc8785 as before. tests/test_kinds_fastpath.py compares the two on generated values.
+goes to rfc8785 as before. tests/kinds/test_kinds_fastpath.py compares the two on generated values.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ a compiled refusal or an error inside it — goes to jsonschema, which decides a
 That is only sound if the compiled check never passes what jsonschema refuses, which holds for
 JSON values (what :func:`stelae.kinds.load_json` returns) and the keywords in
 :data:`COMPILED_KEYWORDS`; a schema using any other keyword is checked by jsonschema alone.
-tests/test_kinds_fastpath.py checks the two against each other on generated instances.
+tests/kinds/test_kinds_fastpath.py checks the two against each other on generated instances.
 """
 
 from __future__ import annotations

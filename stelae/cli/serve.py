@@ -33,27 +33,39 @@ data_option = click.option(
     show_default=True,
     help="Checkpoint origin (a scheme-less URL naming the log).",
 )
+@click.option(
+    "--mldsa",
+    is_flag=True,
+    help="Also give the log an ML-DSA-44 key (type 0x06): every checkpoint then carries a "
+    "post-quantum log signature beside the Ed25519 one (docs/compatibility.md). An existing "
+    "log without one gets it added.",
+)
 @json_option
-def init(data: Path, origin: str, as_json: bool) -> None:
+def init(data: Path, origin: str, mldsa: bool, as_json: bool) -> None:
     """Create a log and print its verifier key (idempotent for the same origin).
 
     Without --json, stdout is the verifier key line alone (what --vkey @FILE reads); what
-    happened goes to stderr.
+    happened goes to stderr, the ML-DSA-44 verifier key too. --json also prints
+    "mldsa_vkey" (null without one).
 
     \b
     Example:
       stelae init --data ./stelae-data --origin log.example.test/stelae > vkey.txt
       stelae init --data ./stelae-data --origin log.example.test/stelae --json
+      stelae init --data ./stelae-data --mldsa --json | jq -r .mldsa_vkey > mldsa-vkey.txt
     """
-    log, created = init_log(data, origin)
+    log, created = init_log(data, origin, mldsa=mldsa)
     if not as_json:
         # stdout is the verifier key alone, so `stelae init > vkey.txt` makes a --vkey @file.
         note(f"{'created' if created else 'existing'} log {log.config.origin} in {data}")
+        if log.config.mldsa_vkey is not None:
+            note(f"ML-DSA-44 verifier key: {log.config.mldsa_vkey}")
     emit(
         as_json,
         {
             "origin": log.config.origin,
             "vkey": log.config.vkey,
+            "mldsa_vkey": log.config.mldsa_vkey,
             "data": str(data),
             "log_dir": str(log.log_dir),
             "created": created,
@@ -236,6 +248,8 @@ def serve(
             + (f", {count} workers)" if count > 1 else ")")
         )
         _note(f"verifier key: {local.config.vkey}")
+        if local.config.mldsa_vkey is not None:
+            _note(f"ML-DSA-44 verifier key: {local.config.mldsa_vkey}")
         stop.wait()
         _note("stopping: integrating what is queued…")
     finally:

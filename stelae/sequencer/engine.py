@@ -77,7 +77,7 @@ from stelae.tiles.layout import (
 )
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.mergepolicy import MergePolicy
-from stelae.tiles.note import open_note, sign_note
+from stelae.tiles.note import NoteSigner, open_note, sign_note
 from stelae.tiles.notekeys import Ed25519NoteSigner, RekorV1HintSigner
 from stelae.tiles.tile import EntryBundle, HashTile
 
@@ -140,6 +140,11 @@ class SequencerConfig:
     entry, and at start one level-0 tile read per 256 entries of the window."""
     cosigner: Cosigner | None = None
     """Witnesses that must cosign each checkpoint before it is published (None: none)."""
+    extra_log_signers: tuple[NoteSigner, ...] = ()
+    """More log keys that sign every checkpoint, after the Ed25519 lines: the optional ML-DSA-44
+    key (type 0x06, which https://c2sp.org/tlog-checkpoint recommends; docs/compatibility.md).
+    Each must be named after ``origin``. Clients that don't know a key ignore its line
+    (https://c2sp.org/signed-note). Index manifests and entry timestamps stay Ed25519 only."""
 
 
 @dataclass
@@ -186,7 +191,18 @@ class Sequencer:
         self.signer = signer
         # Every checkpoint is signed twice by the same key: the C2SP line and the line Rekor v1
         # clients look for (see RekorV1HintSigner for why both verifiers are satisfied).
-        self._checkpoint_signers = (signer, RekorV1HintSigner(signer))
+        self._checkpoint_signers: tuple[NoteSigner, ...] = (
+            signer,
+            RekorV1HintSigner(signer),
+            *config.extra_log_signers,
+        )
+        for extra in config.extra_log_signers:
+            if extra.name != config.origin:
+                raise StelaeError(
+                    f"the log key {extra.name}+{extra.key_id:08x} is not named after the "
+                    f"origin {config.origin!r}",
+                    hint="every log key's name must equal the checkpoint origin",
+                )
         self.config = config
         self._clock = clock
         self._v1_log_id = v1_log_id(signer.public_key_bytes)
@@ -234,7 +250,12 @@ class Sequencer:
             Checkpoint(self.config.origin, 0, EMPTY_ROOT).to_text(), self._checkpoint_signers
         )
         data = note.to_bytes()
-        self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
+        try:
+            self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
+        except ImmutableConflictError:
+            # An ML-DSA-44 signature is randomized and timestamped, so a second attempt (after
+            # a crash, or by another sequencer) makes other bytes: the stored one stands.
+            data = self.store.get(history_key(0))
         self.store.flush()  # as in _apply: the history object is durable before the checkpoint
         # Someone else may have published first (the empty one, or more): then read theirs.
         with contextlib.suppress(PreconditionFailed):
@@ -551,10 +572,12 @@ class Sequencer:
                 (manifest_path(new_size), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST)
             )
 
-        # 4d. The checkpoint and its history object. Without witnesses the note is a pure
-        # function of (size, root) (Ed25519 is deterministic), so the history object joins the
-        # wave too. Witnesses need the new tiles stored to check consistency, so with a cosigner
-        # the note is made after the wave.
+        # 4d. The checkpoint and its history object. Without witnesses the note depends only on
+        # (size, root) and the keys, so the history object joins the wave too; it is the same
+        # bytes every time with Ed25519 alone, and with an ML-DSA-44 line (randomized,
+        # timestamped) a repeat conflicts and the stored note is published, as below. Witnesses
+        # need the new tiles stored to check consistency, so with a cosigner the note is made
+        # after the wave.
         note = b""
         if self.config.cosigner is None:
             note = self._signed_note(new_size, root)
@@ -636,7 +659,8 @@ class Sequencer:
         return TileReader(StoreFetcher(self.store), read_size=size)
 
     def _signed_note(self, size: int, root: bytes) -> bytes:
-        """The checkpoint note signed by the log key alone: the same bytes every time."""
+        """The checkpoint note signed by the log's keys alone (no witnesses): the same bytes
+        every time unless an ML-DSA-44 key signs too."""
         return sign_note(
             Checkpoint(self.config.origin, size, root).to_text(), self._checkpoint_signers
         ).to_bytes()

@@ -4,6 +4,7 @@ Layout of ``DATA`` (default ``./stelae-data``)::
 
     DATA/config.json   LogConfig: origin, verifier key, which indexes to build, batching
     DATA/signing.key   the Ed25519 note signing key (PRIVATE+KEY+...), mode 0600, never served
+    DATA/signing-mldsa.key  the optional ML-DSA-44 log key (PRIVATE+KEY+..., type 0x06), likewise
     DATA/log/          the tlog-tiles prefix: checkpoint, tile/..., index/..., checkpoints/...
                        (plus .state/, which the static server refuses to serve)
 
@@ -22,10 +23,12 @@ from typing import Any
 from stelae.sequencer.engine import ALL_INDEXES, Cosigner, Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
 from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.mldsa import MLDSA44CosignatureSigner, MLDSA44CosignatureVerifier
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 
 CONFIG_FILE = "config.json"
 KEY_FILE = "signing.key"
+MLDSA_KEY_FILE = "signing-mldsa.key"
 LOG_DIR = "log"
 LOCAL_PARALLEL_WRITES = 1
 """Object writes in flight per stage for a local log: serial. Measured at batch 1024–4096 with the
@@ -40,6 +43,9 @@ class LogConfig:
     """Checkpoint origin and note key name, e.g. ``log.example.com/stelae``."""
     vkey: str
     """The verifier key readers need (``origin+hex8+base64``)."""
+    mldsa_vkey: str | None = None
+    """The optional ML-DSA-44 log key (type 0x06): when set, every checkpoint carries a second
+    log signature under it, beside the Ed25519 ones (docs/compatibility.md)."""
     indexes: tuple[str, ...] = tuple(sorted(k.value for k in ALL_INDEXES))
     """Read from configuration files of earlier versions, and ignored: every key kind is always
     indexed now (docs/index.md)."""
@@ -62,6 +68,10 @@ class LogConfig:
         verifier = parse_vkey(self.vkey)
         if verifier.name != self.origin:
             raise FormatError(f"vkey is for {verifier.name!r}, origin is {self.origin!r}")
+        if self.mldsa_vkey is not None:
+            mldsa = parse_vkey(self.mldsa_vkey)
+            if not isinstance(mldsa, MLDSA44CosignatureVerifier) or mldsa.name != self.origin:
+                raise FormatError(f"mldsa_vkey is not an ML-DSA-44 key named {self.origin!r}")
         for name in self.indexes:
             if name not in {k.value for k in ALL_INDEXES}:
                 raise FormatError(f"unknown lookup index {name!r} (digest, key, identity)")
@@ -96,6 +106,8 @@ class LogConfig:
     def to_json(self) -> str:
         obj = asdict(self)
         obj.pop("extra")
+        if obj["mldsa_vkey"] is None:
+            del obj["mldsa_vkey"]  # a log without one keeps the configuration it always had
         obj["indexes"] = list(self.indexes)
         return json.dumps(obj, indent=2) + "\n"
 
@@ -116,6 +128,7 @@ class LocalLog:
     config: LogConfig
     signer: Ed25519NoteSigner
     store: LocalStore
+    mldsa_signer: MLDSA44CosignatureSigner | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -124,14 +137,19 @@ class LocalLog:
     def sequencer(self, cosigner: Cosigner | None = None) -> Sequencer:
         """The log's sequencer; with ``cosigner``, checkpoints are published only once the
         witnesses it asks have cosigned them (docs/witness.md)."""
-        config = replace(self.config.sequencer_config(), cosigner=cosigner)
+        extra = () if self.mldsa_signer is None else (self.mldsa_signer,)
+        config = replace(self.config.sequencer_config(), cosigner=cosigner, extra_log_signers=extra)
         return Sequencer(self.store, self.signer, config)
 
 
-def init_log(data: Path, origin: str, **settings: Any) -> tuple[LocalLog, bool]:
+def init_log(
+    data: Path, origin: str, *, mldsa: bool = False, **settings: Any
+) -> tuple[LocalLog, bool]:
     """Create a log in ``data`` (or open the one there). Returns ``(log, created)``.
 
-    Refuses to reuse a directory whose existing log has another origin.
+    With ``mldsa`` the log also gets an ML-DSA-44 key (an existing log without one gets it
+    added: its later checkpoints carry both signatures). Refuses to reuse a directory whose
+    existing log has another origin.
     """
     if (data / CONFIG_FILE).exists():
         log = open_log(data)
@@ -140,6 +158,9 @@ def init_log(data: Path, origin: str, **settings: Any) -> tuple[LocalLog, bool]:
                 f"{data} already holds the log {log.config.origin!r}, not {origin!r}",
                 hint="choose another --data directory",
             )
+        if mldsa and log.mldsa_signer is None:
+            _add_mldsa_key(data, log.config)
+            log = open_log(data)
         return log, False
     if (data / LOG_DIR / "checkpoint").exists():
         raise StelaeError(
@@ -148,19 +169,59 @@ def init_log(data: Path, origin: str, **settings: Any) -> tuple[LocalLog, bool]:
             hint="restore config.json and signing.key from a backup, or choose another --data",
         )
     signer = Ed25519NoteSigner.generate(origin)
-    config = LogConfig(origin=origin, vkey=signer.vkey, **settings)
+    mldsa_signer = MLDSA44CosignatureSigner.generate(origin) if mldsa else None
+    mldsa_vkey = None if mldsa_signer is None else mldsa_signer.vkey
+    config = LogConfig(origin=origin, vkey=signer.vkey, mldsa_vkey=mldsa_vkey, **settings)
     data.mkdir(parents=True, exist_ok=True)
     (data / LOG_DIR).mkdir(exist_ok=True)
-    key_path = data / KEY_FILE
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    _write_secret(data / KEY_FILE, signer.skey)
+    if mldsa_signer is not None:
+        _write_secret(data / MLDSA_KEY_FILE, mldsa_signer.skey)
+    _write_config(data, config)  # the config appears last: its presence means "complete"
+    return open_log(data), True
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Create ``path`` (mode 0600, never over an existing file) holding ``text``, durably."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(signer.skey + "\n")
+        f.write(text + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def _write_config(data: Path, config: LogConfig) -> None:
     tmp = data / (CONFIG_FILE + ".tmp")
     tmp.write_text(config.to_json())
-    os.replace(tmp, data / CONFIG_FILE)  # the config appears last: its presence means "complete"
-    return open_log(data), True
+    os.replace(tmp, data / CONFIG_FILE)
+
+
+def _add_mldsa_key(data: Path, config: LogConfig) -> None:
+    """Give an existing log an ML-DSA-44 key. A key file left by an attempt that stopped before
+    the configuration named it was never used to sign, so it is taken rather than refused."""
+    path = data / MLDSA_KEY_FILE
+    if path.exists():
+        signer = _load_mldsa_key(path, config.origin)
+    else:
+        signer = MLDSA44CosignatureSigner.generate(config.origin)
+        _write_secret(path, signer.skey)
+    _write_config(data, replace(config, mldsa_vkey=signer.vkey))
+
+
+def _load_mldsa_key(path: Path, origin: str) -> MLDSA44CosignatureSigner:
+    try:
+        signer = MLDSA44CosignatureSigner.from_skey(path.read_text().strip())
+    except FileNotFoundError as err:
+        raise StelaeError(
+            f"the ML-DSA-44 key {path} of the log {origin!r} is missing",
+            hint="restore it from a backup; readers that pin its vkey reject checkpoints "
+            "without its signature",
+        ) from err
+    except FormatError as err:
+        raise StelaeError(f"{path}: {err}") from err
+    if signer.name != origin:
+        raise StelaeError(f"{path} is a key for {signer.name!r}, not the origin {origin!r}")
+    return signer
 
 
 def open_log(data: Path) -> LocalLog:
@@ -190,8 +251,14 @@ def open_log(data: Path) -> LocalLog:
     signer = Ed25519NoteSigner.from_skey(skey)
     if signer.vkey != config.vkey:
         raise StelaeError(f"{KEY_FILE} does not match the vkey in {CONFIG_FILE}")
+    mldsa_signer = None
+    if config.mldsa_vkey is not None:
+        mldsa_signer = _load_mldsa_key(data / MLDSA_KEY_FILE, config.origin)
+        if mldsa_signer.vkey != config.mldsa_vkey:
+            raise StelaeError(f"{MLDSA_KEY_FILE} does not match the mldsa_vkey in {CONFIG_FILE}")
     check_layout(data / LOG_DIR)
-    return LocalLog(data, config, signer, LocalStore(data / LOG_DIR, group_commit=True))
+    store = LocalStore(data / LOG_DIR, group_commit=True)
+    return LocalLog(data, config, signer, store, mldsa_signer)
 
 
 #: Paths inside the log directory that must be of one kind when present: a directory or a file

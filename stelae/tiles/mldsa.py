@@ -11,12 +11,19 @@ A cosignature of a checkpoint has ``start = 0`` and ``end = size``; checkpoint e
 are not signed. The signature bytes after the key ID are ``u64 timestamp || 2420-byte ML-DSA-44``.
 The key ID is ``SHA-256(name || "\\n" || 0x06 || 1312-byte public key)[:4]``.
 
+The same type is what https://c2sp.org/tlog-checkpoint recommends for a *log's* own checkpoint
+signature (since 2026-04): the log is then the "cosigner", its key name the origin. stelae uses
+it that way beside the Ed25519 line (docs/compatibility.md, "Post-quantum log signatures"). Such
+a key is kept as ``PRIVATE+KEY+<name>+<hex8 key ID>+base64(0x06 || 32-byte seed)``, the shape of
+Go's ``note`` private keys; neither spec defines a private-key string for type 0x06.
+
 ML-DSA itself (FIPS 204, pure mode, empty context) comes from ``cryptography``; nothing here
 does lattice arithmetic. Pure code: no I/O; the clock and randomness are injected.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import struct
@@ -34,6 +41,7 @@ from stelae.tiles.note import (
     InvalidVerifierKeyError,
     MalformedNoteError,
     NoteSignature,
+    _b64decode_canonical,
     _name_problem,
     _text_problem,
 )
@@ -43,6 +51,7 @@ __all__ = [
     "MLDSA44CosignatureSigner",
     "MLDSA44CosignatureVerifier",
     "cosigned_message",
+    "parse_mldsa_skey",
 ]
 
 KEY_TYPE_COSIGNATURE_MLDSA44 = 0x06
@@ -188,9 +197,27 @@ class MLDSA44CosignatureSigner:
     def key_id(self) -> int:
         return _key_id(self.name, self.public_key_bytes)
 
+    @classmethod
+    def from_skey(cls, skey: str, clock: Callable[[], int] = _system_clock) -> Self:
+        """Load ``PRIVATE+KEY+name+hex8+base64(0x06 || seed)``, checking the key ID."""
+        name, seed = parse_mldsa_skey(skey)
+        return cls(name, seed, clock)
+
+    @property
+    def skey(self) -> str:
+        """The private key string :meth:`from_skey` reads; keep it secret."""
+        key = base64.b64encode(bytes([KEY_TYPE_COSIGNATURE_MLDSA44]) + self.seed).decode()
+        return f"PRIVATE+KEY+{self.name}+{self.key_id:08x}+{key}"
+
     @property
     def verifier(self) -> MLDSA44CosignatureVerifier:
         return MLDSA44CosignatureVerifier(self.name, self.public_key_bytes)
+
+    @property
+    def vkey(self) -> str:
+        """``name+hex8+base64(0x06 || public key)`` (https://c2sp.org/signed-note vkeys)."""
+        key = base64.b64encode(bytes([KEY_TYPE_COSIGNATURE_MLDSA44]) + self.public_key_bytes)
+        return f"{self.name}+{self.key_id:08x}+{key.decode()}"
 
     def sign(self, text: str) -> NoteSignature:
         if (problem := _text_problem(text)) is not None:
@@ -200,3 +227,31 @@ class MLDSA44CosignatureSigner:
             raise ValueError(f"cosignature timestamp {timestamp} out of range")
         signature = self._key.sign(_checkpoint_message(self.name, timestamp, text.encode()))
         return NoteSignature(self.name, self.key_id, struct.pack(">Q", timestamp) + signature)
+
+
+def parse_mldsa_skey(skey: str) -> tuple[str, bytes]:
+    """``(name, seed)`` from ``PRIVATE+KEY+name+hex8+base64(0x06 || 32-byte seed)``.
+
+    The key ID is recomputed from the derived public key and must match, so a key string that
+    was edited or mixed up with another log's is refused here rather than signing under an ID
+    no verifier expects. Raises :class:`InvalidVerifierKeyError` (naming the problem, never the
+    key material).
+    """
+    parts = skey.split("+", 4)
+    if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
+        raise InvalidVerifierKeyError("ML-DSA private key is not PRIVATE+KEY+name+keyid+key")
+    name, hex8, b64 = parts[2], parts[3], parts[4]
+    if (problem := _name_problem(name)) is not None:
+        raise InvalidVerifierKeyError(problem)
+    if len(hex8) != 8 or any(c not in "0123456789abcdef" for c in hex8):
+        raise InvalidVerifierKeyError(f"private key ID {hex8!r} is not 8 lowercase hex digits")
+    try:
+        key = _b64decode_canonical(b64)
+    except ValueError as err:
+        raise InvalidVerifierKeyError(f"private key is not valid base64: {err}") from err
+    if len(key) != 33 or key[0] != KEY_TYPE_COSIGNATURE_MLDSA44:
+        raise InvalidVerifierKeyError("ML-DSA private key must be type 0x06 with a 32-byte seed")
+    seed = key[1:]
+    if MLDSA44CosignatureSigner(name, seed).key_id != int(hex8, 16):
+        raise InvalidVerifierKeyError(f"private key ID {hex8} does not match its key")
+    return name, seed

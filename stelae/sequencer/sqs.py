@@ -9,8 +9,17 @@ timestamp, and what the write service needs to build the inclusion proof without
 (docs/sequencing.md, "Receipts"). An entry that was already in the log is in no new batch: after
 ``duplicate_after`` seconds without finding it, the submitter asks the verifiable index
 (docs/index.md), once.
-Nothing can be integrated before the event source mapping's batching window closes, so the first
-poll waits for it (``first_poll``), and later polls are ``poll_interval`` apart.
+Nothing can be published before the event source mapping's batching window closes and the
+sequencer has integrated the batch, so the first poll waits for both (``first_poll``: the window
+plus the sequencer's usual integration time, ``STELAE_POLL_AFTER_SECONDS``); a write whose batch
+took no longer is answered after three GETs in all — the checkpoint before sending, the checkpoint
+and the batch record after the wait — and its inclusion proof is built from that batch record
+(:meth:`~stelae.tiles.batch.BatchRecord.inclusion_proof`), not from tiles. Later polls are
+``poll_interval`` apart. The checkpoint before sending cannot be dropped: batch records are named
+by their first index, and only the size published before the entry was sent says which batch can
+hold it (docs/sequencing.md, "Receipts for waiting writers"). A write that will not wait
+(``timeout`` shorter than ``first_poll``: an asynchronous log answering 202 at once) reads
+nothing.
 
 Sequencer side (:func:`integrate_sqs_batch`): parses every record, integrates the valid ones in
 one batch, and reports per-record failures (SQS partial batch responses) so a malformed message
@@ -76,7 +85,9 @@ class SqsSubmitter:
 
     def submit(self, entry: PendingEntry, timeout: float) -> Receipt:
         deadline = self._clock() + timeout
-        start = self._size()
+        # Where to look later; a writer that will not wait for its first look (an asynchronous
+        # write, wait 0) needs nothing but the queue: no GET at all.
+        start = self._size() if self.first_poll <= timeout else 0
         try:
             self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=encode_entry(entry))
         except Exception as err:

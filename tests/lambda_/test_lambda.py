@@ -354,3 +354,33 @@ def test_a_write_whose_batch_is_published_within_the_window_costs_three_gets(
     assert waits == [0.5]
     assert store.counters.get("GET", 0) - gets_before == 3
     sequencer.close()
+
+
+def test_a_write_that_will_not_wait_reads_nothing(deployment: dict[str, Any]) -> None:
+    """An asynchronous write (its wait shorter than the first look) only enqueues: no GET, the
+    entry is in the queue, and the answer is 'not yet integrated' (202)."""
+    from stelae.kinds import from_v2_request
+    from stelae.sequencer.batcher import NotYetIntegratedError
+    from stelae.sequencer.pending import PendingEntry, decode_entry
+    from stelae.sequencer.sqs import SqsSubmitter
+
+    store = S3Store(
+        deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
+    )
+    entry = from_v2_request(_request(30)[0])
+    pending = PendingEntry(entry.body, entry.artifact_digests)
+    waits: list[float] = []
+    submitter = SqsSubmitter(
+        deployment["sqs"],
+        deployment["queue_url"],
+        store,
+        deployment["signer"].verifier,
+        first_poll=1.5,
+        sleep=waits.append,
+        clock=lambda: sum(waits),
+    )
+    with pytest.raises(NotYetIntegratedError):
+        submitter.submit(pending, timeout=0.0)
+    assert waits == [] and store.counters.get("GET", 0) == 0
+    got = deployment["sqs"].receive_message(QueueUrl=deployment["queue_url"], WaitTimeSeconds=1)
+    assert [decode_entry(m["Body"]).leaf_hash for m in got["Messages"]] == [pending.leaf_hash]

@@ -83,7 +83,7 @@ class WritePool:
 
 def submissions(n: int, tag: str) -> list[dict[str, Any]]:
     """``n`` hashedrekord v2 submissions, each signed with its own fresh ECDSA P-256 key."""
-    from stelae.kinds import signing
+    from stelae.client import signing
 
     out = []
     for i in range(n):

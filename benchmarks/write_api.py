@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from benchmarks.table import table
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.logdir import init_log
 from stelae.tiles.client import LogClient
 from stelae.tiles.fetch import HTTPFetcher

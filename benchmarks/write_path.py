@@ -38,7 +38,7 @@ from stelae import kinds
 from stelae.api.gateway import handle_event
 from stelae.api.http import Request
 from stelae.api.wiring import write_service
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.engine import Sequencer
 from stelae.sequencer.logdir import LocalLog, init_log
 from stelae.sequencer.pending import PendingEntry

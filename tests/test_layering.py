@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "server": {"tiles", "sequencer", "api"},
     "lambda": {"api", "sequencer"},
     "witness": {"tiles", "server"},
+    "client": {"tiles", "kinds"},  # a log's users: signed requests built for the kinds to verify
     "explorer": set(),  # the browser page's static files; no Python beyond the package marker
 }
 # The pure core uses the standard library and one cryptography library, nothing else.

@@ -24,7 +24,7 @@ import click
 
 from stelae import kinds
 from stelae.cli.output import emit, json_option, note
-from stelae.kinds import signing
+from stelae.client import signing
 
 EntryType = Literal["hashedrekord", "dsse", "rekord"]
 ENTRY_TYPES: tuple[EntryType, ...] = ("hashedrekord", "dsse", "rekord")

@@ -1,5 +1,6 @@
-"""Making valid entries with nothing else installed: keys, signatures, test certificates, and
-request builders for every wire shape (what ``stelae keygen``, ``sign`` and ``upload`` use).
+"""Making valid entries with nothing else installed: keys, signatures, and request builders for
+every wire shape (what ``stelae keygen``, ``sign`` and ``upload`` use). Test certificates are in
+``tests/support/certificates.py``.
 
 Signatures here are exactly what the kinds verify: hashedrekord signs the artifact's digest as a
 prehash (Ed25519 keys as Ed25519ph over SHA-512); DSSE and x509 ``rekord`` sign the whole message.
@@ -7,7 +8,6 @@ prehash (Ed25519 keys as Ed25519ph over SHA-512); DSSE and x509 ``rekord`` sign 
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 from typing import Any, Literal
@@ -15,7 +15,6 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
-from cryptography.x509.oid import NameOID
 
 from stelae.kinds import ed25519ph, keys
 from stelae.kinds.dsse import pae
@@ -146,37 +145,6 @@ def _rsa_padding(pss: bool, name: str) -> padding.AsymmetricPadding:
             mgf=padding.MGF1(_HASH_OBJECTS[name]()), salt_length=padding.PSS.DIGEST_LENGTH
         )
     return padding.PKCS1v15()
-
-
-def self_signed_certificate(
-    key: PrivateKey,
-    email: str,
-    *,
-    uri: str | None = None,
-    now: datetime.datetime | None = None,
-    days: int = 1,
-) -> x509.Certificate:
-    """A self-signed code-signing test certificate with an email (and optional URI) SAN."""
-    now = now or datetime.datetime.now(datetime.UTC)
-    names: list[x509.GeneralName] = [x509.RFC822Name(email)]
-    if uri:
-        names.append(x509.UniformResourceIdentifier(uri))
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stelae test signer")])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(names), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CODE_SIGNING]), critical=False
-        )
-    )
-    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(key, algorithm)
 
 
 def certificate_pem(cert: x509.Certificate) -> bytes:

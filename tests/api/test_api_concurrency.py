@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.logdir import init_log
 from tests.support.api import ORIGIN, LiveLog, Reply, check_v1, check_v2, served, start_serve
 

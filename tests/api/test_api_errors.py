@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.kinds.fields import b64encode
 from tests.support.api import LiveLog, served, snapshot
 

@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from stelae.api.service import ServiceConfig
-from stelae.kinds import minisign, signing, sshsig
+from stelae.client import signing
+from stelae.kinds import minisign, sshsig
+from tests.support import certificates
 from tests.support.api import LiveLog, Reply, check_v1, check_v2, served, snapshot
 
 V1, V2 = "/api/v1/log/entries", "/api/v2/log/entries"
@@ -59,7 +61,9 @@ def key_for(kind: str) -> signing.PrivateKey:
 
 
 def verifier(key: signing.PrivateKey, form: str) -> signing.PrivateKey | x509.Certificate:
-    return signing.self_signed_certificate(key, "signer@example.org") if form == "cert" else key
+    return (
+        certificates.self_signed_certificate(key, "signer@example.org") if form == "cert" else key
+    )
 
 
 def hashedrekord_v1(alg: str, form: str) -> Case:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.tiles.proof import verify_consistency
 from tests.support.api import LiveLog, check_v2, served
 

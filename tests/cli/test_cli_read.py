@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from stelae import kinds
 from stelae.cli.main import main
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.pending import PendingEntry
@@ -32,6 +32,7 @@ from stelae.tiles.layout import manifest_path
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.proof import verify_consistency, verify_inclusion
+from tests.support import certificates
 
 ORIGIN = "cli.example.test/log"
 SIGNER = Ed25519NoteSigner.generate(ORIGIN)
@@ -341,7 +342,7 @@ class Signed:
 
     def __init__(self, tmp: Path) -> None:
         self.keys = [signing.generate_key("ecdsa-p256") for _ in range(2)]
-        self.cert = signing.self_signed_certificate(self.keys[1], "Alice@Example.com")
+        self.cert = certificates.self_signed_certificate(self.keys[1], "Alice@Example.com")
         self.key_files = []
         for i, key in enumerate(self.keys):
             path = tmp / f"key{i}.pem"

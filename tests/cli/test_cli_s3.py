@@ -66,7 +66,8 @@ def test_index_rebuild_and_search_on_s3(moto_server: MotoEndpoint, tmp_path: Pat
     import hashlib
     import json
 
-    from stelae.kinds import from_v1_proposed, signing
+    from stelae.client import signing
+    from stelae.kinds import from_v1_proposed
 
     bucket = f"idx-{uuid.uuid4().hex[:12]}"
     moto_server.client("s3").create_bucket(Bucket=bucket)  # type: ignore[attr-defined]

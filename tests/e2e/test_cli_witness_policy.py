@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stelae import kinds
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.note import Note, sign_note

@@ -22,9 +22,10 @@ import pytest
 from click.testing import CliRunner
 
 from stelae.cli.main import main
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.tiles.notekeys import Ed25519NoteSigner, rekor_v2_log_id
 from stelae.tiles.proofbundle import ProofBundle
+from tests.support import certificates
 
 REPO = Path(__file__).resolve().parents[2]
 DEAD_URL = "http://127.0.0.1:9"  # discard port: nothing listens; any fetch fails fast
@@ -206,7 +207,7 @@ def _keygen(ctx: Ctx, key_type: str = "ecdsa-p256") -> None:
 
 def _cert(ctx: Ctx) -> str:
     key = signing.load_private_key_pem((ctx.dir / "signer.key").read_bytes())
-    cert = signing.self_signed_certificate(key, "release@example.test")
+    cert = certificates.self_signed_certificate(key, "release@example.test")
     return ctx.write("signer.crt", signing.certificate_pem(cert))
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from stelae.kinds import from_v1_proposed, signing
+from stelae.client import signing
+from stelae.kinds import from_v1_proposed
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.logdir import init_log
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.receipt import IndexMissingError
 from stelae.tiles.layout import manifest_path
+from tests.support import certificates
 from tests.support.api import ORIGIN, start_serve, stelae_command
 
 
@@ -44,7 +46,7 @@ def test_search_every_key_kind_over_http_against_stelae_serve(tmp_path: Path) ->
         log = serve.log
         key = signing.generate_key("ecdsa-p256")
         other = signing.generate_key("ecdsa-p256")
-        cert = signing.self_signed_certificate(other, "Carol@Example.com")
+        cert = certificates.self_signed_certificate(other, "Carol@Example.com")
         key_file = tmp_path / "key.pem"
         key_file.write_bytes(signing.public_key_pem(key))
         uploads = [

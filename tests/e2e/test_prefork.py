@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.batcher import QueueFullError, ShuttingDownError
 from stelae.sequencer.logdir import init_log
 from stelae.sequencer.pending import PendingEntry

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.logdir import LogConfig
 from tests.support.api import ORIGIN, ServeProcess, check_v2, start_serve
 

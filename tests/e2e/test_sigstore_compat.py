@@ -63,7 +63,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.tiles.proofbundle import ProofBundle
 from tests.support.api import LiveLog, served
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.logdir import init_log
 from stelae.tiles.note import Note
 from stelae.tiles.policy import Policy

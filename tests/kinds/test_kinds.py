@@ -14,8 +14,10 @@ import pytest
 import rfc8785
 
 from stelae import kinds
-from stelae.kinds import dsse, signing
-from stelae.kinds.signing import PrivateKey
+from stelae.client import signing
+from stelae.client.signing import PrivateKey
+from stelae.kinds import dsse
+from tests.support import certificates
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors/kinds/rekor_bodies.json").read_text())
 
@@ -45,7 +47,7 @@ def key_for(kind: str, bits: int) -> PrivateKey:
 
 def verifier_for(key: PrivateKey, use_cert: bool) -> bytes:
     if use_cert:
-        cert = signing.self_signed_certificate(
+        cert = certificates.self_signed_certificate(
             key, "Signer@Example.COM", uri="https://ci.example/wf"
         )
         return signing.certificate_pem(cert)

@@ -29,8 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stelae import kinds
-from stelae.kinds import canonical, dsse, hashedrekord, keys, rekord, signing
+from stelae.client import signing
+from stelae.kinds import canonical, dsse, hashedrekord, keys, rekord
 from stelae.kinds.schema import Schema, compilable
+from tests.support import certificates
 
 # --- schemas ------------------------------------------------------------------------------------
 
@@ -255,7 +257,7 @@ def _requests() -> list[dict[str, Any]]:
     artifact = b"fast path artifact\n"
     for kind in ("ecdsa-p256", "ed25519", "rsa"):
         key = signing.generate_key(kind, rsa_bits=2048)  # type: ignore[arg-type]
-        cert = signing.self_signed_certificate(key, "a@example.com")
+        cert = certificates.self_signed_certificate(key, "a@example.com")
         alg, digest = signing.digest(key, artifact)
         sig = signing.sign_digest(key, digest)
         envelope = signing.dsse_envelope(b'{"x":1}', "application/vnd.in-toto+json", [key])

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from stelae import kinds
-from stelae.kinds import signing
+from stelae.client import signing
+from tests.support import certificates
 
 ARTIFACT = b"artifact"
 P256 = signing.generate_key("ecdsa-p256")
@@ -102,7 +103,7 @@ def cert_without_san() -> bytes:
 
 def big_san_cert(key: signing.PrivateKey) -> x509.Certificate:
     """A certificate of ~6 KB: ten of them make a body over 65,535 bytes."""
-    cert = signing.self_signed_certificate(key, "big@example.com")
+    cert = certificates.self_signed_certificate(key, "big@example.com")
     names = [x509.RFC822Name("big@example.com")] + [
         x509.UniformResourceIdentifier(f"https://example.com/{i:04d}/" + "x" * 40)
         for i in range(90)

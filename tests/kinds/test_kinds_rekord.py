@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from stelae import kinds
-from stelae.kinds import minisign, signing, sshsig
+from stelae.client import signing
+from stelae.kinds import minisign, sshsig
 
 ARTIFACT = b"release-1.2.3.tar.gz contents\n"
 

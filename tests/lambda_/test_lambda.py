@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from benchmarks.lambda_events import apigw_event, sqs_event
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
 from stelae.tiles.client import LogClient

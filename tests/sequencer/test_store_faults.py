@@ -21,7 +21,7 @@ import pytest
 
 from stelae.api.http import Request
 from stelae.api.wiring import write_service
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.sequencer.batcher import Batcher, LogHaltedError, Receipt
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, LostRaceError

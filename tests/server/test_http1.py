@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from stelae.api.service import ServiceConfig
-from stelae.kinds import signing
+from stelae.client import signing
 from stelae.server.http1 import HttpRequest, HttpResponse, HTTPServer
 from tests.support.api import LiveLog, served
 

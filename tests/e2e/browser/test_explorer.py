@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from stelae import kinds
-from stelae.kinds import from_body, minisign, signing, sshsig
+from stelae.client import signing
+from stelae.kinds import from_body, minisign, sshsig
 from stelae.tiles.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from stelae.tiles.errors import StelaeError, VerificationError
 from stelae.tiles.hashing import leaf_hash, root_from_leaf_hashes
@@ -45,8 +46,9 @@ from stelae.tiles.policy import Policy
 from stelae.tiles.proof import verify_consistency, verify_inclusion
 from stelae.tiles.proofbundle import ProofBundle
 from stelae.tiles.proofbundle import verify as verify_bundle
-from tests.support.api import ServeProcess, start_serve, stelae_command
 from tests.e2e.browser.chromium import Chromium, chromium_path
+from tests.support import certificates
+from tests.support.api import ServeProcess, start_serve, stelae_command
 from tests.tiles.test_merkle import V as MERKLE
 from tests.tiles.test_merkle import _cons, _consistency_mutations, _incl, _inclusion_mutations
 
@@ -85,7 +87,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
             )
             assert reply.status == 201, reply.body
         # Entry 3: Rekor v1, signed under a certificate (subject, issuer, SANs to show).
-        cert = signing.self_signed_certificate(
+        cert = certificates.self_signed_certificate(
             key, "Signer@Example.COM", uri="https://ci.example/wf"
         )
         v1 = signing.build_v1_hashedrekord(
@@ -600,7 +602,9 @@ def _bodies() -> list[bytes]:
     for kind in ("ecdsa-p256", "ecdsa-p384", "ed25519", "rsa"):
         key = signing.generate_key(kind, rsa_bits=2048)  # type: ignore[arg-type]
         cert = signing.certificate_pem(
-            signing.self_signed_certificate(key, "Signer@Example.COM", uri="https://ci.example/wf")
+            certificates.self_signed_certificate(
+                key, "Signer@Example.COM", uri="https://ci.example/wf"
+            )
         )
         for verifier in (signing.public_key_pem(key), cert):
             digest = signing.digest(key, artifact)[1]

@@ -191,29 +191,39 @@ def describe(error: ValidationError) -> tuple[str, str]:
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in allowed)
         return join_path([*path, extra[0] if extra else "?"]), "unknown field"
-    if validator == "type":
-        names = [value] if isinstance(value, str) else list(value)
-        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        return join_path(path), f"must be {wanted}, not {_json_type(instance)}"
-    if validator in ("enum", "const"):
-        options = value if validator == "enum" else [value]
-        shown = ", ".join(repr(o) for o in options)
-        return join_path(path), f"must be one of {shown}, not {_short(instance)}"
-    if validator == "maxLength":
-        return join_path(path), f"too long: {len(instance)} characters, at most {value}"
-    if validator == "minLength":
-        return join_path(path), "must not be empty" if value == 1 else f"shorter than {value}"
-    if validator == "maxItems":
-        return join_path(path), f"too many items: {len(instance)}, at most {value}"
-    if validator == "minItems":
-        return join_path(path), f"needs at least {value} item(s)"
-    if validator == "pattern":
-        return join_path(path), _PATTERNS.get(value, f"does not match {value}")
-    if validator in ("oneOf", "anyOf"):
-        return join_path(path), "must contain exactly one of the allowed alternatives"
-    if validator == "not":
-        return join_path(path), "contains fields that cannot be used together"
+    problem = _PROBLEMS.get(validator) if isinstance(validator, str) else None
+    if problem is not None:
+        return join_path(path), problem(value, instance)
     return join_path(path), error.message[:200]
+
+
+def _type_problem(value: Any, instance: Any) -> str:
+    names = [value] if isinstance(value, str) else list(value)
+    wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+    return f"must be {wanted}, not {_json_type(instance)}"
+
+
+def _one_of_problem(options: Any, instance: Any) -> str:
+    shown = ", ".join(repr(o) for o in options)
+    return f"must be one of {shown}, not {_short(instance)}"
+
+
+#: The readable problem for each jsonschema validator whose message needs only the schema's
+#: value for it and the offending instance (``required`` and ``additionalProperties`` name a
+#: field too, so :func:`describe` handles them itself).
+_PROBLEMS: dict[str, Callable[[Any, Any], str]] = {
+    "type": _type_problem,
+    "enum": _one_of_problem,
+    "const": lambda value, instance: _one_of_problem([value], instance),
+    "maxLength": lambda value, instance: f"too long: {len(instance)} characters, at most {value}",
+    "minLength": lambda value, _: "must not be empty" if value == 1 else f"shorter than {value}",
+    "maxItems": lambda value, instance: f"too many items: {len(instance)}, at most {value}",
+    "minItems": lambda value, _: f"needs at least {value} item(s)",
+    "pattern": lambda value, _: _PATTERNS.get(value, f"does not match {value}"),
+    "oneOf": lambda _v, _i: "must contain exactly one of the allowed alternatives",
+    "anyOf": lambda _v, _i: "must contain exactly one of the allowed alternatives",
+    "not": lambda _v, _i: "contains fields that cannot be used together",
+}
 
 
 def _json_type(value: object) -> str:

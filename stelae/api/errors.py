@@ -49,6 +49,19 @@ def error_response(err: BaseException) -> Response:
         return _body(413, str(err), None, {})
     if isinstance(err, InvalidEntryError):
         return _body(400, str(err), err.field, {})
+    if (unavailable := _unavailable(err)) is not None:
+        return unavailable
+    if isinstance(err, NotFoundError):
+        return _body(404, str(err), None, {})
+    if isinstance(err, FormatError):
+        return _body(400, str(err), None, {})
+    log.exception("internal error", exc_info=err)
+    return _body(500, "internal error; the entry may not have been logged, retry", None, {})
+
+
+def _unavailable(err: BaseException) -> Response | None:
+    """The 503 for an error that means the log cannot take the entry now (the request itself
+    is fine and succeeds later), or None for any other error."""
     if isinstance(err, QueueFullError | QueueUnavailableError):
         return _body(503, str(err), None, {"Retry-After": str(err.retry_after)})
     if isinstance(err, ShuttingDownError | LostRaceError | TransientStoreError):
@@ -84,12 +97,7 @@ def error_response(err: BaseException) -> Response:
             None,
             {"Retry-After": str(HALTED_RETRY_AFTER)},
         )
-    if isinstance(err, NotFoundError):
-        return _body(404, str(err), None, {})
-    if isinstance(err, FormatError):
-        return _body(400, str(err), None, {})
-    log.exception("internal error", exc_info=err)
-    return _body(500, "internal error; the entry may not have been logged, retry", None, {})
+    return None
 
 
 def _body(status: int, message: str, field: str | None, headers: dict[str, str]) -> Response:

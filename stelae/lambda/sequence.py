@@ -14,9 +14,11 @@ from stelae.sequencer.sqs import integrate_sqs_batch
 
 @cache
 def sequencer() -> Sequencer:
-    """Built once per container; the key is read from Parameter Store, never the environment."""
+    """Built once per container; the key is read from Parameter Store, never the environment,
+    and the witness policy (if any) from the bucket (docs/witness.md, "On AWS")."""
     cfg = AwsConfig.from_env()
-    return cfg.sequencer(cfg.signer(boto3.client("ssm")), cfg.store(cfg.s3_client()))
+    store = cfg.store(cfg.s3_client())
+    return cfg.sequencer(cfg.signer(boto3.client("ssm")), store, cfg.cosigner(store))
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:

@@ -14,12 +14,19 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20)
 ``STELAE_POLL_AFTER_SECONDS``   when a write first looks for its entry: the sequencer's batching
                                 window (default 1)
+``STELAE_WITNESS_POLICY_KEY``   the key, in the log's bucket, of a https://c2sp.org/tlog-policy
+                                file: each checkpoint is published only with its quorum's
+                                cosignatures (docs/witness.md); unset: no witnesses
+``STELAE_WITNESS_POLICY_SHA256`` the SHA-256 (hex) that policy object must have
+``STELAE_WITNESS_FAIL_OPEN``    ``true``: publish without the quorum (logged); default ``false``
+``STELAE_WITNESS_TIMEOUT_SECONDS`` how long one checkpoint waits for cosignatures (default 10)
 ``AWS_ENDPOINT_URL``            boto3's own override, used only against an emulator
 ==============================  ==========================================================
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +37,10 @@ from botocore.config import Config
 
 from stelae.sequencer.engine import ALL_INDEXES, IndexKind, Sequencer, SequencerConfig
 from stelae.sequencer.s3 import S3Store
+from stelae.sequencer.witnessing import WitnessCollector
 from stelae.tiles.errors import FormatError, StelaeError
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
+from stelae.tiles.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class AwsConfig:
     indexes: frozenset[IndexKind] = ALL_INDEXES
     wait_seconds: float = 20.0
     poll_after_seconds: float = 1.0
+    witnesses: WitnessSettings | None = None
 
     @property
     def origin(self) -> str:
@@ -83,6 +93,7 @@ class AwsConfig:
             indexes=indexes,
             wait_seconds=wait,
             poll_after_seconds=poll_after,
+            witnesses=WitnessSettings.from_env(env),
         )
 
     def store(self, s3_client: Any = None) -> S3Store:
@@ -123,5 +134,75 @@ class AwsConfig:
             raise StelaeError("the signing key in Parameter Store does not match STELAE_VKEY")
         return signer
 
-    def sequencer(self, signer: Ed25519NoteSigner, store: S3Store) -> Sequencer:
-        return Sequencer(store, signer, SequencerConfig(self.origin, background_merges=False))
+    def cosigner(self, store: S3Store) -> WitnessCollector | None:
+        """The witness collector for ``STELAE_WITNESS_POLICY_KEY``, or None without a policy."""
+        if self.witnesses is None:
+            return None
+        return self.witnesses.collector(store, self.vkey)
+
+    def sequencer(
+        self, signer: Ed25519NoteSigner, store: S3Store, cosigner: WitnessCollector | None = None
+    ) -> Sequencer:
+        config = SequencerConfig(self.origin, background_merges=False, cosigner=cosigner)
+        return Sequencer(store, signer, config)
+
+
+@dataclass(frozen=True)
+class WitnessSettings:
+    """The sequencer's witness policy on AWS: the same :class:`WitnessCollector` as ``stelae
+    serve --witness-policy``, its policy read from the bucket rather than the environment.
+
+    Why an object and not the policy's text in a variable: Lambda allows 4 KB of environment in
+    all, and a policy of a dozen witnesses (name, vkey and URL each) is already half of that. The
+    object's SHA-256 is in the environment instead, so that a changed policy is a changed
+    function configuration (new containers read the new text) and a container never runs with a
+    policy other than the one deployed.
+    """
+
+    policy_key: str
+    policy_sha256: str
+    fail_open: bool = False
+    timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WitnessSettings | None:
+        key = env.get("STELAE_WITNESS_POLICY_KEY", "")
+        if not key:
+            return None
+        digest = env.get("STELAE_WITNESS_POLICY_SHA256", "").lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise FormatError("STELAE_WITNESS_POLICY_SHA256 must be 64 hex digits")
+        fail_open = env.get("STELAE_WITNESS_FAIL_OPEN", "false").lower()
+        if fail_open not in ("true", "false"):
+            raise FormatError("STELAE_WITNESS_FAIL_OPEN must be true or false")
+        try:
+            timeout = float(env.get("STELAE_WITNESS_TIMEOUT_SECONDS", "10"))
+        except ValueError as err:
+            raise FormatError("STELAE_WITNESS_TIMEOUT_SECONDS is not a number") from err
+        if not 0 < timeout <= 600:
+            raise FormatError("STELAE_WITNESS_TIMEOUT_SECONDS must be in (0, 600]")
+        return cls(key, digest, fail_open == "true", timeout)
+
+    def policy(self, store: S3Store, vkey: str) -> Policy:
+        """The policy object, checked against its digest and required to name this log."""
+        data = store.get(self.policy_key)
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != self.policy_sha256:
+            raise StelaeError(
+                f"the witness policy {self.policy_key!r} has SHA-256 {actual}, "
+                f"not {self.policy_sha256} (STELAE_WITNESS_POLICY_SHA256)",
+                hint="re-apply the Terraform module: it uploads the policy and sets its digest",
+            )
+        policy = Policy.parse(data)
+        ours = parse_vkey(vkey)
+        listed = {(log.verifier.name, log.verifier.key_id) for log in policy.logs}
+        if listed and (ours.name, ours.key_id) not in listed:
+            # A policy for another log would make every batch fail (or, fail-open, publish
+            # nothing witnessed) for a reason the operator should see at once.
+            raise StelaeError(f"the witness policy {self.policy_key!r} does not list this log")
+        return policy
+
+    def collector(self, store: S3Store, vkey: str) -> WitnessCollector:
+        return WitnessCollector(
+            self.policy(store, vkey), timeout=self.timeout_seconds, fail_open=self.fail_open
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -26,7 +26,7 @@ from stelae.tiles.client import InconsistentCheckpointsError, LogClient
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import CachingFetcher, Fetcher, fetcher_for
-from stelae.tiles.notekeys import parse_vkey
+from stelae.tiles.notekeys import VkeyVerifier, parse_vkey
 from stelae.tiles.policy import Policy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -180,18 +180,34 @@ witness_policy_option = click.option(
 )
 
 
+def vkey_verifiers(values: str | Sequence[str]) -> list[VkeyVerifier]:
+    """``--vkey KEY|@FILE``, given once or more, each value one key or several separated by
+    blanks or newlines (an @FILE of two lines: the log's Ed25519 and ML-DSA-44 keys) → the
+    verifiers, in order. A bad key is a usage error (exit 2)."""
+    texts = [values] if isinstance(values, str) else list(values)
+    try:
+        keys = [key for text in texts for key in read_value(text, "--vkey").split()]
+        if not keys:
+            raise FormatError("no verifier key given")
+        return [parse_vkey(key) for key in keys]
+    except FormatError as err:
+        raise click.BadParameter(str(err), param_hint="'--vkey'") from err
+
+
 def open_reader(
     log_url: str,
-    vkey: str,
+    vkey: str | Sequence[str],
     origin: str | None,
     state_dir: Path | None,
     witness_policy: Path | None = None,
 ) -> Reader:
-    """Build a :class:`Reader` from option values; bad values are usage errors (exit 2)."""
-    try:
-        verifier = parse_vkey(read_value(vkey, "--vkey"))
-    except FormatError as err:
-        raise click.BadParameter(str(err), param_hint="'--vkey'") from err
+    """Build a :class:`Reader` from option values; bad values are usage errors (exit 2).
+
+    With several log keys, every checkpoint must carry a valid signature from each (a reader
+    pinning the Ed25519 and ML-DSA-44 keys gets no weaker than either); the first key names
+    the log's state directory and, without ``--origin``, its origin."""
+    verifiers = vkey_verifiers(vkey)
+    verifier = verifiers[0]
     local_dir: Path | None = None
     location = log_url
     if "://" not in log_url:
@@ -207,7 +223,7 @@ def open_reader(
         fetcher = _s3_fetcher(log_url) if log_url.startswith("s3://") else fetcher_for(location)
     except FormatError as err:
         raise click.BadParameter(str(err), param_hint="'--log-url'") from err
-    client = LogClient(fetcher, [verifier], origin or verifier.name)
+    client = LogClient(fetcher, verifiers, origin or verifier.name, require_all=len(verifiers) > 1)
     root = state_dir if state_dir is not None else default_state_dir()
     state = LogState(root, client.origin, verifier.key_id)
     return Reader(location, client, verifier.key_id, state, local_dir, load_policy(witness_policy))
@@ -240,7 +256,7 @@ def reader_options(f: F) -> F:
     def wrapper(
         *args: Any,
         log_url: str | None,
-        vkey: str | None,
+        vkey: tuple[str, ...],
         origin: str | None,
         state_dir: Path | None,
         witness_policy: Path | None,
@@ -272,7 +288,10 @@ def reader_options(f: F) -> F:
             "--vkey",
             envvar="STELAE_VKEY",
             metavar="KEY|@FILE",
-            help="The log's verifier key (name+id+key), or @FILE holding it [env: STELAE_VKEY].",
+            multiple=True,
+            help="The log's verifier key (name+id+key), or @FILE holding it; repeat it (or put "
+            "both in the file) to require the log's Ed25519 and ML-DSA-44 signatures both "
+            "[env: STELAE_VKEY, blank-separated].",
         ),
         click.option(
             "--origin",

@@ -306,7 +306,7 @@ def upload(
     ]
     if verifier is not None:
         try:
-            cp = check_bundle(bundle, verifier, origin or verifier.name)
+            cp = check_bundle(bundle, [verifier], origin or verifier.name)
         except FormatError as err:
             raise VerificationError(f"the server's answer does not verify: {err}") from err
         tree = cp.checkpoint

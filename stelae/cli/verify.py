@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from stelae.cli.reading import (
     load_policy,
     open_reader,
     require_quorum,
+    vkey_verifiers,
     witness_policy_option,
 )
 from stelae.sequencer.timestamp import verify_set
@@ -78,19 +80,23 @@ def vkey_verifier(vkey: str) -> VkeyVerifier:
         raise click.BadParameter(str(err), param_hint="'--vkey'") from err
 
 
-def check_bundle(bundle: ProofBundle, verifier: NoteVerifier, origin: str) -> SignedCheckpoint:
-    """Verify a proof offline: checkpoint signature and origin, log ID, inclusion, and the Rekor
-    v1 signed entry timestamp when the proof carries one (stelae SETs are Ed25519, made with
-    the checkpoint key)."""
-    cp = verify_proof(bundle, [verifier], origin)
-    if bundle.signed_entry_timestamp and isinstance(verifier, Ed25519NoteVerifier):
-        verify_set(
-            verifier.public_key,
-            bundle.signed_entry_timestamp,
-            bundle.body,
-            bundle.integrated_time,
-            bundle.index,
-        )
+def check_bundle(
+    bundle: ProofBundle, verifiers: Sequence[NoteVerifier], origin: str
+) -> SignedCheckpoint:
+    """Verify a proof offline: checkpoint signature and origin (by every key of ``verifiers``
+    when there are several: the log's Ed25519 and ML-DSA-44 keys), log ID, inclusion, and the
+    Rekor v1 signed entry timestamp when the proof carries one (stelae SETs are Ed25519, made
+    with the checkpoint key)."""
+    cp = verify_proof(bundle, verifiers, origin, require_all=len(verifiers) > 1)
+    for verifier in verifiers:
+        if bundle.signed_entry_timestamp and isinstance(verifier, Ed25519NoteVerifier):
+            verify_set(
+                verifier.public_key,
+                bundle.signed_entry_timestamp,
+                bundle.body,
+                bundle.integrated_time,
+                bundle.index,
+            )
     return cp
 
 
@@ -168,7 +174,9 @@ def _prove(
     "--vkey",
     envvar="STELAE_VKEY",
     metavar="KEY|@FILE",
-    help="The log's verifier key, or @FILE holding it (required) [env: STELAE_VKEY].",
+    multiple=True,
+    help="The log's verifier key, or @FILE holding it (required); repeat it to require the "
+    "log's Ed25519 and ML-DSA-44 signatures both [env: STELAE_VKEY, blank-separated].",
 )
 @click.option("--origin", help="The checkpoint origin, when it differs from the key's name.")
 @click.option(
@@ -192,7 +200,7 @@ def verify(
     log_index: int | None,
     bundle: Path | None,
     log_url: str | None,
-    vkey: str | None,
+    vkey: tuple[str, ...],
     origin: str | None,
     state_dir: Path | None,
     witness_policy: Path | None,
@@ -212,7 +220,7 @@ def verify(
           --public-key signer.pub --log-url http://127.0.0.1:8080 --vkey @vkey.txt
       stelae verify --uuid 3f1c…(64 hex) --log-url https://log.example.test --vkey @vkey.txt
     """
-    if vkey is None:
+    if not vkey:
         raise click.UsageError("give the log's verifier key with --vkey (or STELAE_VKEY)")
     by_material = signature is not None or envelope is not None
     modes = [by_material, uuid is not None, log_index is not None, bundle is not None]
@@ -227,9 +235,9 @@ def verify(
 
     mode = "offline" if bundle is not None else "online"
     if bundle is not None:
-        verifier = vkey_verifier(vkey)
+        verifiers = vkey_verifiers(vkey)
         proof = ProofBundle.parse(bundle.read_bytes())
-        cp = check_bundle(proof, verifier, origin or verifier.name)
+        cp = check_bundle(proof, verifiers, origin or verifiers[0].name)
         require_quorum(load_policy(witness_policy), cp)  # offline too: the note carries them
         index, body = proof.index, proof.body
     else:

@@ -27,6 +27,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointMismatchError",
     "MalformedCheckpointError",
+    "MissingLogSignatureError",
     "SignedCheckpoint",
     "open_checkpoint",
     "sign_checkpoint",
@@ -51,6 +52,19 @@ class CheckpointMismatchError(VerificationError):
         )
         self.expected = expected
         self.actual = actual
+
+
+class MissingLogSignatureError(VerificationError):
+    """A checkpoint lacks a valid signature from a log key the caller requires: one of several
+    pinned keys (Ed25519 and ML-DSA-44, say) did not sign it. Carries the ``missing`` keys as
+    ``name+hex8`` strings."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        super().__init__(
+            f"the checkpoint has no signature from the log key(s) {', '.join(missing)}",
+            hint="every --vkey given must have signed it; the log may not use that key (yet)",
+        )
+        self.missing = tuple(missing)
 
 
 def _line_problem(what: str, line: str) -> str | None:
@@ -137,10 +151,14 @@ def open_checkpoint(
     origin: str,
     *,
     witnesses: Sequence[NoteVerifier] = (),
+    require_all: bool = False,
 ) -> SignedCheckpoint:
     """Verify a signed checkpoint from log ``origin`` (tlog-checkpoint and signed-note).
 
-    At least one signature from ``verifiers`` (the log's keys) must verify; signatures from
+    At least one signature from ``verifiers`` (the log's keys) must verify — with
+    ``require_all``, one from each of them, else :class:`MissingLogSignatureError`: a client
+    that pins both a log's Ed25519 and ML-DSA-44 keys then cannot be fed a note whose ML-DSA
+    line was stripped and whose Ed25519 line was forged. Signatures from
     ``witnesses`` are verified too when present (cosignature timestamps end up in
     ``note.cosignatures``) but never count as the log's own. A failing known signature raises
     :class:`~stelae.tiles.note.InvalidSignatureError`, no log signature raises
@@ -150,8 +168,11 @@ def open_checkpoint(
     """
     verified = open_note(data, [*verifiers, *witnesses])
     log_keys = {(v.name, v.key_id) for v in verifiers}
-    if not any((s.name, s.key_id) in log_keys for s in verified.verified):
+    signed = {(s.name, s.key_id) for s in verified.verified}
+    if not log_keys & signed:
         raise UnverifiedNoteError(verified.note)
+    if require_all and (missing := sorted(log_keys - signed)):
+        raise MissingLogSignatureError([f"{name}+{key_id:08x}" for name, key_id in missing])
     checkpoint = Checkpoint.parse(verified.text)
     if checkpoint.origin != origin:
         raise CheckpointMismatchError(origin, checkpoint.origin)

@@ -166,12 +166,22 @@ class VerifiedEntry:
 class LogClient:
     """Verifying reads from one log, identified by its origin and verifier keys."""
 
-    def __init__(self, fetcher: Fetcher, verifiers: Sequence[NoteVerifier], origin: str) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        verifiers: Sequence[NoteVerifier],
+        origin: str,
+        *,
+        require_all: bool = False,
+    ) -> None:
+        """``require_all``: checkpoints must be signed by every key in ``verifiers`` (a reader
+        pinning a log's Ed25519 and ML-DSA-44 keys), not by any one of them."""
         if not verifiers:
             raise FormatError("a log client needs at least one verifier key")
         self.fetcher = fetcher
         self.verifiers = tuple(verifiers)
         self.origin = origin
+        self.require_all = require_all
         self.tiles = TileReader(fetcher)
 
     def checkpoint(self) -> SignedCheckpoint:
@@ -181,7 +191,7 @@ class LogClient:
 
     def open_checkpoint(self, data: bytes) -> SignedCheckpoint:
         """Verify a signed checkpoint of this log; its size becomes the size tiles are read at."""
-        cp = open_checkpoint(data, self.verifiers, self.origin)
+        cp = open_checkpoint(data, self.verifiers, self.origin, require_all=self.require_all)
         self.tiles.read_size = max(self.tiles.read_size, cp.checkpoint.size)
         return cp
 

@@ -64,7 +64,7 @@ _BLANKS = re.compile(r"[ \t]+")
 # The spec allows 0x09, 0x0A, 0x20-0x7E and 0x80-0xFF; everything else is a control character.
 _FORBIDDEN = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 
-LOG_KEY_TYPES = (Ed25519NoteVerifier, ECDSANoteVerifier)
+LOG_KEY_TYPES = (Ed25519NoteVerifier, ECDSANoteVerifier, MLDSA44CosignatureVerifier)
 WITNESS_KEY_TYPES = (Ed25519CosignatureVerifier, MLDSA44CosignatureVerifier)
 WitnessVerifier = Ed25519CosignatureVerifier | MLDSA44CosignatureVerifier
 
@@ -110,7 +110,9 @@ def _problem_line(number: int, message: str) -> MalformedPolicyError:
 
 @dataclass(frozen=True)
 class PolicyLog:
-    """``log VKEY [URL]``: a log key (type 0x01 or 0x02); its key name is the log's origin."""
+    """``log VKEY [URL]``: a log key (type 0x01, 0x02, or 0x06 for a log that signs its
+    checkpoints with ML-DSA-44 as https://c2sp.org/tlog-checkpoint recommends); its key name is
+    the log's origin. A checkpoint signed by any one listed log key is the log's."""
 
     verifier: VkeyVerifier
     url: str | None = None
@@ -380,7 +382,7 @@ def _vkey(number: int, text: str, role: Literal["log", "witness"]) -> VkeyVerifi
         raise _problem_line(number, f"bad {role} vkey: {err.message}") from err
     allowed = LOG_KEY_TYPES if role == "log" else WITNESS_KEY_TYPES
     if not isinstance(verifier, allowed):
-        want = "0x01 or 0x02" if role == "log" else "0x04 or 0x06 (a cosignature key)"
+        want = "0x01, 0x02 or 0x06" if role == "log" else "0x04 or 0x06 (a cosignature key)"
         raise _problem_line(
             number, f"{role} key {verifier.name} has type 0x{verifier.key_type:02x}, not {want}"
         )

@@ -405,12 +405,14 @@ def verify(
     origin: str,
     *,
     witnesses: Sequence[NoteVerifier] = (),
+    require_all: bool = False,
 ) -> SignedCheckpoint:
     """Verify ``bundle`` offline against the log ``(origin, verifiers)``; return its checkpoint.
 
     1. The checkpoint's signature by one of ``verifiers`` and its origin (errors from
        :func:`~stelae.tiles.checkpoint.open_checkpoint`; ``witnesses`` cosignatures are checked
-       when present, never required).
+       when present, never required; with ``require_all`` every key of ``verifiers`` must
+       have signed).
     2. A stated log ID is an ID of a key that signed the checkpoint (:class:`LogIdMismatchError`).
     3. The body's leaf hash is at ``index`` in the checkpoint's tree
        (:class:`~stelae.tiles.proof.RootMismatchError` / :class:`~stelae.tiles.proof.ProofError`).
@@ -418,7 +420,9 @@ def verify(
     The SET of a Rekor v1 entry is not checked here (it needs the log's raw signing key, not a
     note verifier): callers holding it check it separately.
     """
-    cp = open_checkpoint(bundle.checkpoint, verifiers, origin, witnesses=witnesses)
+    cp = open_checkpoint(
+        bundle.checkpoint, verifiers, origin, witnesses=witnesses, require_all=require_all
+    )
     if bundle.log_id:
         signed = {(s.name, s.key_id) for s in cp.note.verified}
         expected = [i for v in verifiers if (v.name, v.key_id) in signed for i in log_ids(v)]

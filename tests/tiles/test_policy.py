@@ -116,7 +116,7 @@ BAD = [
     (f"witness A {X[0].vkey}\nwitness A {X[1].vkey}\nquorum A\n".encode(), "already defined"),
     (f"witness A {X[0].vkey}\nwitness B {X[0].vkey}\nquorum A\n".encode(), "same public key"),
     (f"witness A {LOG.vkey}\nquorum A\n".encode(), "not 0x04 or 0x06"),
-    (f"log {X[0].vkey}\nquorum none\n".encode(), "not 0x01 or 0x02"),
+    (f"log {X[0].vkey}\nquorum none\n".encode(), "not 0x01, 0x02 or 0x06"),
     (b"witness A nota+vkey\nquorum A\n", "bad witness vkey"),
     (b"frobnicate x\nquorum none\n", "unknown keyword 'frobnicate'"),
     (b"quorum none\r\n", "control character 0x0d"),

@@ -178,14 +178,7 @@ def roots_from_consistency_proof(
     (the proof then omits that node). :func:`verify_consistency` compares both results.
     """
     what = f"consistency from size {size1} to size {size2}"
-    if not 0 < size1 < size2:
-        raise ProofError(f"{what}: sizes must satisfy 0 < size1 < size2")
-    _check_hashes(what, proof)
-    if not proof:
-        raise ProofError(f"{what}: proof is empty")
-    path = list(proof)
-    if size1 & (size1 - 1) == 0:  # size1 is a power of two: its root is the first node
-        path.insert(0, root1)
+    path = _consistency_path(what, size1, size2, proof, root1)
     fn, sn = size1 - 1, size2 - 1
     while fn & 1:
         fn >>= 1
@@ -208,3 +201,19 @@ def roots_from_consistency_proof(
     if sn != 0:
         raise ProofError(f"{what}: proof has {count(len(proof), 'hash', 'hashes')}, too few")
     return fr, sr
+
+
+def _consistency_path(
+    what: str, size1: int, size2: int, proof: Sequence[bytes], root1: bytes
+) -> list[bytes]:
+    """The nodes :func:`roots_from_consistency_proof` folds, after checking its preconditions:
+    the proof's hashes, preceded by ``root1`` when the proof omits it."""
+    if not 0 < size1 < size2:
+        raise ProofError(f"{what}: sizes must satisfy 0 < size1 < size2")
+    _check_hashes(what, proof)
+    if not proof:
+        raise ProofError(f"{what}: proof is empty")
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:  # size1 is a power of two: its root is the first node
+        path.insert(0, root1)
+    return path

@@ -18,7 +18,8 @@ def sequencer() -> Sequencer:
     and the witness policy (if any) from the bucket (docs/witness.md, "On AWS")."""
     cfg = AwsConfig.from_env()
     store = cfg.store(cfg.s3_client())
-    return cfg.sequencer(cfg.signer(boto3.client("ssm")), store, cfg.cosigner(store))
+    ssm = boto3.client("ssm")
+    return cfg.sequencer(cfg.signer(ssm), store, cfg.cosigner(store), cfg.mldsa_signer(ssm))
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:

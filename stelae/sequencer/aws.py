@@ -10,6 +10,10 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_SIGNING_KEY_PARAM``    name of the SSM Parameter Store SecureString holding the
                                 ``PRIVATE+KEY+...`` string (sequencer only); the operator
                                 creates it with ``aws ssm put-parameter --type SecureString``
+``STELAE_MLDSA_VKEY``           optional: the log's ML-DSA-44 verifier key (type 0x06, public);
+                                with it every checkpoint carries a second log signature
+``STELAE_MLDSA_SIGNING_KEY_PARAM`` the SecureString holding that key's ``PRIVATE+KEY+...``
+                                string (``DATA/signing-mldsa.key``); set both or neither
 ``STELAE_INDEXES``              ignored (every key kind is always indexed: docs/index.md)
 ``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20)
 ``STELAE_POLL_AFTER_SECONDS``   when a write first looks for its entry: the sequencer's batching
@@ -39,6 +43,7 @@ from stelae.sequencer.engine import ALL_INDEXES, IndexKind, Sequencer, Sequencer
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.witnessing import WitnessCollector
 from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.mldsa import MLDSA44CosignatureSigner
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 from stelae.tiles.policy import Policy
 
@@ -54,6 +59,8 @@ class AwsConfig:
     wait_seconds: float = 20.0
     poll_after_seconds: float = 1.0
     witnesses: WitnessSettings | None = None
+    mldsa_vkey: str = ""
+    mldsa_key_parameter: str = ""
 
     @property
     def origin(self) -> str:
@@ -94,6 +101,7 @@ class AwsConfig:
             wait_seconds=wait,
             poll_after_seconds=poll_after,
             witnesses=WitnessSettings.from_env(env),
+            **_mldsa_env(env),
         )
 
     def store(self, s3_client: Any = None) -> S3Store:
@@ -119,32 +127,69 @@ class AwsConfig:
         and the key still never passes through Terraform, the bucket or the environment."""
         if not self.key_parameter:
             raise FormatError("STELAE_SIGNING_KEY_PARAM is not set")
-        value = ssm_client.get_parameter(Name=self.key_parameter, WithDecryption=True)
-        parameter = value.get("Parameter") or {}
-        if parameter.get("Type") != "SecureString":
-            raise StelaeError(
-                f"the signing key parameter {self.key_parameter!r} is not a SecureString",
-                hint="create it with `aws ssm put-parameter --type SecureString`",
-            )
-        skey = str(parameter.get("Value") or "").strip()
-        if not skey:
-            raise StelaeError("the signing key parameter is empty")
-        signer = Ed25519NoteSigner.from_skey(skey)
+        signer = Ed25519NoteSigner.from_skey(_secure_string(ssm_client, self.key_parameter))
         if signer.vkey != self.vkey:
             raise StelaeError("the signing key in Parameter Store does not match STELAE_VKEY")
+        return signer
+
+    def mldsa_signer(self, ssm_client: Any) -> MLDSA44CosignatureSigner | None:
+        """The optional ML-DSA-44 log key, loaded like :meth:`signer` from its own SecureString
+        and checked against ``STELAE_MLDSA_VKEY``; None when the log has none."""
+        if not self.mldsa_key_parameter:
+            return None
+        skey = _secure_string(ssm_client, self.mldsa_key_parameter)
+        signer = MLDSA44CosignatureSigner.from_skey(skey)
+        if signer.vkey != self.mldsa_vkey:
+            raise StelaeError(
+                "the ML-DSA-44 key in Parameter Store does not match STELAE_MLDSA_VKEY"
+            )
         return signer
 
     def cosigner(self, store: S3Store) -> WitnessCollector | None:
         """The witness collector for ``STELAE_WITNESS_POLICY_KEY``, or None without a policy."""
         if self.witnesses is None:
             return None
-        return self.witnesses.collector(store, self.vkey)
+        return self.witnesses.collector(store, self.vkey, self.mldsa_vkey)
 
     def sequencer(
-        self, signer: Ed25519NoteSigner, store: S3Store, cosigner: WitnessCollector | None = None
+        self,
+        signer: Ed25519NoteSigner,
+        store: S3Store,
+        cosigner: WitnessCollector | None = None,
+        mldsa_signer: MLDSA44CosignatureSigner | None = None,
     ) -> Sequencer:
-        config = SequencerConfig(self.origin, background_merges=False, cosigner=cosigner)
+        extra = () if mldsa_signer is None else (mldsa_signer,)
+        config = SequencerConfig(
+            self.origin, background_merges=False, cosigner=cosigner, extra_log_signers=extra
+        )
         return Sequencer(store, signer, config)
+
+
+def _mldsa_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``STELAE_MLDSA_VKEY`` and ``STELAE_MLDSA_SIGNING_KEY_PARAM``: both or neither."""
+    vkey = env.get("STELAE_MLDSA_VKEY", "")
+    parameter = env.get("STELAE_MLDSA_SIGNING_KEY_PARAM", "")
+    if bool(vkey) != bool(parameter):
+        raise FormatError(
+            "set both STELAE_MLDSA_VKEY and STELAE_MLDSA_SIGNING_KEY_PARAM, or neither"
+        )
+    return {"mldsa_vkey": vkey, "mldsa_key_parameter": parameter}
+
+
+def _secure_string(ssm_client: Any, name: str) -> str:
+    """The decrypted value of the SecureString ``name``; anything else (a plain String, an
+    empty value) is refused, so a key never sits unencrypted in Parameter Store."""
+    value = ssm_client.get_parameter(Name=name, WithDecryption=True)
+    parameter = value.get("Parameter") or {}
+    if parameter.get("Type") != "SecureString":
+        raise StelaeError(
+            f"the signing key parameter {name!r} is not a SecureString",
+            hint="create it with `aws ssm put-parameter --type SecureString`",
+        )
+    text = str(parameter.get("Value") or "").strip()
+    if not text:
+        raise StelaeError(f"the signing key parameter {name!r} is empty")
+    return text
 
 
 @dataclass(frozen=True)
@@ -183,7 +228,7 @@ class WitnessSettings:
             raise FormatError("STELAE_WITNESS_TIMEOUT_SECONDS must be in (0, 600]")
         return cls(key, digest, fail_open == "true", timeout)
 
-    def policy(self, store: S3Store, vkey: str) -> Policy:
+    def policy(self, store: S3Store, vkey: str, mldsa_vkey: str = "") -> Policy:
         """The policy object, checked against its digest and required to name this log."""
         data = store.get(self.policy_key)
         actual = hashlib.sha256(data).hexdigest()
@@ -194,15 +239,17 @@ class WitnessSettings:
                 hint="re-apply the Terraform module: it uploads the policy and sets its digest",
             )
         policy = Policy.parse(data)
-        ours = parse_vkey(vkey)
+        ours = {(v.name, v.key_id) for v in map(parse_vkey, filter(None, (vkey, mldsa_vkey)))}
         listed = {(log.verifier.name, log.verifier.key_id) for log in policy.logs}
-        if listed and (ours.name, ours.key_id) not in listed:
+        if listed and not listed & ours:  # naming either log key (Ed25519, ML-DSA-44) is enough
             # A policy for another log would make every batch fail (or, fail-open, publish
             # nothing witnessed) for a reason the operator should see at once.
             raise StelaeError(f"the witness policy {self.policy_key!r} does not list this log")
         return policy
 
-    def collector(self, store: S3Store, vkey: str) -> WitnessCollector:
+    def collector(self, store: S3Store, vkey: str, mldsa_vkey: str = "") -> WitnessCollector:
         return WitnessCollector(
-            self.policy(store, vkey), timeout=self.timeout_seconds, fail_open=self.fail_open
+            self.policy(store, vkey, mldsa_vkey),
+            timeout=self.timeout_seconds,
+            fail_open=self.fail_open,
         )

@@ -280,18 +280,8 @@ class ProofBundle:
         hashes = _get(proof, "hashes", list, "inclusionProof.")
         if not all(isinstance(h, str) for h in hashes):
             raise MalformedProofError("inclusionProof.hashes must be base64 strings")
-        promise = obj.get("inclusionPromise")
-        sets = b""
-        if promise is not None:
-            if not isinstance(promise, dict):
-                raise MalformedProofError("inclusionPromise must be an object or null")
-            sets = _b64decode(_get(promise, "signedEntryTimestamp", str), "inclusionPromise")
-        log_id = obj.get("logId")
-        key_id = b""
-        if log_id is not None:
-            if not isinstance(log_id, dict):
-                raise MalformedProofError("logId must be an object")
-            key_id = _b64decode(log_id.get("keyId", ""), "logId.keyId")
+        sets = _tle_promise(obj.get("inclusionPromise"))
+        key_id = _tle_key_id(obj.get("logId"))
         bundle = cls(
             index=index,
             body=_b64decode(_get(obj, "canonicalizedBody", str), "canonicalizedBody"),
@@ -315,16 +305,7 @@ class ProofBundle:
                 f"inclusionProof.treeSize {proof.get('treeSize')} is not the checkpoint's "
                 f"size {tree.size}"
             )
-        kv = obj.get("kindVersion")
-        if kv is not None:
-            if not isinstance(kv, dict):
-                raise MalformedProofError("kindVersion must be an object")
-            stated = (kv.get("kind", ""), kv.get("version", ""))
-            if stated != bundle.kind_version:
-                raise MalformedProofError(
-                    f"kindVersion {stated[0]} {stated[1]} is not the body's "
-                    f"{bundle.kind_version[0]} {bundle.kind_version[1]}"
-                )
+        _check_kind_version(obj.get("kindVersion"), bundle.kind_version)
         return bundle
 
     @classmethod
@@ -484,6 +465,37 @@ def _get(obj: Mapping[str, Any], key: str, kind: type, prefix: str = "") -> Any:
     if not isinstance(value, kind):
         raise MalformedProofError(f"{prefix}{key} is missing or not a {kind.__name__}")
     return value
+
+
+def _tle_promise(promise: object) -> bytes:
+    """The signed entry timestamp of a TransparencyLogEntry's ``inclusionPromise`` (or b"")."""
+    if promise is None:
+        return b""
+    if not isinstance(promise, dict):
+        raise MalformedProofError("inclusionPromise must be an object or null")
+    return _b64decode(_get(promise, "signedEntryTimestamp", str), "inclusionPromise")
+
+
+def _tle_key_id(log_id: object) -> bytes:
+    """The key id of a TransparencyLogEntry's ``logId`` (or b"")."""
+    if log_id is None:
+        return b""
+    if not isinstance(log_id, dict):
+        raise MalformedProofError("logId must be an object")
+    return _b64decode(log_id.get("keyId", ""), "logId.keyId")
+
+
+def _check_kind_version(kv: object, actual: tuple[str, str]) -> None:
+    """A TransparencyLogEntry's optional ``kindVersion`` must name the body's kind."""
+    if kv is None:
+        return
+    if not isinstance(kv, dict):
+        raise MalformedProofError("kindVersion must be an object")
+    stated = (kv.get("kind", ""), kv.get("version", ""))
+    if stated != actual:
+        raise MalformedProofError(
+            f"kindVersion {stated[0]} {stated[1]} is not the body's {actual[0]} {actual[1]}"
+        )
 
 
 @lru_cache(maxsize=16)

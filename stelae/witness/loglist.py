@@ -11,7 +11,7 @@ drafts put ``origin`` first and add a ``revision N`` header line; both are accep
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError
@@ -54,45 +54,19 @@ class LogList:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
             raise MalformedLogListError(f"the log list is not UTF-8: {err}") from err
-        seen_header = False
-        entries: list[dict[str, str]] = []
-        pending_origin: str | None = None  # the newer draft's 'origin' comes before 'vkey'
+        lines = _LogListLines()
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            keyword, _, value = line.partition(" ")
-            value = value.strip()
-            if not seen_header:
-                if line != HEADER:
-                    raise MalformedLogListError(f"line {number}: expected {HEADER!r} first")
-                seen_header = True
-                continue
-            if keyword == "revision" and not entries:
-                continue
-            if not value:
-                raise MalformedLogListError(f"line {number}: {keyword!r} has no value")
-            if keyword == "vkey":
-                entries.append({"vkey": value, "line": str(number)})
-                if pending_origin is not None:
-                    entries[-1]["origin"] = pending_origin
-                    pending_origin = None
-            elif keyword == "origin" and (not entries or "qpd" in entries[-1]):
-                pending_origin = value
-            elif keyword in ("origin", "bastion", "qpd", "contact"):
-                if not entries:
-                    raise MalformedLogListError(f"line {number}: {keyword!r} before any 'vkey'")
-                if keyword in entries[-1]:
-                    raise MalformedLogListError(f"line {number}: a second {keyword!r} for one log")
-                entries[-1][keyword] = value
-            else:
-                raise MalformedLogListError(f"line {number}: unknown keyword {keyword!r}")
-        if not seen_header:
+            if line and not line.startswith("#"):
+                lines.add(number, line)
+        if not lines.seen_header:
             raise MalformedLogListError(f"the log list has no {HEADER!r} line")
-        if pending_origin is not None:
-            raise MalformedLogListError(f"origin {pending_origin!r} is not followed by a vkey")
+        if lines.pending_origin is not None:
+            raise MalformedLogListError(
+                f"origin {lines.pending_origin!r} is not followed by a vkey"
+            )
         logs: dict[str, LogListEntry] = {}
-        for fields in entries:
+        for fields in lines.entries:
             entry = _entry(fields)
             if entry.origin in logs:
                 raise MalformedLogListError(
@@ -103,6 +77,51 @@ class LogList:
 
     def get(self, origin: str) -> LogListEntry | None:
         return self.logs.get(origin)
+
+
+@dataclass
+class _LogListLines:
+    """The lines read so far: whether the header came, and each log's fields (with the line
+    of its ``vkey``, for messages) in file order; ``_entry`` checks them afterwards."""
+
+    seen_header: bool = False
+    entries: list[dict[str, str]] = field(default_factory=list)
+    pending_origin: str | None = None  # the newer draft's 'origin' comes before 'vkey'
+
+    def add(self, number: int, line: str) -> None:
+        """Take one line that is neither blank nor a comment."""
+        if not self.seen_header:
+            if line != HEADER:
+                raise MalformedLogListError(f"line {number}: expected {HEADER!r} first")
+            self.seen_header = True
+            return
+        keyword, _, value = line.partition(" ")
+        value = value.strip()
+        if keyword == "revision" and not self.entries:
+            return
+        if not value:
+            raise MalformedLogListError(f"line {number}: {keyword!r} has no value")
+        if keyword == "vkey":
+            self._vkey(number, value)
+        elif keyword == "origin" and (not self.entries or "qpd" in self.entries[-1]):
+            self.pending_origin = value
+        elif keyword in ("origin", "bastion", "qpd", "contact"):
+            self._field(number, keyword, value)
+        else:
+            raise MalformedLogListError(f"line {number}: unknown keyword {keyword!r}")
+
+    def _vkey(self, number: int, value: str) -> None:
+        self.entries.append({"vkey": value, "line": str(number)})
+        if self.pending_origin is not None:
+            self.entries[-1]["origin"] = self.pending_origin
+            self.pending_origin = None
+
+    def _field(self, number: int, keyword: str, value: str) -> None:
+        if not self.entries:
+            raise MalformedLogListError(f"line {number}: {keyword!r} before any 'vkey'")
+        if keyword in self.entries[-1]:
+            raise MalformedLogListError(f"line {number}: a second {keyword!r} for one log")
+        self.entries[-1][keyword] = value
 
 
 def _entry(fields: dict[str, str]) -> LogListEntry:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stelae.tiles.checkpoint import SignedCheckpoint, open_checkpoint
+from stelae.tiles.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from stelae.tiles.client import LogClient, TileReader
 from stelae.tiles.errors import NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import Fetcher, fetcher_for
@@ -74,21 +74,8 @@ def _view(
     key = (witness.verifier.name, witness.verifier.key_id)
     if not any((c.signature.name, c.signature.key_id) == key for c in theirs.note.cosignatures):
         return WitnessView(name, data, problem="its checkpoint carries no cosignature of its own")
-    a, b = ours.checkpoint, theirs.checkpoint
     try:
-        if a.size == b.size:
-            if a.root_hash != b.root_hash:
-                raise VerificationError(f"two roots at size {a.size}")
-        elif b.size < a.size:
-            proof = client.tiles.consistency_proof(b.size, a.size) if b.size else []
-            if b.size:
-                verify_consistency(b.size, a.size, proof, b.root_hash, a.root_hash)
-        elif a.size:
-            # Their tree is larger: read the tiles at their size, without moving the size the
-            # caller's client reads at (the log may not serve it to us yet).
-            tiles = TileReader(client.fetcher, read_size=b.size)
-            proof = tiles.consistency_proof(a.size, b.size)
-            verify_consistency(a.size, b.size, proof, a.root_hash, b.root_hash)
+        _check_consistent(client, ours.checkpoint, theirs.checkpoint)
     except NotFoundError as err:
         return WitnessView(name, data, problem=f"cannot check its larger tree yet: {err}")
     except VerificationError as err:
@@ -96,3 +83,22 @@ def _view(
     except StelaeError as err:
         return WitnessView(name, data, problem=f"could not check its tree: {err}")
     return WitnessView(name, data)
+
+
+def _check_consistent(client: LogClient, a: Checkpoint, b: Checkpoint) -> None:
+    """Raise :class:`VerificationError` unless ``a`` (ours) and ``b`` (the witness's) are the
+    same tree or one extends the other, by a consistency proof from the log's tiles;
+    :class:`NotFoundError` when those tiles are not served yet."""
+    if a.size == b.size:
+        if a.root_hash != b.root_hash:
+            raise VerificationError(f"two roots at size {a.size}")
+    elif b.size < a.size:
+        proof = client.tiles.consistency_proof(b.size, a.size) if b.size else []
+        if b.size:
+            verify_consistency(b.size, a.size, proof, b.root_hash, a.root_hash)
+    elif a.size:
+        # Their tree is larger: read the tiles at their size, without moving the size the
+        # caller's client reads at (the log may not serve it to us yet).
+        tiles = TileReader(client.fetcher, read_size=b.size)
+        proof = tiles.consistency_proof(a.size, b.size)
+        verify_consistency(a.size, b.size, proof, a.root_hash, b.root_hash)

@@ -246,16 +246,13 @@ class Sequencer:
             self.store.put_immutable(
                 manifest_path(0), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST
             )
-        note = sign_note(
-            Checkpoint(self.config.origin, 0, EMPTY_ROOT).to_text(), self._checkpoint_signers
-        )
-        data = note.to_bytes()
-        try:
-            self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
-        except ImmutableConflictError:
-            # An ML-DSA-44 signature is randomized and timestamped, so a second attempt (after
-            # a crash, or by another sequencer) makes other bytes: the stored one stands.
-            data = self.store.get(history_key(0))
+        data = self._stored_history(0)
+        if data is None:
+            data = self._signed_note(0, EMPTY_ROOT)
+            try:
+                self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
+            except ImmutableConflictError:
+                data = self.store.get(history_key(0))  # another sequencer's, just now
         self.store.flush()  # as in _apply: the history object is durable before the checkpoint
         # Someone else may have published first (the empty one, or more): then read theirs.
         with contextlib.suppress(PreconditionFailed):
@@ -279,7 +276,7 @@ class Sequencer:
                     self._last = None  # lost: the next round finishes the winner's batch first
                     continue
                 try:
-                    done = self._apply(record, published)
+                    done = self._apply(record, published, recovering=False)
                 except BaseException:
                     self._last = None  # the claimed batch is finished by the next call
                     raise
@@ -351,7 +348,7 @@ class Sequencer:
         # back to an older (authentic) one is thereby replayed forward, batch by batch, to the
         # largest tree the log committed to: the batch records are its high-water mark.
         while (record := self._pending_claim(stored)) is not None:
-            stored = self._apply(record, stored)
+            stored = self._apply(record, stored, recovering=True)
         stored.runs = self._manifest_runs(stored)
         if self._dedup.size != stored.size:
             self._dedup.warm(stored.size)
@@ -531,7 +528,7 @@ class Sequencer:
                 f"{key}, which the published checkpoint needs, is missing"
             ) from err
 
-    def _apply(self, record: BatchRecord, published: _Published) -> _Published:
+    def _apply(self, record: BatchRecord, published: _Published, *, recovering: bool) -> _Published:
         """Step 4: write everything for ``record`` and publish. Recovery runs exactly this."""
         edge = self._load_edge(published)
         if edge.root != record.base_root:
@@ -580,8 +577,10 @@ class Sequencer:
         # after the wave.
         note = b""
         if self.config.cosigner is None:
-            note = self._signed_note(new_size, root)
-            writes.append((history_key(new_size), note, ObjectClass.CHECKPOINT_HISTORY))
+            stored = self._stored_history(new_size) if recovering else None
+            note = stored if stored is not None else self._signed_note(new_size, root)
+            if stored is None:
+                writes.append((history_key(new_size), note, ObjectClass.CHECKPOINT_HISTORY))
         kept: list[str] = []
 
         def put(item: tuple[str, bytes, ObjectClass]) -> None:
@@ -657,6 +656,19 @@ class Sequencer:
         from stelae.sequencer.reader import StoreFetcher  # noqa: PLC0415 - only with witnesses
 
         return TileReader(StoreFetcher(self.store), read_size=size)
+
+    def _stored_history(self, size: int) -> bytes | None:
+        """``checkpoints/<size>`` when it may already exist with other bytes than a new
+        signature would make — an ML-DSA-44 signature is randomized and timestamped, so a
+        repeated attempt (recovery, a restart) must publish the stored note, not rewrite an
+        immutable object. None when the log's notes are deterministic (Ed25519 alone: writing
+        the same bytes again is the idempotent path, and saves the read) or nothing is there."""
+        if not self.config.extra_log_signers:
+            return None
+        try:
+            return self.store.get(history_key(size))
+        except ObjectNotFound:
+            return None
 
     def _signed_note(self, size: int, root: bytes) -> bytes:
         """The checkpoint note signed by the log's keys alone (no witnesses): the same bytes

@@ -63,14 +63,7 @@ def extend(
 ) -> TileUpdate:
     """Append ``leaf_hashes`` to a tree given its compact range and right-edge tiles."""
     old_size = edge.size
-    # Hashes at each tile level for the tiles this batch touches: level → {tile index: hashes}.
-    pending: dict[int, dict[int, list[bytes]]] = {}
-    for tid in right_edge_tiles(old_size):
-        tile = edge_tiles.get(tid.level)
-        if tile is None or len(tile) != tid.width:
-            raise FormatError(f"right-edge tile {tid.path()} is missing or has the wrong width")
-        if tid.width < TILE_WIDTH:
-            pending.setdefault(tid.level, {})[tid.index] = list(tile.hashes)
+    pending = _partial_edge_tiles(old_size, edge_tiles)
 
     def on_node(level: int, index: int, h: bytes) -> None:
         tiles = pending.setdefault(level // TILE_HEIGHT, {})
@@ -81,17 +74,8 @@ def extend(
         hashes.append(h)
 
     new_edge = edge.append_with_nodes(leaf_hashes, on_node, stride=TILE_HEIGHT)
-    changed: list[tuple[TileID, HashTile]] = []
+    changed = _changed_tiles(pending, old_size, new_edge.size)
     new_edge_tiles: dict[int, HashTile] = {}
-    for level in sorted(pending):
-        for index in sorted(pending[level]):
-            hashes = pending[level][index]
-            width = tile_width(level, index, new_edge.size)
-            if width != len(hashes):
-                raise FormatError(f"tile {level}/{index} has {len(hashes)} hashes, want {width}")
-            if index * TILE_WIDTH + width <= (old_size >> (TILE_HEIGHT * level)):
-                continue  # unchanged by this batch (the old right edge, already written)
-            changed.append((TileID(level, index, width), HashTile(tuple(hashes))))
     for tid in right_edge_tiles(new_edge.size):
         grown = pending.get(tid.level, {}).get(tid.index)
         if grown is not None:
@@ -99,4 +83,38 @@ def extend(
         else:
             # Unchanged level: the old right-edge tile is still the right edge.
             new_edge_tiles[tid.level] = edge_tiles[tid.level]
-    return TileUpdate(new_edge, tuple(changed), new_edge_tiles)
+    return TileUpdate(new_edge, changed, new_edge_tiles)
+
+
+def _partial_edge_tiles(
+    size: int, edge_tiles: Mapping[int, HashTile]
+) -> dict[int, dict[int, list[bytes]]]:
+    """The hashes of the partial right-edge tiles of a tree of ``size``, as level → {tile
+    index: hashes}: where :func:`extend` starts collecting the tiles a batch touches. Checks
+    that every right-edge tile is given, with its width."""
+    pending: dict[int, dict[int, list[bytes]]] = {}
+    for tid in right_edge_tiles(size):
+        tile = edge_tiles.get(tid.level)
+        if tile is None or len(tile) != tid.width:
+            raise FormatError(f"right-edge tile {tid.path()} is missing or has the wrong width")
+        if tid.width < TILE_WIDTH:
+            pending.setdefault(tid.level, {})[tid.index] = list(tile.hashes)
+    return pending
+
+
+def _changed_tiles(
+    pending: Mapping[int, Mapping[int, list[bytes]]], old_size: int, new_size: int
+) -> tuple[tuple[TileID, HashTile], ...]:
+    """The tiles in ``pending`` that growing the tree from ``old_size`` to ``new_size``
+    created or grew, ordered by level then index, each checked to have its width."""
+    changed: list[tuple[TileID, HashTile]] = []
+    for level in sorted(pending):
+        for index in sorted(pending[level]):
+            hashes = pending[level][index]
+            width = tile_width(level, index, new_size)
+            if width != len(hashes):
+                raise FormatError(f"tile {level}/{index} has {len(hashes)} hashes, want {width}")
+            if index * TILE_WIDTH + width <= (old_size >> (TILE_HEIGHT * level)):
+                continue  # unchanged by this batch (the old right edge, already written)
+            changed.append((TileID(level, index, width), HashTile(tuple(hashes))))
+    return tuple(changed)

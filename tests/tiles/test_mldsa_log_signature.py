@@ -27,6 +27,7 @@ from stelae.tiles.note import (
     InvalidVerifierKeyError,
     Note,
     NoteSignature,
+    NoteVerifier,
     UnverifiedNoteError,
     sign_note,
 )
@@ -119,7 +120,8 @@ def test_a_tampered_ml_dsa_signature_is_refused_by_a_verifier_that_knows_the_key
     note = both_signed()
     sig = next(s for s in Note.parse(note).signatures if s.key_id == PQ.key_id)
     flipped = sig.signature[:100] + bytes([sig.signature[100] ^ 1]) + sig.signature[101:]
-    for verifiers in ([PQ.verifier], [ED.verifier, PQ.verifier]):
+    pinned: list[list[NoteVerifier]] = [[PQ.verifier], [ED.verifier, PQ.verifier]]
+    for verifiers in pinned:
         with pytest.raises(InvalidSignatureError, match="ML-DSA-44 check failed"):
             open_checkpoint(replace_line(note, PQ.key_id, flipped), verifiers, ORIGIN)
     # The timestamp is signed too: moving it breaks the signature.

@@ -44,14 +44,18 @@ from stelae.tiles.indexrun import InvalidShardError, RunRef, Shard
 from stelae.tiles.layout import (
     TILE_WIDTH,
     TileID,
-    batch_path,
-    history_path,
-    manifest_path,
-    run_shard_path,
     tile_width,
 )
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.note import NoteVerifier
+from stelae.tiles.paths import (
+    CHECKPOINT,
+    batch_path,
+    history_path,
+    manifest_path,
+    run_path,
+    run_shard_path,
+)
 from stelae.tiles.tile import EntryBundle, HashTile
 from stelae.tiles.timestamp import verify_set
 
@@ -61,7 +65,6 @@ Fetch = Callable[[str], bytes]
 ListNames = Callable[[str], Sequence[str] | None]
 """``folder -> names of the objects directly in it``, or None when the log cannot be listed."""
 
-CHECKPOINT = "checkpoint"
 HISTORY_DIR = "checkpoints"
 BATCH_DIR = "batch"
 
@@ -251,8 +254,13 @@ class _Fsck:
             for tid, tile in update.tiles:
                 if tid.level > 0 and not tid.is_partial:
                     self.compare(tid, tile)
-        if not self.tree_ok:
-            return roots
+        if self.tree_ok:
+            self.check_top(state, cp)
+        return roots
+
+    def check_top(self, state: AuditState, cp: Checkpoint) -> None:
+        """After :meth:`walk` recomputed the whole tree: compare the partial tiles above level
+        0 (the walk compared only full ones) and the root with the checkpoint's."""
         for tid, tile in partial_edge_tiles(state):
             if tid.level > 0:
                 self.compare(tid, tile)
@@ -264,7 +272,6 @@ class _Fsck:
                 cp.root_hash.hex(),
                 state.root().hex(),
             )
-        return roots
 
     def level0(
         self, n: int, width: int, state: AuditState, cp: Checkpoint
@@ -582,7 +589,7 @@ class _Fsck:
                 Shard.parse(self.fetch(path), ref, s)
             except (NotFoundError, FormatError, VerificationError):
                 return path
-        return f"index/run/{ref.name}"
+        return run_path(ref.a, ref.b)
 
     def entries(self, a: int, b: int) -> list[bytes]:
         """Bodies of entries ``[a, b)`` (their bundles all matched their tiles in the walk)."""

@@ -13,7 +13,7 @@ compared with the served ones — three ways:
 - ``core``: the pure audit functions (:mod:`stelae.tiles.audit`) over a
   :class:`~stelae.tiles.client.TileReader` on a :class:`~stelae.tiles.fetch.DirectoryFetcher`,
   nothing else: the audit loop of ``stelae monitor`` without its bookkeeping;
-- ``round``: one :func:`stelae.cli.monitor.audit_round` in this process, as ``stelae monitor``
+- ``round``: one :meth:`stelae.client.monitor.Monitor.round` in this process, as ``stelae monitor``
   runs it (checkpoint and consistency checks, periodic verified saves of the audit state, the
   checkpoint history check, and the lookup index: every run the signed manifest lists recomputed
   from the entries and compared shard by shard, docs/index.md "Monitors"), over a caching
@@ -46,9 +46,9 @@ from typing import Any, TextIO
 
 from benchmarks import workload
 from benchmarks.table import table
-from stelae.cli.monitor import Watches, audit_round
 from stelae.cli.reading import Reader
 from stelae.cli.state import LogState
+from stelae.client.monitor import Monitor, Watches
 from stelae.sequencer.local import LocalStore
 from stelae.tiles.audit import (
     AuditState,
@@ -134,14 +134,14 @@ def audit_core(log: Path) -> dict[str, Any]:
 
 
 def audit_in_process(log: Path, state_dir: Path) -> dict[str, Any]:
-    """One ``audit_round`` as ``stelae monitor`` runs it, resuming from ``state_dir``."""
+    """One ``Monitor.round`` as ``stelae monitor`` runs it, resuming from ``state_dir``."""
     counter = CountingFetcher(DirectoryFetcher(log))
     client = LogClient(CachingFetcher(counter), [workload.SIGNER.verifier], workload.ORIGIN)
     key_id = workload.SIGNER.verifier.key_id
     reader = Reader(str(log), client, key_id, LogState(state_dir, client.origin, key_id), log)
     alerts: list[dict[str, Any]] = []
     start = time.perf_counter()
-    result = audit_round(reader, Watches(()), alerts.append, show_progress=False)
+    result = Monitor(reader, Watches(()), alerts.append).round()
     seconds = time.perf_counter() - start
     if alerts:
         raise AssertionError(f"the monitor raised alerts on an honest log: {alerts[:3]}")

@@ -29,6 +29,7 @@ from stelae.tiles.tile import EntryBundle, HashTile
 __all__ = [
     "AuditState",
     "AuditStep",
+    "SavedAudit",
     "TileMismatchError",
     "audit_bundle",
     "check_root",
@@ -116,6 +117,47 @@ class AuditState:
                 raise FormatError(f"audit state tile {level} is not base64") from err
             parsed[tile_level] = HashTile.parse(data)
         return cls(parsed, size)
+
+
+@dataclass(frozen=True)
+class SavedAudit:
+    """What a monitor keeps between rounds: how far it audited, the signed checkpoint it checked
+    that against, and the index runs it recomputed (``(a, b) -> hex run root``).
+
+    ``checkpoint`` is the note as stored: whoever loads it verifies it with the log's key before
+    trusting it (a state file is not trusted). Index runs are a cache: a malformed one is left out
+    and so merely checked again.
+    """
+
+    audit: AuditState = field(default_factory=AuditState)
+    checkpoint: bytes | None = None
+    index: Mapping[tuple[int, int], str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {"audit": self.audit.to_json()}
+        if self.checkpoint is not None:
+            obj["checkpoint"] = self.checkpoint.decode("utf-8")
+        obj["index"] = [[a, b, root] for (a, b), root in sorted(self.index.items())]
+        return obj
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> SavedAudit:
+        """Parse :meth:`to_json` output; raises :class:`FormatError` if the audit state is bad."""
+        note = obj.get("checkpoint")
+        checkpoint = note.encode("utf-8") if isinstance(note, str) else None
+        return cls(
+            AuditState.from_json(obj.get("audit")), checkpoint, _index_runs(obj.get("index"))
+        )
+
+
+def _index_runs(runs: object) -> dict[tuple[int, int], str]:
+    if not isinstance(runs, list):
+        return {}
+    out: dict[tuple[int, int], str] = {}
+    for r in runs:
+        if isinstance(r, list) and len(r) == 3 and all(isinstance(x, int) for x in r[:2]):
+            out[(r[0], r[1])] = str(r[2])
+    return out
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from stelae import kinds
-from stelae.cli.monitor import Watches, audit_round
 from stelae.cli.reading import open_reader
 from stelae.cli.state import LogState
+from stelae.client.monitor import Monitor, Watches
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.reader import StoreFetcher
 from stelae.tiles.audit import (
@@ -265,14 +265,14 @@ def test_an_interrupted_audit_resumes_from_its_last_verified_save(
     reader = open_reader(served.url, SIGNER.vkey, None, stelae.state)
     got: list[dict[str, Any]] = []
     with pytest.raises(NotFoundError):
-        audit_round(reader, Watches(()), got.append, show_progress=False, save_every=1)
+        Monitor(reader, Watches(()), got.append, save_every=1).round()
     saved = reader.state.load_monitor()
     assert saved is not None and saved["audit"]["size"] == 512  # proved, then saved
 
     (log.root / "away").rename(bundle)
     served.requests.clear()
     reader = open_reader(served.url, SIGNER.vkey, None, stelae.state)
-    result = audit_round(reader, Watches(()), got.append, show_progress=False)
+    result = Monitor(reader, Watches(()), got.append).round()
     assert (result.start, result.size) == (512, 600)
     # The tile audit reads only the new bundle. The index run [0, 600) was never verified (the
     # first round stopped before its index check), so it is then recomputed from every entry.
@@ -283,7 +283,7 @@ def test_an_interrupted_audit_resumes_from_its_last_verified_save(
     log.add_json(10, batch=10)
     served.requests.clear()
     reader = open_reader(served.url, SIGNER.vkey, None, stelae.state)
-    audit_round(reader, Watches(()), got.append, show_progress=False)
+    Monitor(reader, Watches(()), got.append).round()
     assert set(served.bundles_requested()) == {"tile/entries/002.p/98"}
     assert not got
 

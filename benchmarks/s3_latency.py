@@ -36,7 +36,8 @@ from typing import Any, TextIO
 
 from benchmarks import workload
 from benchmarks.table import table
-from stelae.sequencer.store import ObjectClass, RequestCounters, Versioned, object_class_for_key
+from stelae.sequencer.store import RequestCounters, Versioned
+from stelae.tiles.paths import ObjectClass, object_class_for_key
 from tests.support.memory import MemoryStore
 
 GET_SECONDS = 0.025

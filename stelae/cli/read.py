@@ -13,7 +13,7 @@ from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, history_path, print_fork_evidence, reader_options
 from stelae.sequencer.timestamp import v1_log_id
 from stelae.tiles.checkpoint import SignedCheckpoint
-from stelae.tiles.client import LogClient
+from stelae.tiles.client import LogClient, VerifiedEntry
 from stelae.tiles.counts import count
 from stelae.tiles.errors import NotFoundError, VerificationError
 from stelae.tiles.notekeys import Ed25519NoteVerifier
@@ -127,51 +127,77 @@ def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) 
     """
     if (log_index is None) == (uuid is None):
         raise click.UsageError("give exactly one of --log-index or --uuid")
-    leaf: bytes | None = None
-    integrated_time: int | None = None
     if uuid is not None:
-        leaf = parse_uuid(uuid)
-        cp = reader.current()
-        found = reader.client.locate(leaf, cp)
-        if found is None:
-            raise EntryNotFoundError(
-                f"no entry with UUID {leaf.hex()} in this log (proved absent at tree size "
-                f"{cp.checkpoint.size} by its lookup index)"
-            )
-        log_index = found.index
-        integrated_time = found.integrated_time if found.batch is not None else None
+        cp, entry, integrated_time = entry_by_uuid(reader, parse_uuid(uuid))
     else:
+        assert log_index is not None
         cp = reader.current()
-    assert log_index is not None
-    if log_index >= cp.checkpoint.size:
+        entry = entry_at(reader.client, cp, log_index)
+        integrated_time = entry_time(reader.client, entry, cp)
+    log_id = rekor_log_id(reader.client)
+    emit(
+        as_json,
+        entry_json(cp, entry, log_id, integrated_time),
+        entry_text(cp, entry, log_id, integrated_time),
+    )
+
+
+def entry_at(client: LogClient, cp: SignedCheckpoint, index: int) -> VerifiedEntry:
+    """Entry ``index`` with its inclusion in ``cp`` proved; :class:`EntryNotFoundError` if
+    the verified tree is not that large."""
+    if index >= cp.checkpoint.size:
         raise EntryNotFoundError(
-            f"entry {log_index} is not in the log (verified tree size {cp.checkpoint.size})"
+            f"entry {index} is not in the log (verified tree size {cp.checkpoint.size})"
         )
-    entry = reader.client.entry(log_index, cp)
-    if leaf is not None and entry.leaf_hash != leaf:
+    return client.entry(index, cp)
+
+
+def entry_by_uuid(
+    reader: Reader, leaf: bytes
+) -> tuple[SignedCheckpoint, VerifiedEntry, int | None]:
+    """The verified checkpoint, the entry with leaf hash ``leaf`` found through the log's
+    lookup index (its inclusion proved, and its leaf hash checked), and its batch time (None
+    when the index does not record one)."""
+    cp = reader.current()
+    found = reader.client.locate(leaf, cp)
+    if found is None:
+        raise EntryNotFoundError(
+            f"no entry with UUID {leaf.hex()} in this log (proved absent at tree size "
+            f"{cp.checkpoint.size} by its lookup index)"
+        )
+    entry = entry_at(reader.client, cp, found.index)
+    if entry.leaf_hash != leaf:
         raise VerificationError(
-            f"the leaf index maps UUID {leaf.hex()} to entry {log_index}, "
+            f"the leaf index maps UUID {leaf.hex()} to entry {found.index}, "
             f"whose leaf hash is {entry.leaf_hash.hex()}"
         )
-    if integrated_time is None and leaf is None:
-        # rekor-cli shows the time for --log-index too: the entry's batch record, found through
-        # the same verified lookup --uuid uses. A log with no index to ask has no time to show;
-        # an index that does not verify still fails the command.
-        try:
-            found = reader.client.locate(entry.leaf_hash, cp)
-        except NotFoundError:
-            found = None
-        if found is not None and found.batch is not None and found.index == entry.index:
-            integrated_time = found.integrated_time
-    parsed = body_json(entry.data)
-    b64 = base64.b64encode(entry.data).decode("ascii")
-    log_id = rekor_log_id(reader.client)
+    return cp, entry, found.integrated_time if found.batch is not None else None
+
+
+def entry_time(client: LogClient, entry: VerifiedEntry, cp: SignedCheckpoint) -> int | None:
+    """The entry's batch time, for ``get --log-index``."""
+    # rekor-cli shows the time for --log-index too: the entry's batch record, found through
+    # the same verified lookup --uuid uses. A log with no index to ask has no time to show;
+    # an index that does not verify still fails the command.
+    try:
+        found = client.locate(entry.leaf_hash, cp)
+    except NotFoundError:
+        return None
+    if found is not None and found.batch is not None and found.index == entry.index:
+        return found.integrated_time
+    return None
+
+
+def entry_json(
+    cp: SignedCheckpoint, entry: VerifiedEntry, log_id: str | None, integrated_time: int | None
+) -> dict[str, Any]:
+    """``get --json``'s object."""
     data: dict[str, Any] = {
         "log_id": log_id,
         "index": entry.index,
         "uuid": entry.leaf_hash.hex(),
-        "body": parsed,
-        "body_b64": b64,
+        "body": body_json(entry.data),
+        "body_b64": base64.b64encode(entry.data).decode("ascii"),
         "inclusion_proof": {
             "tree_size": cp.checkpoint.size,
             "root_hash": cp.checkpoint.root_hash.hex(),
@@ -182,8 +208,17 @@ def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) 
     if integrated_time is not None:
         data["integrated_time"] = integrated_time
         data["integrated_time_rfc3339"] = rfc3339(integrated_time)
+    return data
+
+
+def entry_text(
+    cp: SignedCheckpoint, entry: VerifiedEntry, log_id: str | None, integrated_time: int | None
+) -> str:
+    """``get``'s text: first the lines rekor-cli get prints (LogID, Index, IntegratedTime,
+    UUID, Body), then the proof and the checkpoint."""
+    parsed = body_json(entry.data)
+    b64 = base64.b64encode(entry.data).decode("ascii")
     body_text = json.dumps(parsed, indent=2, sort_keys=True) if parsed is not None else b64
-    # The first lines are rekor-cli get's: LogID, Index, IntegratedTime, UUID, Body.
     lines = [f"LogID: {log_id}"] if log_id else []
     lines.append(f"Index: {entry.index}")
     if integrated_time is not None:
@@ -197,7 +232,7 @@ def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) 
         "Checkpoint:",
         cp.to_bytes().decode("utf-8").rstrip(),
     ]
-    emit(as_json, data, "\n".join(lines))
+    return "\n".join(lines)
 
 
 def _root_at(client: LogClient, size: int, tiles_size: int) -> bytes:

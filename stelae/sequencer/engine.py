@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from stelae.sequencer.dedup import Deduplicator
-from stelae.sequencer.intent import INTENT_KEY, Intent, read_header
+from stelae.sequencer.intent import Intent, read_header
 from stelae.sequencer.merger import Merger
 from stelae.sequencer.receipt import (
     IndexMissingError,
@@ -52,7 +52,6 @@ from stelae.sequencer.receipt import (
 )
 from stelae.sequencer.store import (
     ImmutableConflictError,
-    ObjectClass,
     ObjectNotFound,
     ObjectStore,
     PreconditionFailed,
@@ -71,19 +70,23 @@ from stelae.tiles.layout import (
     TILE_HEIGHT,
     TILE_WIDTH,
     TileID,
-    batch_path,
-    manifest_path,
     right_edge_tiles,
 )
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.mergepolicy import MergePolicy
 from stelae.tiles.note import NoteSigner, open_note, sign_note
 from stelae.tiles.notekeys import Ed25519NoteSigner, RekorV1HintSigner
+from stelae.tiles.paths import (
+    CHECKPOINT,
+    INTENT,
+    ObjectClass,
+    batch_path,
+    history_path,
+    manifest_path,
+)
 from stelae.tiles.tile import EntryBundle, HashTile
 
 log = logging.getLogger("stelae.sequencer")
-
-CHECKPOINT_KEY = "checkpoint"
 
 IndexKind = KeyKind
 ALL_INDEXES = frozenset({KeyKind.DIGEST, KeyKind.KEY, KeyKind.IDENTITY})
@@ -96,11 +99,6 @@ _R = TypeVar("_R")
 CLAIM_ATTEMPTS = 8
 """How many claims a batch may lose to other sequencers (each loss finishes their batch first)
 before :class:`LostRaceError` is raised."""
-
-
-def history_key(size: int) -> str:
-    """Where the checkpoint of a given size is kept forever."""
-    return f"checkpoints/{size}"
 
 
 class Cosigner(Protocol):
@@ -250,13 +248,13 @@ class Sequencer:
         if data is None:
             data = self._signed_note(0, EMPTY_ROOT)
             try:
-                self.store.put_immutable(history_key(0), data, ObjectClass.CHECKPOINT_HISTORY)
+                self.store.put_immutable(history_path(0), data, ObjectClass.CHECKPOINT_HISTORY)
             except ImmutableConflictError:
-                data = self.store.get(history_key(0))  # another sequencer's, just now
+                data = self.store.get(history_path(0))  # another sequencer's, just now
         self.store.flush()  # as in _apply: the history object is durable before the checkpoint
         # Someone else may have published first (the empty one, or more): then read theirs.
         with contextlib.suppress(PreconditionFailed):
-            self.store.put_if(CHECKPOINT_KEY, data, ObjectClass.CHECKPOINT, None)
+            self.store.put_if(CHECKPOINT, data, ObjectClass.CHECKPOINT, None)
         return self.integrate([])
 
     def integrate(self, batch: Sequence[PendingEntry]) -> IntegrationResult:
@@ -315,7 +313,7 @@ class Sequencer:
             note = cosigner.cosign(note, published.size, reader.consistency_proof)
             try:
                 version = self.store.put_if(
-                    CHECKPOINT_KEY, note, ObjectClass.CHECKPOINT, published.version
+                    CHECKPOINT, note, ObjectClass.CHECKPOINT, published.version
                 )
             except PreconditionFailed:
                 self._last = None  # someone published meanwhile: theirs is fresher anyway
@@ -357,7 +355,7 @@ class Sequencer:
 
     def _read_checkpoint(self) -> _Published:
         try:
-            stored = self.store.get_versioned(CHECKPOINT_KEY)
+            stored = self.store.get_versioned(CHECKPOINT)
         except ObjectNotFound:
             return _Published(0, EMPTY_ROOT, None, b"")
         verified = open_note(stored.data, [self.signer.verifier])
@@ -389,7 +387,7 @@ class Sequencer:
     def _legacy_claim(self, published: _Published) -> BatchRecord | None:
         """An intent record left by a stelae before batch records, claiming beyond the size."""
         try:
-            data = self.store.get(INTENT_KEY)
+            data = self.store.get(INTENT)
         except ObjectNotFound:
             return None
         header = read_header(data)
@@ -580,7 +578,7 @@ class Sequencer:
             stored = self._stored_history(new_size) if recovering else None
             note = stored if stored is not None else self._signed_note(new_size, root)
             if stored is None:
-                writes.append((history_key(new_size), note, ObjectClass.CHECKPOINT_HISTORY))
+                writes.append((history_path(new_size), note, ObjectClass.CHECKPOINT_HISTORY))
         kept: list[str] = []
 
         def put(item: tuple[str, bytes, ObjectClass]) -> None:
@@ -604,7 +602,7 @@ class Sequencer:
         expected = published.version
         while True:
             try:
-                version = self.store.put_if(CHECKPOINT_KEY, note, ObjectClass.CHECKPOINT, expected)
+                version = self.store.put_if(CHECKPOINT, note, ObjectClass.CHECKPOINT, expected)
                 break
             except PreconditionFailed as err:
                 self._edge = None
@@ -643,12 +641,12 @@ class Sequencer:
         cosigner = self.config.cosigner
         if cosigner is not None:
             with contextlib.suppress(ObjectNotFound):
-                return self.store.get(history_key(size))
+                return self.store.get(history_path(size))
             note = cosigner.cosign(note, size, self._reader(size).consistency_proof)
         try:
-            self.store.put_immutable(history_key(size), note, ObjectClass.CHECKPOINT_HISTORY)
+            self.store.put_immutable(history_path(size), note, ObjectClass.CHECKPOINT_HISTORY)
         except ImmutableConflictError:
-            note = self.store.get(history_key(size))
+            note = self.store.get(history_path(size))
         return note
 
     def _reader(self, size: int) -> TileReader:
@@ -666,7 +664,7 @@ class Sequencer:
         if not self.config.extra_log_signers:
             return None
         try:
-            return self.store.get(history_key(size))
+            return self.store.get(history_path(size))
         except ObjectNotFound:
             return None
 

@@ -36,7 +36,6 @@ from stelae.tiles.errors import FormatError
 from stelae.tiles.hashing import HASH_SIZE
 from stelae.tiles.tile import encode_records
 
-INTENT_KEY = ".state/intent"
 _FORMAT = "stelae-intent/v2"
 _FORMAT_V1 = "stelae-intent/v1"  # JSON lines, one PendingEntry.to_json per entry; read only
 

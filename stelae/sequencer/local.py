@@ -1,7 +1,7 @@
 """The local-directory backend: a log as plain files under one root, served as they are.
 
 Each object is the file ``root/<key>``; the static file server derives its headers from the key
-(:func:`~stelae.sequencer.store.object_class_for_key`). How the
+(:func:`~stelae.tiles.paths.object_class_for_key`). How the
 :class:`~stelae.sequencer.store.ObjectStore` contract is kept — temporary file then ``link``
 (create-if-absent) or ``rename`` (replace), fsync of data and directory, ``flock`` for
 compare-and-swap, group commit with one ``syncfs`` per batch, and the repair mode that replaces
@@ -26,7 +26,6 @@ from pathlib import Path
 from stelae.sequencer.durability import OsSyncer, Syncer
 from stelae.sequencer.store import (
     ImmutableConflictError,
-    ObjectClass,
     ObjectNotFound,
     PreconditionFailed,
     RequestCounters,
@@ -35,13 +34,12 @@ from stelae.sequencer.store import (
     Versioned,
     check_mutable,
     check_write,
-    object_class_for_key,
-    validate_key,
 )
+from stelae.tiles.paths import UNSYNCED_MARKERS, ObjectClass, object_class_for_key, validate_key
 
 log = logging.getLogger("stelae.sequencer")
 
-MARKER_DIR = (".state", ".unsynced")
+MARKER_DIR = tuple(UNSYNCED_MARKERS.split("/"))
 """Where the unsynced-write markers live, relative to the root (a hidden name: never a key)."""
 
 _MARKER_NAME = re.compile(r"[0-9a-f]{16}")

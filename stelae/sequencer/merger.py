@@ -18,9 +18,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from stelae.sequencer.store import ObjectClass, ObjectStore
+from stelae.sequencer.store import ObjectStore
 from stelae.tiles.indexrun import Record, RunRef, build_run, merge_records, read_run
 from stelae.tiles.mergepolicy import MergePolicy
+from stelae.tiles.paths import ObjectClass
 
 log = logging.getLogger("stelae.merger")
 

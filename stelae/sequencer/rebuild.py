@@ -14,18 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from stelae.sequencer.engine import CHECKPOINT_KEY
 from stelae.sequencer.receipt import IndexMissingError
-from stelae.sequencer.store import ObjectClass, ObjectNotFound, ObjectStore
+from stelae.sequencer.store import ObjectNotFound, ObjectStore
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.errors import FormatError, StelaeError
 from stelae.tiles.indexaudit import IndexedEntry, KeysOf, rebuild_run
 from stelae.tiles.indexrun import RunRef
-from stelae.tiles.layout import TILE_WIDTH, TileID, batch_path, manifest_path
+from stelae.tiles.layout import TILE_WIDTH, TileID
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.note import open_note
 from stelae.tiles.notekeys import Ed25519NoteSigner
+from stelae.tiles.paths import CHECKPOINT, ObjectClass, batch_path, manifest_path
 from stelae.tiles.tile import EntryBundle, HashTile
 
 log = logging.getLogger("stelae.rebuild")
@@ -40,7 +40,7 @@ def rebuild_index(
 ) -> Manifest:
     """Write the index run ``[0, size)`` and the manifest of the published checkpoint's size."""
     try:
-        note = store.get(CHECKPOINT_KEY)
+        note = store.get(CHECKPOINT)
     except ObjectNotFound as err:
         raise StelaeError("the log has no checkpoint yet: nothing to index") from err
     cp = Checkpoint.parse(open_note(note, [signer.verifier]).text)
@@ -80,7 +80,7 @@ def ensure_index(store: ObjectStore, signer: Ed25519NoteSigner, keys_of: KeysOf)
     """Rebuild the index if the published checkpoint has no manifest (a log from an earlier
     stelae); True if it did. ``stelae serve`` calls this before it starts sequencing."""
     try:
-        note = store.get(CHECKPOINT_KEY)
+        note = store.get(CHECKPOINT)
     except ObjectNotFound:
         return False  # a new log: its first checkpoint comes with its manifest
     size = Checkpoint.parse(open_note(note, [signer.verifier]).text).size

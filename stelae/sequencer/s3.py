@@ -1,7 +1,7 @@
 """The S3 backend (AWS, or any S3-compatible store through ``endpoint_url``).
 
 Each object is ``<prefix><key>`` in one bucket, uploaded with the Content-Type and Cache-Control of
-its :class:`~stelae.sequencer.store.ObjectClass`, which S3 and CloudFront then serve as they are.
+its :class:`~stelae.tiles.paths.ObjectClass`, which S3 and CloudFront then serve as they are.
 
 How each guarantee of the :class:`~stelae.sequencer.store.ObjectStore` contract is kept:
 
@@ -44,7 +44,6 @@ from botocore.exceptions import (
 
 from stelae.sequencer.store import (
     ImmutableConflictError,
-    ObjectClass,
     ObjectNotFound,
     PreconditionFailed,
     RequestCounters,
@@ -53,8 +52,8 @@ from stelae.sequencer.store import (
     Versioned,
     check_mutable,
     check_write,
-    validate_key,
 )
+from stelae.tiles.paths import ObjectClass, validate_key
 
 T = TypeVar("T")
 

@@ -36,16 +36,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stelae.sequencer.batcher import NotYetIntegratedError, QueueUnavailableError
-from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, history_key
+from stelae.sequencer.engine import Sequencer
 from stelae.sequencer.pending import PendingEntry, decode_entry, encode_entry
 from stelae.sequencer.receipt import Receipt, receipt_of_duplicate
 from stelae.sequencer.store import ObjectNotFound, ObjectStore
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.errors import FormatError
-from stelae.tiles.layout import batch_path
 from stelae.tiles.locate import locate_leaf
 from stelae.tiles.note import NoteVerifier, open_note
+from stelae.tiles.paths import CHECKPOINT, batch_path, history_path
 
 log = logging.getLogger("stelae.sequencer")
 
@@ -115,7 +115,7 @@ class SqsSubmitter:
 
     def _size(self) -> int:
         try:
-            note = self.store.get(CHECKPOINT_KEY)
+            note = self.store.get(CHECKPOINT)
         except ObjectNotFound:
             return 0
         return self._open(note).size
@@ -129,7 +129,7 @@ class SqsSubmitter:
         """Read the batches from ``start`` up to the published size: the receipt if one holds
         the entry, where the next scan starts, and the checkpoint read."""
         try:
-            note = self.store.get(CHECKPOINT_KEY)
+            note = self.store.get(CHECKPOINT)
         except ObjectNotFound:
             return None, start, None, b""
         cp = self._open(note)
@@ -141,7 +141,7 @@ class SqsSubmitter:
             index = record.position(entry.leaf_hash)
             if index is not None:
                 if record.new_size != cp.size:
-                    note = self.store.get(history_key(record.new_size))
+                    note = self.store.get(history_path(record.new_size))
                 i = index - record.first
                 receipt = Receipt(
                     index,

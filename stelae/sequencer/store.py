@@ -1,23 +1,9 @@
-"""The object store the sequencer writes the log into, and the classes of objects it holds.
+"""The object store the sequencer writes the log into: its contract, errors and shared checks.
 
-A log is a tree of plain objects under one prefix (https://c2sp.org/tlog-tiles)::
-
-    checkpoint                  CHECKPOINT          mutable, replaced only by compare-and-swap
-    checkpoints/<size>...       CHECKPOINT_HISTORY  every published checkpoint, immutable
-    tile/<L>/<N>[.p/<W>]        TILE                immutable
-    tile/entries/<N>[.p/<W>]    BUNDLE              immutable
-    batch/<first index>         BATCH               the claim and receipt of one batch, immutable
-    index/run/<a>-<b>/<shard>   INDEX_RUN           lookup-index run shards, immutable
-    index/manifest/<size>       INDEX_MANIFEST      the signed list of runs at a size, immutable
-    index/...                   INDEX               per-key objects of logs from before the
-                                                    batch-level index; never written now
-    .state/...                  STATE               the sequencer's private state, never served
-
-docs/layout.md describes every class; docs/index.md the index objects.
-
-Each class is declared once, in :class:`ObjectClass`, with the Content-Type and Cache-Control the
-object is served with and whether it may ever be replaced. The S3 backend sets the headers on
-upload; the local static file server derives them from the key with :func:`object_class_for_key`.
+Every key and the class of object it holds (:class:`~stelae.tiles.paths.ObjectClass`: Content-Type,
+Cache-Control, whether it may be replaced or served) are declared once, in the pure layout module
+:mod:`stelae.tiles.paths` (docs/layout.md). The S3 backend sets the headers on upload; the local
+static file server derives them from the key with :func:`~stelae.tiles.paths.object_class_for_key`.
 
 Backends implement :class:`ObjectStore`; its docstring is the contract. Every backend counts the
 requests it makes in a :class:`RequestCounters`, which the benchmarks and the AWS cost model read.
@@ -26,106 +12,13 @@ requests it makes in a :class:`RequestCounters`, which the benchmarks and the AW
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Protocol
 
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
-
-# tlog-tiles: tiles and bundles never change once written, so caches may keep them for a year.
-_IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
-
-
-class ObjectClass(Enum):
-    """What kind of object a key holds: how it is served and whether it may be replaced.
-
-    Attributes of each member: ``content_type`` and ``cache_control`` (the HTTP headers it is
-    served with), ``immutable`` (once written it must never hold other bytes) and ``public``
-    (whether the static file server and the CDN may serve it at all).
-    """
-
-    # The first tuple element is only a distinct label: members whose values are equal would
-    # otherwise silently become aliases of each other (TILE and BUNDLE share every header).
-    TILE = ("tile", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
-    BUNDLE = ("bundle", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
-    # tlog-tiles: the checkpoint SHOULD not be cached for more than a few seconds. no-cache lets
-    # a CDN keep it but revalidate every time, which is what Tessera does.
-    CHECKPOINT = ("checkpoint", "text/plain; charset=utf-8", "no-cache", False, True)
-    CHECKPOINT_HISTORY = (
-        "checkpoint-history",
-        "text/plain; charset=utf-8",
-        _IMMUTABLE_CACHE,
-        True,
-        True,
-    )
-    # Lookup indexes are small JSON documents rewritten as entries arrive. A few seconds of
-    # staleness only delays a search hit; it cannot hide an entry from a proof.
-    INDEX = ("index", "application/json", "public, max-age=5", False, True)
-    # A leaf hash is assigned its log index once and forever (duplicates get the first one), so
-    # its index object is created once and may be cached like a tile. Written by logs before the
-    # batch-level index; never written now.
-    ENTRY_LEAF_INDEX = ("entry-leaf-index", "application/json", _IMMUTABLE_CACHE, True, True)
-    # The batch record (stelae.tiles.batch): the claim of a batch and its writers' receipt. A
-    # pure function of the batch once created, so cached like a tile; readers ignore one beyond
-    # the checkpoint they trust.
-    BATCH = ("batch", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
-    # Lookup-index runs and manifests (docs/index.md): immutable, named by what they cover.
-    INDEX_RUN = ("index-run", "application/octet-stream", _IMMUTABLE_CACHE, True, True)
-    INDEX_MANIFEST = ("index-manifest", "text/plain; charset=utf-8", _IMMUTABLE_CACHE, True, True)
-    # The sequencer's own bookkeeping. It is never public: the static server refuses it, and the
-    # AWS deployment must keep `.state/` out of the CDN origin.
-    STATE = ("state", "application/json", "no-store", False, False)
-
-    def __init__(
-        self, label: str, content_type: str, cache_control: str, immutable: bool, public: bool
-    ) -> None:
-        self.label = label
-        self.content_type = content_type
-        self.cache_control = cache_control
-        self.immutable = immutable
-        self.public = public
-
-
-def object_class_for_key(key: str) -> ObjectClass | None:
-    """The class of the object at ``key`` in the log layout, or None if the layout has no such key.
-
-    Never raises: the static file server calls it with request paths, and anything that is not a
-    valid key (``..``, absolute, hidden segments such as the local backend's temporary and lock
-    files) is simply not part of the layout. A STATE key is returned as STATE; the caller must
-    check :attr:`ObjectClass.public` before serving.
-    """
-    try:
-        validate_key(key)
-    except FormatError:
-        return None
-    return _class_of_valid_key(key)
-
-
-def _class_of_valid_key(key: str) -> ObjectClass | None:
-    if key == "checkpoint":
-        return ObjectClass.CHECKPOINT
-    head, _, rest = key.partition("/")
-    if not rest:
-        return None
-    if head == "tile":
-        return ObjectClass.BUNDLE if rest.startswith("entries/") else ObjectClass.TILE
-    if head == "index":
-        if rest.startswith("leaf/"):
-            return ObjectClass.ENTRY_LEAF_INDEX
-        if rest.startswith("run/"):
-            return ObjectClass.INDEX_RUN
-        if rest.startswith("manifest/"):
-            return ObjectClass.INDEX_MANIFEST
-    return {
-        "batch": ObjectClass.BATCH,
-        "checkpoints": ObjectClass.CHECKPOINT_HISTORY,
-        "index": ObjectClass.INDEX,
-        ".state": ObjectClass.STATE,
-    }.get(head)
-
+from stelae.tiles.paths import ObjectClass, classify
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -246,39 +139,6 @@ class RequestCounters(Mapping[str, int]):
         return f"RequestCounters({self.as_dict()})"
 
 
-# One segment that is none of the rejected kinds: non-empty, not hidden (so not "." or ".."
-# either), no slash, backslash or control character.
-_SEGMENT = r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]*"
-_PLAIN_KEY = re.compile(rf"(?:\.state/)?{_SEGMENT}(?:/{_SEGMENT})*")
-
-
-def validate_key(key: str) -> None:
-    """Raise FormatError unless ``key`` is a relative slash path a backend may safely hold.
-
-    Rejected: empty keys, absolute paths, empty segments (``a//b``, trailing ``/``), ``.`` and
-    ``..``, backslashes, control characters, and hidden segments (starting with ``.``) other than
-    a leading ``.state``. Hidden names are reserved for the local backend's temporary, lock and
-    marker files, which must never collide with, or be mistaken for, an object.
-    """
-    if _PLAIN_KEY.fullmatch(key):
-        return  # every key the log writes: one regex, not a loop per character (hot path)
-    if not key:
-        raise FormatError("object key is empty")
-    if "\\" in key:
-        raise FormatError(f"object key {key!r} contains a backslash")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
-        raise FormatError(f"object key {key!r} contains a control character")
-    if key.startswith("/"):
-        raise FormatError(f"object key {key!r} is absolute")
-    for i, segment in enumerate(key.split("/")):
-        if not segment:
-            raise FormatError(f"object key {key!r} has an empty path segment")
-        if segment in (".", ".."):
-            raise FormatError(f"object key {key!r} has a {segment!r} segment")
-        if segment.startswith(".") and not (i == 0 and segment == ".state"):
-            raise FormatError(f"object key {key!r} has a hidden segment {segment!r}")
-
-
 def check_write(key: str, data: bytes, cls: ObjectClass) -> None:
     """The checks every backend makes before any write.
 
@@ -287,8 +147,7 @@ def check_write(key: str, data: bytes, cls: ObjectClass) -> None:
     No object in the layout is ever legitimately empty (tlog-tiles: empty tiles MUST NOT be
     served), so an empty write is a bug caught here rather than published.
     """
-    validate_key(key)
-    expected = _class_of_valid_key(key)
+    expected = classify(key)
     if expected is not None and expected is not cls:
         raise FormatError(
             f"object key {key!r} is a {expected.name} in the log layout, not a {cls.name}"
@@ -314,7 +173,8 @@ class ObjectStore(Protocol):
 
     The contract every backend keeps:
 
-    - Keys are relative slash paths (:func:`validate_key`); an invalid key raises FormatError
+    - Keys are relative slash paths (:func:`~stelae.tiles.paths.validate_key`);
+      an invalid key raises FormatError
       naming it, before any request is made.
     - Every write is durable when the call returns: a crash or power loss after return never loses
       it (a local store in group-commit mode defers that to :meth:`flush`, for everything but the

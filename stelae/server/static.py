@@ -1,6 +1,6 @@
 """Serving a log directory the way the CDN serves the bucket.
 
-Each object class's headers come from :class:`~stelae.sequencer.store.ObjectClass` (declared once):
+Each object class's headers come from :class:`~stelae.tiles.paths.ObjectClass` (declared once):
 tiles and bundles immutable for a year, the checkpoint ``no-cache``, lookup indexes for seconds.
 Private ``.state/`` objects, temporary files and any path outside the log layout are 404, and no
 path can escape the directory: only regular files are served, opened one path component at a
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 
-from stelae.sequencer.store import ObjectClass, object_class_for_key
+from stelae.tiles.paths import ObjectClass, object_class_for_key
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",

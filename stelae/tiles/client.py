@@ -21,6 +21,7 @@ from stelae.tiles.fetch import Fetcher
 from stelae.tiles.hashing import EMPTY_ROOT, leaf_hash, root_from_leaf_hashes
 from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH, TileID, tile_width
 from stelae.tiles.note import NoteVerifier
+from stelae.tiles.paths import CHECKPOINT
 from stelae.tiles.proof import (
     consistency_ranges,
     inclusion_ranges,
@@ -32,8 +33,6 @@ from stelae.tiles.tile import EntryBundle, HashTile
 
 if TYPE_CHECKING:
     from stelae.tiles.locate import Located
-
-CHECKPOINT_PATH = "checkpoint"
 
 
 class InconsistentCheckpointsError(VerificationError):
@@ -186,7 +185,7 @@ class LogClient:
 
     def checkpoint(self) -> SignedCheckpoint:
         """Fetch the current checkpoint and verify its signature and origin."""
-        data = self.fetcher.fetch(CHECKPOINT_PATH)
+        data = self.fetcher.fetch(CHECKPOINT)
         return self.open_checkpoint(data)
 
     def open_checkpoint(self, data: bytes) -> SignedCheckpoint:

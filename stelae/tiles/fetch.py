@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.tiles.paths import is_immutable
 
 USER_AGENT = "stelae-client/0.1"
 
@@ -51,12 +52,6 @@ def check_relative_path(path: str) -> str:
     ):
         raise FormatError(f"{path!r} is not a relative path inside a log")
     return path
-
-
-def is_immutable_path(path: str) -> bool:
-    """Tiles, bundles, checkpoint history, batch records and the index's runs and manifests never
-    change once written (docs/layout.md); the checkpoint does."""
-    return path.startswith(("tile/", "checkpoints/", "batch/", "index/run/", "index/manifest/"))
 
 
 class DirectoryFetcher:
@@ -150,7 +145,7 @@ class CachingFetcher:
         self._lock = threading.Lock()
 
     def fetch(self, path: str) -> bytes:
-        if not is_immutable_path(path):
+        if not is_immutable(path):
             return self.inner.fetch(path)
         with self._lock:
             hit = self._cache.get(path)

@@ -49,7 +49,9 @@ from stelae.tiles.layout import (
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.note import NoteVerifier
 from stelae.tiles.paths import (
+    BATCH_DIR,
     CHECKPOINT,
+    HISTORY_DIR,
     batch_path,
     history_path,
     manifest_path,
@@ -64,9 +66,6 @@ __all__ = ["Problem", "Report", "fsck"]
 Fetch = Callable[[str], bytes]
 ListNames = Callable[[str], Sequence[str] | None]
 """``folder -> names of the objects directly in it``, or None when the log cannot be listed."""
-
-HISTORY_DIR = "checkpoints"
-BATCH_DIR = "batch"
 
 
 @dataclass(frozen=True)

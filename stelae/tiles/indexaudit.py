@@ -25,9 +25,9 @@ from stelae.tiles.errors import NotFoundError, VerificationError
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.indexkeys import KeyKind, hash_normalized, normalize
 from stelae.tiles.indexrun import BuiltRun, Record, RunRef, build_run, read_run
-from stelae.tiles.layout import batch_path, manifest_path
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.note import NoteVerifier
+from stelae.tiles.paths import batch_path, manifest_path, run_path
 
 KeysOf = Callable[[bytes], tuple[Iterable[str], Iterable[str], Iterable[str]]]
 """``body -> (digests, key fingerprints, identities)``, as the write path derives them."""
@@ -130,7 +130,7 @@ def check_batch_starts(
 def compare_run(fetch: Callable[[str], bytes], listed: RunRef, built: BuiltRun) -> None:
     """Raise :class:`IndexMismatchError` unless the manifest's run and every served shard are
     exactly the recomputed ones."""
-    name = f"index/run/{listed.a}-{listed.b}"
+    name = run_path(listed.a, listed.b)
     if (listed.bits, listed.root) != (built.ref.bits, built.ref.root):
         raise IndexMismatchError(
             name,
@@ -200,7 +200,7 @@ def audit_index(
 def _audit_run(
     fetch: Callable[[str], bytes], ref: RunRef, keys_of: KeysOf, bodies: Sequence[bytes]
 ) -> None:
-    name = f"index/run/{ref.a}-{ref.b}"
+    name = run_path(ref.a, ref.b)
     try:
         starts = served_batch_starts(fetch, ref)
     except NotFoundError as err:

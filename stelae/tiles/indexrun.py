@@ -39,7 +39,7 @@ from stelae.tiles.indexrecord import (
     shard_of,
     uvarint,
 )
-from stelae.tiles.layout import run_shard_path
+from stelae.tiles.paths import run_shard_path
 from stelae.tiles.proof import RootMismatchError, root_from_inclusion_proof
 
 __all__ = [

@@ -16,8 +16,8 @@ from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.errors import NotFoundError
 from stelae.tiles.indexkeys import KeyKind
-from stelae.tiles.layout import batch_path
 from stelae.tiles.note import NoteVerifier
+from stelae.tiles.paths import batch_path
 from stelae.tiles.search import lookup
 
 

@@ -24,9 +24,9 @@ from stelae.tiles.indexkeys import KeyKind, hash_normalized, normalize
 from stelae.tiles.indexproof import LookupProof
 from stelae.tiles.indexrecord import Record, RunRef, shard_of
 from stelae.tiles.indexrun import IndexMissingError, Shard
-from stelae.tiles.layout import manifest_path, run_shard_path
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.note import NoteVerifier
+from stelae.tiles.paths import manifest_path, run_shard_path
 
 __all__ = [
     "IndexMissingError",

@@ -16,24 +16,28 @@ from pathlib import Path
 import pytest
 
 from stelae.sequencer.durability import OsSyncer
-from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, SequencerConfig, history_key
+from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import MARKER_DIR, LocalStore
 from stelae.sequencer.logdir import LOCAL_PARALLEL_WRITES, init_log
-from stelae.sequencer.store import (
-    ImmutableConflictError,
-    ObjectClass,
-    StoreError,
-    object_class_for_key,
-    validate_key,
-)
+from stelae.sequencer.store import ImmutableConflictError, StoreError
 from stelae.server.static import StaticFiles
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.errors import FormatError
 from stelae.tiles.indexkeys import KeyKind
-from stelae.tiles.layout import TileID, batch_path, manifest_path
+from stelae.tiles.layout import TileID
+from stelae.tiles.paths import (
+    CHECKPOINT,
+    INTENT,
+    ObjectClass,
+    batch_path,
+    history_path,
+    manifest_path,
+    object_class_for_key,
+    validate_key,
+)
+from tests.sequencer.test_sequencer import ORIGIN, SIGNER, entry, find, verify_whole_log
 from tests.support.faults import FaultInjectingStore
 from tests.support.memory import WriteEvent
-from tests.sequencer.test_sequencer import ORIGIN, SIGNER, entry, find, verify_whole_log
 
 LEAF = "index/leaf/" + "ab" * 32
 RUN = "index/run/0-5/0"
@@ -89,14 +93,14 @@ def test_group_commit_writes_deferrable_objects_without_fsync_and_flush_syncs_on
     # The first writes create directories, and each new directory is fsynced into its parent.
     store.put_immutable(TILE, b"x" * 32, ObjectClass.TILE)
     store.put_immutable(LEAF, b"{}", ObjectClass.ENTRY_LEAF_INDEX)
-    store.put_immutable(history_key(6), b"cp\n", ObjectClass.CHECKPOINT_HISTORY)
+    store.put_immutable(history_path(6), b"cp\n", ObjectClass.CHECKPOINT_HISTORY)
     syncer.calls.clear()
     for i in range(50):
         store.put_immutable(
             f"index/leaf/{i:064x}", b'{"index":%d}' % i, ObjectClass.ENTRY_LEAF_INDEX
         )
         store.put_immutable(f"tile/0/000.p/{i + 2}", b"y" * 32 * (i + 2), ObjectClass.TILE)
-    store.put_immutable(history_key(7), b"cp\n", ObjectClass.CHECKPOINT_HISTORY)
+    store.put_immutable(history_path(7), b"cp\n", ObjectClass.CHECKPOINT_HISTORY)
     assert syncer.calls == [], "101 objects and not one sync"
     # Readers see every object at once; only durability waits.
     assert store.get(f"index/leaf/{3:064x}") == b'{"index":3}'
@@ -114,12 +118,12 @@ def test_checkpoint_state_and_index_writes_are_never_left_unsynced(tmp_path: Pat
     syncer = CountingSyncer()
     store = LocalStore(tmp_path, group_commit=True, syncer=syncer)
     store.put_if(".state/intent", b"i", ObjectClass.STATE, None)
-    store.put_if(CHECKPOINT_KEY, b"cp\n", ObjectClass.CHECKPOINT, None)
+    store.put_if(CHECKPOINT, b"cp\n", ObjectClass.CHECKPOINT, None)
     store.put_immutable("index/sha256/" + "cd" * 32 + ".0", b"[1]", ObjectClass.INDEX)
     syncer.calls.clear()
 
-    version = store.get_versioned(CHECKPOINT_KEY).version
-    store.put_if(CHECKPOINT_KEY, b"cp2\n", ObjectClass.CHECKPOINT, version)
+    version = store.get_versioned(CHECKPOINT).version
+    store.put_if(CHECKPOINT, b"cp2\n", ObjectClass.CHECKPOINT, version)
     assert [k for k, _ in syncer.calls] == ["fsync", "fsync"]
     assert syncer.calls[1] == ("fsync", str(tmp_path)), "the checkpoint's name is synced at once"
     syncer.calls.clear()
@@ -269,7 +273,7 @@ def _crash_before_flush(root: Path) -> tuple[list[str], int]:
 
     def after(ev: WriteEvent) -> None:
         written.append(ev.key)
-        if ev.key == history_key(340):
+        if ev.key == history_path(340):
             raise Crash("power loss before the flush")
 
     faulty = FaultInjectingStore(store, after_write=after)
@@ -301,11 +305,11 @@ def _garble(root: Path, keys: list[str]) -> list[str]:
 def test_recovery_repairs_what_a_power_loss_left_incomplete(tmp_path: Path) -> None:
     root = tmp_path / "log"
     written, size = _crash_before_flush(root)
-    assert batch_path(300) in written and history_key(size) in written
+    assert batch_path(300) in written and history_path(size) in written
     runs = [k for k in written if k.startswith("index/run/")]
     tiles = [k for k in written if k.startswith("tile/")]
     assert runs and tiles and manifest_path(size) in written
-    damaged = _garble(root, [*runs, *tiles, manifest_path(size), history_key(size)])
+    damaged = _garble(root, [*runs, *tiles, manifest_path(size), history_path(size)])
 
     store = LocalStore(root, group_commit=True)
     assert store.repairing
@@ -321,7 +325,7 @@ def test_recovery_repairs_what_a_power_loss_left_incomplete(tmp_path: Path) -> N
     assert entries == [entry(i).body for i in range(size)]
     for i in (0, 299, 300, 339):
         assert find(store, KeyKind.LEAF, entry(i).leaf_hash.hex()) == [i]
-    assert store.get(history_key(size)) == result.checkpoint
+    assert store.get(history_path(size)) == result.checkpoint
     # The log goes on as usual, with conflicts loud again.
     assert seq.integrate([entry(i) for i in range(340, 350)]).size == 350
     with pytest.raises(ImmutableConflictError):
@@ -404,6 +408,6 @@ def test_tile_and_bundle_paths_are_deferrable_keys() -> None:
     assert object_class_for_key(TileID(0, 0, 5).path()) in DEFERRABLE
     assert object_class_for_key(RUN) in DEFERRABLE
     assert object_class_for_key(manifest_path(5)) in DEFERRABLE
-    assert object_class_for_key(history_key(3)) in DEFERRABLE
-    for key in (CHECKPOINT_KEY, batch_path(0), ".state/intent"):
+    assert object_class_for_key(history_path(3)) in DEFERRABLE
+    for key in (CHECKPOINT, batch_path(0), INTENT):
         assert object_class_for_key(key) not in DEFERRABLE

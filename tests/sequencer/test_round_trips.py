@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import replace
 
 from benchmarks import workload
-from stelae.sequencer.store import ObjectClass, object_class_for_key
+from stelae.tiles.paths import ObjectClass, object_class_for_key
 from tests.support.memory import MemoryStore
 
 BATCH = 300

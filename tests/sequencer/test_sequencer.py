@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stelae.sequencer.engine import CHECKPOINT_KEY, Sequencer, SequencerConfig, history_key
+from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
 from stelae.sequencer.pending import PendingEntry, encode_entry
 from stelae.sequencer.reader import StoreFetcher
@@ -26,10 +26,18 @@ from stelae.tiles.client import LogClient
 from stelae.tiles.errors import VerificationError
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.indexkeys import KeyKind
-from stelae.tiles.layout import batch_path, bundles_for_size, manifest_path, tiles_for_size
+from stelae.tiles.layout import bundles_for_size, tiles_for_size
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.note import Note
 from stelae.tiles.notekeys import Ed25519NoteSigner
+from stelae.tiles.paths import (
+    CHECKPOINT,
+    INTENT,
+    ObjectClass,
+    batch_path,
+    history_path,
+    manifest_path,
+)
 from stelae.tiles.proof import verify_inclusion
 from stelae.tiles.search import lookup
 from tests.conftest import MotoEndpoint
@@ -68,7 +76,7 @@ def verify_whole_log(store: ObjectStore) -> list[bytes]:
     # Every published object of the layout exists at this size.
     for tid in [*tiles_for_size(size), *bundles_for_size(size)]:
         assert store.exists(tid.path()), tid.path()
-    assert store.exists(history_key(size))
+    assert store.exists(history_path(size))
     # The index the log signed for this size answers every entry's UUID, and nothing is missing.
     if size:
         for i in {0, size // 2, size - 1}:
@@ -354,7 +362,7 @@ def test_crash_after_claim_is_recovered_by_an_idle_restart() -> None:
     store = MemoryStore(before_write=hook)
     with pytest.raises(Crash):
         make(store).integrate([entry(i) for i in range(5)])
-    assert store.exists(batch_path(0)) and not store.exists(CHECKPOINT_KEY)
+    assert store.exists(batch_path(0)) and not store.exists(CHECKPOINT)
     store.before_write = None
     assert make(store).published().size == 5
     assert verify_whole_log(store) == [entry(i).body for i in range(5)]
@@ -413,15 +421,14 @@ def test_two_sequencers_race(backend: str, tmp_path: Path, request: pytest.Fixtu
 def test_a_claimed_intent_of_an_earlier_stelae_is_finished() -> None:
     """A log that crashed with a batch claimed in `.state/intent` (before batch records) is
     finished by the new sequencer: same indices, same integrated time."""
-    from stelae.sequencer.intent import INTENT_KEY, Intent
-    from stelae.sequencer.store import ObjectClass
+    from stelae.sequencer.intent import Intent
 
     store = MemoryStore()
     seq = make(store)
     seq.integrate([entry(i) for i in range(3)])
     published = seq.published()
     intent = Intent(3, published.root, tuple(entry(i) for i in range(3, 6)), 1_700_000_123)
-    store.put_if(INTENT_KEY, intent.to_bytes(), ObjectClass.STATE, None)
+    store.put_if(INTENT, intent.to_bytes(), ObjectClass.STATE, None)
     result = make(store).published()
     assert result.size == 6
     record = BatchRecord.parse(store.get(batch_path(3)))
@@ -482,16 +489,15 @@ def test_set_payload_is_sorted_compact_json(
 def test_a_checkpoint_rolled_back_is_replayed_to_the_largest_tree() -> None:
     """The checkpoint replaced by an older, authentic one (and nothing else): the batch records
     are the high-water mark, and the next sequencer publishes the largest tree again."""
-    from stelae.sequencer.store import ObjectClass
 
     store = MemoryStore()
     seq = make(store)
     for start in range(0, 50, 10):
         seq.integrate([entry(i) for i in range(start, start + 10)])
-    newest = store.get(CHECKPOINT_KEY)
-    old = store.get(history_key(10))
-    version = store.get_versioned(CHECKPOINT_KEY).version
-    store.put_if(CHECKPOINT_KEY, old, ObjectClass.CHECKPOINT, version)
+    newest = store.get(CHECKPOINT)
+    old = store.get(history_path(10))
+    version = store.get_versioned(CHECKPOINT).version
+    store.put_if(CHECKPOINT, old, ObjectClass.CHECKPOINT, version)
     result = make(store).published()
     assert result.size == 50 and result.checkpoint == newest
     assert verify_whole_log(store) == [entry(i).body for i in range(50)]
@@ -526,7 +532,7 @@ def test_a_damaged_right_edge_is_fatal_not_a_client_error(key: str, damage: obje
     with pytest.raises(LogHaltedError):
         batcher.submit(entry(32))
     batcher.stop()
-    assert store.get(CHECKPOINT_KEY) == store.get(history_key(30)), "nothing was extended"
+    assert store.get(CHECKPOINT) == store.get(history_path(30)), "nothing was extended"
 
 
 @pytest.mark.parametrize(
@@ -548,4 +554,4 @@ def test_the_newest_full_tile_damaged_is_refused_at_start(damage: object) -> Non
         store.damage(key, damage(store.get(key)))  # type: ignore[operator]
     with pytest.raises(LogCorruptedError, match="tile/0/001"):
         make(store).integrate([entry(600)])
-    assert store.get(CHECKPOINT_KEY) == store.get(history_key(600)), "nothing was extended"
+    assert store.get(CHECKPOINT) == store.get(history_path(600)), "nothing was extended"

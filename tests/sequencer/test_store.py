@@ -26,16 +26,14 @@ from stelae.sequencer.local import LocalStore, content_version
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import (
     ImmutableConflictError,
-    ObjectClass,
     ObjectNotFound,
     ObjectStore,
     PreconditionFailed,
     StoreError,
     TransientStoreError,
-    object_class_for_key,
-    validate_key,
 )
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.tiles.paths import ObjectClass, object_class_for_key, validate_key
 from tests.support.memory import MemoryStore, WriteEvent
 
 BACKENDS = ["local", "s3", "memory"]

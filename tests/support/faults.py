@@ -6,7 +6,8 @@ but persisted" — the inner backend really wrote the object, the caller sees an
 
 from __future__ import annotations
 
-from stelae.sequencer.store import ObjectClass, ObjectStore, RequestCounters, Versioned
+from stelae.sequencer.store import ObjectStore, RequestCounters, Versioned
+from stelae.tiles.paths import ObjectClass
 from tests.support.memory import WriteEvent, WriteHook
 
 

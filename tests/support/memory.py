@@ -18,15 +18,14 @@ from dataclasses import dataclass
 
 from stelae.sequencer.store import (
     ImmutableConflictError,
-    ObjectClass,
     ObjectNotFound,
     PreconditionFailed,
     RequestCounters,
     Versioned,
     check_mutable,
     check_write,
-    validate_key,
 )
+from stelae.tiles.paths import ObjectClass, validate_key
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, reader_options
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.indexkeys import KeyKind, normalize
-from stelae.tiles.search import lookup
+from stelae.tiles.search import LookupAnswer, lookup
 
 if TYPE_CHECKING:
     from stelae.kinds import Entry
@@ -131,6 +131,66 @@ def check_hit(query: Query, body: bytes) -> str | None:
     return f"its {entry.kind} body does not mention {query.label()}"
 
 
+def query_from_options(
+    sha: str | None,
+    artifact: Path | None,
+    public_key: Path | None,
+    email: str | None,
+    uri: str | None,
+) -> Query:
+    """The query the one given option asks; a usage error unless exactly one is given."""
+    given = [v for v in (sha, artifact, public_key, email, uri) if v is not None]
+    if len(given) != 1:
+        raise click.UsageError(
+            "give exactly one of --sha, --artifact, --public-key, --email, --uri"
+        )
+    if sha is not None:
+        return digest_query(sha)
+    if artifact is not None:
+        return artifact_query(artifact)
+    if public_key is not None:
+        return key_query(public_key)
+    if email is not None:
+        return identity_query(email, "--email")
+    assert uri is not None
+    return identity_query(uri, "--uri")
+
+
+@dataclass(frozen=True)
+class Found:
+    """The verified answer to a query at tree size ``size``: the hits whose entries really
+    match it, and those that do not (with why)."""
+
+    size: int
+    answer: LookupAnswer
+    hits: tuple[dict[str, Any], ...]
+    mismatches: tuple[Mismatch, ...]
+
+
+def find(reader: Reader, query: Query) -> Found:
+    """Look ``query`` up in the log's index at the verified checkpoint, fetch every hit with
+    its inclusion proved, and check each one's body against the query."""
+    cp = reader.current()
+    answer = lookup(
+        reader.client.fetcher.fetch,
+        reader.client.verifiers,
+        reader.origin,
+        cp.checkpoint,
+        query.key_kind,
+        query.value,
+    )  # every proof verified, or it raises with the evidence
+    hits: list[dict[str, Any]] = []
+    mismatches: list[Mismatch] = []
+    for index in answer.indices:
+        entry = reader.client.entry(index, cp)  # inclusion proved, or it raises
+        reason = check_hit(query, entry.data)
+        if reason is None:
+            hits.append({"index": index, "uuid": entry.leaf_hash.hex()})
+        else:
+            mismatches.append(Mismatch(index, entry.leaf_hash.hex(), reason))
+    return Found(cp.checkpoint.size, answer, tuple(hits), tuple(mismatches))
+
+
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -161,43 +221,9 @@ def search(  # noqa: PLR0917 - click passes options as arguments
       stelae search --log-url https://log.example.test --vkey @vkey.txt --artifact ./app.tar.gz
       stelae search --log-url ./stelae-data --vkey @vkey.txt --email alice@example.com --json
     """
-    given = [v for v in (sha, artifact, public_key, email, uri) if v is not None]
-    if len(given) != 1:
-        raise click.UsageError(
-            "give exactly one of --sha, --artifact, --public-key, --email, --uri"
-        )
-    if sha is not None:
-        query = digest_query(sha)
-    elif artifact is not None:
-        query = artifact_query(artifact)
-    elif public_key is not None:
-        query = key_query(public_key)
-    elif email is not None:
-        query = identity_query(email, "--email")
-    else:
-        assert uri is not None
-        query = identity_query(uri, "--uri")
-
-    cp = reader.current()
-    size = cp.checkpoint.size
-    answer = lookup(
-        reader.client.fetcher.fetch,
-        reader.client.verifiers,
-        reader.origin,
-        cp.checkpoint,
-        query.key_kind,
-        query.value,
-    )  # every proof verified, or it raises with the evidence
-    hits: list[dict[str, Any]] = []
-    mismatches: list[Mismatch] = []
-    for index in answer.indices:
-        entry = reader.client.entry(index, cp)  # inclusion proved, or it raises
-        reason = check_hit(query, entry.data)
-        if reason is None:
-            hits.append({"index": index, "uuid": entry.leaf_hash.hex()})
-        else:
-            mismatches.append(Mismatch(index, entry.leaf_hash.hex(), reason))
-
+    query = query_from_options(sha, artifact, public_key, email, uri)
+    found = find(reader, query)
+    size, answer, hits, mismatches = found.size, found.answer, found.hits, found.mismatches
     click.echo(
         f"complete for tree size {size}: the index's proofs cover all {len(answer.proofs)} "
         f"run(s) ({answer.objects_read} objects read)",

@@ -1,15 +1,18 @@
 """How the write service hands an entry to the sequencer and waits for it to be integrated.
 
 A :class:`Submitter` queues an entry and blocks until a published checkpoint covers it or the
-deadline passes. Two exist: :class:`InProcessSubmitter` over the local :class:`Batcher`, and the
-SQS submitter used on AWS (``stelae.sequencer.sqs``).
+deadline passes. Three exist: :class:`InProcessSubmitter` over the local :class:`Batcher`, the
+``--workers`` relay to the supervisor's batcher (``stelae.server.relay``), and the SQS submitter
+used on AWS (``stelae.sequencer.sqs``). They share the deadline and what it ends in
+(:mod:`stelae.sequencer.awaiter`, which also says why the SQS one polls where the others wait on
+an event).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 from typing import Protocol
 
+from stelae.sequencer.awaiter import await_receipt
 from stelae.sequencer.batcher import Batcher, NotYetIntegratedError
 from stelae.sequencer.receipt import Receipt
 from stelae.tiles.batch import PendingEntry
@@ -31,10 +34,4 @@ class InProcessSubmitter:
         self.batcher = batcher
 
     def submit(self, entry: PendingEntry, timeout: float) -> Receipt:
-        future = self.batcher.submit(entry)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError as err:
-            raise NotYetIntegratedError(
-                f"entry {entry.leaf_hash.hex()} is queued but not yet integrated"
-            ) from err
+        return await_receipt(self.batcher.submit(entry), entry, timeout)

@@ -35,7 +35,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stelae.sequencer.batcher import NotYetIntegratedError, QueueUnavailableError
+from stelae.sequencer.awaiter import Deadline, not_yet_integrated
+from stelae.sequencer.batcher import QueueUnavailableError
 from stelae.sequencer.engine import Sequencer
 from stelae.sequencer.pending import PendingEntry, decode_entry, encode_entry
 from stelae.sequencer.receipt import Receipt, receipt_of_duplicate
@@ -84,7 +85,7 @@ class SqsSubmitter:
         self._clock = clock
 
     def submit(self, entry: PendingEntry, timeout: float) -> Receipt:
-        deadline = self._clock() + timeout
+        deadline = Deadline(timeout, self._clock)
         # Where to look later; a writer that will not wait for its first look (an asynchronous
         # write, wait 0) needs nothing but the queue: no GET at all.
         start = self._size() if self.first_poll <= timeout else 0
@@ -97,10 +98,8 @@ class SqsSubmitter:
         looked_up = False
         sent = self._clock()
         while True:
-            if self._clock() + delay > deadline:
-                raise NotYetIntegratedError(
-                    f"entry {entry.leaf_hash.hex()} is queued but not yet integrated"
-                )
+            if not deadline.allows(delay):
+                raise not_yet_integrated(entry)
             self._sleep(delay)
             found, start, cp, note = self._scan(entry, start)
             waited = self._clock() - sent >= self.duplicate_after

@@ -31,9 +31,9 @@ import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from stelae.sequencer.awaiter import await_receipt
 from stelae.sequencer.batcher import (
     Batcher,
     LogHaltedError,
@@ -135,14 +135,12 @@ class RemoteSubmitter:
                 self._waiting.pop(rid, None)
             raise ShuttingDownError(f"the sequencer is unavailable: {err}") from err
         try:
-            return future.result(timeout)
-        except FutureTimeout as err:
+            return await_receipt(future, entry, timeout)
+        except NotYetIntegratedError:
             # Queued durably enough to be integrated later; its receipt is dropped on arrival.
             with self._lock:
                 self._waiting.pop(rid, None)
-            raise NotYetIntegratedError(
-                f"entry {entry.leaf_hash.hex()} is queued but not yet integrated"
-            ) from err
+            raise
 
     def _read(self) -> None:
         try:

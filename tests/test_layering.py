@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "sequencer": {"tiles"},
     "api": {"tiles", "kinds", "sequencer"},
     "server": {"tiles", "sequencer", "api"},
-    "lambda": {"api", "sequencer"},
+    "lambda": {"api", "sequencer", "witness"},  # the write, sequencer and witness functions
     "witness": {"tiles", "server"},
     "client": {"tiles", "kinds"},  # a log's users: signed requests built for the kinds to verify
     "explorer": set(),  # the browser page's static files; no Python beyond the package marker

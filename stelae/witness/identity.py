@@ -19,7 +19,15 @@ from stelae.tiles.errors import FormatError
 from stelae.tiles.mldsa import MLDSA44CosignatureSigner
 from stelae.tiles.notekeys import Ed25519CosignatureSigner, verifier_to_vkey
 
-__all__ = ["KEY_FILE", "KeyType", "WitnessSigner", "create_key", "load_key", "vkey_of"]
+__all__ = [
+    "KEY_FILE",
+    "KeyType",
+    "WitnessSigner",
+    "create_key",
+    "load_key",
+    "parse_key",
+    "vkey_of",
+]
 
 KEY_FILE = "witness.key"
 KeyType = Literal["ed25519", "ml-dsa-44"]
@@ -57,16 +65,24 @@ def load_key(data_dir: Path, clock: Callable[[], int] | None = None) -> WitnessS
     """Load the key; ``clock`` (POSIX seconds) is injectable for tests."""
     path = data_dir / KEY_FILE
     try:
-        record = json.loads(path.read_text())
-        name, key_type = record["name"], record["type"]
-        seed = base64.b64decode(record["seed"], validate=True)
+        data = path.read_bytes()
     except FileNotFoundError as err:
         raise FormatError(f"{path} does not exist; run 'stelae witness init' first") from err
+    return parse_key(data, str(path), clock)
+
+
+def parse_key(data: bytes, where: str, clock: Callable[[], int] | None = None) -> WitnessSigner:
+    """The signer a key file's bytes hold (the serverless witness reads them from Parameter
+    Store); ``where`` names their source in errors."""
+    try:
+        record = json.loads(data)
+        name, key_type = record["name"], record["type"]
+        seed = base64.b64decode(record["seed"], validate=True)
     except (ValueError, KeyError, TypeError) as err:
-        raise FormatError(f"{path} is not a witness key file: {err}") from err
+        raise FormatError(f"{where} is not a witness key file: {err}") from err
     kwargs = {} if clock is None else {"clock": clock}
     if key_type == "ed25519":
         return Ed25519CosignatureSigner(name, seed, **kwargs)
     if key_type == "ml-dsa-44":
         return MLDSA44CosignatureSigner(name, seed, **kwargs)
-    raise FormatError(f"{path}: unknown key type {key_type!r}")
+    raise FormatError(f"{where}: unknown key type {key_type!r}")

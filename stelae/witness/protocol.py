@@ -14,7 +14,10 @@
    ``text/x.tlog.size`` body); a size-0 checkpoint has the empty-tree root, old size 0 has an
    empty proof, and the proof proves consistency from the stored tree (else 422); equal sizes
    need equal roots (else 409 in v1.0.0, which this follows; the current draft says 422);
-7. cosign, durably record the cosigned note, then answer 200 with the cosignature line.
+7. cosign, durably record the cosigned note, then answer 200 with the cosignature line. On a
+   compare-and-swap store (S3) "under the log's lock" means: the record is replaced only if it
+   is still the one checked; if another request replaced it first, step 6 runs again against
+   the newer record (a few times, then 429), so two trees of one size are never both cosigned.
 
 The monitoring read (``GET /<sha256(origin) hex>/checkpoint``, from the spec's current draft)
 answers the latest cosigned checkpoint with the log's signature and the witness's cosignature.
@@ -40,9 +43,9 @@ from stelae.tiles.mldsa import MLDSA44CosignatureSigner
 from stelae.tiles.note import Note, UnverifiedNoteError, open_note, sign_note
 from stelae.tiles.proof import verify_consistency
 from stelae.witness.identity import WitnessSigner
-from stelae.witness.loglist import LogList
+from stelae.witness.loglist import LogList, LogListEntry
 from stelae.witness.ratelimit import RateLimiter
-from stelae.witness.state import WitnessState
+from stelae.witness.state import StateConflictError, WitnessStore
 
 __all__ = ["Answer", "Witness"]
 
@@ -51,12 +54,19 @@ log = logging.getLogger("stelae.witness")
 TEXT = "text/plain; charset=utf-8"
 NOTE = "text/plain; charset=utf-8"
 
+# How often one request is checked again after losing a compare-and-swap to another request for
+# the same log. Each loss means the record moved, which usually turns this request into a 409;
+# only a stream of re-submissions of the same tree can make it lose again and again.
+CONFLICT_RETRIES = 4
+
 
 @dataclass(frozen=True)
 class Answer:
     status: int
     content_type: str
     body: bytes
+    allow: str | None = None
+    """The methods a 405 answer allows (its ``Allow`` header)."""
 
 
 def _refuse(status: int, reason: str) -> Answer:
@@ -70,7 +80,7 @@ class Witness:
         self,
         signer: WitnessSigner,
         log_list: LogList,
-        state: WitnessState,
+        state: WitnessStore,
         limiter: RateLimiter | None = None,
     ) -> None:
         if isinstance(signer, MLDSA44CosignatureSigner):
@@ -110,6 +120,24 @@ class Witness:
                 400,
                 f"old size {request.old_size} is larger than the checkpoint's {checkpoint.size}",
             )
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return self._check_and_cosign(request, note, checkpoint, entry)
+            except StateConflictError:
+                # Another request for this log was recorded between our read and our write
+                # (only a compare-and-swap store, such as S3, says so): nothing was cosigned,
+                # so check this one again against the newer record.
+                continue
+        return _refuse(429, f"log {entry.origin!r} is being updated by other requests; retry")
+
+    def _check_and_cosign(
+        self,
+        request: AddCheckpointRequest,
+        note: Note,
+        checkpoint: Checkpoint,
+        entry: LogListEntry,
+    ) -> Answer:
+        """Step 6 and 7 for one read of the log's record."""
         with self.state.locked(entry.origin) as record:
             stored = record.checkpoint
             stored_size = 0 if stored is None else stored.size

@@ -12,18 +12,15 @@ import threading
 
 from stelae.server.http1 import Application, HttpRequest, HttpResponse, HTTPServer
 from stelae.witness.protocol import Answer, Witness
+from stelae.witness.routes import MAX_BODY, headers, route
 
 __all__ = ["MAX_BODY", "WitnessServer", "make_app"]
 
 log = logging.getLogger("stelae.witness")
 
-# 63 proof lines and a checkpoint with up to 100 signature lines (an ML-DSA-44 line is ~3.3 kB).
-MAX_BODY = 512 * 1024
-
 
 def _response(answer: Answer, head_only: bool = False) -> HttpResponse:
-    headers = {"Content-Type": answer.content_type, "Cache-Control": "no-store"}
-    return HttpResponse(answer.status, headers, answer.body, head_only=head_only)
+    return HttpResponse(answer.status, headers(answer), answer.body, head_only=head_only)
 
 
 def make_app(witness: Witness) -> Application:
@@ -32,16 +29,8 @@ def make_app(witness: Witness) -> Application:
     def app(req: HttpRequest) -> HttpResponse:
         path = req.target.partition("?")[0]
         try:
-            if path == "/add-checkpoint":
-                if req.method != "POST":
-                    return _method_not_allowed("POST")
-                return _response(witness.add_checkpoint(req.body))
-            parts = path.split("/")
-            if len(parts) == 3 and parts[0] == "" and parts[2] == "checkpoint":
-                if req.method not in ("GET", "HEAD"):
-                    return _method_not_allowed("GET, HEAD")
-                return _response(witness.latest(parts[1]), head_only=req.method == "HEAD")
-            return _response(Answer(404, "text/plain; charset=utf-8", b"not found\n"))
+            answer = route(witness, req.method, path, req.body)
+            return _response(answer, head_only=req.method == "HEAD")
         except Exception:
             # A bug must not take the connection's thread down silently; the caller sees a 500
             # and the log has the traceback.
@@ -49,12 +38,6 @@ def make_app(witness: Witness) -> Application:
             return _response(Answer(500, "text/plain; charset=utf-8", b"internal error\n"))
 
     return app
-
-
-def _method_not_allowed(allow: str) -> HttpResponse:
-    return HttpResponse(
-        405, {"Allow": allow, "Content-Type": "text/plain"}, b"method not allowed\n"
-    )
 
 
 class WitnessServer:

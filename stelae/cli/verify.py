@@ -136,6 +136,23 @@ def _online_by_material(reader: Reader, material: Material) -> tuple[int, bytes,
     )
 
 
+def _online(
+    reader: Reader, material: Material | None, uuid: str | None, log_index: int | None
+) -> tuple[int, bytes, SignedCheckpoint]:
+    """The entry named by its material, its UUID or its index, with its inclusion in the
+    verified checkpoint proved: (index, body, checkpoint)."""
+    if material is not None:
+        return _online_by_material(reader, material)
+    if uuid is not None:
+        leaf = parse_uuid(uuid)
+        found = reader.client.locate(leaf, reader.current())
+        if found is None:
+            raise EntryNotFoundError(f"no entry with UUID {leaf.hex()} in this log")
+        return _prove(reader, found.index, leaf)
+    assert log_index is not None
+    return _prove(reader, log_index)
+
+
 def _prove(
     reader: Reader, index: int, leaf: bytes | None = None
 ) -> tuple[int, bytes, SignedCheckpoint]:
@@ -244,8 +261,8 @@ def verify(
         if log_url is None:
             raise click.UsageError("online checks need --log-url (or STELAE_LOG_URL)")
         reader = open_reader(log_url, vkey, origin, state_dir, witness_policy)
-        if by_material:
-            material = load_material(
+        material = (
+            load_material(
                 entry_type,
                 artifact=artifact,
                 signature=signature,
@@ -254,16 +271,10 @@ def verify(
                 envelope=envelope,
                 signature_format=signature_format,
             )
-            index, body, cp = _online_by_material(reader, material)
-        elif uuid is not None:
-            leaf = parse_uuid(uuid)
-            found = reader.client.locate(leaf, reader.current())
-            if found is None:
-                raise EntryNotFoundError(f"no entry with UUID {leaf.hex()} in this log")
-            index, body, cp = _prove(reader, found.index, leaf)
-        else:
-            assert log_index is not None
-            index, body, cp = _prove(reader, log_index)
+            if by_material
+            else None
+        )
+        index, body, cp = _online(reader, material, uuid, log_index)
 
     entry = kinds.from_body(body)  # re-verifies the signature where the body allows
     data: dict[str, Any] = {

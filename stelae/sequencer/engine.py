@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
+from stelae.sequencer.collector import Collector
 from stelae.sequencer.dedup import Deduplicator
 from stelae.sequencer.intent import Intent, read_header
 from stelae.sequencer.merger import Merger
@@ -54,6 +55,7 @@ from stelae.sequencer.store import (
     ImmutableConflictError,
     ObjectNotFound,
     ObjectStore,
+    PartialDeleter,
     PreconditionFailed,
 )
 from stelae.sequencer.timestamp import set_payload, v1_log_id
@@ -130,8 +132,14 @@ class SequencerConfig:
     merge_policy: MergePolicy = field(default_factory=MergePolicy)
     """Which index runs to merge (docs/index.md)."""
     background_merges: bool = True
-    """Merge index runs on a background thread; False: :meth:`Sequencer.merge` does it when the
-    owner calls it (the AWS sequencer after answering, tests)."""
+    """Merge index runs (and collect garbage) on background threads; False: :meth:`Sequencer.merge`
+    and :meth:`Sequencer.collect` do it when the owner calls them (the AWS sequencer after
+    answering, tests)."""
+    gc_grace: float | None = None
+    """Delete each partial tile and bundle this many seconds after the checkpoint that made its
+    full tile available (https://c2sp.org/tlog-tiles allows it; docs/durability.md, "Garbage
+    collection"); None keeps them for ever. Must exceed how long readers may cache the checkpoint.
+    The store must be a :class:`~stelae.sequencer.store.PartialDeleter`."""
     dedup_window: int = 10_000_000
     """Resubmissions of any of this many most recent entries are recognised exactly; older ones
     are logged again under a new index (never answered wrongly). Costs 16 bytes of memory per
@@ -217,6 +225,13 @@ class Sequencer:
             read_many=self._map,
         )
         self.merger = Merger(store, config.merge_policy, background=config.background_merges)
+        self.collector: Collector | None = None
+        if config.gc_grace is not None:
+            if not isinstance(store, PartialDeleter):
+                raise StelaeError("gc_grace is set but this store cannot delete partial tiles")
+            self.collector = Collector(
+                store, config.gc_grace, clock=clock, background=config.background_merges
+            )
         self._pool: ThreadPoolExecutor | None = None
         if config.parallel_writes > 1:
             self._pool = ThreadPoolExecutor(
@@ -225,6 +240,8 @@ class Sequencer:
 
     def close(self) -> None:
         self.merger.close()
+        if self.collector is not None:
+            self.collector.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
@@ -325,6 +342,11 @@ class Sequencer:
         """Run the index merges the policy wants now (for ``background_merges=False``)."""
         return self.merger.run_pending()
 
+    def collect(self) -> int:
+        """Delete the partial tiles and bundles now due (for ``background_merges=False``); how
+        many keys were deleted. Never raises for a failed deletion: it is retried later."""
+        return self.collector.run_pending() if self.collector is not None else 0
+
     # -- steps ---------------------------------------------------------------------------------
 
     def _current(self, *, trust_cache: bool = False) -> _Published:
@@ -350,6 +372,8 @@ class Sequencer:
         stored.runs = self._manifest_runs(stored)
         if self._dedup.size != stored.size:
             self._dedup.warm(stored.size)
+        if self.collector is not None:  # sizes before it unknown: the ledger catches up
+            self.collector.published(stored.size)
         self._last = stored
         return stored
 
@@ -627,6 +651,8 @@ class Sequencer:
         if self.config.lookup_index:
             self.merger.remember(runs[-1], records)
             self.merger.offer(runs)
+        if self.collector is not None:  # published over ``published``: nothing came between
+            self.collector.published(new_size, previous=published.size)
         done = _Published(new_size, root, version, note, runs)
         self._last = done
         return done

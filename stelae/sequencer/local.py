@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from stelae.sequencer.durability import OsSyncer, Syncer
@@ -33,6 +33,7 @@ from stelae.sequencer.store import (
     StoreFullError,
     Versioned,
     check_mutable,
+    check_partial_keys,
     check_write,
 )
 from stelae.tiles.paths import UNSYNCED_MARKERS, ObjectClass, object_class_for_key, validate_key
@@ -83,7 +84,7 @@ class LocalStore:
         self._counters = RequestCounters()
         # The hot path works on str paths: pathlib costs several microseconds per call.
         self._root = os.fspath(self.root)
-        self._dirs: set[str] = set()  # directories known to exist (the store never deletes one)
+        self._dirs: set[str] = set()  # directories known to exist (delete_partials drops some)
         # Writes that owe a sync run inside a window (_enter/_leave); flush() waits for the
         # windows open to close and keeps new ones from opening while it syncs.
         self._lock = threading.Lock()
@@ -235,6 +236,30 @@ class LocalStore:
         self._counters.add("PUT")
         with self._locked(path):
             self._replace(key, path, data, cls)
+
+    def delete_partials(self, keys: Sequence[str]) -> None:
+        """Unlink obsolete partial tiles and bundles (the :class:`PartialDeleter` contract).
+
+        Not fsynced: a deletion undone by a power loss only brings back an obsolete partial,
+        which readers may use and the next collection deletes again. A ``<N>.p`` directory left
+        empty is removed too (an empty directory still costs a block).
+        """
+        check_partial_keys(keys)
+        folders: set[str] = set()
+        for key in keys:
+            path = f"{self._root}/{key}"  # validated by check_partial_keys
+            self._counters.add("DELETE")
+            try:
+                os.unlink(path)
+            except (FileNotFoundError, NotADirectoryError):
+                pass  # never written at this width, or deleted already
+            except OSError as err:
+                raise StoreError(f"couldn't delete {key!r}: {err}") from err
+            folders.add(os.path.dirname(path))
+        for folder in folders:
+            with contextlib.suppress(OSError):  # not empty, or gone: either way nothing to do
+                os.rmdir(folder)
+                self._dirs.discard(folder)
 
     def flush(self) -> None:
         """Make every write since the last flush durable with one syncfs (docs/durability.md).

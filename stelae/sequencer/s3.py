@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import boto3
@@ -51,6 +51,7 @@ from stelae.sequencer.store import (
     TransientStoreError,
     Versioned,
     check_mutable,
+    check_partial_keys,
     check_write,
 )
 from stelae.tiles.paths import ObjectClass, validate_key
@@ -72,6 +73,7 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 _NETWORK_ERRORS = (HTTPClientError, BotoConnectionError, IncompleteReadError)
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects request may name
 
 
 class _Lost:
@@ -258,6 +260,31 @@ class S3Store:
         name = self.object_name(key)
         data = bytes(data)
         self._call("PUT", f"couldn't write {key!r}", lambda: self._conditional_put(name, data, cls))
+
+    def delete_partials(self, keys: Sequence[str]) -> None:
+        """Delete obsolete partial tiles and bundles (the :class:`PartialDeleter` contract).
+
+        DeleteObjects, up to 1,000 keys a request, quiet (S3 answers only the failures). S3
+        reports a key that holds nothing as deleted, so a repeat is harmless. Every key is
+        checked before the first request; one the bucket refuses raises StoreError naming it.
+        """
+        check_partial_keys(keys)
+        names = [self.prefix + key for key in keys]
+        for start in range(0, len(names), _DELETE_BATCH):
+            chunk = names[start : start + _DELETE_BATCH]
+            request = {"Objects": [{"Key": n} for n in chunk], "Quiet": True}
+
+            def attempt(request: dict[str, Any] = request) -> list[dict[str, Any]]:
+                resp = self.client.delete_objects(Bucket=self.bucket, Delete=request)
+                return list(resp.get("Errors") or [])
+
+            errors, _ = self._call("DELETE", f"couldn't delete {chunk[0]!r}...", attempt)
+            if errors:
+                first = errors[0]
+                raise StoreError(
+                    f"couldn't delete {first.get('Key')!r} and {len(errors) - 1} more: "
+                    f"{first.get('Code')}: {first.get('Message')}"
+                )
 
     # -- mechanics ------------------------------------------------------------------------------
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.tiles.layout import TileID
 from stelae.tiles.paths import ObjectClass, classify
 
 # ---------------------------------------------------------------------------------------------
@@ -79,6 +80,23 @@ class StoreFullError(StoreError):
     """
 
 
+class NotPartialKeyError(StoreError, FormatError):
+    """A deletion named a key that is not a partial tile or entry bundle.
+
+    The only objects a log ever deletes are partial tiles and bundles whose full tile exists
+    (https://c2sp.org/tlog-tiles, "Partial Tiles"; docs/durability.md, "Garbage collection").
+    Anything else is refused before any request is made, so no bug can delete a full tile, a
+    checkpoint or an index object. ``key`` is the offending key.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"refusing to delete {key!r}: only partial tiles and bundles (tile/.../<N>.p/<W>) "
+            "are ever deleted"
+        )
+        self.key = key
+
+
 class TransientStoreError(StoreError):
     """The store kept failing in a way that may succeed later (throttling, 5xx, connection).
 
@@ -100,13 +118,13 @@ class Versioned:
 
 
 class RequestCounters(Mapping[str, int]):
-    """How many requests of each kind (``GET``, ``PUT``, ``HEAD``) a store has made.
+    """How many requests of each kind (``GET``, ``PUT``, ``HEAD``, ``DELETE``) a store has made.
 
     S3 counts every HTTP attempt, retries included, because each one is billed. Safe to bump from
     many threads.
     """
 
-    KINDS = ("GET", "PUT", "HEAD")
+    KINDS = ("GET", "PUT", "HEAD", "DELETE")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -154,6 +172,21 @@ def check_write(key: str, data: bytes, cls: ObjectClass) -> None:
         )
     if not data:
         raise FormatError(f"refusing to write an empty object to {key!r}")
+
+
+def check_partial_keys(keys: Sequence[str]) -> None:
+    """Raise :class:`NotPartialKeyError` unless every key is a partial tile or bundle.
+
+    Called by every backend's :meth:`PartialDeleter.delete_partials` before any request.
+    """
+    for key in keys:
+        try:
+            tid = TileID.parse(key)
+        except FormatError:
+            raise NotPartialKeyError(key) from None
+        # The canonical spelling only: the key deleted must be the one the layout writes.
+        if not tid.is_partial or tid.path() != key:
+            raise NotPartialKeyError(key)
 
 
 def check_mutable(key: str, cls: ObjectClass) -> None:
@@ -256,4 +289,29 @@ class ObjectStore(Protocol):
         durable with one ``syncfs``. The sequencer calls it before each checkpoint it publishes.
         Raises StoreError if the sync fails; everything then stays owed to the next flush.
         """
+        ...
+
+
+@runtime_checkable
+class PartialDeleter(Protocol):
+    """The one deletion a log ever makes: partial tiles and bundles that are obsolete.
+
+    A separate, narrow protocol rather than a general ``delete`` on :class:`ObjectStore`, so
+    that nothing can delete any other object (docs/durability.md, "Garbage collection"). The
+    contract every backend keeps:
+
+    - Every key must be a partial tile or bundle path (``tile/<L>/<N>.p/<W>``,
+      ``tile/entries/<N>.p/<W>``); otherwise :class:`NotPartialKeyError` is raised before any
+      request is made and nothing is deleted.
+    - Idempotent: a key that holds nothing is no error (it was never written at that width, or
+      an earlier, interrupted collection deleted it already).
+    - Deleting is only ever safe for a partial whose full tile the published checkpoint covers;
+      the caller (:mod:`stelae.sequencer.collector`) decides that with
+      :mod:`stelae.tiles.gc`, never the store.
+    - A call that raises may have deleted some of the keys; retrying the whole call is safe.
+    - Each request is counted as ``DELETE`` in the store's :class:`RequestCounters`.
+    """
+
+    def delete_partials(self, keys: Sequence[str]) -> None:
+        """Delete these partial tiles and bundles if they exist."""
         ...

@@ -267,7 +267,7 @@ def test_invalid_keys_are_refused_before_any_request(store: ObjectStore, key: st
         with pytest.raises(FormatError) as info:
             op()
         assert repr(key) in str(info.value) or (key == "" and "empty" in str(info.value))
-    assert store.counters.as_dict() == {"GET": 0, "PUT": 0, "HEAD": 0}
+    assert store.counters.as_dict() == {"GET": 0, "PUT": 0, "HEAD": 0, "DELETE": 0}
 
 
 def test_class_must_match_the_layout(store: ObjectStore) -> None:
@@ -293,10 +293,10 @@ def test_counters_count_requests(store: ObjectStore) -> None:
     store.get_versioned("tile/0/000")
     store.exists("tile/0/000")
     store.put("index/a", b"{}", ObjectClass.INDEX)
-    assert store.counters.as_dict() == {"GET": 2, "PUT": 2, "HEAD": 1}
+    assert store.counters.as_dict() == {"GET": 2, "PUT": 2, "HEAD": 1, "DELETE": 0}
     assert store.counters["GET"] == 2
     store.counters.reset()
-    assert dict(store.counters) == {"GET": 0, "PUT": 0, "HEAD": 0}
+    assert dict(store.counters) == {"GET": 0, "PUT": 0, "HEAD": 0, "DELETE": 0}
 
 
 def test_errors_are_stelae_errors() -> None:
@@ -721,7 +721,7 @@ def test_s3_gives_up_after_max_attempts(
         store.put_immutable("tile/0/000", b"tile", ObjectClass.TILE)
     with pytest.raises(TransientStoreError):
         store.get("tile/0/000")
-    assert store.counters.as_dict() == {"GET": 4, "PUT": 4, "HEAD": 0}
+    assert store.counters.as_dict() == {"GET": 4, "PUT": 4, "HEAD": 0, "DELETE": 0}
     assert len(sleeps) == 6  # no sleep after the last attempt of each
     assert proxy.faults == []
 
@@ -764,7 +764,8 @@ def test_s3_cas_lost_to_someone_else_after_a_retry_still_loses(
 def test_local_group_commit_objects_are_readable_at_once_and_flush_leaves_no_trace(
     tmp_path: Path,
 ) -> None:
-    """Group commit defers durability, never visibility (the syncs: tests/sequencer/test_local_sync.py)."""
+    """Group commit defers durability, never visibility (the syncs:
+    tests/sequencer/test_local_sync.py)."""
     store = LocalStore(tmp_path, group_commit=True)
     store.put_immutable("tile/0/000.p/1", b"x" * 32, ObjectClass.TILE)
     store.put_immutable("index/leaf/" + "ab" * 32, b'{"index":0}', ObjectClass.ENTRY_LEAF_INDEX)

@@ -13,7 +13,7 @@ which is what a lost S3 response or a crash right after ``os.replace`` looks lik
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stelae.sequencer.store import (
@@ -23,6 +23,7 @@ from stelae.sequencer.store import (
     RequestCounters,
     Versioned,
     check_mutable,
+    check_partial_keys,
     check_write,
 )
 from stelae.tiles.paths import ObjectClass, validate_key
@@ -135,6 +136,14 @@ class MemoryStore:
             if actual != expected_version:
                 raise PreconditionFailed(key, expected_version, actual)
             return self._write(WriteEvent("put_if", key, data, cls))
+
+    def delete_partials(self, keys: Sequence[str]) -> None:
+        """Forget obsolete partial tiles and bundles (the PartialDeleter contract)."""
+        check_partial_keys(keys)
+        with self._lock:
+            for key in keys:
+                self._counters.add("DELETE")
+                self._objects.pop(key, None)
 
     def flush(self) -> None:
         """Writes are durable on return; nothing is deferred."""

@@ -1,0 +1,121 @@
+"""Garbage collection: deleting obsolete partial tiles and bundles (docs/durability.md).
+
+The sequencer tells the collector every checkpoint it publishes or reads
+(:meth:`Collector.published`); the pure :class:`~stelae.tiles.gc.PartialLedger` turns that into
+the partial tiles and bundles that may be deleted, each ``grace`` seconds after the checkpoint
+that made its full tile available (https://c2sp.org/tlog-tiles, "Partial Tiles"). Nothing is
+read to decide, so integration pays no GET for it; the deletions themselves happen after the
+batch is answered, on a background thread (``stelae serve``) or when the owner calls
+:meth:`Collector.run_pending` (the AWS sequencer Lambda after answering, tests, benchmarks).
+
+Crash safety: deleting is idempotent, and only objects no current checkpoint needs are deleted,
+so a crash at any point loses nothing a reader needs. What a crash leaves undeleted is the
+catch-up's to find when the next sequencer starts (the ledger's bounded catch-up), or
+``stelae gc``'s. A deletion that fails is logged and retried later; it never stops the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from stelae.sequencer.store import PartialDeleter
+from stelae.tiles.errors import StelaeError
+from stelae.tiles.gc import PartialLedger
+
+log = logging.getLogger("stelae.gc")
+
+RETRY_AFTER = 60.0
+"""Seconds before partials whose deletion failed are tried again."""
+
+CHUNK = 1000
+"""Keys handed to the store per call (one S3 DeleteObjects request)."""
+
+
+class Collector:
+    """Deletes what the ledger says is due; see the module docstring.
+
+    ``clock`` must be the clock the sequencer publishes by (seconds). ``background`` starts a
+    thread that deletes as things fall due; otherwise the owner calls :meth:`run_pending`.
+    """
+
+    def __init__(
+        self,
+        deleter: PartialDeleter,
+        grace: float,
+        *,
+        clock: Callable[[], float] = time.time,
+        background: bool = True,
+    ) -> None:
+        self.deleter = deleter
+        self._clock = clock
+        self._ledger = PartialLedger(grace)
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.deleted = 0
+        """Keys deleted so far (those that held nothing included)."""
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._loop, name="stelae-gc", daemon=True)
+            self._thread.start()
+
+    @property
+    def grace(self) -> float:
+        return self._ledger.grace
+
+    def published(self, size: int, *, previous: int | None = None) -> None:
+        """A checkpoint of ``size`` is published; ``previous`` as in
+        :meth:`PartialLedger.published` (the size it was built on, when nothing came between)."""
+        with self._cond:
+            self._ledger.published(size, self._clock(), previous=previous)
+            self._cond.notify_all()
+
+    def pending(self) -> int:
+        """Partial keys the ledger still expects to delete, due or not."""
+        with self._cond:
+            return self._ledger.pending()
+
+    def run_pending(self) -> int:
+        """Delete everything due now; return how many keys were deleted. Never raises for a
+        failed deletion (it is logged and retried after :data:`RETRY_AFTER`)."""
+        with self._cond:
+            due = self._ledger.due(self._clock())
+        done = 0
+        for start in range(0, len(due), CHUNK):
+            chunk = due[start : start + CHUNK]
+            try:
+                self.deleter.delete_partials([t.path() for t in chunk])
+            except StelaeError as err:
+                # Best effort: an obsolete partial left in place costs storage, never
+                # correctness, so a failure must not stop the log. Try again later.
+                log.warning("couldn't delete %d obsolete partials (retried): %s", len(chunk), err)
+                with self._cond:
+                    self._ledger.retry(due[start:], self._clock() + RETRY_AFTER)
+                break
+            done += len(chunk)
+        with self._cond:
+            self.deleted += done
+        return done
+
+    def close(self) -> None:
+        """Stop the background thread (what is not yet due stays undeleted)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    due_at = self._ledger.next_due()
+                    wait = None if due_at is None else due_at - self._clock()
+                    if wait is not None and wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                if self._stopping:
+                    return
+            self.run_pending()

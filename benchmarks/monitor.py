@@ -58,8 +58,9 @@ from stelae.tiles.audit import (
     partial_edge_tiles,
 )
 from stelae.tiles.client import LogClient
-from stelae.tiles.fetch import CachingFetcher, CountingFetcher, DirectoryFetcher
+from stelae.tiles.fetch import CachingFetcher, DirectoryFetcher
 from stelae.tiles.layout import TILE_WIDTH
+from tests.support.fetch import CountingFetcher
 
 ENTRIES = 1_000_000
 QUICK_ENTRIES = 10_000

@@ -29,7 +29,7 @@ from benchmarks import baseline
 from benchmarks.table import table
 from stelae.tiles.client import TileReader
 from stelae.tiles.errors import NotFoundError
-from stelae.tiles.fetch import CachingFetcher, CountingFetcher
+from stelae.tiles.fetch import CachingFetcher
 from stelae.tiles.hashing import HASH_SIZE
 from stelae.tiles.layout import TILE_WIDTH, TileID
 from stelae.tiles.proof import (
@@ -39,6 +39,7 @@ from stelae.tiles.proof import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.support.fetch import CountingFetcher
 
 SIZES = tuple(10**k for k in range(3, 10))
 _BASELINE_HASHES = 200_000

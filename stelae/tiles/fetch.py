@@ -161,18 +161,6 @@ class CachingFetcher:
         return data
 
 
-class CountingFetcher:
-    """Counts fetches by path (for benchmarks and tests that bound how much a proof reads)."""
-
-    def __init__(self, inner: Fetcher) -> None:
-        self.inner = inner
-        self.paths: list[str] = []
-
-    def fetch(self, path: str) -> bytes:
-        self.paths.append(path)
-        return self.inner.fetch(path)
-
-
 def fetcher_for(location: str) -> Fetcher:
     """A caching fetcher for an ``http(s)://`` URL or a local directory path."""
     if location.startswith(("http://", "https://")):

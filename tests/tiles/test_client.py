@@ -16,7 +16,6 @@ from stelae.tiles.client import InconsistentCheckpointsError, LogClient
 from stelae.tiles.errors import NotFoundError, VerificationError
 from stelae.tiles.fetch import (
     CachingFetcher,
-    CountingFetcher,
     DirectoryFetcher,
     FetchError,
     HTTPFetcher,
@@ -24,6 +23,7 @@ from stelae.tiles.fetch import (
 from stelae.tiles.note import InvalidSignatureError, UnverifiedNoteError
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.proof import RootMismatchError
+from tests.support.fetch import CountingFetcher
 from tests.support.tlog import MemoryLog
 
 ORIGIN = "example.test/log"

@@ -6,7 +6,8 @@ import threading
 import time
 
 from stelae.tiles.errors import NotFoundError
-from stelae.tiles.fetch import CachingFetcher, CountingFetcher
+from stelae.tiles.fetch import CachingFetcher
+from tests.support.fetch import CountingFetcher
 
 
 class DictFetcher:

@@ -247,20 +247,9 @@ class WitnessCollector:
         for attempt in (0, 1):
             if old > size:
                 return WitnessOutcome(name, False, f"it cosigned size {old}, beyond {size}")
-            try:
-                proof = round_.consistency_proof(old, size) if 0 < old < size else []
-                body = AddCheckpointRequest(old, tuple(proof), round_.note).to_bytes()
-            except (StelaeError, ValueError) as err:
-                return WitnessOutcome(name, False, f"no consistency proof from {old}: {err}")
-            remaining = round_.deadline - self._clock()
-            if remaining <= 0:
-                return WitnessOutcome(name, False, f"no answer within {self.timeout:g} s")
-            try:
-                reply = self.transport.post(url, body, remaining)
-            except TimeoutError:
-                return WitnessOutcome(name, False, f"no answer within {self.timeout:g} s")
-            except (OSError, http.client.HTTPException) as err:
-                return WitnessOutcome(name, False, f"unreachable: {err or type(err).__name__}")
+            reply = self._send(name, url, round_, old)
+            if isinstance(reply, WitnessOutcome):
+                return reply
             if reply.status == 200:
                 with self._lock:
                     self._sizes[name] = size  # it moved, even if its answer is unusable
@@ -281,6 +270,24 @@ class WitnessCollector:
             detail = reply.body[:200].decode("utf-8", "replace").strip()
             return WitnessOutcome(name, False, f"{reply.status}: {detail}".rstrip(": "))
         raise AssertionError("unreachable")  # the loop always returns
+
+    def _send(self, name: str, url: str, round_: _Round, old: int) -> WitnessReply | WitnessOutcome:
+        """Post the add-checkpoint request from size ``old``: the witness's reply, or the
+        outcome when there is none to act on (no proof, past the deadline, unreachable)."""
+        try:
+            proof = round_.consistency_proof(old, round_.size) if 0 < old < round_.size else []
+            body = AddCheckpointRequest(old, tuple(proof), round_.note).to_bytes()
+        except (StelaeError, ValueError) as err:
+            return WitnessOutcome(name, False, f"no consistency proof from {old}: {err}")
+        remaining = round_.deadline - self._clock()
+        if remaining <= 0:
+            return WitnessOutcome(name, False, f"no answer within {self.timeout:g} s")
+        try:
+            return self.transport.post(url, body, remaining)
+        except TimeoutError:
+            return WitnessOutcome(name, False, f"no answer within {self.timeout:g} s")
+        except (OSError, http.client.HTTPException) as err:
+            return WitnessOutcome(name, False, f"unreachable: {err or type(err).__name__}")
 
     @staticmethod
     def _verified(witness: PolicyWitness, text: str, body: bytes) -> WitnessOutcome:

@@ -32,6 +32,7 @@ from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.layout import TILE_WIDTH
 from stelae.tiles.locate import Located, locate_leaf
 from stelae.tiles.note import Note
+from stelae.tiles.paths import CHECKPOINT
 from stelae.tiles.proof import (
     inclusion_ranges,
     range_root,
@@ -215,7 +216,7 @@ class WriteService:
     # -- reads ------------------------------------------------------------------------------------
 
     def _current(self) -> tuple[Checkpoint, bytes]:
-        note = self.fetcher.fetch("checkpoint")
+        note = self.fetcher.fetch(CHECKPOINT)
         cp = _parse_checkpoint(note)
         self.tiles.published(cp.size)
         return cp, note

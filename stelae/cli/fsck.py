@@ -19,6 +19,7 @@ from stelae.tiles.counts import count
 from stelae.tiles.errors import StelaeError
 from stelae.tiles.fsck import ListNames, Problem, Report, fsck
 from stelae.tiles.notekeys import Ed25519NoteVerifier
+from stelae.tiles.paths import CHECKPOINT
 
 
 def _lister(root: Path | None) -> ListNames | None:
@@ -83,12 +84,12 @@ def fsck_command(reader: Reader, as_json: bool) -> None:
 
 def _check_quorum(reader: Reader, report: Report) -> None:
     """With --witness-policy, a checkpoint its quorum did not cosign is a problem too."""
-    if reader.policy is None or any(p.path == "checkpoint" for p in report.problems):
+    if reader.policy is None or any(p.path == CHECKPOINT for p in report.problems):
         return
     try:
         require_quorum(reader.policy, reader.client.checkpoint())
     except StelaeError as err:
-        report.problems.append(Problem("checkpoint", f"witness policy not met: {err}"))
+        report.problems.append(Problem(CHECKPOINT, f"witness policy not met: {err}"))
 
 
 def _summary(report: Report) -> str:

@@ -23,20 +23,13 @@ from stelae.cli.output import read_value
 from stelae.cli.state import LogState, StateError, default_state_dir
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError, LogClient
-from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import CachingFetcher, Fetcher, fetcher_for
 from stelae.tiles.notekeys import VkeyVerifier, parse_vkey
+from stelae.tiles.paths import HISTORY_DIR, history_path, history_size
 from stelae.tiles.policy import Policy
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-HISTORY_PREFIX = "checkpoints/"
-
-
-def history_path(size: int) -> str:
-    """Where a stelae log keeps the checkpoint it published at ``size`` (immutable)."""
-    return f"{HISTORY_PREFIX}{size}"
 
 
 class BadHistoryError(VerificationError):
@@ -130,13 +123,13 @@ class Reader:
         if self.local_dir is None:
             return []
         try:
-            names = [p.name for p in (self.local_dir / HISTORY_PREFIX).iterdir()]
+            names = [p.name for p in (self.local_dir / HISTORY_DIR).iterdir()]
         except OSError:
             return []  # no history directory: nothing to check, which is not an error
         sizes = []
         for name in names:
             try:
-                sizes.append(parse_decimal(name, "history size"))
+                sizes.append(history_size(name))
             except FormatError:
                 continue  # not a history object's name (a stray or temporary file): not ours
         return sorted(sizes)

@@ -46,6 +46,7 @@ from stelae.tiles.errors import FormatError, StelaeError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT, leaf_hash
 from stelae.tiles.indexaudit import IndexMismatchError, Verified, audit_index
 from stelae.tiles.layout import TILE_WIDTH, TileID
+from stelae.tiles.paths import history_path
 from stelae.tiles.proof import RootMismatchError, verify_consistency
 from stelae.tiles.tile import EntryBundle
 
@@ -369,7 +370,7 @@ class Monitor:
             self.evidence(
                 hist.to_bytes(),
                 cp.to_bytes(),
-                f"checkpoints/{s}",
+                history_path(s),
                 "the checkpoint the log serves now",
             )
             self.alert(
@@ -377,7 +378,7 @@ class Monitor:
                     "alert": "fork",
                     "old": hist.to_bytes().decode(),
                     "new": cp.to_bytes().decode(),
-                    "reason": f"checkpoints/{s}: {err}",
+                    "reason": f"{history_path(s)}: {err}",
                 }
             )
             raise InconsistentCheckpointsError(hist.to_bytes(), cp.to_bytes(), err) from err

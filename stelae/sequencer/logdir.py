@@ -25,6 +25,16 @@ from stelae.sequencer.local import LocalStore
 from stelae.tiles.errors import FormatError, StelaeError
 from stelae.tiles.mldsa import MLDSA44CosignatureSigner, MLDSA44CosignatureVerifier
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
+from stelae.tiles.paths import (
+    BATCH_DIR,
+    CHECKPOINT,
+    HISTORY_DIR,
+    INDEX_DIR,
+    INTENT,
+    STATE_DIR,
+    TILE_DIR,
+    UNSYNCED_MARKERS,
+)
 
 CONFIG_FILE = "config.json"
 KEY_FILE = "signing.key"
@@ -162,7 +172,7 @@ def init_log(
             _add_mldsa_key(data, log.config)
             log = open_log(data)
         return log, False
-    if (data / LOG_DIR / "checkpoint").exists():
+    if (data / LOG_DIR / CHECKPOINT).exists():
         raise StelaeError(
             f"{data / CONFIG_FILE} is missing, but {data / LOG_DIR} holds a published log; "
             "a new key would make a different log over its tiles",
@@ -230,7 +240,7 @@ def open_log(data: Path) -> LocalLog:
     try:
         config = LogConfig.from_json((data / CONFIG_FILE).read_text())
     except FileNotFoundError as err:
-        if (data / LOG_DIR / "checkpoint").exists():
+        if (data / LOG_DIR / CHECKPOINT).exists():
             # `stelae init` here would create a new key and a different log over these tiles.
             raise StelaeError(
                 f"{data / CONFIG_FILE} is missing, but {data / LOG_DIR} holds a published log",
@@ -266,14 +276,14 @@ def open_log(data: Path) -> LocalLog:
 #: server start and then fail every write, so it is refused at start, naming the path.
 _LAYOUT_KINDS: tuple[tuple[str, bool], ...] = (
     ("", True),
-    (".state", True),
-    (".state/intent", False),
-    (".state/.unsynced", True),
-    ("checkpoint", False),
-    ("tile", True),
-    ("index", True),
-    ("batch", True),
-    ("checkpoints", True),
+    (STATE_DIR, True),
+    (INTENT, False),
+    (UNSYNCED_MARKERS, True),
+    (CHECKPOINT, False),
+    (TILE_DIR, True),
+    (INDEX_DIR, True),
+    (BATCH_DIR, True),
+    (HISTORY_DIR, True),
 )
 
 

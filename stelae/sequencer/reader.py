@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stelae.sequencer.store import ObjectStore
 from stelae.tiles.fetch import check_relative_path
+from stelae.tiles.paths import STATE_DIR
 
 
 class StoreFetcher:
@@ -18,6 +19,6 @@ class StoreFetcher:
 
     def fetch(self, path: str) -> bytes:
         check_relative_path(path)
-        if path.startswith(".state/"):
+        if path.startswith(f"{STATE_DIR}/"):
             raise PermissionError(f"{path} is private sequencer state")
         return self.store.get(path)

@@ -3,6 +3,8 @@
 Tiles have height 8 (256 hashes). Tile ``n`` at level ``l`` holds the hashes of the perfect subtrees
 of 256**l leaves numbered ``n*256 .. n*256+255``; a tile that is not yet full is served at
 ``<path>.p/<W>`` with W in 1..255. Entry bundles follow the same numbering under ``tile/entries``.
+Every other key of a log (the checkpoint, its history, batch records, the lookup index) is spelled
+in :mod:`stelae.tiles.paths`, with the class of object each key holds.
 """
 
 from __future__ import annotations
@@ -183,26 +185,3 @@ def bundles_for_size(tree_size: int) -> list[TileID]:
     if partial:
         out.append(TileID.bundle(full, partial))
     return out
-
-
-# --- the lookup index and batch records (docs/index.md) -----------------------------------------
-
-
-def manifest_path(size: int) -> str:
-    """``index/manifest/<size>``: the signed list of runs answering lookups at tree ``size``."""
-    return f"index/manifest/{size}"
-
-
-def run_shard_path(a: int, b: int, s: int) -> str:
-    """``index/run/<a>-<b>/<s>``: shard ``s`` of the run indexing entries ``[a, b)``."""
-    return f"index/run/{a}-{b}/{s}"
-
-
-def history_path(size: int) -> str:
-    """``checkpoints/<size>``: the checkpoint the log published at tree ``size``."""
-    return f"checkpoints/{size}"
-
-
-def batch_path(first_index: int) -> str:
-    """``batch/<first index>``: the batch record of the batch starting at that index."""
-    return f"batch/{first_index}"

@@ -323,8 +323,8 @@ def test_monitor_reports_a_signed_index_that_leaves_an_entry_out(
     from stelae.tiles.hashing import leaf_hash
     from stelae.tiles.indexkeys import KeyKind, index_key
     from stelae.tiles.indexrun import build_run, read_run
-    from stelae.tiles.layout import manifest_path
     from stelae.tiles.manifest import Manifest
+    from stelae.tiles.paths import manifest_path
 
     signed = Signed(tmp_path)
     log.add([signed.entry(b"one", 0), signed.entry(b"two", 0), signed.entry(b"three", 1)])

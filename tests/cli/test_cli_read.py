@@ -28,9 +28,9 @@ from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.indexkeys import KeyKind, index_key
 from stelae.tiles.indexrun import Record, build_run, read_run
-from stelae.tiles.layout import manifest_path
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.notekeys import Ed25519NoteSigner
+from stelae.tiles.paths import manifest_path
 from stelae.tiles.proof import verify_consistency, verify_inclusion
 from tests.support import certificates
 

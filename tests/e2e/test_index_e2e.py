@@ -18,7 +18,7 @@ from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.logdir import init_log
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.receipt import IndexMissingError
-from stelae.tiles.layout import manifest_path
+from stelae.tiles.paths import manifest_path
 from tests.support import certificates
 from tests.support.api import ORIGIN, start_serve, stelae_command
 

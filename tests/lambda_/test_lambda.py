@@ -233,7 +233,7 @@ def test_a_claim_before_the_first_checkpoint_is_not_yet_integrated(
     from stelae.sequencer.engine import Sequencer, SequencerConfig
     from stelae.sequencer.pending import PendingEntry
     from stelae.sequencer.sqs import SqsSubmitter
-    from stelae.tiles.layout import batch_path
+    from stelae.tiles.paths import batch_path
     from tests.support.faults import FaultInjectingStore
     from tests.support.memory import WriteEvent
 

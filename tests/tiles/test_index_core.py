@@ -49,7 +49,7 @@ from stelae.tiles.indexrun import (
     read_run,
     shard_of,
 )
-from stelae.tiles.layout import batch_path, manifest_path, run_shard_path
+from stelae.tiles.paths import batch_path, manifest_path, run_shard_path
 from stelae.tiles.proof import RootMismatchError, verify_inclusion
 
 H = "ab" * 32

@@ -24,11 +24,11 @@ from stelae.tiles.indexrun import (
     merge_records,
     shard_of,
 )
-from stelae.tiles.layout import manifest_path, run_shard_path
 from stelae.tiles.manifest import Manifest, ManifestMismatchError
 from stelae.tiles.mergepolicy import MergePolicy
 from stelae.tiles.note import UnverifiedNoteError
 from stelae.tiles.notekeys import Ed25519NoteSigner
+from stelae.tiles.paths import manifest_path, run_shard_path
 from stelae.tiles.proof import RootMismatchError
 from stelae.tiles.search import InvalidIndexObjectError, lookup
 

@@ -74,6 +74,8 @@ _WAVES = {1: 256, 100: 5, 1000: 4}
 """Measured waves per profile (plus one warm-up wave). 256 batches of one cover a whole cycle of
 partial bundles (widths 1…256), which dominates storage at 1 entry/s."""
 _QUICK_WAVES = {1: 2, 100: 1, 1000: 1}
+_ASYNC_WAVES = {1: 16, 100: 2, 1000: 2}
+"""Waves of asynchronous writes after the synchronous ones (``--quick``: one each)."""
 _QUICK_BATCH_CAP = 8
 
 
@@ -93,8 +95,16 @@ def run(quick: bool) -> dict[str, Any]:
             batch = min(BATCH_SIZE, max(1, round(rate * WINDOW)))
             if quick:
                 batch = min(batch, _QUICK_BATCH_CAP)
-            p = run_profile(url, rate, batch, waves[rate], 0 if quick else INITIAL_SIZE)
+            p = run_profile(
+                url,
+                rate,
+                batch,
+                waves[rate],
+                0 if quick else INITIAL_SIZE,
+                async_waves=1 if quick else _ASYNC_WAVES[rate],
+            )
             p["cost"] = cost(p, init_seconds)
+            p["async"]["cost"] = cost(p["async"], init_seconds)
             profiles.append(p)
     return {
         "name": "aws_cost",
@@ -151,6 +161,25 @@ def cost_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
     rows.append(
         ["= total per million entries", *[p["cost"]["usd_per_million_total"] for p in profiles]]
     )
+    variants: list[tuple[str, Callable[[dict[str, Any]], float]]] = [
+        (
+            "  … with a Lambda Function URL in front (no API Gateway request or access log)",
+            lambda p: p["cost"]["variants"]["function_url_usd_per_million_total"],
+        ),
+        (
+            "asynchronous (STELAE_WAIT_SECONDS=0: 202 at once), counted",
+            lambda p: p["async"]["cost"]["usd_per_million_total"],
+        ),
+        (
+            "  … with a Lambda Function URL in front",
+            lambda p: p["async"]["cost"]["variants"]["function_url_usd_per_million_total"],
+        ),
+        (
+            "not spent: START/END/REPORT lines log_level WARN keeps out of CloudWatch",
+            lambda p: p["cost"]["variants"]["platform_log_lines_usd_per_million"],
+        ),
+    ]
+    rows += [[name, *[f(p) for p in profiles]] for name, f in variants]
     return header, rows
 
 
@@ -165,7 +194,7 @@ def month_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
             *[p["model"]["integrate_seconds"] for p in profiles],
         ],
         [
-            "  … on the emulator, writers polling",
+            "  … in the measured waves (writers parked)",
             *[sum(p["sequencer"]["seconds"]) / p["sequencer"]["invocations"] for p in profiles],
         ],
         [
@@ -177,12 +206,12 @@ def month_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
             *[p["model"]["checkpoint_latency_seconds"] for p in profiles],
         ],
         [
-            "mean write λ duration, model (s, priced)",
+            "mean write λ duration, s (priced): virtual wait + real work",
             *[p["model"]["write_seconds"] for p in profiles],
         ],
         [
-            "  … on the emulator",
-            *[sum(p["write"]["seconds"]) / p["write"]["invocations"] for p in profiles],
+            "  … of which waiting for the first look or later ones (virtual)",
+            *[p["model"]["write_waited_seconds"] for p in profiles],
         ],
         [
             "S3 GETs per write (checkpoint, polls, batch record), counted (priced)",
@@ -197,8 +226,8 @@ def month_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
             ],
         ],
         [
-            "  … model, sequencer as fast as alone (not priced)",
-            *[p["model"]["gets_per_entry"] for p in profiles],
+            "  … by the handler's schedule (checkpoint + looks + batch record)",
+            *[2 + p["model"]["expected_polls"] / p["entries"] for p in profiles],
         ],
         [
             "write λ peak RSS, MB (fresh interpreter, one write)",
@@ -269,7 +298,8 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
         print(
             f"  {p['rate']:,}/s: {p['entries']} entries in {p['waves']} sequencer invocations of "
             f"{p['batch']} (batch closes after {p['close_seconds']:.3g} s), statuses "
-            f"{p['statuses']}, {p['wall_seconds']:.1f} s",
+            f"{p['statuses']}, {p['wall_seconds']:.1f} s; asynchronous: {p['async']['entries']} "
+            f"entries, statuses {p['async']['statuses']}",
             file=out,
         )
     for title, (header, rows) in (

@@ -10,9 +10,18 @@ ARCHITECTURE = "arm64"  # terraform: lambda_architecture
 LAMBDA_GB_SECOND = "lambda_gb_second_arm64"  # its price in benchmarks/prices.py
 SEQUENCER_MEMORY_GB = 1024 / 1024  # terraform: sequencer_memory_mb
 WAIT_SECONDS = 20  # terraform: write_wait_seconds
+POLL_MARGIN = 0.5  # terraform: write_poll_margin_seconds (the sequencer's usual integration time)
+FIRST_POLL = WINDOW + POLL_MARGIN  # STELAE_POLL_AFTER_SECONDS, as the module sets it
+POLL_INTERVAL = 0.2  # SqsSubmitter's poll_interval after a first look that missed
+S3_LATENCY = {"GET": 0.025, "PUT": 0.05}
+"""Seconds S3 takes to answer, added by the counting proxy in front of moto (which answers in a
+millisecond or two): the round trips the handlers wait for in real time (a model, the same as
+the ``s3_latency`` benchmark's)."""
 ALARMS = 0  # terraform: alarms = false by default (true: 4 — sequencer errors, write errors,
 # queue age, DLQ depth — USD 0.40/month)
 LOG_RETENTION_DAYS = 30  # terraform: log_retention_days
+PLATFORM_LOGS = False  # terraform: log_level = "WARN": Lambda's START/END/REPORT lines (INFO-level
+# system logs) are not sent to CloudWatch Logs; True prices them as with log_level = "INFO"
 
 MONTH_SECONDS = 30 * 86_400
 ENVIRONMENT_LIFETIME_S = 2 * 3600

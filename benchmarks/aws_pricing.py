@@ -27,6 +27,7 @@ from benchmarks.aws_model import (
     LOG_EVENT_OVERHEAD,
     LOG_RETENTION_DAYS,
     MONTH_SECONDS,
+    PLATFORM_LOGS,
     S3_PUT_CLASS,
     SEQUENCER_MEMORY_GB,
     WRITE_MEMORY_GB,
@@ -139,9 +140,9 @@ def _billed_ms(seconds: float) -> float:
 
 
 def priced_requests(profile: dict[str, Any]) -> list[dict[str, Any]]:
-    """The requests as counted: the write function's polls included, from the handler's real
-    schedule against the emulated sequencer (on the emulator the sequencer is slower than on S3,
-    so writers poll a little more often than they would: an upper bound)."""
+    """The requests as counted: the write function's looks included, issued by the real handler
+    on the virtual clock (:mod:`benchmarks.virtual_time`), where each checkpoint is published
+    when the sequencer alone would have published it."""
     return [dict(r) for r in profile["requests"]]
 
 
@@ -165,9 +166,10 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
     w, s = profile["write"], profile["sequencer"]
     write_gbs = n * _billed_ms(model["write_seconds"]) / 1000 * WRITE_MEMORY_GB
     seq_gbs = s["invocations"] * _billed_ms(model["integrate_seconds"]) / 1000 * SEQUENCER_MEMORY_GB
+    platform_bytes = (w["invocations"] + s["invocations"]) * platform_log_bytes()
     log_bytes = (
-        w["invocations"] * (platform_log_bytes() + access_log_bytes())
-        + s["invocations"] * platform_log_bytes()
+        w["invocations"] * access_log_bytes()
+        + (platform_bytes if PLATFORM_LOGS else 0)
         + profile["app_log"]["bytes"]
     )
     items = {
@@ -184,6 +186,17 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
     }
     per_million = {k: v * scale for k, v in items.items()}
     per_million_total = sum(per_million.values())
+    variants = {
+        # What log_level = "WARN" saves: Lambda's START/END/REPORT lines are INFO-level.
+        "platform_log_lines_usd_per_million": platform_bytes
+        * scale
+        / 1e9
+        * price("logs_ingest_gb"),
+        # write_front_door = "function_url": no API Gateway request, no access log line.
+        "function_url_usd_per_million_total": per_million_total
+        - per_million["API Gateway HTTP API requests"]
+        - w["invocations"] * access_log_bytes() * scale / 1e9 * price("logs_ingest_gb"),
+    }
 
     rate = profile["rate"]
     month_entries = rate * MONTH_SECONDS
@@ -227,6 +240,7 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
         },
         "usd_per_million": per_million,
         "usd_per_million_total": per_million_total,
+        "variants": variants,
         "month": {
             "entries": month_entries,
             "write_concurrency": write_concurrency,
@@ -256,14 +270,14 @@ def assumptions(init_seconds: float) -> list[str]:
         "log is kept (nothing is ever deleted).",
         f"Lambda {ARCHITECTURE}, write {int(WRITE_MEMORY_GB * 1024)} MB, sequencer "
         f"{int(SEQUENCER_MEMORY_GB * 1024)} MB (module defaults), rounded up to 1 ms per "
-        "invocation. Sequencer duration = its handler's wall time integrating a batch alone "
-        "(moto standing in for S3). The write function's duration is mostly waiting: it is "
-        "modelled (model_writes) from the batching window, that integration time and "
-        "SqsSubmitter's schedule (first poll at the batching window, then every 0.2 s), plus "
-        "the measured time of a write that needs no wait (a model, shown beside the emulator's "
-        "duration, which the writers' own polling of the shared moto process inflates). Its "
-        "GETs (checkpoint before SendMessage, one per poll, the batch record) are counted, not "
-        "modelled: an upper bound for the same reason.",
+        "invocation. Time is virtual (benchmarks/virtual_time.py): the write handlers sleep on a "
+        "discrete-event clock, each batch's checkpoint is published there when the ESM closes "
+        "the batch plus the sequencer's integration time measured alone (best of three "
+        "batches; the emulator's own slowness is not charged to the writers), and the real "
+        "handler issues every GET it would, counted. Write duration = virtual time slept + real "
+        "time working (verification, SendMessage, GETs, proof). S3 answers after 25 ms (GET) "
+        "and 50 ms (PUT), added by the proxy in front of moto (a model of S3's latency): both "
+        "functions wait for it in real time.",
         f"Each profile starts from a log of {INITIAL_SIZE:,} entries (written directly, not "
         "counted), so batches update three tile levels as in any log of 65,536 to 16.7 million "
         "entries; a log past 16.7 million writes one more tile per batch (and a writer may read "
@@ -278,9 +292,10 @@ def assumptions(init_seconds: float) -> list[str]:
         "sources with five pollers; an upper bound while busy). DeleteMessageBatch deletes at "
         "most 10 messages per call.",
         "SQS: each 64 KB chunk of a request or response is one billed request.",
-        "CloudWatch Logs: estimated, not measured: START/END/REPORT lines per invocation and "
-        "one API Gateway access log line per write (the module's JSON format), each event + 26 "
-        "bytes; the handlers log nothing at WARNING or above on success (counted during the run).",
+        "CloudWatch Logs: estimated, not measured: one API Gateway access log line per write "
+        "(the module's JSON format) + 26 bytes per event; no START/END/REPORT lines (the module's "
+        "log_level WARN filters Lambda's INFO-level system logs; their cost at INFO is shown "
+        "apart); the handlers log nothing at WARNING or above on success (counted in the run).",
         "API Gateway: one HTTP API request per write (requests < 512 KB); response bodies as "
         "data out at EC2 internet rates.",
         "Workload: hashedrekord v2 entries, a fresh ECDSA P-256 key each, every lookup index on.",

@@ -1,9 +1,9 @@
 """One profile of the AWS cost model: the real Lambda handlers run against the emulator in waves.
 
 Execution environments (a fresh import of a handler module each, reused when idle), the write
-submissions, the stand-in for the SQS event source mapping, and the timing model of the writers'
-polling. :mod:`benchmarks.aws_cost` explains the model; :mod:`benchmarks.aws_emulator` counts the
-requests.
+submissions and the stand-in for the SQS event source mapping, all on the virtual clock of
+:mod:`benchmarks.virtual_time`. :mod:`benchmarks.aws_cost` explains the model;
+:mod:`benchmarks.aws_emulator` counts the requests.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import base64
 import importlib.util
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -22,9 +23,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks.aws_emulator import FAKE_CREDENTIALS, CountingProxy, environment, proxies
-from benchmarks.aws_model import BATCH_SIZE, WAIT_SECONDS, WINDOW
+from benchmarks.aws_emulator import FAKE_CREDENTIALS, CountingProxy, Tally, environment, proxies
+from benchmarks.aws_model import (
+    BATCH_SIZE,
+    FIRST_POLL,
+    POLL_INTERVAL,
+    S3_LATENCY,
+    WAIT_SECONDS,
+    WINDOW,
+)
 from benchmarks.lambda_events import apigw_event, sqs_event
+from benchmarks.virtual_time import VirtualTime
 
 # -- execution environments ------------------------------------------------------------------------
 
@@ -48,11 +57,34 @@ def _load_handler(file: str, endpoint: str) -> ModuleType:
         return mod
 
 
+def on_virtual_time(mod: ModuleType, clock: VirtualTime) -> None:
+    """Make a write environment's submitter wait on ``clock``: a copy of the one its handler
+    built (same clients, store, verifier and schedule), given the virtual ``sleep`` and
+    ``clock`` seams; the service is the handler's own."""
+    from stelae.sequencer.sqs import SqsSubmitter
+
+    service = mod.service()
+    real = service.submitter
+    assert isinstance(real, SqsSubmitter)
+    service.submitter = SqsSubmitter(
+        real.sqs,
+        real.queue_url,
+        real.store,
+        real.verifier,
+        first_poll=real.first_poll,
+        duplicate_after=real.duplicate_after,
+        poll_interval=real.poll_interval,
+        sleep=clock.sleep,
+        clock=clock.now,
+    )
+
+
 class WritePool:
     """Execution environments of the write function: an idle one is reused, else one is made."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, clock: VirtualTime) -> None:
         self.endpoint = endpoint
+        self.clock = clock
         self.idle: list[ModuleType] = []
         self.lock = threading.Lock()
         self.created = 0
@@ -63,6 +95,7 @@ class WritePool:
 
     def _new(self) -> ModuleType:
         mod = _load_handler("write", self.endpoint)
+        on_virtual_time(mod, self.clock)
         with self.lock:
             self.created += 1
         return mod
@@ -108,6 +141,8 @@ class Invocation:
     status: int = 0
     response_bytes: int = 0
     entries: int = 0
+    waited: float = 0.0
+    """Virtual seconds the write slept (``seconds`` = this + the real time it worked)."""
 
 
 class _LogBytes(logging.Handler):
@@ -156,11 +191,11 @@ class Deployment:
             "STELAE_QUEUE_URL": self.queue_url,
             "STELAE_VKEY": signer.vkey,
             "STELAE_SIGNING_KEY_PARAM": parameter,
-            # Long enough that writers are answered despite the emulator's contention; the
-            # model uses the module's 20 s.
-            "STELAE_WAIT_SECONDS": "120",
-            # As the module sets it: the first look when the batching window can have closed.
-            "STELAE_POLL_AFTER_SECONDS": str(WINDOW),
+            # The module's: on the virtual clock the emulator's slowness costs no waiting.
+            "STELAE_WAIT_SECONDS": str(WAIT_SECONDS),
+            # As the module sets it: the first look when the batching window can have closed
+            # and the sequencer integrated the batch.
+            "STELAE_POLL_AFTER_SECONDS": str(FIRST_POLL),
             "STELAE_PREFIX": None,
             "STELAE_INDEXES": None,
         }
@@ -169,7 +204,8 @@ class Deployment:
         self.sequencer_runs: list[Invocation] = []
         self.lock = threading.Lock()
         self.sequencer: ModuleType | None = None
-        self.pool = WritePool(servers["write"].url)
+        self.time = VirtualTime()
+        self.pool = WritePool(servers["write"].url, self.time)
 
     def bootstrap(self, size: int, body_bytes: int) -> None:
         """Grow the log to ``size`` small entries first, directly (not counted), so that the
@@ -213,22 +249,21 @@ class Deployment:
 
     # -- the callers -----------------------------------------------------------------------------
 
-    def _write(self, event: dict[str, Any], at: float) -> None:
-        delay = at - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    def _write(self, event: dict[str, Any]) -> None:
+        """One invocation of the write handler, on the virtual clock: its duration is the
+        virtual time it slept plus the real time it spent working."""
         mod = self.pool.acquire()
-        t0 = time.perf_counter()
+        t0, v0, b0 = time.perf_counter(), self.time.now(), self.time.blocked_seconds()
         try:
             result = mod.handler(event, None)
         finally:
-            seconds = time.perf_counter() - t0
+            waited = self.time.now() - v0
+            worked = time.perf_counter() - t0 - (self.time.blocked_seconds() - b0)
             self.pool.release(mod)
         body = str(result.get("body", ""))
+        status = int(result.get("statusCode", 0))
         with self.lock:
-            self.writes.append(
-                Invocation(seconds, int(result.get("statusCode", 0)), len(body.encode()), 1)
-            )
+            self.writes.append(Invocation(waited + worked, status, len(body.encode()), 1, waited))
 
     def _collect(self, n: int, timeout: float) -> list[dict[str, Any]]:
         """The ESM filling a batch: ReceiveMessage (≤ 10 at a time) until it holds ``n``."""
@@ -282,60 +317,34 @@ class Deployment:
         assert not result["batchItemFailures"]
         return seconds
 
-    def time_duplicates(self, events: list[dict[str, Any]]) -> list[float]:
-        """Writes of entries already in the log, one at a time: the write function's own work
-        (verify, look up, read checkpoint and tiles, build and check the proof) without waiting."""
-        out = []
-        for ev in events:
-            mod = self.pool.acquire()
-            t0 = time.perf_counter()
-            try:
-                result = mod.handler(ev, None)
-            finally:
-                out.append(time.perf_counter() - t0)
-                self.pool.release(mod)
-            assert result["statusCode"] == 201, result
-        return out
-
     def wave(
-        self, events: list[dict[str, Any]], rate: float, close: float
-    ) -> list[threading.Thread]:
-        """One sequencer invocation's worth of submissions, arriving at ``rate``.
+        self, events: list[dict[str, Any]], rate: float, close: float, integrate: float
+    ) -> None:
+        """One sequencer invocation's worth of submissions, arriving at ``rate``, on the
+        virtual clock, until every writer is answered.
 
-        The batch closes ``close`` seconds after the first arrival: the batching window, or the
-        moment the batch is full. Returns the writer threads (they may still be waiting).
+        The batch closes ``close`` seconds after the first arrival (the batching window, or the
+        moment the batch is full): the ESM receives it then; its checkpoint is published
+        ``integrate`` seconds later (the sequencer's time alone): the sequencer runs then,
+        while every writer is parked, so what a writer sees depends only on virtual time.
         """
-        start = time.monotonic() + 0.01
-        threads = [
-            threading.Thread(target=self._write, args=(e, start + i / rate), daemon=True)
-            for i, e in enumerate(events)
-        ]
-        for t in threads:
-            t.start()
+        t0 = self.time.now()
+        threads = [self.time.spawn(self._write, e, at=t0 + i / rate) for i, e in enumerate(events)]
+        self.time.run_until(t0 + close)
         messages = self._collect(len(events), timeout=120)
-        delay = start + close - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        self.time.run_until(t0 + close + integrate)
         self._deliver(messages)
-        return threads
-
-
-def join(threads: list[threading.Thread], timeout: float = 300) -> None:
-    """Wait for the writers; a handler that never returns fails the run instead of hanging it."""
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    stuck = sum(t.is_alive() for t in threads)
-    if stuck:
-        raise RuntimeError(f"{stuck} write handler(s) did not return within {timeout:.0f} s")
+        self.time.run_until(math.inf)
+        for t in threads:
+            t.join(60)
 
 
 def poll_times(
-    first: float = WINDOW, interval: float = 0.2, limit: float = WAIT_SECONDS
+    first: float = FIRST_POLL, interval: float = POLL_INTERVAL, limit: float = WAIT_SECONDS
 ) -> list[float]:
     """When SqsSubmitter looks for its entry, in seconds after SendMessage: first when the
-    batching window can have closed (the module sets STELAE_POLL_AFTER_SECONDS to it), then
-    every ``interval`` (its defaults)."""
+    batching window can have closed and the batch been integrated (the module sets
+    STELAE_POLL_AFTER_SECONDS to it), then every ``interval``."""
     t, out = first, []
     while t <= limit:
         out.append(t)
@@ -343,33 +352,16 @@ def poll_times(
     return out
 
 
-def model_writes(
-    rate: float, batch: int, close: float, integrate: float, overhead: float
-) -> dict[str, float]:
-    """The write function's duration and polls when the sequencer keeps up (a model).
-
-    Entry ``i`` of a batch is sent ``i / rate`` s after the first; its checkpoint is published
-    ``close`` s after the first arrival plus ``integrate`` s. A write reads the checkpoint once
-    before SendMessage; each poll reads it again, and the poll that sees it grown reads the batch
-    record; the write then takes ``overhead`` s more (its own work). The priced GETs are the
-    counted ones; this model is shown beside them and prices only the duration.
-    """
+def expected_polls(rate: float, batch: int, close: float, integrate: float) -> int:
+    """Checkpoint GETs after SendMessage for one batch, by the handler's schedule: entry ``i``
+    is sent ``i / rate`` s after the first and published ``close + integrate`` s after it, and
+    each look before that is one GET more. What the counted GETs must equal (virtual time)."""
     times = poll_times()
-    polls = durations = latency = 0.0
+    polls = 0
     for i in range(batch):
-        wait = close - i / rate + integrate
-        k = next((j for j, p in enumerate(times) if p >= wait), len(times) - 1)
-        polls += 1 + k
-        durations += times[k] + overhead
-        latency += wait
-    return {
-        "integrate_seconds": integrate,
-        "overhead_seconds": overhead,
-        "checkpoint_latency_seconds": latency / batch,
-        "polls_per_entry": polls / batch,
-        "gets_per_entry": 1 + polls / batch + 1,
-        "write_seconds": durations / batch,
-    }
+        wait = close + integrate - i / rate
+        polls += 1 + next((j for j, p in enumerate(times) if p > wait), len(times) - 1)
+    return polls
 
 
 _RSS_CHECK = """
@@ -405,88 +397,56 @@ def write_peak_rss(event: dict[str, Any], env: dict[str, str | None]) -> tuple[i
     return int(out[-2]), int(out[-1]) * 1024  # VmHWM is in kB
 
 
-def run_profile(moto_url: str, rate: int, batch: int, waves: int, initial: int) -> dict[str, Any]:
-    close = WINDOW if batch < BATCH_SIZE else batch / rate
-    timing_batches = 2
-    events = submissions(batch * (waves + 1 + timing_batches), f"{rate}/s")
-    timing_events = events[batch * (waves + 1) :]
-    logs = _LogBytes()
-    root = logging.getLogger()
-    with (
-        proxies(moto_url, ("write", "sequencer", "esm")) as (servers, tally),
-        environment({**FAKE_CREDENTIALS, "AWS_PROFILE": None, "AWS_SESSION_TOKEN": None}),
-    ):
-        d = Deployment(moto_url, servers)
-        from stelae import kinds
-
-        body = kinds.from_v2_request(json.loads(base64.b64decode(events[0]["body"]))).body
-        d.bootstrap(initial, len(body))
-        with environment(d.env):
-            seq_init = d.start_sequencer()
-            d.pool.prewarm(2 * batch + 2)
-            # Warm-up: the log's first checkpoint, the sequencer's first reads.
-            join(d.wave(events[:batch], rate, close))
-            # The sequencer's integration time on its own, as S3 would give it (moto is shared
-            # with the polling writers while they run: that time is reported, not used).
-            integrate = [
-                d.time_sequencer(timing_events[k * batch : (k + 1) * batch])
-                for k in range(timing_batches)
-            ]
-            cold = tally.snapshot()
-            objects0, bytes0 = d.stored_bytes()
-            writes0, runs0, envs0 = len(d.writes), len(d.sequencer_runs), d.pool.created
-            root.addHandler(logs)
-            try:
-                t0 = time.perf_counter()
-                threads: list[threading.Thread] = []
-                for w in range(waves):
-                    chunk = events[batch * (w + 1) : batch * (w + 2)]
-                    threads += d.wave(chunk, rate, close)
-                join(threads)
-                wall = time.perf_counter() - t0
-            finally:
-                root.removeHandler(logs)
-            measured = tally.since(cold)
-            objects1, bytes1 = d.stored_bytes()
-            # A resubmission's own work: its time less the first poll's sleep, which the model
-            # adds itself.
-            overhead = sorted(
-                max(0.0, t - WINDOW) for t in d.time_duplicates(events[: min(batch, 5)])
-            )
-            # A resubmission is answered without waiting: the handler's whole path (verify,
-            # enqueue, poll, index lookup, proof) in a fresh interpreter, not counted.
-            rss_status, rss = write_peak_rss(events[0], {**d.env, "AWS_ENDPOINT_URL": moto_url})
-    writes = d.writes[writes0:]
-    runs = d.sequencer_runs[runs0:]
-    entries = len(writes)
-    statuses = Counter(w.status for w in writes)
-    rows = [
+def _rows(t: Tally) -> list[dict[str, Any]]:
+    return [
         {
             "caller": k[0],
             "service": k[1],
             "operation": k[2],
             "detail": k[3],
-            "calls": measured.calls[k],
-            "billed": measured.billed[k],
-            "request_bytes": measured.request_bytes[k],
+            "calls": t.calls[k],
+            "billed": t.billed[k],
+            "request_bytes": t.request_bytes[k],
         }
-        for k in sorted(measured.calls)
+        for k in sorted(t.calls)
     ]
-    cold_rows = [
-        {"caller": k[0], "service": k[1], "operation": k[2], "detail": k[3], "calls": n}
-        for k, n in sorted(cold.calls.items())
-    ]
+
+
+def _measure(
+    d: Deployment,
+    tally: Tally,
+    chunks: list[list[dict[str, Any]]],
+    *,
+    rate: float,
+    close: float,
+    integrate: float,
+) -> dict[str, Any]:
+    """Run one wave per chunk, counting everything: requests, writes, sequencer runs, log
+    bytes at WARNING and above, bytes stored."""
+    logs = _LogBytes()
+    root = logging.getLogger()
+    cold = tally.snapshot()
+    objects0, bytes0 = d.stored_bytes()
+    writes0, runs0, envs0 = len(d.writes), len(d.sequencer_runs), d.pool.created
+    root.addHandler(logs)
+    try:
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            d.wave(chunk, rate, close, integrate)
+        wall = time.perf_counter() - t0
+    finally:
+        root.removeHandler(logs)
+    measured = tally.since(cold)
+    objects1, bytes1 = d.stored_bytes()
+    writes = d.writes[writes0:]
+    runs = d.sequencer_runs[runs0:]
+    entries = len(writes)
     return {
-        "rate": rate,
-        "batch": batch,
-        "initial_size": initial,
-        "close_seconds": close,
-        "waves": waves,
+        "waves": len(chunks),
         "entries": entries,
         "wall_seconds": wall,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "requests": rows,
-        "warmup_requests": cold_rows,
+        "statuses": {str(k): v for k, v in sorted(Counter(w.status for w in writes).items())},
+        "requests": _rows(measured),
         "proxy_errors": dict(measured.errors),
         "write": {
             "invocations": entries,
@@ -499,15 +459,82 @@ def run_profile(moto_url: str, rate: int, batch: int, waves: int, initial: int) 
             "invocations": len(runs),
             "seconds": [r.seconds for r in runs],
             "entries": [r.entries for r in runs],
-            "init_seconds": seq_init,
         },
         "app_log": {"events": logs.events, "bytes": logs.bytes},
-        "model": model_writes(rate, batch, close, min(integrate), overhead[len(overhead) // 2]),
-        "write_peak_rss": {"status": rss_status, "bytes": rss},
         "storage": {
             "objects": objects1 - objects0,
             "bytes": bytes1 - bytes0,
             "objects_total": objects1,
             "bytes_total": bytes1,
         },
+        "model": {
+            "integrate_seconds": integrate,
+            "first_poll_seconds": FIRST_POLL,
+            "checkpoint_latency_seconds": close + integrate - (len(chunks[0]) - 1) / rate / 2,
+            "write_seconds": sum(w.seconds for w in writes) / entries,
+            "write_waited_seconds": sum(w.waited for w in writes) / entries,
+        },
     }
+
+
+def run_profile(
+    moto_url: str, rate: int, batch: int, waves: int, initial: int, *, async_waves: int = 1
+) -> dict[str, Any]:
+    """One rate: a warm-up wave, the sequencer timed alone, ``waves`` measured waves of
+    synchronous writes (the module's 20 s wait), then ``async_waves`` of asynchronous ones
+    (``STELAE_WAIT_SECONDS=0``: answered 202 at once; the result's ``"async"``)."""
+    close = WINDOW if batch < BATCH_SIZE else batch / rate
+    timing_batches = 3
+    n_waves = 1 + waves + async_waves
+    events = submissions(batch * (n_waves + timing_batches), f"{rate}/s")
+    chunks = [events[batch * w : batch * (w + 1)] for w in range(n_waves + timing_batches)]
+    with (
+        proxies(moto_url, ("write", "sequencer", "esm")) as (servers, tally),
+        environment({**FAKE_CREDENTIALS, "AWS_PROFILE": None, "AWS_SESSION_TOKEN": None}),
+    ):
+        # S3's latency, which moto (a millisecond or two) does not have: the write function's
+        # GETs and the sequencer's requests wait for it in real time (s3_latency's figures).
+        for caller in ("write", "sequencer"):
+            servers[caller].s3_delays = dict(S3_LATENCY)
+        d = Deployment(moto_url, servers)
+        from stelae import kinds
+
+        body = kinds.from_v2_request(json.loads(base64.b64decode(events[0]["body"]))).body
+        d.bootstrap(initial, len(body))
+        with environment(d.env):
+            seq_init = d.start_sequencer()
+            d.pool.prewarm(batch + 2)
+            # Warm-up: the log's first checkpoint, the sequencer's first reads.
+            d.wave(chunks[0], rate, close, 0.0)
+            # The sequencer's integration time on its own (the best of three batches): where
+            # each measured wave's checkpoint is placed on the virtual clock.
+            integrate = min(d.time_sequencer(c) for c in chunks[n_waves:])
+            cold = tally.snapshot()
+            sync = _measure(
+                d, tally, chunks[1 : 1 + waves], rate=rate, close=close, integrate=integrate
+            )
+            sync["model"]["expected_polls"] = waves * expected_polls(rate, batch, close, integrate)
+            # A new entry is answered after its wait: the handler's whole path (verify,
+            # enqueue, wait, look, proof) in a fresh interpreter, not counted.
+            rss_status, rss = write_peak_rss(
+                chunks[-1][0], {**d.env, "AWS_ENDPOINT_URL": moto_url, "STELAE_WAIT_SECONDS": "2"}
+            )
+        with environment({**d.env, "STELAE_WAIT_SECONDS": "0"}):
+            d.pool = WritePool(servers["write"].url, d.time)
+            d.pool.prewarm(batch + 2)
+            answered_at_once = _measure(
+                d, tally, chunks[1 + waves : n_waves], rate=rate, close=close, integrate=integrate
+            )
+    common = {
+        "rate": rate,
+        "batch": batch,
+        "initial_size": initial,
+        "close_seconds": close,
+        "write_peak_rss": {"status": rss_status, "bytes": rss},
+    }
+    cold_rows = [
+        {"caller": k[0], "service": k[1], "operation": k[2], "detail": k[3], "calls": n}
+        for k, n in sorted(cold.calls.items())
+    ]
+    sync["sequencer"]["init_seconds"] = seq_init
+    return {**common, **sync, "warmup_requests": cold_rows, "async": {**common, **answered_at_once}}

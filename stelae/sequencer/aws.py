@@ -15,9 +15,10 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_MLDSA_SIGNING_KEY_PARAM`` the SecureString holding that key's ``PRIVATE+KEY+...``
                                 string (``DATA/signing-mldsa.key``); set both or neither
 ``STELAE_INDEXES``              ignored (every key kind is always indexed: docs/index.md)
-``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20)
+``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20; 0: an
+                                asynchronous log, every new entry answered 202 at once)
 ``STELAE_POLL_AFTER_SECONDS``   when a write first looks for its entry: the sequencer's batching
-                                window (default 1)
+                                window plus its usual integration time (default 1)
 ``STELAE_WITNESS_POLICY_KEY``   the key, in the log's bucket, of a https://c2sp.org/tlog-policy
                                 file: each checkpoint is published only with its quorum's
                                 cosignatures (docs/witness.md); unset: no witnesses
@@ -87,10 +88,8 @@ class AwsConfig:
             raise FormatError(
                 "STELAE_WAIT_SECONDS or STELAE_POLL_AFTER_SECONDS is not a number"
             ) from err
-        if poll_after < 0 or wait <= 0:
-            raise FormatError(
-                "STELAE_WAIT_SECONDS must be positive and STELAE_POLL_AFTER_SECONDS >= 0"
-            )
+        if poll_after < 0 or wait < 0:
+            raise FormatError("STELAE_WAIT_SECONDS and STELAE_POLL_AFTER_SECONDS must be >= 0")
         return cls(
             bucket=env["STELAE_BUCKET"],
             queue_url=env["STELAE_QUEUE_URL"],

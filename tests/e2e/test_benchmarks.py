@@ -352,12 +352,14 @@ def test_aws_cost_counts_are_exact() -> None:
         for row in p["requests"]:
             calls[row["caller"], row["service"], row["operation"], row["detail"]] += row["calls"]
             ops[row["caller"], row["service"], row["operation"]] += row["calls"]
-        # The write function: one SendMessage per new entry; the checkpoint before it and at
-        # least one poll after; the batch record that is its receipt; no tile, no index look-up
-        # (its entry is found before it would suspect a duplicate), no write.
+        # The write function, on the virtual clock: one SendMessage per new entry; the
+        # checkpoint before it and one per look, exactly as many looks as the handler's schedule
+        # needs to see its batch published (usually one: three GETs per write); the batch
+        # record that is its receipt; no tile, no index look-up, no write.
         assert ops["write", "sqs", "SendMessage"] == n
-        assert calls["write", "s3", "GetObject", "checkpoint"] >= 2 * n
-        assert calls["write", "s3", "GetObject", "batch record"] >= n
+        assert calls["write", "s3", "GetObject", "checkpoint"] == n + p["model"]["expected_polls"]
+        assert calls["write", "s3", "GetObject", "batch record"] == n
+        assert ops["write", "s3", "GetObject"] == 2 * n + p["model"]["expected_polls"]
         assert not any(k[0] == "write" and k[3] in ("tile", "bundle") for k in calls)
         assert not any(k[1] == "s3" and k[2].startswith("Put") for k in ops if k[0] == "write")
         # The ESM: a receive per ≤ 10 messages at least, a DeleteMessageBatch per ≤ 10 exactly.
@@ -383,6 +385,17 @@ def test_aws_cost_counts_are_exact() -> None:
         assert c["idle"]["total_without_storage"] == pytest.approx(0.2592)  # the ESM's pollers
         assert c["month"]["entries"] == p["rate"] * 30 * 86_400
         assert p["storage"]["bytes"] > 500 * n  # each entry's body, in its bundle and record
+        # Asynchronous writes (wait 0): answered 202 at once, a SendMessage each and no GET.
+        a = p["async"]
+        assert a["statuses"] == {"202": a["entries"]} and a["entries"] > 0
+        a_ops: Counter[tuple[str, str, str]] = Counter()
+        for row in a["requests"]:
+            a_ops[row["caller"], row["service"], row["operation"]] += row["calls"]
+        assert {k: v for k, v in a_ops.items() if k[0] == "write"} == {
+            ("write", "sqs", "SendMessage"): a["entries"]
+        }
+        assert a["cost"]["usd_per_million_total"] < c["usd_per_million_total"]
+        assert c["variants"]["function_url_usd_per_million_total"] < c["usd_per_million_total"] - 1
     assert [v["tree_size"] for v in r["verification"]] == [10**6, 10**9]
     assert {k for k in r["prices"]["items"]} >= {"s3_put", "s3_get", "lambda_gb_second"}
 

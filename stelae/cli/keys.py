@@ -130,16 +130,7 @@ def load_material(
         raise click.UsageError("--certificate is for x509 signatures; use --public-key")
     if entry_type != "rekord" and signature_format != "x509":
         raise click.UsageError("--format is for --type rekord")
-    if entry_type == "dsse":
-        if envelope is None:
-            raise click.UsageError("--type dsse needs --envelope (a DSSE JSON envelope)")
-        if signature is not None:
-            raise click.UsageError("--type dsse takes its signatures from --envelope")
-    else:
-        if envelope is not None:
-            raise click.UsageError("--envelope is for --type dsse")
-        if artifact is None or signature is None:
-            raise click.UsageError(f"--type {entry_type} needs --artifact and --signature")
+    _check_signed_files(entry_type, artifact, signature, envelope)
     key_path = public_key if public_key is not None else certificate
     assert key_path is not None
     verifier = key_path.read_bytes()
@@ -166,6 +157,22 @@ def load_material(
         envelope=envelope.read_text().strip() if envelope is not None else None,
         signature_format=signature_format,
     )
+
+
+def _check_signed_files(
+    entry_type: EntryType, artifact: Path | None, signature: Path | None, envelope: Path | None
+) -> None:
+    """A DSSE entry is one envelope; every other type is an artifact and its signature."""
+    if entry_type == "dsse":
+        if envelope is None:
+            raise click.UsageError("--type dsse needs --envelope (a DSSE JSON envelope)")
+        if signature is not None:
+            raise click.UsageError("--type dsse takes its signatures from --envelope")
+        return
+    if envelope is not None:
+        raise click.UsageError("--envelope is for --type dsse")
+    if artifact is None or signature is None:
+        raise click.UsageError(f"--type {entry_type} needs --artifact and --signature")
 
 
 # PEM and armored private keys of every format a signer might hold: PKCS#8, SEC1, PKCS#1,

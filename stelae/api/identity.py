@@ -8,9 +8,9 @@ from functools import cached_property
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from stelae.sequencer.timestamp import v1_log_id
 from stelae.tiles.errors import FormatError
 from stelae.tiles.notekeys import Ed25519NoteVerifier, parse_vkey, rekor_v2_log_id
+from stelae.tiles.timestamp import v1_log_id
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import click
 
 from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, print_fork_evidence, reader_options
-from stelae.sequencer.timestamp import v1_log_id
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import LogClient, VerifiedEntry
 from stelae.tiles.counts import count
@@ -19,6 +18,7 @@ from stelae.tiles.errors import NotFoundError, VerificationError
 from stelae.tiles.notekeys import Ed25519NoteVerifier
 from stelae.tiles.paths import history_path
 from stelae.tiles.proof import consistency_ranges, range_root, verify_consistency
+from stelae.tiles.timestamp import v1_log_id
 
 _HEX = frozenset("0123456789abcdef")
 

@@ -36,13 +36,13 @@ from stelae.cli.reading import (
     vkey_verifiers,
     witness_policy_option,
 )
-from stelae.sequencer.timestamp import verify_set
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.note import NoteVerifier
 from stelae.tiles.notekeys import Ed25519NoteVerifier, VkeyVerifier, parse_vkey
 from stelae.tiles.proofbundle import ProofBundle
 from stelae.tiles.proofbundle import verify as verify_proof
+from stelae.tiles.timestamp import verify_set
 
 
 class ArtifactMismatchError(VerificationError):

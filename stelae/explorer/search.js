@@ -4,7 +4,7 @@
 // and its own body (decoded by entry.js) carries the key searched for; a lookup index that names
 // a wrong entry is a failure, shown as such. Completeness needs the verifiable lookup index of
 // docs/index.md (signed manifests and shard proofs); a log without it has only the older
-// lookup objects (stelae/sequencer/lookup.py), whose answers are hints: the page says so and
+// lookup objects (docs/layout.md, "index/…"), whose answers are hints: the page says so and
 // sets data-search-complete="false".
 
 import { fill, h, pill, setFlag, status } from "./dom.js";

@@ -58,7 +58,6 @@ from stelae.sequencer.store import (
     PartialDeleter,
     PreconditionFailed,
 )
-from stelae.sequencer.timestamp import set_payload, v1_log_id
 from stelae.tiles.batch import BatchRecord, PendingEntry
 from stelae.tiles.builder import extend, right_edge_from_tiles
 from stelae.tiles.checkpoint import Checkpoint
@@ -87,6 +86,7 @@ from stelae.tiles.paths import (
     manifest_path,
 )
 from stelae.tiles.tile import EntryBundle, HashTile
+from stelae.tiles.timestamp import set_payload, v1_log_id
 
 log = logging.getLogger("stelae.sequencer")
 

@@ -2,8 +2,8 @@
 
 docs/index.md ("Keys") is the reference. Every (kind, value) pair is normalized before it is
 hashed, so a lookup for ``SHA256:ABC…`` and an entry that recorded ``sha256:abc…`` meet at the
-same index key. The normalizations are those the per-key index objects used before
-(``stelae.sequencer.lookup``): digests as ``<alg>:<lower hex>`` (a bare 64-digit hex string is a
+same index key. The normalizations are those the per-key index objects of older logs used
+(docs/layout.md): digests as ``<alg>:<lower hex>`` (a bare 64-digit hex string is a
 SHA-256), key fingerprints in lower-case hex, e-mail identities lower-cased, URIs as written.
 
 Pure code: no I/O.

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from stelae.sequencer.timestamp import v1_log_id
 from stelae.tiles.notekeys import parse_vkey
+from stelae.tiles.timestamp import v1_log_id
 
 REPO = Path(__file__).resolve().parents[2]
 VKEY_LINE = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*\n")

@@ -19,7 +19,6 @@ from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.receipt import LostRaceError
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import ObjectStore
-from stelae.sequencer.timestamp import set_payload, verify_set
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import LogClient
@@ -40,6 +39,7 @@ from stelae.tiles.paths import (
 )
 from stelae.tiles.proof import verify_inclusion
 from stelae.tiles.search import lookup
+from stelae.tiles.timestamp import set_payload, verify_set
 from tests.conftest import MotoEndpoint
 from tests.support.faults import FaultInjectingStore
 from tests.support.memory import MemoryStore, WriteEvent

@@ -28,12 +28,12 @@ from typing import Any
 from stelae.api.identity import LogIdentity
 from stelae.api.service import ServiceConfig
 from stelae.sequencer.logdir import init_log
-from stelae.sequencer.timestamp import v1_log_id, verify_set
 from stelae.server.app import LogServer, ServeOptions
 from stelae.tiles.client import LogClient
 from stelae.tiles.fetch import HTTPFetcher
 from stelae.tiles.notekeys import parse_vkey, rekor_v2_log_id
 from stelae.tiles.proof import verify_inclusion
+from stelae.tiles.timestamp import v1_log_id, verify_set
 
 ORIGIN = "api.test.example/log"
 

@@ -13,9 +13,9 @@ import base64
 
 import pytest
 
-from stelae.sequencer.timestamp import v1_log_id
 from stelae.tiles.note import Note, UnverifiedNoteError, open_note, sign_note
 from stelae.tiles.notekeys import Ed25519NoteSigner, RekorV1HintSigner
+from stelae.tiles.timestamp import v1_log_id
 
 TEXT = "example.test/log\n1\nGGPAuy6KmjtKLIc4X8flKxXRiUvICFn7OJKBrUPpccI=\n"
 

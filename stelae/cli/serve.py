@@ -7,13 +7,17 @@ import errno
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from stelae.cli.output import emit, json_option, note
-from stelae.sequencer.logdir import init_log, open_log
+from stelae.sequencer.logdir import LocalLog, init_log, open_log
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, StelaeError
+
+if TYPE_CHECKING:
+    from stelae.sequencer.witnessing import WitnessCollector
 
 data_option = click.option(
     "--data",
@@ -179,32 +183,12 @@ def serve(
     from stelae.server.prefork import PreforkServer, default_workers  # noqa: PLC0415
 
     host, port = _listen(listen)
-    local, created = (
-        init_log(data, origin)
-        if not (data / "config.json").exists()
-        else (
-            open_log(data),
-            False,
-        )
+    local, created = _serving_log(data, origin)
+    cosigner = (
+        None
+        if witness_policy is None
+        else _witness_collector(witness_policy, witness_timeout, witness_fail_open)
     )
-    # A log from an earlier stelae gets its lookup index from its own entries first.
-    from stelae.kinds import lookup_keys  # noqa: PLC0415
-    from stelae.sequencer.rebuild import ensure_index  # noqa: PLC0415
-
-    if ensure_index(local.store, local.signer, lookup_keys):
-        _note("built the lookup index of this log from its entries (docs/index.md)")
-    cosigner = None
-    if witness_policy is not None:
-        from stelae.sequencer.witnessing import WitnessCollector  # noqa: PLC0415
-        from stelae.tiles.policy import Policy  # noqa: PLC0415
-
-        try:
-            policy = Policy.parse(witness_policy.read_bytes())
-        except FormatError as err:
-            raise click.BadParameter(
-                f"{witness_policy}: {err}", param_hint="'--witness-policy'"
-            ) from err
-        cosigner = WitnessCollector(policy, timeout=witness_timeout, fail_open=witness_fail_open)
     options = ServeOptions(
         host,
         port,
@@ -241,15 +225,7 @@ def serve(
             if err.errno not in _BIND_ERRNOS:
                 raise
             raise ListenError(listen, err) from err
-        if created:
-            _note(f"created log {local.config.origin} in {data}")
-        _note(
-            f"serving {local.config.origin} on {server.url} (data: {data}"
-            + (f", {count} workers)" if count > 1 else ")")
-        )
-        _note(f"verifier key: {local.config.vkey}")
-        if local.config.mldsa_vkey is not None:
-            _note(f"ML-DSA-44 verifier key: {local.config.mldsa_vkey}")
+        _announce(local, server.url, data, count, created=created)
         stop.wait()
         _note("stopping: integrating what is queued…")
     finally:
@@ -260,6 +236,45 @@ def serve(
             hint="nothing more was written; check the log with `stelae fsck` before restarting",
         )
     _note("stopped")
+
+
+def _serving_log(data: Path, origin: str) -> tuple[LocalLog, bool]:
+    """The log in ``data``, created for ``origin`` if there is none, and whether it was."""
+    local, created = (
+        init_log(data, origin) if not (data / "config.json").exists() else (open_log(data), False)
+    )
+    # A log from an earlier stelae gets its lookup index from its own entries first.
+    from stelae.kinds import lookup_keys  # noqa: PLC0415
+    from stelae.sequencer.rebuild import ensure_index  # noqa: PLC0415
+
+    if ensure_index(local.store, local.signer, lookup_keys):
+        _note("built the lookup index of this log from its entries (docs/index.md)")
+    return local, created
+
+
+def _witness_collector(policy_file: Path, timeout: float, fail_open: bool) -> WitnessCollector:
+    """The collector of cosignatures for ``--witness-policy``; a bad file is a usage error."""
+    from stelae.sequencer.witnessing import WitnessCollector  # noqa: PLC0415
+    from stelae.tiles.policy import Policy  # noqa: PLC0415
+
+    try:
+        policy = Policy.parse(policy_file.read_bytes())
+    except FormatError as err:
+        raise click.BadParameter(f"{policy_file}: {err}", param_hint="'--witness-policy'") from err
+    return WitnessCollector(policy, timeout=timeout, fail_open=fail_open)
+
+
+def _announce(local: LocalLog, url: str, data: Path, count: int, *, created: bool) -> None:
+    """Say on stderr what is being served, where, and with which verifier keys."""
+    if created:
+        _note(f"created log {local.config.origin} in {data}")
+    _note(
+        f"serving {local.config.origin} on {url} (data: {data}"
+        + (f", {count} workers)" if count > 1 else ")")
+    )
+    _note(f"verifier key: {local.config.vkey}")
+    if local.config.mldsa_vkey is not None:
+        _note(f"ML-DSA-44 verifier key: {local.config.mldsa_vkey}")
 
 
 #: What bind() says about the address itself; other OSErrors are not about --listen.

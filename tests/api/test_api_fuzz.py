@@ -28,8 +28,8 @@ from stelae.api.wiring import write_service
 from stelae.kinds import canonical
 from stelae.sequencer.logdir import init_log
 from stelae.server.app import open_batcher
-from tests.support.api import ORIGIN, start_serve
 from tests.api.test_api_errors import GOOD_DSSE_V1, GOOD_DSSE_V2, GOOD_V1, GOOD_V2
+from tests.support.api import ORIGIN, start_serve
 
 V1, V2 = "/api/v1/log/entries", "/api/v2/log/entries"
 BASES: list[tuple[str, dict[str, Any]]] = [

@@ -98,7 +98,7 @@ def timestamp_offset(record: Path) -> int:
     """The offset of a byte inside the first signed entry timestamp of a batch record."""
     data = record.read_bytes()
     header_end = data.index(b"\n")
-    count = json.loads(data[:header_end])["count"]
+    count: int = json.loads(data[:header_end])["count"]
     stamps = header_end + 1 + 32 * count
     assert data[stamps] == 64  # an Ed25519 signature's length byte
     return stamps + 1 + 10

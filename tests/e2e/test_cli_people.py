@@ -193,7 +193,7 @@ def test_monitor_prints_only_json_lines_and_takes_json(world: World) -> None:
 
 
 def test_get_shows_log_id_index_integrated_time_uuid_and_body(world: World) -> None:
-    log_id = v1_log_id(parse_vkey(world.vkey).public_key)  # type: ignore[attr-defined]
+    log_id = v1_log_id(parse_vkey(world.vkey).public_key)
     text = ok(run("get", "--uuid", world.uuid, cwd=world.dir, env=world.env)).stdout
     lines = text.splitlines()
     assert lines[0] == f"LogID: {log_id}"

@@ -46,7 +46,9 @@ def test_search_every_key_kind_over_http_against_stelae_serve(tmp_path: Path) ->
         log = serve.log
         key = signing.generate_key("ecdsa-p256")
         other = signing.generate_key("ecdsa-p256")
-        cert = certificates.self_signed_certificate(other, "Carol@Example.com")
+        cert = signing.certificate_pem(
+            certificates.self_signed_certificate(other, "Carol@Example.com")
+        )
         key_file = tmp_path / "key.pem"
         key_file.write_bytes(signing.public_key_pem(key))
         uploads = [
@@ -76,7 +78,9 @@ def test_search_every_key_kind_over_http_against_stelae_serve(tmp_path: Path) ->
             return out
 
         def indices(out: dict[str, object]) -> list[int]:
-            return [e["index"] for e in out["entries"]]  # type: ignore[attr-defined, index]
+            entries = out["entries"]
+            assert isinstance(entries, list)
+            return [int(e["index"]) for e in entries]
 
         first = hashlib.sha256(b"first artifact").hexdigest()
         assert indices(search("--sha", first)) == [0, 2]

@@ -1,7 +1,8 @@
 """Interop with an independent implementation: Go's reference tlog code (golang.org/x/mod/sumdb).
 
-"Compatibility is proven, not claimed." ``tests/e2e/interop/tlogcheck`` is a small Go program built on
-``golang.org/x/mod/sumdb/tlog`` and ``sumdb/note`` (see tests/e2e/interop/README.md). Both directions:
+"Compatibility is proven, not claimed." ``tests/e2e/interop/tlogcheck`` is a small Go program built
+on ``golang.org/x/mod/sumdb/tlog`` and ``sumdb/note`` (see tests/e2e/interop/README.md). Both
+directions:
 
 1. stelae writes (the Sequencer, served by ``stelae serve`` over HTTP), Go verifies: the checkpoint
    signature, every tile it reads against the signed root, every entry against the level-0 tiles,
@@ -11,8 +12,9 @@
    with ``note.Sign``), a plain static server serves it, and stelae's LogClient and CLI read and
    verify it; and reject it once tampered.
 
-The Go toolchain comes from Debian (``tests/e2e/interop/install.sh``). Without it these tests skip on a
-developer machine but fail under CI (``CI`` set), so CI can never pass by silently skipping them.
+The Go toolchain comes from Debian (``tests/e2e/interop/install.sh``). Without it these tests skip
+on a developer machine but fail under CI (``CI`` set), so CI can never pass by silently skipping
+them.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.api import start_serve
 from tests.e2e.test_readme import README, walkthrough
+from tests.support.api import start_serve
 
 START = "curl -s http://127.0.0.1:8080/tile/entries/000.p/1 | tail -c +3"
 

@@ -658,7 +658,8 @@ def _certified_key(world: World) -> tuple[ec.EllipticCurvePrivateKey, x509.Certi
 def _statement(artifact: bytes) -> Any:
     from sigstore import dsse
 
-    subject = dsse.Subject(name="artifact", digest={"sha256": hashlib.sha256(artifact).hexdigest()})
+    digest = dsse.DigestSet(root={"sha256": hashlib.sha256(artifact).hexdigest()})
+    subject = dsse.Subject(name="artifact", digest=digest)
     return (
         dsse.StatementBuilder()
         .subjects([subject])
@@ -721,8 +722,11 @@ class MessageSignatureParts:
         from sigstore_models.common.v1 import HashAlgorithm, HashOutput, MessageSignature
 
         return MessageSignature(
-            message_digest=HashOutput(algorithm=HashAlgorithm.SHA2_256, digest=_b64(self.digest)),
-            signature=_b64(self.signature),
+            # The models hold base64 text in bytes (their validator decodes what it is given).
+            message_digest=HashOutput(
+                algorithm=HashAlgorithm.SHA2_256, digest=base64.b64encode(self.digest)
+            ),
+            signature=base64.b64encode(self.signature),
         )
 
 

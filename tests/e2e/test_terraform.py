@@ -25,7 +25,7 @@ import urllib.request
 import uuid
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -467,7 +467,9 @@ def moto_deployment(
 ) -> Iterator[MotoDeployment | None]:
     """Starts the apply at once, if test_apply_against_moto is among the selected tests."""
     selected = any(
-        item.module is request.module and item.originalname == "test_apply_against_moto"
+        isinstance(item, pytest.Function)
+        and item.module is request.module
+        and item.originalname == "test_apply_against_moto"
         for item in request.session.items
     )
     if TERRAFORM is None or not selected:
@@ -742,7 +744,7 @@ print("\\n".join(imported))
 
 
 def import_in_clean_interpreter(
-    root: Path, packages: list[str], handlers: list[str] = (), after: list[str] = ()
+    root: Path, packages: Sequence[str], handlers: Sequence[str] = (), after: Sequence[str] = ()
 ) -> list[str]:
     """Import *packages* (and every submodule) and *handlers* from the unzipped package *root*
     in a fresh interpreter; return what was imported.

@@ -8,10 +8,12 @@ import base64
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import rfc8785
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from stelae import kinds
 from stelae.client import signing
@@ -84,8 +86,8 @@ def test_hashedrekord_v001(kind: str, bits: int, pss: bool, use_cert: bool) -> N
     assert entry.key_fingerprints == (
         hashlib.sha256(
             key.public_key().public_bytes(
-                signing.serialization.Encoding.DER,
-                signing.serialization.PublicFormat.SubjectPublicKeyInfo,
+                serialization.Encoding.DER,
+                serialization.PublicFormat.SubjectPublicKeyInfo,
             )
         ).hexdigest(),
     )
@@ -143,7 +145,9 @@ def test_v2_request_accepts_snake_case_and_enum_numbers() -> None:
 @pytest.mark.parametrize("use_cert", [False, True], ids=["key", "cert"])
 @pytest.mark.parametrize(("kind", "bits", "pss"), ALGORITHMS, ids=ALG_IDS)
 @pytest.mark.parametrize("version", ["0.0.1", "0.0.2"])
-def test_dsse(version: str, kind: str, bits: int, pss: bool, use_cert: bool) -> None:
+def test_dsse(
+    version: Literal["0.0.1", "0.0.2"], kind: str, bits: int, pss: bool, use_cert: bool
+) -> None:
     key = key_for(kind, bits)
     payload = b'{"_type":"https://in-toto.io/Statement/v1","subject":[]}'
     envelope = signing.dsse_envelope(payload, "application/vnd.in-toto+json", [key], pss=pss)
@@ -154,7 +158,7 @@ def test_dsse(version: str, kind: str, bits: int, pss: bool, use_cert: bool) -> 
         envelope,
         [verifier_for(key, use_cert)],
         version=version,
-        key_details=details,  # type: ignore[arg-type]
+        key_details=details,
     )
     entry = (
         kinds.from_v2_request(request) if version == "0.0.2" else kinds.from_v1_proposed(request)
@@ -325,10 +329,10 @@ def test_fingerprint_public_key_matches_entries() -> None:
     assert kinds.fingerprint_public_key(pem) == entry.key_fingerprints[0]
     assert kinds.fingerprint_public_key(cert) == entry.key_fingerprints[0]
     ssh = key.public_key().public_bytes(
-        signing.serialization.Encoding.OpenSSH, signing.serialization.PublicFormat.OpenSSH
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
     assert kinds.fingerprint_public_key(ssh) == entry.key_fingerprints[0]
-    assert isinstance(key, signing.ed25519.Ed25519PrivateKey)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
     mini = minisign.public_key_text(b"12345678", key.public_key())
     assert kinds.fingerprint_public_key(mini) == entry.key_fingerprints[0]
     assert sshsig.NAMESPACE == "file"
@@ -369,7 +373,7 @@ def test_ed25519ph_refuses_what_is_not_an_ed25519ph_signature() -> None:
     assert not ed25519ph.verify(off_curve[:31], good, digest)
     assert not ed25519ph.verify(public, good[:63], digest)
     assert not ed25519ph.verify(public, good, digest[:32])
-    pure = signing.ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(digest)
+    pure = ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(digest)
     assert not ed25519ph.verify(public, pure, digest)
     with pytest.raises(ValueError, match="64-byte SHA-512"):
         ed25519ph.sign(seed, digest[:32])

@@ -256,7 +256,7 @@ def _requests() -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     artifact = b"fast path artifact\n"
     for kind in ("ecdsa-p256", "ed25519", "rsa"):
-        key = signing.generate_key(kind, rsa_bits=2048)  # type: ignore[arg-type]
+        key = signing.generate_key(kind, rsa_bits=2048)
         cert = certificates.self_signed_certificate(key, "a@example.com")
         alg, digest = signing.digest(key, artifact)
         sig = signing.sign_digest(key, digest)
@@ -291,7 +291,9 @@ def _entries() -> tuple[kinds.Entry, ...]:
 def _real_documents() -> list[object]:
     """Valid requests, their bodies, and the Rekor vector bodies."""
     bodies = [json.loads(entry.body) for entry in _entries()]
-    vectors = json.loads((Path(__file__).parents[1] / "vectors/kinds/rekor_bodies.json").read_text())
+    vectors = json.loads(
+        (Path(__file__).parents[1] / "vectors/kinds/rekor_bodies.json").read_text()
+    )
     for vector in vectors.values():
         if isinstance(vector, dict) and "body_b64" in vector:
             bodies.append(json.loads(base64.b64decode(vector["body_b64"])))
@@ -461,7 +463,7 @@ def _reference_load(raw: str) -> object:
         raise kinds.InvalidEntryError("", f"not valid JSON: {err}") from err
 
 
-def _outcome(load: Any, raw: str) -> object:
+def _outcome(load: Any, raw: str | bytes) -> object:
     try:
         return ("ok", load(raw))
     except kinds.InvalidEntryError as err:

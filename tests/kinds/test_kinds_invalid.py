@@ -124,7 +124,7 @@ def big_san_cert(key: signing.PrivateKey) -> x509.Certificate:
 
 def oversize_dsse() -> dict[str, Any]:
     signers = OTHERS[:10]
-    return signing.build_dsse(dsse_env(signers), [big_san_cert(k) for k in signers])  # type: ignore[arg-type]
+    return signing.build_dsse(dsse_env(signers), [big_san_cert(k) for k in signers])
 
 
 V1 = kinds.from_v1_proposed

@@ -150,9 +150,11 @@ def test_rekord_minisign_rejections() -> None:
 try:
     import pysequoia
 except ImportError:  # pgp support is optional; the other formats are still tested
-    pysequoia = None
+    HAVE_PYSEQUOIA = False
+else:
+    HAVE_PYSEQUOIA = True
 
-needs_pysequoia = pytest.mark.skipif(pysequoia is None, reason="pysequoia not installed")
+needs_pysequoia = pytest.mark.skipif(not HAVE_PYSEQUOIA, reason="pysequoia not installed")
 
 
 @needs_pysequoia

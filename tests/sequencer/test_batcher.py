@@ -12,8 +12,8 @@ from stelae.sequencer.batcher import Batcher, LogHaltedError, ShuttingDownError
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, Receipt
-from tests.support.memory import MemoryStore
 from tests.sequencer.test_sequencer import ORIGIN, SIGNER, entry
+from tests.support.memory import MemoryStore
 
 
 class Recording(Sequencer):

@@ -348,7 +348,7 @@ def _crash_and_recover(
     result = seq.integrate(retry)
     acknowledged |= set(result.receipts)
     assert acknowledged == {e.leaf_hash for e in queue}
-    entries = verify_whole_log(store)  # type: ignore[arg-type]
+    entries = verify_whole_log(store)
     assert sorted(entries) == sorted(e.body for e in queue), "every entry exactly once"
 
 

@@ -22,9 +22,9 @@ import pytest
 from stelae.api.http import Request
 from stelae.api.wiring import write_service
 from stelae.client import signing
-from stelae.sequencer.batcher import Batcher, LogHaltedError, Receipt
+from stelae.sequencer.batcher import Batcher, LogHaltedError
 from stelae.sequencer.pending import PendingEntry
-from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, LostRaceError
+from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, LostRaceError, Receipt
 from stelae.sequencer.store import StoreFullError
 from stelae.server.relay import Channel, Relay, RemoteSubmitter
 from tests.support.api import make_log, served

@@ -28,7 +28,6 @@ from stelae.tiles.proofbundle import (
     log_ids,
     verify,
 )
-
 from tests.support.merkle_reference import mth, path
 
 ORIGIN = "proofs.example.test/log"

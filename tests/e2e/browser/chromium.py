@@ -50,7 +50,9 @@ class Chromium:
     def __init__(self, profile: Path, timeout: float = 30.0) -> None:
         exe = chromium_path()
         if exe is None:
-            raise BrowserError("chromium is not installed (tests/e2e/browser/install.sh installs it)")
+            raise BrowserError(
+                "chromium is not installed (tests/e2e/browser/install.sh installs it)"
+            )
         self.timeout = timeout
         self.proc = subprocess.Popen(
             [exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],

@@ -493,7 +493,9 @@ def _cases() -> tuple[dict[str, Any], dict[str, list[str]]]:
     note_cases.append((notes["invalid_signature"]["note"], notes["invalid_signature"]["vkeys"]))
     vkeys = [*notes["good_vkeys"], *(c["vkey"] for c in notes["bad_vkeys"])]
     signed = [c for c in cps["signed"] if c["log_key"].get("vkey")]
-    cp_cases = [(c["note"], [c["log_key"]["vkey"]], c["origin"], []) for c in signed]
+    cp_cases: list[tuple[str, list[str], str, list[str]]] = [
+        (c["note"], [c["log_key"]["vkey"]], c["origin"], []) for c in signed
+    ]
     cp_cases.append((signed[0]["note"], [signed[0]["log_key"]["vkey"]], "another/origin", []))
     cp_texts = [c["text"] for c in cps["format_only"]] + [c["text"] for c in cps["malformed"]]
 
@@ -600,7 +602,7 @@ def _bodies() -> list[bytes]:
             out.append(body)
     artifact = b"decoded in the browser\n"
     for kind in ("ecdsa-p256", "ecdsa-p384", "ed25519", "rsa"):
-        key = signing.generate_key(kind, rsa_bits=2048)  # type: ignore[arg-type]
+        key = signing.generate_key(kind, rsa_bits=2048)
         cert = signing.certificate_pem(
             certificates.self_signed_certificate(
                 key, "Signer@Example.COM", uri="https://ci.example/wf"
@@ -612,7 +614,7 @@ def _bodies() -> list[bytes]:
             out.append(kinds.from_v2_request(v2).body)
             envelope = signing.dsse_envelope(b"{}", "application/vnd.in-toto+json", [key])
             for version in ("0.0.1", "0.0.2"):
-                request = signing.build_dsse(envelope, [verifier], version=version)  # type: ignore[arg-type]
+                request = signing.build_dsse(envelope, [verifier], version=version)
                 entry = (
                     kinds.from_v2_request(request)
                     if version == "0.0.2"

@@ -15,6 +15,7 @@ from stelae.cli.output import emit, json_option, note
 from stelae.sequencer.logdir import LocalLog, init_log, open_log
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.gc import DEFAULT_GRACE
 
 if TYPE_CHECKING:
     from stelae.sequencer.witnessing import WitnessCollector
@@ -76,6 +77,19 @@ def init(data: Path, origin: str, mldsa: bool, as_json: bool) -> None:
         },
         log.config.vkey,
     )
+
+
+def _grace(value: str) -> float | None:
+    """``--gc-grace``: seconds (0 or more), or ``off``."""
+    if value.strip().lower() == "off":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise click.BadParameter(f"{value!r} is not a number of seconds or 'off'")
+    return seconds
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -152,6 +166,18 @@ def _listen(value: str) -> tuple[str, int]:
     help="Seconds between re-publications of the checkpoint, freshly cosigned, while no "
     "entries arrive (so witnesses and monitors see the log is alive). Default: never.",
 )
+@click.option(
+    "--gc-grace",
+    "gc_grace",
+    metavar="SECONDS|off",
+    default=str(DEFAULT_GRACE),
+    show_default=True,
+    envvar="STELAE_GC_GRACE",
+    callback=lambda _ctx, _param, value: _grace(value),
+    help="Seconds after a tile becomes full before its partial tiles and bundles are deleted "
+    "(https://c2sp.org/tlog-tiles allows it; readers then use the full tile). Must exceed how "
+    "long anything caches the checkpoint. 'off' keeps them for ever.",
+)
 def serve(
     *,
     data: Path,
@@ -164,6 +190,7 @@ def serve(
     witness_fail_open: bool,
     witness_timeout: float,
     witness_refresh: float | None,
+    gc_grace: float | None,
 ) -> None:
     """Run the write API, the sequencer and a static file server, in one process by default.
 
@@ -195,6 +222,7 @@ def serve(
         ServiceConfig(wait_seconds=wait_seconds, strict_duplicates=strict_duplicates),
         cosigner,
         witness_refresh,
+        gc_grace,
     )
     count = workers or default_workers()
     stop = threading.Event()

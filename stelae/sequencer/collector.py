@@ -100,12 +100,14 @@ class Collector:
         return done
 
     def close(self) -> None:
-        """Stop the background thread (what is not yet due stays undeleted)."""
+        """Stop the background thread, then delete what is already due (a clean stop leaves
+        nothing due behind; what is not yet due is the next sequencer's catch-up)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join()
+        self.run_pending()
 
     def _loop(self) -> None:
         while True:

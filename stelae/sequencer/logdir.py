@@ -144,11 +144,19 @@ class LocalLog:
     def log_dir(self) -> Path:
         return self.data / LOG_DIR
 
-    def sequencer(self, cosigner: Cosigner | None = None) -> Sequencer:
+    def sequencer(
+        self, cosigner: Cosigner | None = None, *, gc_grace: float | None = None
+    ) -> Sequencer:
         """The log's sequencer; with ``cosigner``, checkpoints are published only once the
-        witnesses it asks have cosigned them (docs/witness.md)."""
+        witnesses it asks have cosigned them (docs/witness.md); with ``gc_grace``, partial tiles
+        and bundles are deleted that long after their full tile (docs/durability.md)."""
         extra = () if self.mldsa_signer is None else (self.mldsa_signer,)
-        config = replace(self.config.sequencer_config(), cosigner=cosigner, extra_log_signers=extra)
+        config = replace(
+            self.config.sequencer_config(),
+            cosigner=cosigner,
+            extra_log_signers=extra,
+            gc_grace=gc_grace,
+        )
         return Sequencer(self.store, self.signer, config)
 
 

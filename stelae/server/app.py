@@ -33,6 +33,9 @@ class ServeOptions:
     """Witnesses that must cosign each checkpoint before it is published (docs/witness.md)."""
     refresh_every: float | None = None
     """With witnesses: re-publish the checkpoint freshly cosigned this often while idle."""
+    gc_grace: float | None = None
+    """Delete partial tiles and bundles this long after their full tile is published (None:
+    keep them; docs/durability.md, "Garbage collection")."""
 
 
 def open_batcher(
@@ -40,11 +43,13 @@ def open_batcher(
     on_fatal: Callable[[BaseException], None] | None = None,
     cosigner: Cosigner | None = None,
     refresh_every: float | None = None,
+    *,
+    gc_grace: float | None = None,
 ) -> Batcher:
     """The log's sequencer behind a batcher with the log's settings, once any batch a crash left
     claimed is finished (so nothing is served from a half-integrated tree)."""
     cfg = local.config
-    sequencer = local.sequencer(cosigner)
+    sequencer = local.sequencer(cosigner, gc_grace=gc_grace)
     sequencer.published()
     return Batcher(
         sequencer,
@@ -77,7 +82,11 @@ class LogServer:
         self.options = options or ServeOptions()
         cfg = local.config
         self.batcher = open_batcher(
-            local, on_fatal, self.options.cosigner, self.options.refresh_every
+            local,
+            on_fatal,
+            self.options.cosigner,
+            self.options.refresh_every,
+            gc_grace=self.options.gc_grace,
         )
         self.sequencer = self.batcher.sequencer
         self.service = write_service(

@@ -66,7 +66,9 @@ class PreforkServer:
         self.local = local
         self.options = options
         self.workers = workers
-        self.batcher = open_batcher(local, on_fatal, options.cosigner, options.refresh_every)
+        self.batcher = open_batcher(
+            local, on_fatal, options.cosigner, options.refresh_every, gc_grace=options.gc_grace
+        )
         self.sequencer = self.batcher.sequencer
         self.listener = socket.create_server(
             (options.host, options.port),

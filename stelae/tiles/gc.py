@@ -35,6 +35,11 @@ from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH, TileID
 ALL_WIDTHS = range(1, TILE_WIDTH)
 """Every width a partial tile can have (tlog-tiles: 1..255)."""
 
+DEFAULT_GRACE = 60.0
+"""The grace period ``stelae serve`` and the AWS sequencer use unless told otherwise: well over
+the longest the Terraform module lets the CDN cache the checkpoint (10 s), with room for a reader
+that fetched a checkpoint and then its tiles a little later."""
+
 
 def _levels(size: int) -> Iterator[tuple[int, int]]:
     """``(level, hashes at that level)`` for the bundles (level -1, as wide as level 0) and every

@@ -219,12 +219,8 @@ def test_background_collection_in_a_local_log_and_fsck_accepts_it(tmp_path: Path
     seq.published()
     for i in range(300):
         seq.integrate([PendingEntry(f'{{"n":{i}}}'.encode())])
-    collector = seq.collector
-    assert collector is not None
-    seq.close()  # the background thread may not have run yet: the next collection finishes
-    seq = Sequencer(LocalStore(root), SIGNER, SequencerConfig(ORIGIN, gc_grace=0.0))
-    seq.published()
-    seq.close()
+    assert seq.collector is not None
+    seq.close()  # deletes what is due, whether or not the background thread got to it
     assert not (root / "tile/0/000.p").exists()
     assert not (root / "tile/entries/000.p").exists()
     assert (root / "tile/0/001.p/44").is_file()

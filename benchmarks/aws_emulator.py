@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from stelae.tiles.paths import ObjectClass, object_class_for_key
+
 # -- the counting proxy ----------------------------------------------------------------------------
 
 
@@ -67,30 +69,24 @@ class Tally:
         )
 
 
+_S3_KINDS = {
+    ObjectClass.BUNDLE: "bundle",
+    ObjectClass.TILE: "tile",
+    ObjectClass.CHECKPOINT: "checkpoint",
+    ObjectClass.CHECKPOINT_HISTORY: "checkpoint history",
+    ObjectClass.STATE: "intent",
+    ObjectClass.BATCH: "batch record",
+    ObjectClass.INDEX_RUN: "index run",
+    ObjectClass.INDEX_MANIFEST: "index manifest",
+    ObjectClass.ENTRY_LEAF_INDEX: "index/leaf",
+    ObjectClass.INDEX: "older index",
+}
+
+
 def s3_kind(key: str) -> str:
     """Which kind of stelae object an S3 key is (for the breakdown rows)."""
-    if key.startswith("tile/entries/"):
-        return "bundle"
-    if key.startswith("tile/"):
-        return "tile"
-    if key == "checkpoint":
-        return "checkpoint"
-    if key.startswith("checkpoints/"):
-        return "checkpoint history"
-    if key.startswith(".state/"):
-        return "intent"
-    if key.startswith("batch/"):
-        return "batch record"
-    if key.startswith("index/run/"):
-        return "index run"
-    if key.startswith("index/manifest/"):
-        return "index manifest"
-    for prefix in ("index/leaf/", "index/key/", "index/identity/"):
-        if key.startswith(prefix):
-            return prefix.rstrip("/")
-    if key.startswith("index/"):
-        return "index/digest"
-    return "other"
+    cls = object_class_for_key(key)
+    return "other" if cls is None else _S3_KINDS[cls]
 
 
 _CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")

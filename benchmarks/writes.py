@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from benchmarks import workload
 from benchmarks.table import table
 from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH
+from stelae.tiles.paths import ObjectClass, object_class_for_key
 from tests.support.memory import MemoryStore, WriteEvent
 
 BATCH_SIZES = (256, 1024, 4096)
@@ -54,22 +55,23 @@ _ENTRIES = {256: 65536, 1024: 65536, 4096: 131072}
 _QUICK_ENTRIES = {256: 1024, 1024: 2048, 4096: 8192}
 
 
+_ROWS = {
+    ObjectClass.BUNDLE: "bundles",
+    ObjectClass.TILE: "tiles",
+    ObjectClass.CHECKPOINT: "checkpoint",
+    ObjectClass.CHECKPOINT_HISTORY: "history",
+    ObjectClass.BATCH: "batch record",
+    ObjectClass.INDEX_MANIFEST: "manifests",
+}
+
+
 def kind_of(key: str, *, merging: bool = False) -> str:
     """Which row of the table a write to ``key`` counts in (``merging``: made by a merge)."""
-    if key.startswith("tile/entries/"):
-        return "bundles"
-    if key.startswith("tile/"):
-        return "tiles"
-    if key == "checkpoint":
-        return "checkpoint"
-    if key.startswith("checkpoints/"):
-        return "history"
-    if key.startswith("batch/"):
-        return "batch record"
-    if key.startswith("index/run/"):
+    cls = object_class_for_key(key)
+    if cls is ObjectClass.INDEX_RUN:
         return "index runs (merges)" if merging else "index runs (batch)"
-    if key.startswith("index/manifest/"):
-        return "manifests"
+    if cls in _ROWS:
+        return _ROWS[cls]
     raise AssertionError(f"a write to {key!r} fits no kind")
 
 

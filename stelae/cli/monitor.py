@@ -47,6 +47,7 @@ def print_alert(alert: dict[str, Any]) -> None:
 def cli_monitor(reader: Reader, watches: Watches, *, show_progress: bool = True) -> Monitor:
     """The monitor as the command runs it: alerts on stdout, fork evidence and progress on
     stderr, and with ``--witness-policy`` the witnesses' views compared each round."""
+    reader.require_index_key()  # the monitor audits the index too
 
     def views(cp: SignedCheckpoint, alert: Alert) -> None:
         check_witness_views(reader, cp, alert)

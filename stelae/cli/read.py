@@ -129,12 +129,15 @@ def get(reader: Reader, log_index: int | None, uuid: str | None, as_json: bool) 
     if (log_index is None) == (uuid is None):
         raise click.UsageError("give exactly one of --log-index or --uuid")
     if uuid is not None:
+        reader.require_index_key()
         cp, entry, integrated_time = entry_by_uuid(reader, parse_uuid(uuid))
     else:
         assert log_index is not None
         cp = reader.current()
         entry = entry_at(reader.client, cp, log_index)
-        integrated_time = entry_time(reader.client, entry, cp)
+        # The time comes from the index, which only the Ed25519 key verifies: with the ML-DSA
+        # key alone the entry is shown, proved, without it.
+        integrated_time = entry_time(reader.client, entry, cp) if reader.index_key else None
     log_id = rekor_log_id(reader.client)
     emit(
         as_json,

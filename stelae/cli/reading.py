@@ -25,6 +25,7 @@ from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError, LogClient
 from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
 from stelae.tiles.fetch import CachingFetcher, Fetcher, fetcher_for
+from stelae.tiles.mldsa import MLDSA44CosignatureVerifier
 from stelae.tiles.notekeys import VkeyVerifier, parse_vkey
 from stelae.tiles.paths import HISTORY_DIR, history_path, history_size
 from stelae.tiles.policy import Policy
@@ -46,6 +47,18 @@ class Reader:
     state: LogState
     local_dir: Path | None = None
     policy: Policy | None = None  # --witness-policy: its quorum must cosign every checkpoint
+    index_key: bool = True  # a --vkey that can verify the lookup index (not ML-DSA-44 alone)
+
+    def require_index_key(self) -> None:
+        """Refuse (exit 2) a command that reads the lookup index (docs/index.md) when the only
+        log key given is the ML-DSA-44 one: the index manifests are signed by the log's Ed25519
+        key alone (an ML-DSA-44 log signature signs checkpoint fields, not other notes), so
+        without it every manifest would look forged."""
+        if not self.index_key:
+            raise click.UsageError(
+                "this reads the log's lookup index, which the log signs with its Ed25519 key "
+                "alone: give that key with --vkey too (the ML-DSA-44 key covers checkpoints)"
+            )
 
     @property
     def origin(self) -> str:
@@ -219,7 +232,9 @@ def open_reader(
     client = LogClient(fetcher, verifiers, origin or verifier.name, require_all=len(verifiers) > 1)
     root = state_dir if state_dir is not None else default_state_dir()
     state = LogState(root, client.origin, verifier.key_id)
-    return Reader(location, client, verifier.key_id, state, local_dir, load_policy(witness_policy))
+    index_key = any(not isinstance(v, MLDSA44CosignatureVerifier) for v in verifiers)
+    policy = load_policy(witness_policy)
+    return Reader(location, client, verifier.key_id, state, local_dir, policy, index_key)
 
 
 _HOST_PORT = re.compile(r"(?:localhost|[0-9.]+|\[[0-9a-fA-F:]+\]|[\w.-]+\.[a-z]+):\d+(?:/.*)?")

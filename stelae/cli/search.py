@@ -170,6 +170,7 @@ class Found:
 def find(reader: Reader, query: Query) -> Found:
     """Look ``query`` up in the log's index at the verified checkpoint, fetch every hit with
     its inclusion proved, and check each one's body against the query."""
+    reader.require_index_key()
     cp = reader.current()
     answer = lookup(
         reader.client.fetcher.fetch,

@@ -141,6 +141,8 @@ def _online(
 ) -> tuple[int, bytes, SignedCheckpoint]:
     """The entry named by its material, its UUID or its index, with its inclusion in the
     verified checkpoint proved: (index, body, checkpoint)."""
+    if log_index is None:
+        reader.require_index_key()  # found through the lookup index
     if material is not None:
         return _online_by_material(reader, material)
     if uuid is not None:

@@ -109,3 +109,23 @@ def test_a_reader_pinning_both_keys_refuses_a_checkpoint_without_the_ml_dsa_line
     assert pinned.returncode == 1, pinned.stderr
     assert f"{mldsa_id:08x}" in pinned.stderr
     assert "no signature from the log key" in pinned.stderr
+
+
+def test_index_readers_need_the_ed25519_key_beside_the_ml_dsa_one(
+    keys: dict[str, Any], server: ServeProcess, tmp_path: Path
+) -> None:
+    """The lookup index is signed by the Ed25519 key alone: with the ML-DSA key only, commands
+    that read it are usage errors naming the fix (not "forged manifest" alarms), while get by
+    index still proves the entry."""
+    url, mldsa = server.log.url, keys["mldsa_vkey"]
+    by_index = run("get", "--log-url", url, "--vkey", mldsa, "--log-index", "0", state=tmp_path)
+    assert by_index.returncode == 0, by_index.stderr
+    for command in (
+        ("get", "--uuid", "00" * 32),
+        ("search", "--sha", "00" * 32),
+        ("fsck",),
+        ("monitor", "--once"),
+    ):
+        done = run(*command[:1], "--log-url", url, "--vkey", mldsa, *command[1:], state=tmp_path)
+        assert done.returncode == 2, (command, done.stderr)
+        assert "signs with its Ed25519 key alone" in done.stderr, (command, done.stderr)

@@ -56,6 +56,7 @@ module "stelae" {
   explorer_dir = coalesce(var.explorer_dir, "${path.module}/../../../stelae/explorer")
 
   signing_key_parameter_name = var.signing_key_parameter_name
+  write_front_door           = var.write_front_door
 
   bucket_force_destroy = var.bucket_force_destroy
   alarms               = var.alarms || var.alarm_email != null

@@ -85,3 +85,9 @@ variable "explorer_dir" {
   type        = string
   default     = null
 }
+
+variable "write_front_door" {
+  description = "What receives writes: \"api_gateway\" (an HTTP API, the default) or \"function_url\" (a Lambda Function URL: no per-request charge, but no throttling, access log or custom domain; terraform/README.md, Cost)."
+  type        = string
+  default     = "api_gateway"
+}

@@ -41,7 +41,19 @@ locals {
   state_prefix = ".state/"
 
   # The two write routes; anything else gets API Gateway's own 404 without invoking a function.
-  write_routes = toset(["POST /api/v1/log/entries", "POST /api/v2/log/entries"])
+  # With a Function URL in front instead, there is no API and no route: the service answers
+  # 404/405 itself.
+  api_gateway  = var.write_front_door == "api_gateway"
+  write_routes = local.api_gateway ? toset(["POST /api/v1/log/entries", "POST /api/v2/log/entries"]) : toset([])
+
+  # Lambda's advanced logging controls: JSON, and nothing below var.log_level. At WARN the
+  # platform's START/END/REPORT lines (INFO) are not ingested, so a successful invocation writes
+  # no log at all (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+  logging = {
+    log_format            = "JSON"
+    application_log_level = var.log_level
+    system_log_level      = var.log_level
+  }
 
   # Path patterns served with the short (checkpoint) policy. The default behaviour uses it too, so
   # anything not known to be immutable (lookup indexes, future files) is never cached for long.
@@ -458,6 +470,8 @@ resource "aws_cloudwatch_log_group" "sequencer" {
 }
 
 resource "aws_cloudwatch_log_group" "api" {
+  count = local.api_gateway ? 1 : 0
+
   name              = "/aws/apigateway/${var.name}"
   retention_in_days = var.log_retention_days
   tags              = var.tags
@@ -606,9 +620,17 @@ resource "aws_lambda_function" "write" {
   environment {
     # HTTP APIs accept payloads up to 10 MB; the write service enforces its own, smaller limit.
     variables = merge(var.write_environment, local.common_environment, {
-      STELAE_WAIT_SECONDS       = tostring(var.write_wait_seconds)
-      STELAE_POLL_AFTER_SECONDS = tostring(var.sequencer_batching_window_seconds)
+      STELAE_WAIT_SECONDS = tostring(var.write_wait_seconds)
+      # The first look: when the batch can have closed and been integrated.
+      STELAE_POLL_AFTER_SECONDS = tostring(var.sequencer_batching_window_seconds + var.write_poll_margin_seconds)
     })
+  }
+
+  logging_config {
+    log_format            = local.logging.log_format
+    application_log_level = local.logging.application_log_level
+    system_log_level      = local.logging.system_log_level
+    log_group             = aws_cloudwatch_log_group.write.name
   }
 
   tags = var.tags
@@ -635,6 +657,13 @@ resource "aws_lambda_function" "sequencer" {
       # The parameter's name, never the key: the function reads the value at start-up.
       STELAE_SIGNING_KEY_PARAM = local.signing_key_parameter
     })
+  }
+
+  logging_config {
+    log_format            = local.logging.log_format
+    application_log_level = local.logging.application_log_level
+    system_log_level      = local.logging.system_log_level
+    log_group             = aws_cloudwatch_log_group.sequencer.name
   }
 
   tags = var.tags
@@ -664,6 +693,8 @@ resource "aws_lambda_event_source_mapping" "sequencer" {
 ################################################################################
 
 resource "aws_apigatewayv2_api" "this" {
+  count = local.api_gateway ? 1 : 0
+
   name          = var.name
   description   = "stelae log ${var.name}: write API (Rekor v1 and v2 entry creation)"
   protocol_type = "HTTP"
@@ -681,7 +712,9 @@ resource "aws_apigatewayv2_api" "this" {
 }
 
 resource "aws_apigatewayv2_integration" "write" {
-  api_id                 = aws_apigatewayv2_api.this.id
+  count = local.api_gateway ? 1 : 0
+
+  api_id                 = aws_apigatewayv2_api.this[0].id
   integration_type       = "AWS_PROXY"
   integration_method     = "POST"
   integration_uri        = aws_lambda_function.write.invoke_arn
@@ -692,13 +725,15 @@ resource "aws_apigatewayv2_integration" "write" {
 resource "aws_apigatewayv2_route" "write" {
   for_each = local.write_routes
 
-  api_id    = aws_apigatewayv2_api.this.id
+  api_id    = aws_apigatewayv2_api.this[0].id
   route_key = each.value
-  target    = "integrations/${aws_apigatewayv2_integration.write.id}"
+  target    = "integrations/${aws_apigatewayv2_integration.write[0].id}"
 }
 
 resource "aws_apigatewayv2_stage" "this" {
-  api_id      = aws_apigatewayv2_api.this.id
+  count = local.api_gateway ? 1 : 0
+
+  api_id      = aws_apigatewayv2_api.this[0].id
   name        = "$default"
   auto_deploy = true
 
@@ -708,7 +743,7 @@ resource "aws_apigatewayv2_stage" "this" {
   }
 
   access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.api.arn
+    destination_arn = aws_cloudwatch_log_group.api[0].arn
     format = jsonencode({
       requestId      = "$context.requestId"
       ip             = "$context.identity.sourceIp"
@@ -731,7 +766,62 @@ resource "aws_lambda_permission" "api" {
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.write.function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/*/${replace(each.value, " ", "")}"
+  source_arn    = "${aws_apigatewayv2_api.this[0].execution_arn}/*/${replace(each.value, " ", "")}"
+}
+
+# Deployments from before write_front_door keep their API (and its URL).
+moved {
+  from = aws_apigatewayv2_api.this
+  to   = aws_apigatewayv2_api.this[0]
+}
+
+moved {
+  from = aws_apigatewayv2_integration.write
+  to   = aws_apigatewayv2_integration.write[0]
+}
+
+moved {
+  from = aws_apigatewayv2_stage.this
+  to   = aws_apigatewayv2_stage.this[0]
+}
+
+moved {
+  from = aws_cloudwatch_log_group.api
+  to   = aws_cloudwatch_log_group.api[0]
+}
+
+################################################################################
+# Writes, alternatively: a Lambda Function URL (write_front_door = "function_url")
+################################################################################
+
+# The same payload format 2.0 event as the HTTP API's, so the same handler. No per-request charge
+# and no access log, but also no stage throttling (only the function's concurrency limits it),
+# no custom domain and every path reaches the function (terraform/README.md, Cost).
+resource "aws_lambda_function_url" "write" {
+  count = local.api_gateway ? 0 : 1
+
+  function_name      = aws_lambda_function.write.function_name
+  authorization_type = var.function_url_auth_type
+
+  cors {
+    allow_origins  = var.cors_allowed_origins
+    allow_methods  = ["POST"]
+    allow_headers  = ["content-type", "accept"]
+    expose_headers = ["x-log-index", "retry-after", "location"]
+    max_age        = 86400
+  }
+}
+
+# A public URL (auth NONE) needs a resource policy letting anyone invoke it through the URL;
+# with AWS_IAM, callers need their own lambda:InvokeFunctionUrl grant instead.
+resource "aws_lambda_permission" "function_url" {
+  count = !local.api_gateway && var.function_url_auth_type == "NONE" ? 1 : 0
+
+  statement_id           = "AllowPublicFunctionUrl"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.write.function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
 }
 
 ################################################################################

@@ -1,6 +1,6 @@
 output "write_url" {
-  description = "Base URL of the write API (what `stelae upload --server` and Rekor clients take); entries are posted to <write_url>/api/v1/log/entries or /api/v2/log/entries."
-  value       = trimsuffix(aws_apigatewayv2_stage.this.invoke_url, "/")
+  description = "Base URL of the write API (what `stelae upload --server` and Rekor clients take); entries are posted to <write_url>/api/v1/log/entries or /api/v2/log/entries. The HTTP API's stage URL, or the Function URL with write_front_door = \"function_url\"."
+  value       = local.api_gateway ? trimsuffix(aws_apigatewayv2_stage.this[0].invoke_url, "/") : trimsuffix(aws_lambda_function_url.write[0].function_url, "/")
 }
 
 output "read_url" {
@@ -49,8 +49,8 @@ output "cloudfront_distribution_arn" {
 }
 
 output "api_id" {
-  description = "ID of the HTTP API."
-  value       = aws_apigatewayv2_api.this.id
+  description = "ID of the HTTP API (null with write_front_door = \"function_url\")."
+  value       = local.api_gateway ? aws_apigatewayv2_api.this[0].id : null
 }
 
 output "queue_url" {

@@ -185,6 +185,39 @@ variable "write_wait_seconds" {
   }
 }
 
+variable "write_poll_margin_seconds" {
+  description = "How long after the batching window a write first looks for its entry (STELAE_POLL_AFTER_SECONDS = sequencer_batching_window_seconds + this): the sequencer's usual time to integrate a batch, so that one look (the checkpoint and the batch record: three GETs per write in all) usually finds it. Too short costs a GET per extra look (0.2 s apart); too long, write-function seconds. benchmarks/aws_cost.py measures the integration time (terraform/README.md, Cost)."
+  type        = number
+  default     = 0.5
+
+  validation {
+    condition     = var.write_poll_margin_seconds >= 0 && var.write_poll_margin_seconds <= 10
+    error_message = "write_poll_margin_seconds must be between 0 and 10."
+  }
+}
+
+variable "write_front_door" {
+  description = "What receives writes: \"api_gateway\" (an HTTP API: stage throttling, an access log, custom domains, and only the two write routes reach the function; USD 1.00 per million requests) or \"function_url\" (a Lambda Function URL on the write function: no per-request charge and no access log, but no throttling other than the function's concurrency, no custom domain without CloudFront in front, and every path and method reaches the function, which answers 404/405 itself; terraform/README.md, Cost, compares them)."
+  type        = string
+  default     = "api_gateway"
+
+  validation {
+    condition     = contains(["api_gateway", "function_url"], var.write_front_door)
+    error_message = "write_front_door must be \"api_gateway\" or \"function_url\"."
+  }
+}
+
+variable "function_url_auth_type" {
+  description = "Authorization of the Function URL (write_front_door = \"function_url\"): \"NONE\" (a public log: anyone may post, as to the HTTP API) or \"AWS_IAM\" (SigV4-signed requests from principals granted lambda:InvokeFunctionUrl)."
+  type        = string
+  default     = "NONE"
+
+  validation {
+    condition     = contains(["NONE", "AWS_IAM"], var.function_url_auth_type)
+    error_message = "function_url_auth_type must be \"NONE\" or \"AWS_IAM\"."
+  }
+}
+
 variable "api_throttling_burst_limit" {
   description = "HTTP API stage default route burst limit (requests)."
   type        = number
@@ -283,6 +316,17 @@ variable "log_retention_days" {
   description = "Retention of the CloudWatch log groups of both functions and the API's access log."
   type        = number
   default     = 30
+}
+
+variable "log_level" {
+  description = "Log level of both functions (Lambda's advanced logging controls, JSON format): application and system logs below it are not sent to CloudWatch Logs. \"WARN\" (the default) keeps out Lambda's own START/END/REPORT lines, which are INFO, so a successful invocation ingests nothing; errors and warnings still arrive. \"INFO\" or \"DEBUG\" brings them back (system logs stop at DEBUG; application logs accept TRACE to FATAL)."
+  type        = string
+  default     = "WARN"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO or WARN (the levels Lambda accepts for system logs)."
+  }
 }
 
 variable "alarms" {

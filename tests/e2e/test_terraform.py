@@ -335,7 +335,8 @@ def test_plan_never_holds_the_signing_key(real_aws_plan: dict[str, Any]) -> None
     config = real_aws_plan["configuration"]["root_module"]["module_calls"]["stelae"]["module"]
     allowed = re.compile(
         r"^(var\.(write|sequencer)_environment|local\.common_environment|local\.signing_key_parameter"
-        r"|var\.write_wait_seconds|var\.sequencer_batching_window_seconds)$"
+        r"|var\.write_wait_seconds|var\.sequencer_batching_window_seconds"
+        r"|var\.write_poll_margin_seconds)$"
     )
     functions = [r for r in config["resources"] if r["type"] == "aws_lambda_function"]
     assert len(functions) == 2

@@ -59,6 +59,7 @@ def fsck_command(reader: Reader, as_json: bool) -> None:
       stelae fsck --log-url https://log.example.test --vkey @vkey.txt --json
     """
     reader.require_index_key()  # fsck checks the index manifests too
+    reader.require_index_key()  # fsck checks the index manifests too
     client = reader.client
     set_key = next(
         (v.public_key for v in client.verifiers if isinstance(v, Ed25519NoteVerifier)), None

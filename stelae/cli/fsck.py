@@ -16,10 +16,9 @@ import click
 from stelae.cli.output import json_option
 from stelae.cli.reading import Reader, reader_options, require_quorum
 from stelae.tiles.counts import count
-from stelae.errors import StelaeError
+from stelae.tiles.errors import StelaeError
 from stelae.tiles.fsck import ListNames, Problem, Report, fsck
 from stelae.tiles.notekeys import Ed25519NoteVerifier
-from stelae.tiles.paths import CHECKPOINT
 from stelae.tiles.paths import CHECKPOINT
 
 
@@ -58,7 +57,6 @@ def fsck_command(reader: Reader, as_json: bool) -> None:
       stelae fsck --log-url ./stelae-data --vkey @vkey.txt
       stelae fsck --log-url https://log.example.test --vkey @vkey.txt --json
     """
-    reader.require_index_key()  # fsck checks the index manifests too
     reader.require_index_key()  # fsck checks the index manifests too
     client = reader.client
     set_key = next(

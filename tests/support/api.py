@@ -12,11 +12,9 @@ import base64
 import hashlib
 import http.client
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +32,8 @@ from stelae.tiles.fetch import HTTPFetcher
 from stelae.tiles.notekeys import parse_vkey, rekor_v2_log_id
 from stelae.tiles.proof import verify_inclusion
 from stelae.tiles.timestamp import v1_log_id, verify_set
+from tests.support.cli import read_stderr_until, spawn_stelae
+from tests.support.cli import stelae_command as stelae_command  # noqa: PLC0414  (tests import it from here)
 
 ORIGIN = "api.test.example/log"
 
@@ -271,42 +271,12 @@ class ServeProcess:
         return self.proc.returncode, err
 
 
-def stelae_command() -> list[str]:
-    """The installed ``stelae`` script beside this interpreter (what a user runs)."""
-    script = Path(sys.executable).with_name("stelae")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from stelae.cli.main import main; main()"]
-
-
 def start_serve(data: Path, listen: str = "127.0.0.1:0", *args: str) -> ServeProcess:
     """``stelae serve`` as a child process; returns once it prints its verifier key."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("STELAE_DATA", None)
-    proc = subprocess.Popen(
-        [
-            *stelae_command(),
-            *("serve", "--data", str(data), "--origin", ORIGIN, "--listen", listen, *args),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stderr is not None
-    lines: list[str] = []
-    url = vkey = None
-    while vkey is None:
-        line = proc.stderr.readline()
-        if not line:
-            proc.wait(10)
-            raise AssertionError(f"stelae serve exited {proc.returncode}: {''.join(lines)}")
-        lines.append(line)
-        if m := re.search(r" on (http://\S+) ", line):
-            url = m.group(1)
-        if line.startswith("verifier key: "):
-            vkey = line.split(": ", 1)[1].strip()
-    assert url is not None, lines
+    serve = ("serve", "--data", str(data), "--origin", ORIGIN, "--listen", listen, *args)
+    proc = spawn_stelae(*serve)
+    lines = read_stderr_until(proc, lambda line: line.startswith("verifier key: "))
+    vkey = lines[-1].split(": ", 1)[1].strip()
+    (url,) = (m.group(1) for line in lines if (m := re.search(r" on (http://\S+) ", line)))
     host, port = url.removeprefix("http://").rsplit(":", 1)
     return ServeProcess(proc, LiveLog(data, host, int(port), vkey), lines)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import http.client
-import os
-import re
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,17 +12,10 @@ from stelae.tiles.addcheckpoint import AddCheckpointRequest
 from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.notekeys import Ed25519NoteSigner
+from tests.support.cli import read_stderr_until, run_stelae, spawn_stelae
 from tests.support.merkle_reference import consistency, mth
 
 LOG_ORIGIN = "example.test/witnessed-log"
-
-
-def stelae_command() -> list[str]:
-    """The installed ``stelae`` script beside this interpreter (what a user runs)."""
-    script = Path(sys.executable).with_name("stelae")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from stelae.cli.main import main; main()"]
 
 
 @dataclass
@@ -108,58 +98,19 @@ class WitnessProcess:
 
 
 def init_witness(data: Path, name: str, key_type: str = "ed25519") -> str:
-    out = subprocess.run(
-        [
-            *stelae_command(),
-            "witness",
-            "init",
-            "--data",
-            str(data),
-            "--name",
-            name,
-            "--key-type",
-            key_type,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    init = ("witness", "init", "--data", str(data), "--name", name, "--key-type", key_type)
+    out = run_stelae(*init)
+    assert out.returncode == 0, out.stderr
     return out.stdout
 
 
 def start_witness(data: Path, log_list_file: Path) -> WitnessProcess:
     """``stelae witness`` on a free loopback port; returns once it prints its URL."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            *stelae_command(),
-            "witness",
-            "--data",
-            str(data),
-            "--listen",
-            "127.0.0.1:0",
-            "--log-list",
-            str(log_list_file),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    witness = ("witness", "--data", str(data), "--listen", "127.0.0.1:0")
+    proc = spawn_stelae(*witness, "--log-list", str(log_list_file))
+    lines = read_stderr_until(proc, lambda line: "serving on http://" in line)
+    url = lines[-1].split("serving on ", 1)[1].split()[0]
+    (vkey,) = (
+        line.split(": ", 1)[1].strip() for line in lines if line.startswith("witness vkey: ")
     )
-    assert proc.stderr is not None
-    lines: list[str] = []
-    url = vkey = None
-    while url is None:
-        line = proc.stderr.readline()
-        if not line:
-            proc.wait(10)
-            raise AssertionError(f"stelae witness exited {proc.returncode}: {''.join(lines)}")
-        lines.append(line)
-        if line.startswith("witness vkey: "):
-            vkey = line.split(": ", 1)[1].strip()
-        if m := re.search(r"serving on (http://\S+)", line):
-            url = m.group(1)
-    assert vkey is not None, lines
     return WitnessProcess(proc, url, vkey, data)

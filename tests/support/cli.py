@@ -1,0 +1,86 @@
+"""The ``stelae`` command as a person runs it: a child process, text on stdout and stderr.
+
+Every test that runs the command goes through here, so each runs it the same way: the caller's
+environment without any ``STELAE_*`` variable (a developer's own log URL, key or data directory
+must never leak into a test; a test sets what it means), this checkout first on ``PYTHONPATH``,
+stdin closed (a command that would prompt fails instead of hanging) and a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stelae_command() -> list[str]:
+    """The installed ``stelae`` script beside this interpreter (what a user runs)."""
+    script = Path(sys.executable).with_name("stelae")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from stelae.cli.main import main; main()"]
+
+
+def stelae_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``os.environ`` without ``STELAE_*``, with this checkout on ``PYTHONPATH``, then *env*."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("STELAE_")}
+    return {**inherited, "PYTHONPATH": str(REPO), **(env or {})}
+
+
+def run_stelae(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m stelae ARGS`` to completion; the caller asserts on the status and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "stelae", *args],
+        cwd=cwd,
+        env=stelae_env(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def spawn_stelae(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdout: int = subprocess.DEVNULL,
+) -> subprocess.Popen[str]:
+    """``stelae ARGS`` as a long-running child (a server, the monitor), stderr piped and
+    unbuffered so that :func:`read_stderr_until` sees each announcement as it is printed."""
+    return subprocess.Popen(
+        [*stelae_command(), *args],
+        cwd=cwd,
+        env=stelae_env({"PYTHONUNBUFFERED": "1", **(env or {})}),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_stderr_until(proc: subprocess.Popen[str], done: Callable[[str], bool]) -> list[str]:
+    """The child's stderr lines up to and including the first for which *done* is true.
+
+    Blocking reads, no sleeping: this returns the moment the line is printed. A child that exits
+    first fails the test with everything it printed."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            proc.wait(10)
+            raise AssertionError(f"{proc.args!r} exited {proc.returncode}: {''.join(lines)}")
+        lines.append(line)
+        if done(line):
+            return lines

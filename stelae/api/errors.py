@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from stelae.api.http import Response
+from stelae.errors import StelaeError
 from stelae.kinds import InvalidEntryError
 from stelae.sequencer.batcher import (
     LogHaltedError,
@@ -14,7 +15,7 @@ from stelae.sequencer.batcher import (
 )
 from stelae.sequencer.receipt import LogCorruptedError, LostRaceError
 from stelae.sequencer.store import ImmutableConflictError, StoreFullError, TransientStoreError
-from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.tiles.errors import FormatError, NotFoundError
 from stelae.tiles.policy import QuorumNotMetError
 from stelae.tiles.tile import EntryTooLargeError
 

@@ -15,8 +15,8 @@ import click
 
 from stelae.cli.output import json_option
 from stelae.cli.reading import Reader, reader_options, require_quorum
+from stelae.errors import StelaeError
 from stelae.tiles.counts import count
-from stelae.tiles.errors import StelaeError
 from stelae.tiles.fsck import ListNames, Problem, Report, fsck
 from stelae.tiles.notekeys import Ed25519NoteVerifier
 from stelae.tiles.paths import CHECKPOINT

@@ -1,6 +1,6 @@
 """The ``stelae`` command: one click group; each command is a thin call into the library.
 
-Errors: every :class:`~stelae.tiles.errors.StelaeError` that escapes a command becomes one line on
+Errors: every :class:`~stelae.errors.StelaeError` that escapes a command becomes one line on
 stderr and exit status 1, here and nowhere else; click's usage errors exit 2.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from stelae.cli import commands
-from stelae.tiles.errors import StelaeError
+from stelae.errors import StelaeError
 
 
 class StelaeGroup(click.Group):

@@ -564,11 +564,19 @@ data "aws_iam_policy_document" "sequencer" {
   }
 
   # Tiles, bundles, indexes, checkpoints (compare-and-swap with If-Match / If-None-Match is a
-  # PutObject) and the private state. Nothing is ever deleted, so no s3:DeleteObject.
+  # PutObject) and the private state. Only partial tiles are ever deleted (the next statement).
   statement {
     sid       = "WriteLog"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${aws_s3_bucket.this.arn}/*"]
+  }
+
+  # Garbage collection (docs/durability.md): partial tiles and bundles, once their full tile is
+  # published, and nothing else: the resource matches only keys shaped like a partial.
+  statement {
+    sid       = "DeletePartialTiles"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.this.arn}/tile/*.p/*"]
   }
 
   statement {
@@ -656,6 +664,7 @@ resource "aws_lambda_function" "sequencer" {
     variables = merge(var.sequencer_environment, local.common_environment, {
       # The parameter's name, never the key: the function reads the value at start-up.
       STELAE_SIGNING_KEY_PARAM = local.signing_key_parameter
+      STELAE_GC_GRACE_SECONDS  = var.partial_tile_grace_seconds == null ? "off" : tostring(var.partial_tile_grace_seconds)
     })
   }
 

@@ -357,3 +357,15 @@ variable "sequencer_reserved_concurrency" {
     error_message = "sequencer_reserved_concurrency must be null or at least 2, the event source mapping's maximum_concurrency: a smaller reservation makes Lambda throttle the mapping's invocations."
   }
 }
+
+variable "partial_tile_grace_seconds" {
+  description = "Seconds after a tile becomes full before the sequencer deletes its partial tiles and entry bundles (https://c2sp.org/tlog-tiles allows it; readers then fetch the full tile; docs/durability.md). More than checkpoint_max_age_seconds, so a reader holding a cached checkpoint still finds every partial it names. null keeps them for ever."
+  type        = number
+  default     = 60
+  nullable    = true
+
+  validation {
+    condition     = var.partial_tile_grace_seconds == null ? true : var.partial_tile_grace_seconds > 10
+    error_message = "partial_tile_grace_seconds must exceed 10 (the most checkpoint_max_age_seconds allows), or be null."
+  }
+}

@@ -15,7 +15,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "stelae"
 
-# Which stelae packages each package may import (itself always allowed). cli may import anything.
+# Which stelae packages each package may import (itself always allowed). cli may import anything
+# but the sequencer's formats (CLI_SEQUENCER).
 ALLOWED: dict[str, set[str]] = {
     "tiles": set(),
     "kinds": {"tiles"},
@@ -29,6 +30,18 @@ ALLOWED: dict[str, set[str]] = {
 }
 # The pure core uses the standard library and one cryptography library, nothing else.
 TILES_THIRD_PARTY = {"cryptography"}
+# Modules at the package root that every package may import: the base error type only.
+ROOT_MODULES = {"errors"}
+# What the CLI, a reader, may take from the sequencer: the commands that run or repair the write
+# side (serve, init, index rebuild) and the stores a reader opens an S3 log through. Never a
+# format: a format a reader needs lives in the pure core (keys in stelae/tiles/paths.py).
+CLI_SEQUENCER = {"logdir", "rebuild", "witnessing", "store", "s3", "reader"}
+# The one module that spells object keys (docs/layout.md); tile paths are TileID's, in layout.py.
+KEY_MODULES = {"stelae/tiles/paths.py", "stelae/tiles/layout.py"}
+# String literals that can only be a log's object key (or the start of one).
+KEY_PREFIXES = ("checkpoints/", "batch/", "index/", ".state", "tile/")
+# A witness keeps its own state in its own bucket, under its own prefix: not a log's key.
+OTHER_LAYOUTS = {"stelae/witness/aws.py"}
 
 
 def imports(path: Path, root: Path = PACKAGE.parent) -> list[tuple[int, str]]:
@@ -56,7 +69,13 @@ def broken_rules(sub: str, rel: str, found_imports: list[tuple[int, str]]) -> li
         top, _, rest = module.partition(".")
         if top == "stelae":
             target = rest.split(".", 1)[0]
-            if target and target != sub and target not in ALLOWED[sub]:
+            if not target or target == sub or target in ROOT_MODULES:
+                continue
+            if sub == "cli":
+                inner = rest.split(".")[1:2]
+                if target == "sequencer" and not set(inner) <= CLI_SEQUENCER:
+                    found.append(f"{rel}:{line}: stelae.cli may not import the format {module}")
+            elif target not in ALLOWED[sub]:
                 found.append(f"{rel}:{line}: stelae.{sub} may not import {module}")
         elif sub == "tiles" and top not in sys.stdlib_module_names | TILES_THIRD_PARTY:
             found.append(f"{rel}:{line}: the pure core may not import {module}")
@@ -106,3 +125,62 @@ def test_the_rules_catch_an_upward_import_lazy_or_relative(tmp_path: Path) -> No
         "stelae/tiles/bad.py:5: the pure core may not import boto3",
         "stelae/tiles/bad.py:6: stelae.tiles may not import stelae.api.http",
     ]
+
+
+def test_root_errors_import_nothing_of_stelae() -> None:
+    found = [m for _, m in imports(PACKAGE / "errors.py") if m.partition(".")[0] == "stelae"]
+    assert found == []
+
+
+def test_the_cli_reads_no_format_from_the_sequencer() -> None:
+    assert broken_rules(
+        "cli",
+        "stelae/cli/bad.py",
+        [(1, "stelae.sequencer.logdir"), (2, "stelae.sequencer.intent"), (3, "stelae.sequencer")],
+    ) == ["stelae/cli/bad.py:2: stelae.cli may not import the format stelae.sequencer.intent"]
+
+
+def spelled_keys(path: Path) -> list[tuple[int, str]]:
+    """(line, literal) for every string literal in ``path`` that starts like an object key.
+
+    Docstrings are prose and are skipped; an f-string's literal parts are checked, so
+    ``f"checkpoints/{size}"`` is found. A bare ``"checkpoint"`` is not: it is also a JSON field.
+    """
+    tree = ast.parse(path.read_text(), str(path))
+    prose = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in prose
+        and node.value.startswith(KEY_PREFIXES)
+    ]
+
+
+def test_only_the_layout_module_spells_keys() -> None:
+    found: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).as_posix()
+        if rel not in KEY_MODULES | OTHER_LAYOUTS:
+            found.extend(f"{rel}:{line}: {value!r}" for line, value in spelled_keys(path))
+    assert not found, "keys are spelled in stelae/tiles/paths.py only:\n" + "\n".join(found)
+
+
+def test_the_key_check_finds_literals_and_f_strings(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text(
+        '"""A docstring may say checkpoints/<size>."""\n'
+        'HISTORY = "checkpoints/"\n'
+        "def f(n: int) -> str:\n"
+        '    return f"batch/{n}"\n'
+        'FIELD = "checkpoint"\n'
+    )
+    assert spelled_keys(module) == [(2, "checkpoints/"), (4, "batch/")]

@@ -21,9 +21,10 @@ import click
 
 from stelae.cli.output import read_value
 from stelae.cli.state import LogState, StateError, default_state_dir
+from stelae.errors import StelaeError
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError, LogClient
-from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
+from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
 from stelae.tiles.fetch import CachingFetcher, Fetcher, fetcher_for
 from stelae.tiles.mldsa import MLDSA44CosignatureVerifier
 from stelae.tiles.notekeys import VkeyVerifier, parse_vkey

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 import click
 
 from stelae.cli.output import emit, json_option, note
+from stelae.errors import StelaeError
 from stelae.sequencer.logdir import LocalLog, init_log, open_log
 from stelae.tiles.decimals import parse_decimal
-from stelae.tiles.errors import FormatError, StelaeError
-from stelae.tiles.gc import DEFAULT_GRACE
+from stelae.tiles.errors import FormatError
+from stelae.tiles.gc import DEFAULT_GRACE, parse_grace
 
 if TYPE_CHECKING:
     from stelae.sequencer.witnessing import WitnessCollector
@@ -81,15 +82,10 @@ def init(data: Path, origin: str, mldsa: bool, as_json: bool) -> None:
 
 def _grace(value: str) -> float | None:
     """``--gc-grace``: seconds (0 or more), or ``off``."""
-    if value.strip().lower() == "off":
-        return None
     try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise click.BadParameter(f"{value!r} is not a number of seconds or 'off'")
-    return seconds
+        return parse_grace(value)
+    except FormatError as err:
+        raise click.BadParameter(str(err)) from err
 
 
 def _listen(value: str) -> tuple[str, int]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from stelae.tiles.errors import StelaeError
+from stelae.errors import StelaeError
 
 CHECKPOINT_FILE = "checkpoint"
 MONITOR_FILE = "monitor.json"

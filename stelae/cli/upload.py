@@ -36,9 +36,10 @@ from stelae.cli.keys import Api, EntryType, SignatureFormat, load_material, sign
 from stelae.cli.output import emit, json_option
 from stelae.cli.reading import url_suggestion
 from stelae.cli.verify import check_bundle, vkey_verifier
+from stelae.errors import StelaeError
 from stelae.tiles.counts import count
 from stelae.tiles.decimals import parse_decimal
-from stelae.tiles.errors import FormatError, StelaeError, VerificationError
+from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.notekeys import Ed25519NoteVerifier, VkeyVerifier, rekor_v2_log_id
 from stelae.tiles.proofbundle import ProofBundle
 

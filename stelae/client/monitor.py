@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stelae.errors import StelaeError
 from stelae.tiles.audit import (
     AuditState,
     SavedAudit,
@@ -42,7 +43,7 @@ from stelae.tiles.audit import (
 )
 from stelae.tiles.checkpoint import SignedCheckpoint
 from stelae.tiles.client import InconsistentCheckpointsError, LogClient
-from stelae.tiles.errors import FormatError, StelaeError, VerificationError
+from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT, leaf_hash
 from stelae.tiles.indexaudit import IndexMismatchError, Verified, audit_index
 from stelae.tiles.layout import TILE_WIDTH, TileID

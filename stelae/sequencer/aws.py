@@ -25,6 +25,9 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_WITNESS_POLICY_SHA256`` the SHA-256 (hex) that policy object must have
 ``STELAE_WITNESS_FAIL_OPEN``    ``true``: publish without the quorum (logged); default ``false``
 ``STELAE_WITNESS_TIMEOUT_SECONDS`` how long one checkpoint waits for cosignatures (default 10)
+``STELAE_GC_GRACE_SECONDS``     seconds after a tile is full before the sequencer deletes its
+                                partial tiles and bundles (default 60; ``off``: never); more
+                                than the CDN caches the checkpoint (docs/durability.md)
 ``AWS_ENDPOINT_URL``            boto3's own override, used only against an emulator
 ==============================  ==========================================================
 """
@@ -40,10 +43,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from stelae.errors import StelaeError
 from stelae.sequencer.engine import ALL_INDEXES, IndexKind, Sequencer, SequencerConfig
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.witnessing import WitnessCollector
-from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.errors import FormatError
+from stelae.tiles.gc import DEFAULT_GRACE, parse_grace
 from stelae.tiles.mldsa import MLDSA44CosignatureSigner
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 from stelae.tiles.policy import Policy
@@ -62,6 +67,7 @@ class AwsConfig:
     witnesses: WitnessSettings | None = None
     mldsa_vkey: str = ""
     mldsa_key_parameter: str = ""
+    gc_grace: float | None = DEFAULT_GRACE
 
     @property
     def origin(self) -> str:
@@ -101,6 +107,7 @@ class AwsConfig:
             poll_after_seconds=poll_after,
             witnesses=WitnessSettings.from_env(env),
             **_mldsa_env(env),
+            gc_grace=_gc_grace_env(env),
         )
 
     def store(self, s3_client: Any = None) -> S3Store:
@@ -159,9 +166,24 @@ class AwsConfig:
     ) -> Sequencer:
         extra = () if mldsa_signer is None else (mldsa_signer,)
         config = SequencerConfig(
-            self.origin, background_merges=False, cosigner=cosigner, extra_log_signers=extra
+            self.origin,
+            background_merges=False,
+            cosigner=cosigner,
+            extra_log_signers=extra,
+            gc_grace=self.gc_grace,
         )
         return Sequencer(store, signer, config)
+
+
+def _gc_grace_env(env: Mapping[str, str]) -> float | None:
+    """``STELAE_GC_GRACE_SECONDS``: seconds (0 or more), ``off``, or unset for the default."""
+    raw = env.get("STELAE_GC_GRACE_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_GRACE
+    try:
+        return parse_grace(raw)
+    except FormatError as err:
+        raise FormatError(f"STELAE_GC_GRACE_SECONDS: {err}") from err
 
 
 def _mldsa_env(env: Mapping[str, str]) -> dict[str, str]:

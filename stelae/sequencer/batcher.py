@@ -18,12 +18,12 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from stelae.errors import StelaeError
 from stelae.sequencer.engine import Sequencer
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.receipt import IntegrationResult, LogCorruptedError, Receipt
 from stelae.sequencer.store import ImmutableConflictError
 from stelae.tiles.counts import count
-from stelae.tiles.errors import StelaeError
 
 #: Weight of the newest batch in the integration-rate average: a few batches (a fraction of a
 #: second under load) are enough to follow a slower disk, one slow batch does not halve it.

@@ -21,8 +21,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from stelae.errors import StelaeError
 from stelae.sequencer.store import PartialDeleter
-from stelae.tiles.errors import StelaeError
 from stelae.tiles.gc import PartialLedger
 
 log = logging.getLogger("stelae.gc")

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
+from stelae.errors import StelaeError
 from stelae.sequencer.collector import Collector
 from stelae.sequencer.dedup import Deduplicator
 from stelae.sequencer.intent import Intent, read_header
@@ -63,7 +64,7 @@ from stelae.tiles.builder import extend, right_edge_from_tiles
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import TileReader
 from stelae.tiles.compact import RightEdge
-from stelae.tiles.errors import FormatError, StelaeError, VerificationError
+from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT, root_from_leaf_hashes
 from stelae.tiles.indexkeys import KeyKind
 from stelae.tiles.indexrun import BatchEntryKeys, RunRef, batch_records, build_run

@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from stelae.errors import StelaeError
 from stelae.sequencer.engine import ALL_INDEXES, Cosigner, Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
-from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.errors import FormatError
 from stelae.tiles.mldsa import MLDSA44CosignatureSigner, MLDSA44CosignatureVerifier
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 from stelae.tiles.paths import (

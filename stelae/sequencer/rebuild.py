@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from stelae.errors import StelaeError
 from stelae.sequencer.receipt import IndexMissingError
 from stelae.sequencer.store import ObjectNotFound, ObjectStore
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.checkpoint import Checkpoint
-from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.errors import FormatError
 from stelae.tiles.indexaudit import IndexedEntry, KeysOf, rebuild_run
 from stelae.tiles.indexrun import RunRef
 from stelae.tiles.layout import TILE_WIDTH, TileID

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from stelae.errors import StelaeError
 from stelae.tiles.batch import BatchRecord
-from stelae.tiles.errors import StelaeError
 from stelae.tiles.locate import Located
 
 

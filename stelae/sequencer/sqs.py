@@ -193,4 +193,10 @@ def integrate_sqs_batch(sequencer: Sequencer, event: Mapping[str, Any]) -> dict[
                 sequencer.merge()
             except Exception as err:
                 log.error("index merge failed (retried after the next batch): %s", err)
+            # Obsolete partial tiles and bundles whose grace period is over (docs/durability.md):
+            # best effort too, after the answer, so a failure only delays a deletion.
+            try:
+                sequencer.collect()
+            except Exception as err:
+                log.error("garbage collection failed (retried after the next batch): %s", err)
     return {"batchItemFailures": failures}

@@ -17,7 +17,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.errors import StelaeError
+from stelae.tiles.errors import FormatError, NotFoundError
 from stelae.tiles.layout import TileID
 from stelae.tiles.paths import ObjectClass, classify
 

@@ -30,6 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
 
+from stelae.errors import StelaeError
 from stelae.tiles.addcheckpoint import (
     SIZE_CONTENT_TYPE,
     AddCheckpointRequest,
@@ -37,7 +38,7 @@ from stelae.tiles.addcheckpoint import (
     parse_size_body,
 )
 from stelae.tiles.checkpoint import Checkpoint
-from stelae.tiles.errors import FormatError, StelaeError, VerificationError
+from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.note import Note, NoteSignature, open_note
 from stelae.tiles.policy import Policy, PolicyWitness, QuorumNotMetError
 

@@ -27,11 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stelae.errors import StelaeError
 from stelae.sequencer.logdir import LocalLog
 from stelae.server.app import ServeOptions, open_batcher
 from stelae.server.relay import Channel, Relay
 from stelae.server.worker import WorkerSettings
-from stelae.tiles.errors import StelaeError
 
 log = logging.getLogger("stelae.server")
 

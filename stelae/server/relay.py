@@ -33,6 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from stelae.errors import StelaeError
 from stelae.sequencer.awaiter import await_receipt
 from stelae.sequencer.batcher import (
     Batcher,
@@ -44,7 +45,6 @@ from stelae.sequencer.batcher import (
 from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.receipt import LogCorruptedError, Receipt
 from stelae.sequencer.store import StoreFullError
-from stelae.tiles.errors import StelaeError
 
 log = logging.getLogger("stelae.server")
 

@@ -1,26 +1,13 @@
-"""Typed errors shared by every layer of stelae.
+"""The pure core's typed errors: malformed input, a failed check, something missing.
 
-Every error stelae raises on purpose derives from :class:`StelaeError`, so each edge (HTTP, CLI,
-Lambda) turns errors into statuses or exit codes in exactly one place. Verification failures carry
-their evidence as attributes, never only a message.
+They derive from :class:`stelae.errors.StelaeError`, the base every package shares, so each edge
+(HTTP, CLI, Lambda) turns errors into statuses or exit codes in exactly one place. Verification
+failures carry their evidence as attributes, never only a message.
 """
 
 from __future__ import annotations
 
-
-class StelaeError(Exception):
-    """Base of every error stelae raises deliberately.
-
-    ``hint`` is an optional sentence telling a human what to do about it.
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message
+from stelae.errors import StelaeError
 
 
 class FormatError(StelaeError, ValueError):

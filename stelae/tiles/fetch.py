@@ -25,7 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.errors import StelaeError
+from stelae.tiles.errors import FormatError, NotFoundError
 from stelae.tiles.paths import is_immutable
 
 USER_AGENT = "stelae-client/0.1"

@@ -33,11 +33,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from stelae.errors import StelaeError
 from stelae.tiles.audit import AuditState, partial_edge_tiles
 from stelae.tiles.batch import BatchRecord
 from stelae.tiles.builder import extend
 from stelae.tiles.checkpoint import Checkpoint, open_checkpoint
-from stelae.tiles.errors import FormatError, NotFoundError, StelaeError, VerificationError
+from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT, HASH_SIZE, root_from_leaf_hashes
 from stelae.tiles.indexaudit import IndexMismatchError, KeysOf, audit_index
 from stelae.tiles.indexrun import InvalidShardError, RunRef, Shard

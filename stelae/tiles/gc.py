@@ -30,6 +30,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
+from stelae.tiles.errors import FormatError
 from stelae.tiles.layout import TILE_HEIGHT, TILE_WIDTH, TileID
 
 ALL_WIDTHS = range(1, TILE_WIDTH)
@@ -39,6 +40,20 @@ DEFAULT_GRACE = 60.0
 """The grace period ``stelae serve`` and the AWS sequencer use unless told otherwise: well over
 the longest the Terraform module lets the CDN cache the checkpoint (10 s), with room for a reader
 that fetched a checkpoint and then its tiles a little later."""
+
+
+def parse_grace(text: str) -> float | None:
+    """A grace period as operators write it (``stelae serve --gc-grace``, the AWS sequencer's
+    ``STELAE_GC_GRACE_SECONDS``): seconds, 0 or more, or ``off`` (None: never delete)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise FormatError(f"{text!r} is not a number of seconds or 'off'")
+    return seconds
 
 
 def _levels(size: int) -> Iterator[tuple[int, int]]:

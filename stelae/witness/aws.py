@@ -35,7 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stelae.tiles.errors import FormatError, StelaeError
+from stelae.errors import StelaeError
+from stelae.tiles.errors import FormatError
 from stelae.witness.identity import WitnessSigner, parse_key, vkey_of
 from stelae.witness.loglist import LogList
 from stelae.witness.protocol import Witness

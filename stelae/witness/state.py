@@ -29,8 +29,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
+from stelae.errors import StelaeError
 from stelae.tiles.checkpoint import Checkpoint
-from stelae.tiles.errors import StelaeError
 from stelae.tiles.note import Note
 
 __all__ = [

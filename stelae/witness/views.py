@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stelae.errors import StelaeError
 from stelae.tiles.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from stelae.tiles.client import LogClient, TileReader
-from stelae.tiles.errors import NotFoundError, StelaeError, VerificationError
+from stelae.tiles.errors import NotFoundError, VerificationError
 from stelae.tiles.fetch import Fetcher, fetcher_for
 from stelae.tiles.policy import Policy, PolicyWitness
 from stelae.tiles.proof import verify_consistency

@@ -41,12 +41,12 @@ from typing import Any
 
 import pytest
 
+from stelae.errors import StelaeError
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.logdir import init_log
 from stelae.sequencer.pending import PendingEntry
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import LogClient
-from stelae.tiles.errors import StelaeError
 from stelae.tiles.fetch import DirectoryFetcher, HTTPFetcher
 from stelae.tiles.note import Note, sign_note
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey

@@ -22,12 +22,12 @@ import pytest
 
 from benchmarks.lambda_events import sqs_event
 from stelae.client import signing
+from stelae.errors import StelaeError
 from stelae.kinds import from_v2_request
 from stelae.sequencer.pending import PendingEntry, encode_entry
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
 from stelae.tiles.client import LogClient
-from stelae.tiles.errors import StelaeError
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.policy import Policy, QuorumNotMetError
 from stelae.witness.identity import create_key

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from stelae.tiles.errors import StelaeError
+from stelae.errors import StelaeError
 from stelae.witness.aws import WitnessAwsConfig
 from stelae.witness.identity import KEY_FILE, create_key
 from tests.conftest import MotoEndpoint

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stelae import kinds
+from stelae.errors import StelaeError
 from stelae.sequencer.collector import RETRY_AFTER, Collector
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.local import LocalStore
@@ -17,7 +18,7 @@ from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.store import ObjectStore, StoreError
 from stelae.tiles.client import LogClient
-from stelae.tiles.errors import NotFoundError, StelaeError
+from stelae.tiles.errors import NotFoundError
 from stelae.tiles.fetch import DirectoryFetcher
 from stelae.tiles.fsck import fsck
 from stelae.tiles.notekeys import Ed25519NoteSigner

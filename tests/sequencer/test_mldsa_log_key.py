@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from stelae.errors import StelaeError
 from stelae.sequencer.aws import AwsConfig
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.logdir import CONFIG_FILE, MLDSA_KEY_FILE, init_log, open_log
@@ -25,7 +26,7 @@ from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import ObjectStore
 from stelae.tiles.checkpoint import SignedCheckpoint, open_checkpoint
 from stelae.tiles.client import LogClient
-from stelae.tiles.errors import FormatError, StelaeError
+from stelae.tiles.errors import FormatError
 from stelae.tiles.mldsa import MLDSA44CosignatureSigner
 from stelae.tiles.note import Note
 from stelae.tiles.notekeys import Ed25519NoteSigner

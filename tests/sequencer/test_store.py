@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stelae.errors import StelaeError
 from stelae.sequencer.local import LocalStore, content_version
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import (
@@ -32,7 +33,7 @@ from stelae.sequencer.store import (
     StoreError,
     TransientStoreError,
 )
-from stelae.tiles.errors import FormatError, NotFoundError, StelaeError
+from stelae.tiles.errors import FormatError, NotFoundError
 from stelae.tiles.paths import ObjectClass, object_class_for_key, validate_key
 from tests.support.memory import MemoryStore, WriteEvent
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stelae.tiles.errors import FormatError, StelaeError, VerificationError
+from stelae.errors import StelaeError
+from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT, root_from_leaf_hashes
 from stelae.tiles.indexkeys import KeyKind, entry_keys, index_key, normalize
 from stelae.tiles.indexproof import (

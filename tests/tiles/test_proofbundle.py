@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stelae.errors import StelaeError
 from stelae.tiles.checkpoint import Checkpoint, CheckpointMismatchError, sign_checkpoint
-from stelae.tiles.errors import FormatError, StelaeError, VerificationError
+from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.note import InvalidSignatureError, Note, UnverifiedNoteError, sign_note
 from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner, rekor_v2_log_id

@@ -32,9 +32,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from stelae import kinds
 from stelae.client import signing
+from stelae.errors import StelaeError
 from stelae.kinds import from_body, minisign, sshsig
 from stelae.tiles.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from stelae.tiles.errors import StelaeError, VerificationError
+from stelae.tiles.errors import VerificationError
 from stelae.tiles.hashing import leaf_hash, root_from_leaf_hashes
 from stelae.tiles.indexkeys import entry_keys
 from stelae.tiles.indexrun import BatchEntryKeys, batch_records, build_run

@@ -5,6 +5,10 @@ Shared by the cost model (:mod:`benchmarks.aws_cost`) and the handler tests
 
 - :func:`apigw_event`: an API Gateway HTTP API payload-format-2.0 request (body base64, as API
   Gateway sends a JSON body to a Lambda proxy integration);
+- :func:`function_url_event`: the same request through a Lambda Function URL, which uses the
+  same payload format 2.0 but with route ``$default``, the URL's own domain, and a text body
+  (JSON) not base64-encoded
+  (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads);
 - :func:`sqs_event`: what the SQS event source mapping passes the sequencer for the messages it
   received (``receive_message`` output with ``AttributeNames=["All"]``).
 """
@@ -54,6 +58,42 @@ def apigw_event(path: str, body: object, content_type: str = "application/json")
         },
         "body": base64.b64encode(raw.encode()).decode(),
         "isBase64Encoded": True,
+    }
+
+
+def function_url_event(
+    path: str, body: object = None, method: str = "POST", content_type: str = "application/json"
+) -> dict[str, Any]:
+    """``method path`` through a Function URL; ``body`` (if any) serialized as JSON."""
+    raw = "" if body is None else json.dumps(body)
+    url_id = "abcdefghijklmnopqrstuvwxyz012345"
+    domain = f"{url_id}.lambda-url.{REGION}.on.aws"
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": content_type, "content-length": str(len(raw)), "host": domain},
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": url_id,
+            "domainName": domain,
+            "domainPrefix": url_id,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "sigstore-python/3.0",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "body": raw,
+        "isBase64Encoded": False,
     }
 
 

@@ -661,7 +661,8 @@ resource "aws_lambda_function" "sequencer" {
   reserved_concurrent_executions = var.sequencer_reserved_concurrency == null ? -1 : var.sequencer_reserved_concurrency
 
   environment {
-    variables = merge(var.sequencer_environment, local.common_environment, {
+    # With var.witness_policy, local.witness_policy_environment (witness.tf) names the policy.
+    variables = merge(var.sequencer_environment, local.common_environment, local.witness_policy_environment, {
       # The parameter's name, never the key: the function reads the value at start-up.
       STELAE_SIGNING_KEY_PARAM = local.signing_key_parameter
       STELAE_GC_GRACE_SECONDS  = var.partial_tile_grace_seconds == null ? "off" : tostring(var.partial_tile_grace_seconds)

@@ -60,13 +60,14 @@ from stelae.sequencer.store import (
     PreconditionFailed,
 )
 from stelae.tiles.batch import BatchRecord, PendingEntry
-from stelae.tiles.builder import extend, right_edge_from_tiles
+from stelae.tiles.builder import TileUpdate, extend, right_edge_from_tiles
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.client import TileReader
 from stelae.tiles.compact import RightEdge
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT, root_from_leaf_hashes
 from stelae.tiles.indexkeys import KeyKind
+from stelae.tiles.indexrecord import Record
 from stelae.tiles.indexrun import BatchEntryKeys, RunRef, batch_records, build_run
 from stelae.tiles.layout import (
     TILE_HEIGHT,
@@ -98,6 +99,8 @@ setting, so that anyone can recompute the index from the entries alone."""
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+#: One object of a batch's write wave: its key, bytes and class.
+_Write = tuple[str, bytes, ObjectClass]
 
 CLAIM_ATTEMPTS = 8
 """How many claims a batch may lose to other sequencers (each loss finishes their batch first)
@@ -172,6 +175,20 @@ class _Edge:
     edge: RightEdge
     tiles: dict[int, HashTile]
     bundle: tuple[bytes, ...]  # the entries of the partial right-edge bundle, if any
+
+
+def _tile_writes(pending: list[bytes], first: int, update: TileUpdate) -> list[_Write]:
+    """Step 4a's objects: the entry bundles holding ``pending`` (the entries from index
+    ``first`` on: the partial right-edge bundle's, then the batch's) and every tile the batch
+    created or grew."""
+    writes: list[_Write] = []
+    for start in range(0, len(pending), TILE_WIDTH):
+        chunk = pending[start : start + TILE_WIDTH]
+        tid = TileID.bundle((first + start) // TILE_WIDTH, len(chunk))
+        writes.append((tid.path(), EntryBundle(tuple(chunk)).to_bytes(), ObjectClass.BUNDLE))
+    for tid, tile in update.tiles:
+        writes.append((tid.path(), tile.to_bytes(), ObjectClass.TILE))
+    return writes
 
 
 class Sequencer:
@@ -556,93 +573,29 @@ class Sequencer:
         edge = self._load_edge(published)
         if edge.root != record.base_root:
             raise LogCorruptedError("the batch record was built on another tree head")
-        entries = record.entries
         update = extend(edge.edge, edge.tiles, list(record.leaf_hashes))
         new_size = update.edge.size
+        root = update.edge.root()
 
         # 4a. Bundles and tiles: immutable, idempotent.
-        writes: list[tuple[str, bytes, ObjectClass]] = []
-        pending = list(edge.bundle)
-        first = record.first - len(pending)  # index of pending[0]
-        pending.extend(e.body for e in entries)
-        for start in range(0, len(pending), TILE_WIDTH):
-            chunk = pending[start : start + TILE_WIDTH]
-            tid = TileID.bundle((first + start) // TILE_WIDTH, len(chunk))
-            writes.append((tid.path(), EntryBundle(tuple(chunk)).to_bytes(), ObjectClass.BUNDLE))
-        for tid, tile in update.tiles:
-            writes.append((tid.path(), tile.to_bytes(), ObjectClass.TILE))
+        pending = [*edge.bundle, *(e.body for e in record.entries)]
+        first = record.first - len(edge.bundle)  # index of pending[0]
+        writes = _tile_writes(pending, first, update)
 
-        # 4b. The batch's own index run.
-        root = update.edge.root()
+        # 4b and 4c. The batch's own index run and the manifest.
         runs: tuple[RunRef, ...] = ()
+        records: list[Record] = []
         if self.config.lookup_index:
-            keys = [BatchEntryKeys(e.leaf_hash, self._keys(e)) for e in entries]
-            records = batch_records(record.first, keys)
-            run = build_run(record.first, new_size, records)
-            writes.extend((path, data, ObjectClass.INDEX_RUN) for path, data in run.objects())
-            runs = (*record.runs, run.ref)
+            runs, records = self._index_writes(record, new_size, root, writes)
 
-        # 4c. The manifest: the runs the record names, then the batch's own. It depends only on
-        # the record and the new root, not on any object above being stored, so it joins the
-        # same wave: on S3 every request of a batch between the claim and the publish is issued
-        # at once, one round trip (docs/sequencing.md, "Round trips").
-        if self.config.lookup_index:
-            manifest = Manifest(self.config.origin, new_size, root, runs)
-            writes.append(
-                (manifest_path(new_size), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST)
-            )
-
-        # 4d. The checkpoint and its history object. Without witnesses the note depends only on
-        # (size, root) and the keys, so the history object joins the wave too; it is the same
-        # bytes every time with Ed25519 alone, and with an ML-DSA-44 line (randomized,
-        # timestamped) a repeat conflicts and the stored note is published, as below. Witnesses
-        # need the new tiles stored to check consistency, so with a cosigner the note is made
-        # after the wave.
-        note = b""
-        if self.config.cosigner is None:
-            stored = self._stored_history(new_size) if recovering else None
-            note = stored if stored is not None else self._signed_note(new_size, root)
-            if stored is None:
-                writes.append((history_path(new_size), note, ObjectClass.CHECKPOINT_HISTORY))
-        kept: list[str] = []
-
-        def put(item: tuple[str, bytes, ObjectClass]) -> None:
-            try:
-                self._put_immutable(item)
-            except ImmutableConflictError as err:
-                # A history object made earlier with cosignatures (a witness policy since
-                # removed) is the note to publish, as in _checkpoint_note.
-                if item[2] is not ObjectClass.CHECKPOINT_HISTORY:
-                    raise
-                kept.append(err.key)
-
-        self._run(put, writes)
-        if kept:
-            note = self.store.get(kept[0])
-        if self.config.cosigner is not None:
-            note = self._checkpoint_note(new_size, root, published)
+        # 4d. The checkpoint and its history object, in the same wave when they can be.
+        note = self._write_wave(writes, new_size, root, published, recovering=recovering)
 
         # 4e. Everything the checkpoint covers must be durable before it is published.
         self.store.flush()
-        expected = published.version
-        while True:
-            try:
-                version = self.store.put_if(CHECKPOINT, note, ObjectClass.CHECKPOINT, expected)
-                break
-            except PreconditionFailed as err:
-                self._edge = None
-                self._last = None
-                now = self._read_checkpoint()
-                if now.size >= new_size:
-                    return now  # someone completed this same batch (or more) first
-                if (now.size, now.root) == (published.size, published.root) and (
-                    now.version != expected
-                ):
-                    expected = now.version  # the same tree re-published (new cosignatures)
-                    continue
-                raise LostRaceError(
-                    f"the checkpoint moved to size {now.size} while publishing size {new_size}"
-                ) from err
+        version = self._publish(note, published, new_size)
+        if isinstance(version, _Published):
+            return version  # someone completed this same batch (or more) first
 
         last_bundle = tuple(pending[(new_size - first) // TILE_WIDTH * TILE_WIDTH :])
         if new_size % TILE_WIDTH == 0:
@@ -657,6 +610,92 @@ class Sequencer:
         done = _Published(new_size, root, version, note, runs)
         self._last = done
         return done
+
+    def _index_writes(
+        self, record: BatchRecord, new_size: int, root: bytes, writes: list[_Write]
+    ) -> tuple[tuple[RunRef, ...], list[Record]]:
+        """Steps 4b and 4c: add the batch's own index run and the signed manifest to
+        ``writes``; return the manifest's runs and the batch's index records."""
+        # 4b. The batch's own index run.
+        keys = [BatchEntryKeys(e.leaf_hash, self._keys(e)) for e in record.entries]
+        records = batch_records(record.first, keys)
+        run = build_run(record.first, new_size, records)
+        writes.extend((path, data, ObjectClass.INDEX_RUN) for path, data in run.objects())
+        runs = (*record.runs, run.ref)
+
+        # 4c. The manifest: the runs the record names, then the batch's own. It depends only on
+        # the record and the new root, not on any object above being stored, so it joins the
+        # same wave: on S3 every request of a batch between the claim and the publish is issued
+        # at once, one round trip (docs/sequencing.md, "Round trips").
+        manifest = Manifest(self.config.origin, new_size, root, runs)
+        writes.append(
+            (manifest_path(new_size), manifest.sign(self.signer), ObjectClass.INDEX_MANIFEST)
+        )
+        return runs, records
+
+    def _write_wave(
+        self,
+        writes: list[_Write],
+        new_size: int,
+        root: bytes,
+        published: _Published,
+        *,
+        recovering: bool,
+    ) -> bytes:
+        """Step 4d: store ``writes`` in one concurrent wave and return the note to publish."""
+        # 4d. The checkpoint and its history object. Without witnesses the note depends only on
+        # (size, root) and the keys, so the history object joins the wave too; it is the same
+        # bytes every time with Ed25519 alone, and with an ML-DSA-44 line (randomized,
+        # timestamped) a repeat conflicts and the stored note is published, as below. Witnesses
+        # need the new tiles stored to check consistency, so with a cosigner the note is made
+        # after the wave.
+        note = b""
+        if self.config.cosigner is None:
+            stored = self._stored_history(new_size) if recovering else None
+            note = stored if stored is not None else self._signed_note(new_size, root)
+            if stored is None:
+                writes.append((history_path(new_size), note, ObjectClass.CHECKPOINT_HISTORY))
+        kept: list[str] = []
+
+        def put(item: _Write) -> None:
+            try:
+                self._put_immutable(item)
+            except ImmutableConflictError as err:
+                # A history object made earlier with cosignatures (a witness policy since
+                # removed) is the note to publish, as in _checkpoint_note.
+                if item[2] is not ObjectClass.CHECKPOINT_HISTORY:
+                    raise
+                kept.append(err.key)
+
+        self._run(put, writes)
+        if kept:
+            note = self.store.get(kept[0])
+        if self.config.cosigner is not None:
+            note = self._checkpoint_note(new_size, root, published)
+        return note
+
+    def _publish(self, note: bytes, published: _Published, new_size: int) -> str | _Published:
+        """Step 4e: swap the checkpoint from ``published`` to ``note``. Returns its new version,
+        or the checkpoint now published when another sequencer completed this batch (or more)
+        first; raises :class:`LostRaceError` when the checkpoint moved anywhere else."""
+        expected = published.version
+        while True:
+            try:
+                return self.store.put_if(CHECKPOINT, note, ObjectClass.CHECKPOINT, expected)
+            except PreconditionFailed as err:
+                self._edge = None
+                self._last = None
+                now = self._read_checkpoint()
+                if now.size >= new_size:
+                    return now  # someone completed this same batch (or more) first
+                if (now.size, now.root) == (published.size, published.root) and (
+                    now.version != expected
+                ):
+                    expected = now.version  # the same tree re-published (new cosignatures)
+                    continue
+                raise LostRaceError(
+                    f"the checkpoint moved to size {now.size} while publishing size {new_size}"
+                ) from err
 
     def _checkpoint_note(self, size: int, root: bytes, published: _Published) -> bytes:
         """The signed (and, with a policy, cosigned) checkpoint, kept at ``checkpoints/<size>``.
@@ -718,7 +757,7 @@ class Sequencer:
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _put_immutable(self, item: tuple[str, bytes, ObjectClass]) -> None:
+    def _put_immutable(self, item: _Write) -> None:
         key, data, cls = item
         self.store.put_immutable(key, data, cls)
 

@@ -10,8 +10,10 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_SIGNING_KEY_PARAM``    name of the SSM Parameter Store SecureString holding the
                                 ``PRIVATE+KEY+...`` string (sequencer only); the operator
                                 creates it with ``aws ssm put-parameter --type SecureString``
-``STELAE_MLDSA_VKEY``           optional: the log's ML-DSA-44 verifier key (type 0x06, public);
-                                with it every checkpoint carries a second log signature
+``STELAE_MLDSA_VKEY``           optional: the log's ML-DSA-44 verifier key (type 0x06, public),
+                                or only its ``origin+keyid`` prefix (what Terraform sets: the
+                                whole key is ~1.8 KB of Lambda's 4 KB environment); with it every
+                                checkpoint carries a second log signature
 ``STELAE_MLDSA_SIGNING_KEY_PARAM`` the SecureString holding that key's ``PRIVATE+KEY+...``
                                 string (``DATA/signing-mldsa.key``); set both or neither
 ``STELAE_INDEXES``              ignored (every key kind is always indexed: docs/index.md)
@@ -145,9 +147,10 @@ class AwsConfig:
             return None
         skey = _secure_string(ssm_client, self.mldsa_key_parameter)
         signer = MLDSA44CosignatureSigner.from_skey(skey)
-        if signer.vkey != self.mldsa_vkey:
+        if (signer.name, signer.key_id) != key_ref(self.mldsa_vkey):
             raise StelaeError(
-                "the ML-DSA-44 key in Parameter Store does not match STELAE_MLDSA_VKEY"
+                f"the ML-DSA-44 key in Parameter Store, {signer.name}+{signer.key_id:08x}, "
+                "does not match STELAE_MLDSA_VKEY"
             )
         return signer
 
@@ -194,7 +197,25 @@ def _mldsa_env(env: Mapping[str, str]) -> dict[str, str]:
         raise FormatError(
             "set both STELAE_MLDSA_VKEY and STELAE_MLDSA_SIGNING_KEY_PARAM, or neither"
         )
+    if vkey:
+        try:
+            key_ref(vkey)
+        except FormatError as err:
+            raise FormatError(f"STELAE_MLDSA_VKEY: {err}") from err
     return {"mldsa_vkey": vkey, "mldsa_key_parameter": parameter}
+
+
+def key_ref(vkey: str) -> tuple[str, int]:
+    """``(name, key ID)`` of a vkey, or of its ``name+hex8`` prefix alone: the pair that names a
+    key in signature lines (https://c2sp.org/signed-note). The key ID hashes the whole public
+    key, so the prefix still tells a mixed-up key from the configured one."""
+    name, sep, hex8 = vkey.partition("+")
+    if sep and "+" not in hex8:
+        if len(hex8) != 8 or any(c not in "0123456789abcdef" for c in hex8):
+            raise FormatError(f"{vkey!r} is neither a vkey nor name+<8 lowercase hex digits>")
+        return name, int(hex8, 16)
+    verifier = parse_vkey(vkey)
+    return verifier.name, verifier.key_id
 
 
 def _secure_string(ssm_client: Any, name: str) -> str:
@@ -260,7 +281,7 @@ class WitnessSettings:
                 hint="re-apply the Terraform module: it uploads the policy and sets its digest",
             )
         policy = Policy.parse(data)
-        ours = {(v.name, v.key_id) for v in map(parse_vkey, filter(None, (vkey, mldsa_vkey)))}
+        ours = {key_ref(v) for v in (vkey, mldsa_vkey) if v}
         listed = {(log.verifier.name, log.verifier.key_id) for log in policy.logs}
         if listed and not listed & ours:  # naming either log key (Ed25519, ML-DSA-44) is enough
             # A policy for another log would make every batch fail (or, fail-open, publish

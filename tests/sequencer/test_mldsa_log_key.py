@@ -252,4 +252,30 @@ def test_the_aws_ml_dsa_key_must_be_a_matching_secure_string(moto_server: MotoEn
         plain.mldsa_signer(ssm)
     with pytest.raises(FormatError, match="both"):
         AwsConfig.from_env(aws_env(moto_server, name, **pq_env))
+    with pytest.raises(FormatError, match="STELAE_MLDSA_VKEY"):
+        AwsConfig.from_env(
+            aws_env(
+                moto_server,
+                name,
+                STELAE_MLDSA_VKEY=f"{ORIGIN}+XYZ",
+                STELAE_MLDSA_SIGNING_KEY_PARAM=f"/{name}/other",
+            )
+        )
     assert AwsConfig.from_env(aws_env(moto_server, name)).mldsa_signer(ssm) is None
+
+
+def test_the_aws_ml_dsa_vkey_may_be_its_short_name_and_key_id(moto_server: MotoEndpoint) -> None:
+    """What the Terraform module sets: ``origin+keyid``, not the 1.8 KB key, which would take
+    almost half of Lambda's 4 KB environment."""
+    name = f"pq{uuid.uuid4().hex[:10]}"
+    ssm = moto_server.client("ssm")
+    ssm.put_parameter(Name=f"/{name}/pq", Value=PQ.skey, Type="SecureString")  # type: ignore[attr-defined]
+    short = f"{ORIGIN}+{PQ.key_id:08x}"
+    param = {"STELAE_MLDSA_SIGNING_KEY_PARAM": f"/{name}/pq"}
+    cfg = AwsConfig.from_env(aws_env(moto_server, name, STELAE_MLDSA_VKEY=short, **param))
+    loaded = cfg.mldsa_signer(ssm)
+    assert loaded is not None and loaded.vkey == PQ.vkey
+    other = f"{ORIGIN}+{(PQ.key_id + 1) % 2**32:08x}"
+    wrong = AwsConfig.from_env(aws_env(moto_server, name, STELAE_MLDSA_VKEY=other, **param))
+    with pytest.raises(StelaeError, match="does not match STELAE_MLDSA_VKEY"):
+        wrong.mldsa_signer(ssm)

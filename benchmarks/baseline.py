@@ -90,64 +90,82 @@ def plain_log(bodies: Sequence[bytes], batch: int, directory: str) -> float:
     dirs = {name: os.path.join(directory, name) for name in ("entries", "checkpoints")}
     for d in dirs.values():
         os.makedirs(d)
-
-    def put(d: str, name: str, data: bytes) -> None:
-        tmp = f"{d}/.{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, f"{d}/{name}")
-
-    def fsync_dir(d: str) -> None:
-        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     for first in range(0, len(bodies), batch):
         end = min(first + batch, len(bodies))
-        for size in range(first, end):
-            h = _sha256(b"\x00" + bodies[size]).digest()
-            levels[0].append(h)
-            carry, height = size, 0
-            while carry & 1:
-                h = _sha256(b"\x01" + stack.pop() + h).digest()
-                carry >>= 1
-                height += 1
-                if height % 8 == 0:  # a full tile's root: a hash of the next tile level
-                    if len(levels) == height // 8:
-                        levels.append([])
-                    levels[height // 8].append(h)
-            stack.append(h)
+        _hash_entries(bodies, first, end, stack, levels)
         touched = {directory, dirs["entries"], dirs["checkpoints"]}
         for b in range(first // 256, (end - 1) // 256 + 1):
             chunk = bodies[b * 256 : min((b + 1) * 256, end)]
             data = b"".join(len(e).to_bytes(2, "big") + e for e in chunk)
-            put(dirs["entries"], f"{b}.{len(chunk)}", data)
-        for level, hashes in enumerate(levels):
-            before, after = first >> (8 * level), end >> (8 * level)
-            if after == before:
-                continue
-            d = os.path.join(directory, str(level))
-            if d not in touched:
-                os.makedirs(d, exist_ok=True)
-                touched.add(d)
-            for t in range(before // 256, (after - 1) // 256 + 1):
-                tile = hashes[t * 256 : min((t + 1) * 256, after)]
-                put(d, f"{t}.{len(tile)}", b"".join(tile))
+            _put(dirs["entries"], f"{b}.{len(chunk)}", data)
+        touched |= _put_tiles(directory, levels, first, end)
         root = stack[-1]
         for h in reversed(stack[:-1]):
             root = _sha256(b"\x01" + h + root).digest()
         note = b"origin\n%d\n%s\n\n- origin %s\n" % (end, root.hex().encode(), b"x" * 96)
-        put(dirs["checkpoints"], str(end), note)
-        put(directory, "checkpoint", note)
+        _put(dirs["checkpoints"], str(end), note)
+        _put(directory, "checkpoint", note)
         for d in sorted(touched):
-            fsync_dir(d)
+            _fsync_dir(d)
     return time.perf_counter() - start
+
+
+def _hash_entries(
+    bodies: Sequence[bytes], first: int, end: int, stack: list[bytes], levels: list[list[bytes]]
+) -> None:
+    """Add entries ``[first, end)`` to the compact range ``stack``, and each leaf hash and each
+    full tile's root to the tile level (``levels``) that stores it."""
+    for size in range(first, end):
+        h = _sha256(b"\x00" + bodies[size]).digest()
+        levels[0].append(h)
+        carry, height = size, 0
+        while carry & 1:
+            h = _sha256(b"\x01" + stack.pop() + h).digest()
+            carry >>= 1
+            height += 1
+            if height % 8 == 0:  # a full tile's root: a hash of the next tile level
+                if len(levels) == height // 8:
+                    levels.append([])
+                levels[height // 8].append(h)
+        stack.append(h)
+
+
+def _put_tiles(directory: str, levels: list[list[bytes]], first: int, end: int) -> set[str]:
+    """Write every hash tile that gained a hash from entries ``[first, end)``, whole; return
+    the level directories written to."""
+    touched: set[str] = set()
+    for level, hashes in enumerate(levels):
+        before, after = first >> (8 * level), end >> (8 * level)
+        if after == before:
+            continue
+        d = os.path.join(directory, str(level))
+        if d not in touched:
+            os.makedirs(d, exist_ok=True)
+            touched.add(d)
+        for t in range(before // 256, (after - 1) // 256 + 1):
+            tile = hashes[t * 256 : min((t + 1) * 256, after)]
+            _put(d, f"{t}.{len(tile)}", b"".join(tile))
+    return touched
+
+
+def _put(d: str, name: str, data: bytes) -> None:
+    """Write ``d/name`` durably: a temporary file, fsynced, renamed into place."""
+    tmp = f"{d}/.{name}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, f"{d}/{name}")
+
+
+def _fsync_dir(d: str) -> None:
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)

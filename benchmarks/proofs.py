@@ -114,15 +114,7 @@ def _one_size(size: int, samples: int, passes: int, repeat: int, hashes: int) ->
 
     # Proofs and the roots they imply, from a warm cache (generation is timed on it below).
     reader = TileReader(CachingFetcher(SyntheticTiles(), max_items=1 << 20))
-    inc: list[tuple[int, bytes, list[bytes], bytes]] = []
-    for i in indices:
-        proof = reader.inclusion_proof(i, size)
-        leaf = reader.leaf_hash(i, size)
-        inc.append((i, leaf, proof, root_from_inclusion_proof(i, size, leaf, proof)))
-    con: list[tuple[int, list[bytes], bytes, bytes]] = []
-    for m in old_sizes:
-        proof = reader.consistency_proof(m, size)
-        con.append((m, proof, *consistency_roots(m, size, proof, reader.root(m))))
+    inc, con = _proofs(reader, size, indices, old_sizes)
 
     # Teeth: a verifier that did no work would accept a corrupted proof.
     i, leaf, proof, root = inc[0]
@@ -164,6 +156,29 @@ def _one_size(size: int, samples: int, passes: int, repeat: int, hashes: int) ->
             "generate": _per_proof_cost(gen_con, samples, max(1, passes // 20), repeat, hashes),
         },
     }
+
+
+#: An inclusion proof to verify: (index, leaf hash, proof, the root it implies).
+_Inclusion = tuple[int, bytes, list[bytes], bytes]
+#: A consistency proof to verify: (old size, proof, old root, new root).
+_Consistency = tuple[int, list[bytes], bytes, bytes]
+
+
+def _proofs(
+    reader: TileReader, size: int, indices: list[int], old_sizes: list[int]
+) -> tuple[list[_Inclusion], list[_Consistency]]:
+    """Inclusion proofs of ``indices`` and consistency proofs from ``old_sizes``, each with the
+    leaf or old root it starts from and the roots it implies."""
+    inc: list[_Inclusion] = []
+    for i in indices:
+        proof = reader.inclusion_proof(i, size)
+        leaf = reader.leaf_hash(i, size)
+        inc.append((i, leaf, proof, root_from_inclusion_proof(i, size, leaf, proof)))
+    con: list[_Consistency] = []
+    for m in old_sizes:
+        proof = reader.consistency_proof(m, size)
+        con.append((m, proof, *consistency_roots(m, size, proof, reader.root(m))))
+    return inc, con
 
 
 def _must_fail(verify: Callable[[], None]) -> None:

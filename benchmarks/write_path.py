@@ -82,11 +82,8 @@ def sequencer(log: LocalLog, *, lookup_index: bool) -> Sequencer:
     return Sequencer(log.store, log.signer, config)
 
 
-def run(quick: bool) -> dict[str, Any]:
-    count = QUICK_COUNT if quick else COUNT
-    batch = QUICK_BATCH if quick else BATCH
-    rounds = QUICK_ROUNDS if quick else ROUNDS
-    bodies = signed_requests(count, "write path")
+def baseline_stage(count: int) -> Callable[[], int]:
+    """``count`` ECDSA P-256 verifications of one prehashed signature: the baseline."""
     key = signing.generate_key("ecdsa-p256")
     digest = signing.digest(key, b"baseline")[1]
     signature = signing.sign_digest(key, digest)
@@ -98,64 +95,107 @@ def run(quick: bool) -> dict[str, Any]:
             public.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
         return count
 
-    def kinds_stage() -> int:
+    return baseline
+
+
+def kinds_stage(bodies: Sequence[bytes]) -> Callable[[], int]:
+    """Parse every upload and read what the service reads from its entry."""
+
+    def stage() -> int:
         for raw in bodies:
             e = kinds.from_v2_request(kinds.load_json(raw))
             _ = (e.body, e.leaf_hash, e.uuid, e.artifact_digests, e.key_fingerprints)
             _ = e.identities
-        return count
+        return len(bodies)
 
+    return stage
+
+
+def integrated(local: LocalLog, entries: Sequence[kinds.Entry], batch: int) -> dict[bytes, Receipt]:
+    """Integrate ``entries`` into ``local`` (bare log) and return each one's receipt, by leaf
+    hash: each carries its batch's checkpoint and record, what the service proves from."""
+    seq = sequencer(local, lookup_index=False)
+    seq.published()
+    receipts: dict[bytes, Receipt] = {}
+    for start in range(0, len(entries), batch):
+        receipts.update(
+            seq.integrate([pending(e) for e in entries[start : start + batch]]).receipts
+        )
+    seq.close()
+    return receipts
+
+
+def service_stage(
+    local: LocalLog, receipts: dict[bytes, Receipt], bodies: Sequence[bytes], statuses: set[int]
+) -> Callable[[], int]:
+    """Every upload through the whole write service; each status is added to ``statuses``."""
+    service = write_service(_Instant(receipts), local.store, local.config.vkey)
+    events = [
+        Request("POST", PATH, {"content-type": "application/json"}, {}, raw).to_apigw_v2()
+        for raw in bodies
+    ]
+
+    def stage() -> int:
+        for event in events:
+            statuses.add(int(handle_event(service, event)["statusCode"]))
+        return len(events)
+
+    return stage
+
+
+def sequencer_stage(
+    directory: Path, entries: Sequence[kinds.Entry], batch: int, *, lookup_index: bool
+) -> Callable[[], int]:
+    """Integrate ``entries`` into a new log in ``directory`` each call (``log-<n>``, or
+    ``index-<n>`` with the lookup index), merging between batches."""
+    logs = iter(range(10**6))
+    prefix = "index" if lookup_index else "log"
+
+    def stage() -> int:
+        target, _ = init_log(directory / f"{prefix}-{next(logs)}", ORIGIN)
+        s = sequencer(target, lookup_index=lookup_index)
+        s.published()
+        for start in range(0, len(entries), batch):
+            s.integrate([pending(e) for e in entries[start : start + batch]])
+            s.merge()
+        s.close()
+        return len(entries)
+
+    return stage
+
+
+def best_of(
+    rounds: int, baseline: Callable[[], int], stages: dict[str, Callable[[], int]]
+) -> dict[str, float]:
+    """Each stage's and the baseline's best CPU per item over ``rounds``, the baseline measured
+    again after every stage, so that a burst of load hits both."""
+    best = {name: float("inf") for name in ["baseline", *stages]}
+    for _ in range(rounds):
+        for name, fn in [("baseline", baseline), *stages.items()]:
+            best[name] = min(best[name], cpu_per_item(fn))
+            if name != "baseline":
+                best["baseline"] = min(best["baseline"], cpu_per_item(baseline))
+    return best
+
+
+def run(quick: bool) -> dict[str, Any]:
+    count = QUICK_COUNT if quick else COUNT
+    batch = QUICK_BATCH if quick else BATCH
+    rounds = QUICK_ROUNDS if quick else ROUNDS
+    bodies = signed_requests(count, "write path")
+    baseline = baseline_stage(count)
     entries = [kinds.from_v2_request(kinds.load_json(raw)) for raw in bodies]
+    statuses: set[int] = set()
     with tempfile.TemporaryDirectory(prefix="stelae-write-path-") as tmp:
         local, _ = init_log(Path(tmp) / "served", ORIGIN)
-        seq = sequencer(local, lookup_index=False)
-        seq.published()
-        # Each receipt carries its batch's checkpoint and record: the service proves from those.
-        receipts: dict[bytes, Receipt] = {}
-        for start in range(0, count, batch):
-            receipts.update(
-                seq.integrate([pending(e) for e in entries[start : start + batch]]).receipts
-            )
-        seq.close()
-        service = write_service(_Instant(receipts), local.store, local.config.vkey)
-        events = [
-            Request("POST", PATH, {"content-type": "application/json"}, {}, raw).to_apigw_v2()
-            for raw in bodies
-        ]
-        statuses: set[int] = set()
-
-        def service_stage() -> int:
-            for event in events:
-                statuses.add(int(handle_event(service, event)["statusCode"]))
-            return count
-
-        logs = iter(range(10**6))
-
-        def sequencer_stage(lookup_index: bool) -> Callable[[], int]:
-            def stage() -> int:
-                target, _ = init_log(Path(tmp) / f"log{next(logs)}", ORIGIN)
-                s = sequencer(target, lookup_index=lookup_index)
-                s.published()
-                for start in range(0, count, batch):
-                    s.integrate([pending(e) for e in entries[start : start + batch]])
-                    s.merge()
-                s.close()
-                return count
-
-            return stage
-
+        receipts = integrated(local, entries, batch)
         stages: dict[str, Callable[[], int]] = {
-            "kinds": kinds_stage,
-            "service": service_stage,
-            "sequencer, bare log": sequencer_stage(False),
-            "sequencer, every index": sequencer_stage(True),
+            "kinds": kinds_stage(bodies),
+            "service": service_stage(local, receipts, bodies, statuses),
+            "sequencer, bare log": sequencer_stage(Path(tmp), entries, batch, lookup_index=False),
+            "sequencer, every index": sequencer_stage(Path(tmp), entries, batch, lookup_index=True),
         }
-        best = {name: float("inf") for name in ["baseline", *stages]}
-        for _ in range(rounds):
-            for name, fn in [("baseline", baseline), *stages.items()]:
-                best[name] = min(best[name], cpu_per_item(fn))
-                if name != "baseline":
-                    best["baseline"] = min(best["baseline"], cpu_per_item(baseline))
+        best = best_of(rounds, baseline, stages)
     assert statuses == {201}, statuses
     base = best["baseline"]
     return {

@@ -10,6 +10,7 @@ provider's ~25 s waits each. The sequencer's environment is checked in the plan 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -120,13 +121,38 @@ def applied(
     logs = log_list((vkey, 86400))
     deployment = Applied(_root(tmp, moto_server, name, policy, logs), env, name, policy, logs)
     terraform_init(deployment.root, env)
-    deployment.run("plan", "-input=false", "-out=plan.bin")
+    # One plan, saved and applied: the tests read it too (its configuration section is the whole
+    # module's, its changes the targeted resources').
     targets = [f"-target=module.stelae.{t}" for t in TARGETS]
-    deployment.run("apply", "-auto-approve", "-input=false", *targets)
+    deployment.run("plan", "-input=false", "-out=plan.bin", *targets)
     try:
+        deployment.run("apply", "-input=false", "plan.bin")
         yield deployment
     finally:
-        deployment.run("destroy", "-auto-approve", "-input=false", "-refresh=false")
+        _remove(moto_server, name)
+
+
+def _remove(moto: MotoEndpoint, name: str) -> None:
+    """Leave nothing behind in the shared moto server. With boto3 rather than `terraform
+    destroy`, which under a loaded machine took longer than everything else here; the full
+    stack's destroy is tested by tests/e2e/test_terraform.py."""
+    s3, lam, iam = (moto.client(s) for s in ("s3", "lambda", "iam"))
+    apigw, logs = moto.client("apigatewayv2"), moto.client("logs")
+    for bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]:  # type: ignore[attr-defined]
+        if bucket.startswith(f"{name}-tlog-"):
+            for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):  # type: ignore[attr-defined]
+                s3.delete_object(Bucket=bucket, Key=obj["Key"])  # type: ignore[attr-defined]
+            s3.delete_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):  # absent when the apply failed before creating it
+        lam.delete_function(FunctionName=f"{name}-witness")  # type: ignore[attr-defined]
+    for api in apigw.get_apis()["Items"]:  # type: ignore[attr-defined]
+        if api["Name"] == f"{name}-witness":
+            apigw.delete_api(ApiId=api["ApiId"])  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        iam.delete_role_policy(RoleName=f"{name}-witness", PolicyName="stelae-witness")  # type: ignore[attr-defined]
+        iam.delete_role(RoleName=f"{name}-witness")  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        logs.delete_log_group(logGroupName=f"/aws/lambda/{name}-witness")  # type: ignore[attr-defined]
 
 
 def test_witness_variables_are_typed_and_described() -> None:

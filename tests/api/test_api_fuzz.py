@@ -113,37 +113,7 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
     obj: Any = copy.deepcopy(base)
     spliced: str | None = None  # raw JSON text replacing a marker string after serialization
     for _ in range(draw(st.integers(1, 3))):
-        where = draw(st.sampled_from(_paths(obj)))
-        kind = draw(
-            st.sampled_from(["delete", "type", "number", "nest", "long", "unicode", "add", "noop"])
-        )
-        if kind == "delete":
-            obj = _delete(obj, where)
-        elif kind == "type":
-            obj = _replace(obj, where, draw(json_values))
-        elif kind == "number" and spliced is None:
-            spliced = draw(st.sampled_from(HUGE_NUMBERS))
-            obj = _replace(obj, where, "\x00SPLICE\x00")
-        elif kind == "nest":
-            depth = draw(st.sampled_from([2, 50, 1000, 100_000]))
-            value: Any = _get(obj, where)
-            for _ in range(min(depth, 500)):  # deeper nesting is spliced as text below
-                value = [value] if draw(st.booleans()) else {"a": value}
-            obj = _replace(obj, where, value)
-            if depth > 500 and spliced is None:
-                spliced = "[" * depth + "1" + "]" * depth
-                obj = _replace(obj, where, "\x00SPLICE\x00")
-        elif kind == "long":
-            obj = _replace(
-                obj,
-                where,
-                draw(st.sampled_from(["A", "é", "\U0001f600", "/"]))
-                * draw(st.sampled_from([300, 70_000, 300_000])),
-            )
-        elif kind == "unicode":
-            obj = _replace(obj, where, draw(st.text(min_size=1, max_size=30)))
-        elif kind == "add" and isinstance(_get(obj, where), dict):
-            obj = _replace(obj, (*where, draw(st.text(max_size=10))), draw(json_values))
+        obj, spliced = _mutate_once(draw, obj, spliced)
     raw = json.dumps(obj, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
     if spliced is not None:
         raw = raw.replace(b'"\\u0000SPLICE\\u0000"', spliced.encode()).replace(
@@ -154,6 +124,47 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
             at = draw(st.integers(0, len(raw) - 1))
             raw = raw[:at] + bytes([raw[at] ^ draw(st.integers(1, 255))]) + raw[at + 1 :]
     return path, raw
+
+
+def _mutate_once(draw: st.DrawFn, obj: Any, spliced: str | None) -> tuple[Any, str | None]:
+    """One mutation of ``obj`` at a drawn place; returns the new value and the raw JSON text
+    to splice in for its marker string (at most one splice per request)."""
+    where = draw(st.sampled_from(_paths(obj)))
+    kind = draw(
+        st.sampled_from(["delete", "type", "number", "nest", "long", "unicode", "add", "noop"])
+    )
+    if kind == "delete":
+        return _delete(obj, where), spliced
+    if kind == "type":
+        return _replace(obj, where, draw(json_values)), spliced
+    if kind == "number" and spliced is None:
+        spliced = draw(st.sampled_from(HUGE_NUMBERS))
+        return _replace(obj, where, "\x00SPLICE\x00"), spliced
+    if kind == "nest":
+        return _nest(draw, obj, where, spliced)
+    if kind == "long":
+        text = draw(st.sampled_from(["A", "é", "\U0001f600", "/"]))
+        return _replace(obj, where, text * draw(st.sampled_from([300, 70_000, 300_000]))), spliced
+    if kind == "unicode":
+        return _replace(obj, where, draw(st.text(min_size=1, max_size=30))), spliced
+    if kind == "add" and isinstance(_get(obj, where), dict):
+        return _replace(obj, (*where, draw(st.text(max_size=10))), draw(json_values)), spliced
+    return obj, spliced
+
+
+def _nest(
+    draw: st.DrawFn, obj: Any, where: tuple[Any, ...], spliced: str | None
+) -> tuple[Any, str | None]:
+    """Wrap the value at ``where`` in arrays and objects, up to 100,000 deep."""
+    depth = draw(st.sampled_from([2, 50, 1000, 100_000]))
+    value: Any = _get(obj, where)
+    for _ in range(min(depth, 500)):  # deeper nesting is spliced as text below
+        value = [value] if draw(st.booleans()) else {"a": value}
+    obj = _replace(obj, where, value)
+    if depth > 500 and spliced is None:
+        spliced = "[" * depth + "1" + "]" * depth
+        obj = _replace(obj, where, "\x00SPLICE\x00")
+    return obj, spliced
 
 
 def _get(obj: Any, path: tuple[Any, ...]) -> Any:

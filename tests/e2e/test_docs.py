@@ -146,31 +146,46 @@ def check_link(source: str, target: str) -> str | None:
 
 
 def offences(path: str, text: str) -> list[str]:
+    """Every problem in ``text`` (the file ``path``), each prefixed with its file and line."""
     found: list[str] = []
-    is_md = path.endswith(".md")
     for lineno, line in enumerate(text.splitlines(), start=1):
-        where = f"{path}:{lineno}"
-        for m in _OUTSIDE.finditer(line):
-            found.append(f"{where}: cites {m.group(0)}, which is not in the repository")
-        for m in _WORK.finditer(line):
-            found.append(f"{where}: cites {m.group(0)}, a path outside the repository")
-        for m in _ISSUE.finditer(line):
-            found.append(f"{where}: cites {m.group(0)!r}; cite docs/ or a public URL instead")
-        for m in _DOCS_MENTION.finditer(line):
-            if not exists(m.group(0)) and not in_other_repository(line, m.start()):
-                found.append(f"{where}: mentions {m.group(0)}, which does not exist")
-        if is_md:
-            for m in _MD_LINK.finditer(line):
-                problem = check_link(path, m.group(1))
-                if problem:
-                    found.append(f"{where}: {problem}")
-        for m in _BACKTICKED.finditer(line):
-            ref = m.group(1)
-            if ref.split("/", 1)[0] not in top_level_dirs() or in_other_repository(line, m.start()):
-                continue
-            if not exists(ref):
-                found.append(f"{where}: `{ref}` does not exist in the repository")
+        found.extend(f"{path}:{lineno}: {problem}" for problem in line_problems(path, line))
     return found
+
+
+def line_problems(path: str, line: str) -> list[str]:
+    """What is wrong with one line of ``path``: citations of what a clone does not have,
+    mentions of files that do not exist, broken Markdown links."""
+    problems = [
+        f"cites {m.group(0)}, which is not in the repository" for m in _OUTSIDE.finditer(line)
+    ]
+    problems += [f"cites {m.group(0)}, a path outside the repository" for m in _WORK.finditer(line)]
+    problems += [
+        f"cites {m.group(0)!r}; cite docs/ or a public URL instead" for m in _ISSUE.finditer(line)
+    ]
+    problems += [
+        f"mentions {m.group(0)}, which does not exist"
+        for m in _DOCS_MENTION.finditer(line)
+        if not exists(m.group(0)) and not in_other_repository(line, m.start())
+    ]
+    if path.endswith(".md"):
+        links = (check_link(path, m.group(1)) for m in _MD_LINK.finditer(line))
+        problems += [problem for problem in links if problem]
+    problems += [f"`{ref}` does not exist in the repository" for ref in missing_backticked(line)]
+    return problems
+
+
+def missing_backticked(line: str) -> list[str]:
+    """The `backticked` repository paths in ``line`` that do not exist (paths in another
+    repository's context excepted)."""
+    missing: list[str] = []
+    for m in _BACKTICKED.finditer(line):
+        ref = m.group(1)
+        if ref.split("/", 1)[0] not in top_level_dirs() or in_other_repository(line, m.start()):
+            continue
+        if not exists(ref):
+            missing.append(ref)
+    return missing
 
 
 def all_offences() -> list[str]:

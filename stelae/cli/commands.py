@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import click
 
-from stelae.cli import fsck, index, keys, monitor, read, search, serve, upload, verify, witness
+from stelae.cli import (
+    fsck,
+    gc,
+    index,
+    keys,
+    monitor,
+    read,
+    search,
+    serve,
+    upload,
+    verify,
+    witness,
+)
 
 ALL: list[click.Command] = [
     serve.init,
@@ -19,6 +31,7 @@ ALL: list[click.Command] = [
     read.logproof,
     monitor.monitor,
     fsck.fsck_command,
+    gc.gc_command,
     index.index,
     witness.witness,
 ]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from stelae.errors import StelaeError
 from stelae.sequencer.store import PartialDeleter
-from stelae.tiles.gc import PartialLedger
+from stelae.tiles.gc import PartialLedger, obsolete_at
 
 log = logging.getLogger("stelae.gc")
 
@@ -121,3 +121,35 @@ class Collector:
                 if self._stopping:
                     return
             self.run_pending()
+
+
+def collect_all(
+    deleter: PartialDeleter,
+    size: int,
+    *,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> int:
+    """Delete every partial tile and bundle of every tile that is full at ``size`` (``stelae gc``).
+
+    For a log whose partials were never collected (grown before garbage collection existed, or
+    with it off) or that a sequencer left behind (killed before their grace period ended, or
+    beyond its bounded catch-up). Knowing nothing of which widths were written, it deletes all
+    255 of each full position: 510 keys per 256 entries at level 0, one S3 request per 1,000.
+    The caller must have waited a grace period since ``size`` was published. Raises StoreError
+    if a deletion fails; running it again is safe. ``progress(done, total)`` counts keys.
+    """
+    total = sum(1 for _ in obsolete_at(size)) if size else 0
+    done = 0
+    chunk: list[str] = []
+    for tid in obsolete_at(size):
+        chunk.append(tid.path())
+        if len(chunk) == CHUNK:
+            deleter.delete_partials(chunk)
+            done += len(chunk)
+            progress(done, total)
+            chunk = []
+    if chunk:
+        deleter.delete_partials(chunk)
+        done += len(chunk)
+        progress(done, total)
+    return done

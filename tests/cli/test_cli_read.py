@@ -7,9 +7,7 @@ import base64
 import hashlib
 import http.server
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +31,10 @@ from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.paths import manifest_path
 from stelae.tiles.proof import verify_consistency, verify_inclusion
 from tests.support import certificates
+from tests.support.cli import run_stelae
 
 ORIGIN = "cli.example.test/log"
 SIGNER = Ed25519NoteSigner.generate(ORIGIN)
-REPO = Path(__file__).resolve().parents[2]
 
 # --- fixtures shared with test_cli_monitor ------------------------------------------------------
 
@@ -134,21 +132,12 @@ class Stelae:
 
     def __call__(self, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {
-            **os.environ,
             "STELAE_STATE_DIR": str(self.state),
             "STELAE_LOG_URL": url or self.url,
             "STELAE_VKEY": f"@{self.vkey_file}",
             "XDG_STATE_HOME": str(self.state / "xdg-unused"),
-            "PYTHONPATH": str(REPO),
         }
-        return subprocess.run(
-            [sys.executable, "-m", "stelae", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_stelae(*args, env=env)
 
     def json(self, *args: str, url: str | None = None) -> Any:
         proc = self(*args, "--json", url=url)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,17 +11,11 @@ from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.s3 import S3Store
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from tests.conftest import MotoEndpoint
+from tests.support.cli import run_stelae
 
 
 def _stelae(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stelae", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_stelae(*args, env=env, timeout=120)
 
 
 def test_loginfo_get_and_monitor_read_s3(moto_server: MotoEndpoint, tmp_path: Path) -> None:
@@ -35,7 +27,6 @@ def test_loginfo_get_and_monitor_read_s3(moto_server: MotoEndpoint, tmp_path: Pa
     seq = Sequencer(store, signer, SequencerConfig(origin))
     seq.integrate([PendingEntry(f'{{"n":{i}}}'.encode()) for i in range(300)])
     env = {
-        **os.environ,
         "AWS_ENDPOINT_URL": moto_server.url,
         "STELAE_LOG_URL": f"s3://{bucket}/logs/one",
         "STELAE_VKEY": signer.vkey,
@@ -90,7 +81,6 @@ def test_index_rebuild_and_search_on_s3(moto_server: MotoEndpoint, tmp_path: Pat
     key_file = tmp_path / "signing.key"
     key_file.write_text(signer.skey)
     env = {
-        **os.environ,
         "AWS_ENDPOINT_URL": moto_server.url,
         "AWS_DEFAULT_REGION": "us-east-1",
         "STELAE_LOG_URL": f"s3://{bucket}/log",

@@ -5,10 +5,8 @@ Each damage must be reported by exactly the damaged object's path, and nothing e
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ from stelae.tiles.checkpoint import Checkpoint, sign_checkpoint
 from stelae.tiles.errors import NotFoundError
 from stelae.tiles.fsck import fsck as check
 from stelae.tiles.notekeys import Ed25519NoteSigner
-from tests.cli.test_cli_read import REPO, SIGNER, Log, Served, flip
+from tests.cli.test_cli_read import SIGNER, Log, Served, flip
+from tests.support.cli import run_stelae
 
 SIZE = 600  # bundles 000 and 001 full, 002.p/88; tile 1/000.p/2; batches of 100
 
@@ -49,19 +48,8 @@ def log_dir(pristine: Path, tmp_path: Path) -> Path:
 def fsck(tmp: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
     vkey = tmp / "vkey.txt"
     vkey.write_text(SIGNER.vkey + "\n")
-    env = {
-        **os.environ,
-        "STELAE_STATE_DIR": str(tmp / "state"),
-        "PYTHONPATH": str(REPO),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stelae", "fsck", "--log-url", url, "--vkey", f"@{vkey}", *extra],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"STELAE_STATE_DIR": str(tmp / "state")}
+    return run_stelae("fsck", "--log-url", url, "--vkey", f"@{vkey}", *extra, env=env)
 
 
 def report(tmp: Path, url: str) -> tuple[int, dict[str, Any]]:

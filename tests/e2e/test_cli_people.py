@@ -17,7 +17,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,29 +25,16 @@ import pytest
 
 from stelae.tiles.notekeys import parse_vkey
 from stelae.tiles.timestamp import v1_log_id
+from tests.support.cli import read_stderr_until, run_stelae, spawn_stelae
 
-REPO = Path(__file__).resolve().parents[2]
+SERVING = re.compile(r"serving \S+ on (http://\S+)")
 VKEY_LINE = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*\n")
 
 
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stelae", *args],
-        cwd=cwd,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("STELAE_")},
-            "PYTHONPATH": str(REPO),
-            "STELAE_STATE_DIR": str(cwd / "state"),
-            **(env or {}),
-        },
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_stelae(*args, cwd=cwd, env={"STELAE_STATE_DIR": str(cwd / "state"), **(env or {})})
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -86,23 +72,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     again = ok(run("init", "--data", "log", "--origin", "people.test/log", cwd=d))
     assert again.stdout == init.stdout and "existing" in again.stderr
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stelae", "serve", "--data", "log", "--listen", "127.0.0.1:0"],
-        cwd=d,
-        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    serve = ("serve", "--data", "log", "--listen", "127.0.0.1:0")
+    proc = spawn_stelae(*serve, cwd=d, stdout=subprocess.PIPE)
     try:
-        assert proc.stderr is not None
-        url = None
-        for line in proc.stderr:
-            if m := re.search(r"serving \S+ on (http://\S+)", line):
-                url = m.group(1)
-                break
-        assert url is not None, "stelae serve did not start"
+        lines = read_stderr_until(proc, lambda line: SERVING.search(line) is not None)
+        url = SERVING.findall(lines[-1])[0]
         env = {"STELAE_SERVER": url, "STELAE_LOG_URL": url, "STELAE_VKEY": "@vkey.txt"}
 
         (d / "app.txt").write_text("hello, log\n")
@@ -289,30 +263,12 @@ def test_a_busy_listen_address_is_named(world: World) -> None:
 
 def test_monitor_sigterm_stops_like_ctrl_c(world: World) -> None:
     state = world.dir / "monitor-state"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stelae", "monitor", "--interval", "60", "--json"],
-        cwd=world.dir,
-        env={
-            **os.environ,
-            **world.env,
-            "PYTHONPATH": str(REPO),
-            "PYTHONUNBUFFERED": "1",
-            "STELAE_STATE_DIR": str(state),
-        },
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    monitor = ("monitor", "--interval", "60", "--json")
+    env = {**world.env, "STELAE_STATE_DIR": str(state)}
+    proc = spawn_stelae(*monitor, cwd=world.dir, env=env, stdout=subprocess.PIPE)
     try:
-        assert proc.stderr is not None
-        seen = []
-        for line in proc.stderr:  # wait for the first round's report: the state is saved
-            seen.append(line)
-            if "audited entries" in line or "no new entries" in line:
-                break
-        else:
-            pytest.fail(f"monitor ended before its first round: {''.join(seen)}")
+        # Wait for the first round's report: then the state is saved.
+        read_stderr_until(proc, lambda line: "audited entries" in line or "no new entries" in line)
         proc.send_signal(signal.SIGTERM)
         _, rest = proc.communicate(timeout=30)
     finally:

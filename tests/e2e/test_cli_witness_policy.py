@@ -4,9 +4,7 @@ missing (https://c2sp.org/tlog-policy)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +16,10 @@ from stelae.tiles.hashing import leaf_hash
 from stelae.tiles.note import Note, sign_note
 from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner
 from stelae.tiles.proofbundle import ProofBundle
+from tests.support.cli import run_stelae
 from tests.support.merkle_reference import mth, path
 from tests.support.tlog import MemoryLog
 
-REPO = Path(__file__).resolve().parents[2]
 LOG = Ed25519NoteSigner("policy.example.test/log", bytes([21]) * 32)
 W = [
     Ed25519CosignatureSigner(f"w{i}.example.test", bytes([30 + i]) * 32, lambda: 1_700_000_000)
@@ -66,20 +64,10 @@ class Setup:
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {
-            **os.environ,
             "STELAE_STATE_DIR": str(self.tmp / "state"),
             "STELAE_VKEY": f"@{self.tmp / 'vkey'}",
-            "PYTHONPATH": str(REPO),
         }
-        env.pop("STELAE_WITNESS_POLICY", None)
-        return subprocess.run(
-            [sys.executable, "-m", "stelae", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_stelae(*args, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,8 @@ import base64
 import contextlib
 import http.server
 import json
-import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,30 +24,17 @@ from stelae.client import signing
 from stelae.tiles.notekeys import Ed25519NoteSigner, rekor_v2_log_id
 from stelae.tiles.proofbundle import ProofBundle
 from tests.support import certificates
+from tests.support.cli import read_stderr_until, run_stelae, spawn_stelae
 
-REPO = Path(__file__).resolve().parents[2]
+SERVING = re.compile(r"serving \S+ on (http://\S+)")
 DEAD_URL = "http://127.0.0.1:9"  # discard port: nothing listens; any fetch fails fast
 
 
 def stelae(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stelae", *args],
-        cwd=cwd,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "STELAE_STATE_DIR": str(cwd / "state"),
-            "STELAE_LOG_URL": "",
-            "STELAE_SERVER": "",
-            **(env or {}),
-        },
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    env = {"STELAE_STATE_DIR": str(cwd / "state"), **(env or {})}
+    return run_stelae(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -85,29 +70,10 @@ class Server:
         if config:
             path = data / "config.json"
             path.write_text(json.dumps({**json.loads(path.read_text()), **config}))
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stelae",
-                "serve",
-                "--data",
-                str(data),
-                "--listen",
-                "127.0.0.1:0",
-                *args,
-            ],
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        self.proc = spawn_stelae("serve", "--data", str(data), "--listen", "127.0.0.1:0", *args)
+        lines = read_stderr_until(self.proc, lambda line: SERVING.search(line) is not None)
+        self.url: str = SERVING.findall(lines[-1])[0]
         assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            if m := re.search(r"serving \S+ on (http://\S+)", line):
-                self.url = m.group(1)
-                break
-        else:
-            raise AssertionError(f"stelae serve exited {self.proc.wait()} without serving")
         # Keep draining stderr so a chatty server never blocks on a full pipe.
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()
 

@@ -4,7 +4,7 @@ On S3 a sequencer is bound by round trips, not CPU: every request costs tens of 
 however small the object, and only requests issued together overlap. This benchmark runs the
 real :class:`~stelae.sequencer.engine.Sequencer` (the AWS configuration: ``parallel_writes=16``,
 the lookup index on, merges on a background thread so that integration never waits for them)
-over :class:`LatencyStore`: the in-memory store with a sleep per request — GET (and HEAD) 25 ms,
+over :class:`LatencyStore`: the in-memory store with a sleep per request — GET 25 ms,
 PUT 50 ms by default, typical first-byte latencies of S3 Standard in-region for small objects.
 Sleeps release the GIL, so requests issued in parallel overlap as they would on S3.
 
@@ -59,7 +59,7 @@ MERGER_THREAD = "stelae-merger"
 class Request:
     """One request as the store saw it."""
 
-    method: str  # GET, HEAD or PUT
+    method: str  # GET or PUT
     key: str
     start: float
     end: float
@@ -109,14 +109,6 @@ class LatencyStore:
         finally:
             self._record("GET", key, start, self.get_seconds)
 
-    def exists(self, key: str) -> bool:
-        start = time.perf_counter()
-        time.sleep(self.get_seconds)
-        try:
-            return self.inner.exists(key)
-        finally:
-            self._record("HEAD", key, start, self.get_seconds)
-
     def put_immutable(self, key: str, data: bytes, cls: ObjectClass) -> None:
         start = time.perf_counter()
         time.sleep(self.put_seconds)
@@ -132,17 +124,6 @@ class LatencyStore:
             return self.inner.put_if(key, data, cls, expected_version)
         finally:
             self._record("PUT", key, start, self.put_seconds)
-
-    def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
-        start = time.perf_counter()
-        time.sleep(self.put_seconds)
-        try:
-            self.inner.put(key, data, cls)
-        finally:
-            self._record("PUT", key, start, self.put_seconds)
-
-    def may_hold_debris(self, key: str) -> bool:
-        return False
 
     def flush(self) -> None:
         """S3 writes are durable on return: nothing to flush, no request."""

@@ -36,7 +36,7 @@ from stelae.sequencer.store import (
     check_partial_keys,
     check_write,
 )
-from stelae.tiles.paths import UNSYNCED_MARKERS, ObjectClass, object_class_for_key, validate_key
+from stelae.tiles.paths import UNSYNCED_MARKERS, ObjectClass, validate_key
 
 log = logging.getLogger("stelae.sequencer")
 
@@ -143,11 +143,6 @@ class LocalStore:
         data = self.get(key)
         return Versioned(data, content_version(data))
 
-    def exists(self, key: str) -> bool:
-        path = self._file(key)
-        self._counters.add("HEAD")
-        return os.path.isfile(path)
-
     # -- writes ---------------------------------------------------------------------------------
 
     def put_immutable(self, key: str, data: bytes, cls: ObjectClass) -> None:
@@ -189,8 +184,6 @@ class LocalStore:
         check_mutable(key, cls)
         path = f"{self._root}/{key}"  # validated by check_write
         self._counters.add("PUT")
-        if expected_version is None and self.group_commit and cls is ObjectClass.INDEX:
-            return self._create_head(key, path, data)
         with self._locked(path):
             try:
                 actual: str | None = content_version(self._read_existing(key, path))
@@ -200,42 +193,6 @@ class LocalStore:
                 raise PreconditionFailed(key, expected_version, actual)
             self._replace(key, path, data, cls)
         return content_version(data)
-
-    def _create_head(self, key: str, path: str, data: bytes) -> str:
-        """A new lookup-index head: deferred like the recomputed classes (docs/durability.md).
-
-        ``os.link`` is the atomic create-if-absent, so no lock file is needed: a locked CAS from
-        a version cannot match an absent object, and a racing create gets EEXIST.
-        """
-        self._enter(marker=True)
-        try:
-            tmp = self._write_temp(path, data, sync=False)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                actual = content_version(self._read_existing(key, path))
-                raise PreconditionFailed(key, None, actual) from None
-            except OSError as err:
-                raise _write_error(f"couldn't write {key!r}", err) from err
-            finally:
-                _unlink_quietly(tmp)
-        finally:
-            self._leave()
-        return content_version(data)
-
-    def may_hold_debris(self, key: str) -> bool:
-        if not self._repairing:
-            return False
-        cls = object_class_for_key(key)
-        return cls in DEFERRABLE or cls is ObjectClass.INDEX
-
-    def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
-        check_write(key, data, cls)
-        check_mutable(key, cls)
-        path = f"{self._root}/{key}"  # validated by check_write
-        self._counters.add("PUT")
-        with self._locked(path):
-            self._replace(key, path, data, cls)
 
     def delete_partials(self, keys: Sequence[str]) -> None:
         """Unlink obsolete partial tiles and bundles (the :class:`PartialDeleter` contract).

@@ -180,20 +180,6 @@ class S3Store:
 
         return self._call("GET", f"couldn't read {key!r}", attempt)[0]
 
-    def exists(self, key: str) -> bool:
-        name = self.object_name(key)
-
-        def attempt() -> bool:
-            try:
-                self.client.head_object(Bucket=self.bucket, Key=name)
-            except ClientError as err:
-                if _is_not_found(err):
-                    return False
-                raise
-            return True
-
-        return self._call("HEAD", f"couldn't check {key!r}", attempt)[0]
-
     # -- writes ---------------------------------------------------------------------------------
 
     def put_immutable(self, key: str, data: bytes, cls: ObjectClass) -> None:
@@ -250,16 +236,6 @@ class S3Store:
 
     def flush(self) -> None:
         """Writes are durable on return; nothing is deferred."""
-
-    def may_hold_debris(self, key: str) -> bool:
-        return False  # every write is whole or absent
-
-    def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
-        check_write(key, data, cls)
-        check_mutable(key, cls)
-        name = self.object_name(key)
-        data = bytes(data)
-        self._call("PUT", f"couldn't write {key!r}", lambda: self._conditional_put(name, data, cls))
 
     def delete_partials(self, keys: Sequence[str]) -> None:
         """Delete obsolete partial tiles and bundles (the :class:`PartialDeleter` contract).

@@ -240,10 +240,6 @@ class ObjectStore(Protocol):
         """
         ...
 
-    def exists(self, key: str) -> bool:
-        """Whether the key holds an object (one HEAD, never the body)."""
-        ...
-
     def put_immutable(self, key: str, data: bytes, cls: ObjectClass) -> None:
         """Create the object if absent; idempotent.
 
@@ -267,27 +263,13 @@ class ObjectStore(Protocol):
         """
         ...
 
-    def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
-        """Overwrite unconditionally. Mutable classes only (FormatError otherwise)."""
-        ...
-
-    def may_hold_debris(self, key: str) -> bool:
-        """Whether ``key`` may hold a power loss's incomplete write rather than what was written.
-
-        Only a local store opened over unflushed writes says yes, and only for objects the
-        recovering sequencer rewrites (:mod:`stelae.sequencer.local`): such bytes were never
-        covered by a published checkpoint. The sequencer then rebuilds an object that does not
-        parse instead of refusing it. Always False on S3 and in memory, where a write is whole.
-        """
-        ...
-
     def flush(self) -> None:
         """Make every write since the last flush durable.
 
         A no-op for backends whose writes are durable on return (S3, memory). A local store in
-        group-commit mode defers the durability of tiles, bundles, leaf records and checkpoint
-        history (data and names) and of index heads' names until here, and makes them all
-        durable with one ``syncfs``. The sequencer calls it before each checkpoint it publishes.
+        group-commit mode defers the durability of tiles, bundles, index runs and manifests and
+        checkpoint history (data and names) until here, and makes them all durable with one
+        ``syncfs``. The sequencer calls it before each checkpoint it publishes.
         Raises StoreError if the sync fails; everything then stays owed to the next flush.
         """
         ...

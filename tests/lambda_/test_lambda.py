@@ -233,9 +233,10 @@ def test_a_claim_before_the_first_checkpoint_is_not_yet_integrated(
     from stelae.sequencer.engine import Sequencer, SequencerConfig
     from stelae.sequencer.pending import PendingEntry
     from stelae.sequencer.sqs import SqsSubmitter
-    from stelae.tiles.paths import batch_path
+    from stelae.tiles.paths import CHECKPOINT, batch_path
     from tests.support.faults import FaultInjectingStore
     from tests.support.memory import WriteEvent
+    from tests.support.objects import holds
 
     store = S3Store(
         deployment["bucket"], endpoint_url=deployment["moto"].url, region_name="us-east-1"
@@ -255,7 +256,7 @@ def test_a_claim_before_the_first_checkpoint_is_not_yet_integrated(
     )
     with pytest.raises(RuntimeError):
         crashing.integrate([pending])
-    assert store.exists(batch_path(0)) and not store.exists("checkpoint")
+    assert holds(store, batch_path(0)) and not holds(store, CHECKPOINT)
     waits: list[float] = []
     submitter = SqsSubmitter(
         deployment["sqs"],

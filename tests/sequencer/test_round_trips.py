@@ -45,10 +45,6 @@ class CountingStore(MemoryStore):
         self._note("GET", key)
         return super().get_versioned(key)
 
-    def exists(self, key: str) -> bool:
-        self._note("HEAD", key)
-        return super().exists(key)
-
     def put_immutable(self, key: str, data: bytes, cls: ObjectClass) -> None:
         self._note("PUT", key)
         super().put_immutable(key, data, cls)

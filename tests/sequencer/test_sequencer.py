@@ -43,6 +43,7 @@ from stelae.tiles.timestamp import set_payload, verify_set
 from tests.conftest import MotoEndpoint
 from tests.support.faults import FaultInjectingStore
 from tests.support.memory import MemoryStore, WriteEvent
+from tests.support.objects import holds
 
 ORIGIN = "seq.example.test"
 SIGNER = Ed25519NoteSigner.generate(ORIGIN)
@@ -75,8 +76,8 @@ def verify_whole_log(store: ObjectStore) -> list[bytes]:
         assert client.entry(i, cp).data == entries[i]
     # Every published object of the layout exists at this size.
     for tid in [*tiles_for_size(size), *bundles_for_size(size)]:
-        assert store.exists(tid.path()), tid.path()
-    assert store.exists(history_path(size))
+        assert holds(store, tid.path()), tid.path()
+    assert holds(store, history_path(size))
     # The index the log signed for this size answers every entry's UUID, and nothing is missing.
     if size:
         for i in {0, size // 2, size - 1}:
@@ -362,7 +363,7 @@ def test_crash_after_claim_is_recovered_by_an_idle_restart() -> None:
     store = MemoryStore(before_write=hook)
     with pytest.raises(Crash):
         make(store).integrate([entry(i) for i in range(5)])
-    assert store.exists(batch_path(0)) and not store.exists(CHECKPOINT)
+    assert holds(store, batch_path(0)) and not holds(store, CHECKPOINT)
     store.before_write = None
     assert make(store).published().size == 5
     assert verify_whole_log(store) == [entry(i).body for i in range(5)]

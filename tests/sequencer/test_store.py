@@ -32,10 +32,12 @@ from stelae.sequencer.store import (
     PreconditionFailed,
     StoreError,
     TransientStoreError,
+    Versioned,
 )
 from stelae.tiles.errors import FormatError, NotFoundError
 from stelae.tiles.paths import ObjectClass, object_class_for_key, validate_key
 from tests.support.memory import MemoryStore, WriteEvent
+from tests.support.objects import holds
 
 BACKENDS = ["local", "s3", "memory"]
 
@@ -129,20 +131,17 @@ def test_missing_object(store: ObjectStore) -> None:
     assert "tile/0/000" in str(info.value)
     with pytest.raises(ObjectNotFound):
         store.get_versioned("checkpoint")
-    assert not store.exists("tile/0/000")
 
 
 def test_a_prefix_of_keys_is_not_an_object(store: ObjectStore) -> None:
     store.put_immutable("tile/0/000", b"t", ObjectClass.TILE)
     with pytest.raises(ObjectNotFound):
         store.get("tile/0")
-    assert not store.exists("tile/0")
 
 
 def test_put_immutable_creates(store: ObjectStore) -> None:
     store.put_immutable("tile/0/000", b"\x00" * 8192, ObjectClass.TILE)
     assert store.get("tile/0/000") == b"\x00" * 8192
-    assert store.exists("tile/0/000")
 
 
 def test_put_immutable_same_bytes_is_idempotent(make_store: StoreFactory) -> None:
@@ -193,7 +192,7 @@ def test_put_if_expecting_a_version_of_a_missing_object_loses(store: ObjectStore
     for version in ('"d41d8cd98f00b204e9800998ecf8427e"', content_version(b"x\n"), other):
         with pytest.raises(PreconditionFailed):
             store.put_if("checkpoint", b"x\n", ObjectClass.CHECKPOINT, version)
-    assert not store.exists("checkpoint")
+    assert not holds(store, "checkpoint")
 
 
 def test_two_writers_from_one_version_exactly_one_wins(make_store: StoreFactory) -> None:
@@ -209,14 +208,13 @@ def test_two_writers_from_one_version_exactly_one_wins(make_store: StoreFactory)
     assert b.get("checkpoint") == b"size 5 from a\n"
 
 
-def test_put_overwrites_mutable_objects(store: ObjectStore) -> None:
-    store.put("index/sha256/ab", b'{"a": 1}', ObjectClass.INDEX)
-    store.put("index/sha256/ab", b'{"a": 2}', ObjectClass.INDEX)
+def test_put_if_replaces_any_mutable_class(store: ObjectStore) -> None:
+    first = store.put_if("index/sha256/ab", b'{"a": 1}', ObjectClass.INDEX, None)
+    second = store.put_if("index/sha256/ab", b'{"a": 2}', ObjectClass.INDEX, first)
+    assert store.get_versioned("index/sha256/ab") == Versioned(b'{"a": 2}', second)
+    with pytest.raises(PreconditionFailed):
+        store.put_if("index/sha256/ab", b'{"a": 3}', ObjectClass.INDEX, first)
     assert store.get("index/sha256/ab") == b'{"a": 2}'
-    # put and put_if agree on versions.
-    version = store.get_versioned("index/sha256/ab").version
-    store.put_if("index/sha256/ab", b'{"a": 3}', ObjectClass.INDEX, version)
-    assert store.get("index/sha256/ab") == b'{"a": 3}'
 
 
 @pytest.mark.parametrize(
@@ -233,10 +231,8 @@ def test_immutable_classes_refuse_overwrite_and_cas(
 ) -> None:
     assert cls.immutable
     with pytest.raises(FormatError, match="immutable"):
-        store.put(key, b"data", cls)
-    with pytest.raises(FormatError, match="immutable"):
         store.put_if(key, b"data", cls, None)
-    assert not store.exists(key)
+    assert not holds(store, key)
 
 
 BAD_KEYS = [
@@ -259,10 +255,8 @@ def test_invalid_keys_are_refused_before_any_request(store: ObjectStore, key: st
     operations: list[Callable[[], object]] = [
         lambda: store.get(key),
         lambda: store.get_versioned(key),
-        lambda: store.exists(key),
         lambda: store.put_immutable(key, b"x", ObjectClass.TILE),
         lambda: store.put_if(key, b"x", ObjectClass.STATE, None),
-        lambda: store.put(key, b"x", ObjectClass.INDEX),
     ]
     for op in operations:
         with pytest.raises(FormatError) as info:
@@ -275,9 +269,9 @@ def test_class_must_match_the_layout(store: ObjectStore) -> None:
     with pytest.raises(FormatError, match="is a TILE"):
         store.put_immutable("tile/0/000", b"x", ObjectClass.BUNDLE)
     with pytest.raises(FormatError, match="is a CHECKPOINT"):
-        store.put("checkpoint", b"x", ObjectClass.INDEX)
-    assert not store.exists("tile/0/000")
-    assert not store.exists("checkpoint")
+        store.put_if("checkpoint", b"x", ObjectClass.INDEX, None)
+    assert not holds(store, "tile/0/000")
+    assert not holds(store, "checkpoint")
 
 
 def test_empty_objects_are_refused(store: ObjectStore) -> None:
@@ -285,16 +279,15 @@ def test_empty_objects_are_refused(store: ObjectStore) -> None:
         store.put_immutable("tile/0/000.p/1", b"", ObjectClass.TILE)
     with pytest.raises(FormatError, match="empty"):
         store.put_if("checkpoint", b"", ObjectClass.CHECKPOINT, None)
-    assert not store.exists("tile/0/000.p/1")
+    assert not holds(store, "tile/0/000.p/1")
 
 
 def test_counters_count_requests(store: ObjectStore) -> None:
     store.put_immutable("tile/0/000", b"t", ObjectClass.TILE)
     store.get("tile/0/000")
     store.get_versioned("tile/0/000")
-    store.exists("tile/0/000")
-    store.put("index/a", b"{}", ObjectClass.INDEX)
-    assert store.counters.as_dict() == {"GET": 2, "PUT": 2, "HEAD": 1, "DELETE": 0}
+    store.put_if("index/a", b"{}", ObjectClass.INDEX, None)
+    assert store.counters.as_dict() == {"GET": 2, "PUT": 2, "HEAD": 0, "DELETE": 0}
     assert store.counters["GET"] == 2
     store.counters.reset()
     assert dict(store.counters) == {"GET": 0, "PUT": 0, "HEAD": 0, "DELETE": 0}
@@ -498,8 +491,8 @@ def test_memory_fault_failed_but_persisted_then_retried() -> None:
         ("tile/entries/000.p/2", ObjectClass.BUNDLE, "immutable"),
         ("checkpoints/2", ObjectClass.CHECKPOINT_HISTORY, "immutable"),
         ("checkpoint", ObjectClass.CHECKPOINT, "cas"),
-        ("index/digest/ab", ObjectClass.INDEX, "put"),
-        (".state/sequencer", ObjectClass.STATE, "put"),
+        ("index/digest/ab", ObjectClass.INDEX, "cas"),
+        (".state/sequencer", ObjectClass.STATE, "cas"),
         ("index/leaf/00ff", ObjectClass.ENTRY_LEAF_INDEX, "immutable"),
     ],
 )
@@ -510,10 +503,8 @@ def test_s3_sets_headers_per_class(
     store = S3Store(bucket, prefix="log/", client=moto_server.client("s3"))
     if write == "immutable":
         store.put_immutable(key, b"body", cls)
-    elif write == "cas":
-        store.put_if(key, b"body", cls, None)
     else:
-        store.put(key, b"body", cls)
+        store.put_if(key, b"body", cls, None)
     head = moto_server.client("s3").head_object(Bucket=bucket, Key="log/" + key)
     assert head["ContentType"] == cls.content_type
     assert head["CacheControl"] == cls.cache_control
@@ -708,9 +699,6 @@ def test_s3_retries_dropped_connections_on_reads(
     assert store.get("tile/0/000") == b"tile"
     assert store.counters["GET"] == 3
     assert len(sleeps) == 2
-    proxy.faults = ["drop"]
-    assert store.exists("tile/0/000")
-    assert store.counters["HEAD"] == 2
 
 
 def test_s3_gives_up_after_max_attempts(

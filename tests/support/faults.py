@@ -33,9 +33,6 @@ class FaultInjectingStore:
     def get_versioned(self, key: str) -> Versioned:
         return self.inner.get_versioned(key)
 
-    def exists(self, key: str) -> bool:
-        return self.inner.exists(key)
-
     def _around(self, event: WriteEvent) -> None:
         if self.before_write is not None:
             self.before_write(event)
@@ -57,13 +54,3 @@ class FaultInjectingStore:
 
     def flush(self) -> None:
         self.inner.flush()
-
-    def may_hold_debris(self, key: str) -> bool:
-        return self.inner.may_hold_debris(key)
-
-    def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
-        event = WriteEvent("put", key, data, cls)
-        self._around(event)
-        self.inner.put(key, data, cls)
-        if self.after_write is not None:
-            self.after_write(event)

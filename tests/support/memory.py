@@ -33,7 +33,7 @@ from stelae.tiles.paths import ObjectClass, validate_key
 class WriteEvent:
     """One write, as seen by the fault-injection hooks."""
 
-    op: str  # "put_immutable", "put_if" or "put"
+    op: str  # "put_immutable" or "put_if"
     key: str
     data: bytes
     cls: ObjectClass
@@ -105,12 +105,6 @@ class MemoryStore:
         obj = self.object(key)
         return Versioned(obj.data, obj.version)
 
-    def exists(self, key: str) -> bool:
-        validate_key(key)
-        self._counters.add("HEAD")
-        with self._lock:
-            return key in self._objects
-
     def put_immutable(self, key: str, data: bytes, cls: ObjectClass) -> None:
         check_write(key, data, cls)
         data = bytes(data)
@@ -147,16 +141,6 @@ class MemoryStore:
 
     def flush(self) -> None:
         """Writes are durable on return; nothing is deferred."""
-
-    def may_hold_debris(self, key: str) -> bool:
-        return False  # every write is whole or absent
-
-    def put(self, key: str, data: bytes, cls: ObjectClass) -> None:
-        check_write(key, data, cls)
-        check_mutable(key, cls)
-        self._counters.add("PUT")
-        with self._lock:
-            self._write(WriteEvent("put", key, bytes(data), cls))
 
     def _write(self, event: WriteEvent) -> str:
         # Called with the lock held, so hooks see and act on a consistent store.

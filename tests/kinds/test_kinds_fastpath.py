@@ -173,16 +173,22 @@ def near(draw: st.DrawFn, schema: dict[str, Any]) -> object:
             return [node(sub.get("items", {})) for _ in range(draw(st.integers(low, high)))]
         if kind == "integer":
             return draw(st.integers(0, 20))
-        low, high = sub.get("minLength", 0), sub.get("maxLength", 64)
-        if "pattern" in sub:
-            # Mostly whole matches; sometimes re.search ones, where Python's "$" lets hypothesis
-            # add a final newline (the documented gap).
-            fullmatch = draw(st.sampled_from([True, True, True, False]))
-            pattern = st.from_regex(sub["pattern"], fullmatch=fullmatch)
-            return draw(pattern.filter(lambda t: low <= len(t) <= high))
-        return draw(st.text(min_size=low, max_size=min(high, 16)))
+        return _valid_string(draw, sub)
 
     return node(schema)
+
+
+def _valid_string(draw: st.DrawFn, sub: dict[str, Any]) -> str:
+    """A string for the string schema ``sub``: its length bounds, and its pattern if any."""
+    low, high = sub.get("minLength", 0), sub.get("maxLength", 64)
+    if "pattern" in sub:
+        # Mostly whole matches; sometimes re.search ones, where Python's "$" lets hypothesis
+        # add a final newline (the documented gap).
+        fullmatch = draw(st.sampled_from([True, True, True, False]))
+        pattern = st.from_regex(sub["pattern"], fullmatch=fullmatch)
+        text: str = draw(pattern.filter(lambda t: low <= len(t) <= high))
+        return text
+    return draw(st.text(min_size=low, max_size=min(high, 16)))
 
 
 @functools.cache

@@ -556,77 +556,7 @@ class FaultProxy:
         self.faults: list[str] = []
         self.seen: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            # HTTP/1.1 so the handler answers botocore's "Expect: 100-continue" at once instead
-            # of letting it wait a second for a 100 that never comes.
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                body = self._read_body()
-                with proxy._lock:
-                    fault = proxy.faults.pop(0) if proxy.faults else None
-                    proxy.seen.append((self.command, fault or "forward"))
-                if fault == "drop":
-                    self.close_connection = True
-                    return
-                if fault == "slowdown":
-                    self._reply(503, {}, _s3_error("SlowDown", "Please reduce your request rate."))
-                    return
-                status, headers, reply = self._forward(body)
-                if fault == "lost":
-                    self._reply(500, {}, _s3_error("InternalError", "We encountered an error."))
-                    return
-                self._reply(status, headers, reply)
-
-            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _handle  # noqa: N815
-
-            def _read_body(self) -> bytes:
-                if "chunked" in self.headers.get("Transfer-Encoding", ""):
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0], 16)
-                        chunk = self.rfile.read(size)
-                        self.rfile.readline()
-                        if size == 0:
-                            break
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
-
-            def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-                host = proxy.upstream.hostname or "127.0.0.1"
-                conn = http.client.HTTPConnection(host, proxy.upstream.port, timeout=10)
-                headers = {
-                    k: v
-                    for k, v in self.headers.items()
-                    if k.lower()
-                    not in ("transfer-encoding", "connection", "content-length", "expect")
-                }
-                headers["Content-Length"] = str(len(body))
-                try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    return resp.status, dict(resp.getheaders()), resp.read()
-                finally:
-                    conn.close()
-
-            def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-                self.send_response(status)
-                for k, v in headers.items():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _ProxyServer(self)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
 
@@ -638,6 +568,90 @@ class FaultProxy:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join()
+
+
+class _FaultHandler(BaseHTTPRequestHandler):
+    """The proxy's request handler: what :class:`FaultProxy` describes."""
+
+    # HTTP/1.1 so the handler answers botocore's "Expect: 100-continue" at once instead
+    # of letting it wait a second for a 100 that never comes.
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def proxy(self) -> FaultProxy:
+        assert isinstance(self.server, _ProxyServer)
+        return self.server.proxy
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        proxy = self.proxy
+        with proxy._lock:
+            fault = proxy.faults.pop(0) if proxy.faults else None
+            proxy.seen.append((self.command, fault or "forward"))
+        if fault == "drop":
+            self.close_connection = True
+            return
+        if fault == "slowdown":
+            self._reply(503, {}, _s3_error("SlowDown", "Please reduce your request rate."))
+            return
+        status, headers, reply = self._forward(body)
+        if fault == "lost":
+            self._reply(500, {}, _s3_error("InternalError", "We encountered an error."))
+            return
+        self._reply(status, headers, reply)
+
+    do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _handle  # noqa: N815
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                chunk = self.rfile.read(size)
+                self.rfile.readline()
+                if size == 0:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+    def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        host = self.proxy.upstream.hostname or "127.0.0.1"
+        conn = http.client.HTTPConnection(host, self.proxy.upstream.port, timeout=10)
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower() not in ("transfer-encoding", "connection", "content-length", "expect")
+        }
+        headers["Content-Length"] = str(len(body))
+        try:
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    """A loopback server whose handlers reach the :class:`FaultProxy` they serve."""
+
+    def __init__(self, proxy: FaultProxy) -> None:
+        super().__init__(("127.0.0.1", 0), _FaultHandler)
+        self.proxy = proxy
 
 
 def _s3_error(code: str, message: str) -> bytes:

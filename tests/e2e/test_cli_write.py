@@ -171,6 +171,18 @@ def _keygen(ctx: Ctx, key_type: str = "ecdsa-p256") -> None:
     ok(ctx.run("keygen", "--type", key_type, "--out", "signer"))
 
 
+def _sign(ctx: Ctx, name: str, text: str) -> None:
+    """Write the artifact *name* and sign it with signer.key (``stelae sign`` writes name.sig)."""
+    ctx.write(name, text)
+    ok(ctx.run("sign", "--key", "signer.key", "--artifact", name))
+
+
+def _signed(name: str) -> list[str]:
+    """The arguments naming *name*, the signature _sign wrote and the public key, as upload and
+    verify take them."""
+    return ["--artifact", name, "--signature", f"{name}.sig", "--public-key", "signer.pub"]
+
+
 def _cert(ctx: Ctx) -> str:
     key = signing.load_private_key_pem((ctx.dir / "signer.key").read_bytes())
     cert = certificates.self_signed_certificate(key, "release@example.test")
@@ -252,19 +264,8 @@ def test_upload_then_verify_online_and_offline(
 
 def test_the_proof_file_holds_rekor_v2s_entry_and_the_tlog_proof(ctx: Ctx) -> None:
     _keygen(ctx)
-    ctx.write("a.txt", "proof file\n")
-    ok(ctx.run("sign", "--key", "signer.key", "--artifact", "a.txt"))
-    up = ctx.json(
-        "upload",
-        "--artifact",
-        "a.txt",
-        "--signature",
-        "a.txt.sig",
-        "--public-key",
-        "signer.pub",
-        "--bundle",
-        "a.proof.json",
-    )
+    _sign(ctx, "a.txt", "proof file\n")
+    up = ctx.json("upload", *_signed("a.txt"), "--bundle", "a.proof.json")
     obj = json.loads((ctx.dir / "a.proof.json").read_text())
     assert obj["mediaType"] == "application/vnd.stelae.proof.v1+json"
     assert obj["transparencyLogEntry"] == up["transparency_log_entry"]
@@ -280,17 +281,8 @@ def test_the_proof_file_holds_rekor_v2s_entry_and_the_tlog_proof(ctx: Ctx) -> No
 
 def test_a_second_upload_is_a_duplicate_with_the_same_entry(ctx: Ctx) -> None:
     _keygen(ctx)
-    ctx.write("a.txt", "twice\n")
-    ok(ctx.run("sign", "--key", "signer.key", "--artifact", "a.txt"))
-    args = [
-        "upload",
-        "--artifact",
-        "a.txt",
-        "--signature",
-        "a.txt.sig",
-        "--public-key",
-        "signer.pub",
-    ]
+    _sign(ctx, "a.txt", "twice\n")
+    args = ["upload", *_signed("a.txt")]
     first = ctx.json(*args)
     again = ok(ctx.run(*args))
     assert again.stdout.startswith(f"Already in the log: entry {first['index']}")
@@ -299,58 +291,24 @@ def test_a_second_upload_is_a_duplicate_with_the_same_entry(ctx: Ctx) -> None:
 
 def test_verify_finds_nothing_for_an_artifact_never_logged(ctx: Ctx) -> None:
     _keygen(ctx)
-    ctx.write("a.txt", "never uploaded\n")
-    ok(ctx.run("sign", "--key", "signer.key", "--artifact", "a.txt"))
-    err = failed(
-        ctx.run(
-            "verify",
-            "--artifact",
-            "a.txt",
-            "--signature",
-            "a.txt.sig",
-            "--public-key",
-            "signer.pub",
-        )
-    )
+    _sign(ctx, "a.txt", "never uploaded\n")
+    err = failed(ctx.run("verify", *_signed("a.txt")))
     assert "no entry for this hashedrekord" in err
 
 
 def test_a_signature_that_does_not_verify_is_refused_before_posting(ctx: Ctx) -> None:
     _keygen(ctx)
-    ctx.write("a.txt", "signed\n")
-    ok(ctx.run("sign", "--key", "signer.key", "--artifact", "a.txt"))
+    _sign(ctx, "a.txt", "signed\n")
     ctx.write("a.txt", "changed after signing\n")
-    err = failed(
-        ctx.run(
-            "upload",
-            "--artifact",
-            "a.txt",
-            "--signature",
-            "a.txt.sig",
-            "--public-key",
-            "signer.pub",
-            STELAE_SERVER=DEAD_URL,
-        )
-    )
+    err = failed(ctx.run("upload", *_signed("a.txt"), STELAE_SERVER=DEAD_URL))
     assert err.startswith("error:") and "signature" in err and "reach" not in err
 
 
 def test_an_answer_that_does_not_verify_with_the_vkey_fails(ctx: Ctx) -> None:
     _keygen(ctx)
-    ctx.write("a.txt", "wrong vkey\n")
-    ok(ctx.run("sign", "--key", "signer.key", "--artifact", "a.txt"))
+    _sign(ctx, "a.txt", "wrong vkey\n")
     other = Ed25519NoteSigner.generate("write.test/log").vkey
-    args = [
-        "upload",
-        "--artifact",
-        "a.txt",
-        "--signature",
-        "a.txt.sig",
-        "--public-key",
-        "signer.pub",
-        "--bundle",
-        "a.proof.json",
-    ]
+    args = ["upload", *_signed("a.txt"), "--bundle", "a.proof.json"]
     err = failed(ctx.run(*args, STELAE_VKEY=other))
     assert "no signature from a known key" in err
     assert not (ctx.dir / "a.proof.json").exists()
@@ -393,38 +351,18 @@ def test_offline_verification_needs_no_server_and_catches_tampering(tmp_path: Pa
     ctx = Ctx(tmp_path, server, child=True)
     _keygen(ctx)
     for i in range(3):  # a tree with a few leaves, so the proof has hashes
-        ctx.write(f"a{i}.txt", f"offline {i}\n")
-        ok(ctx.run("sign", "--key", "signer.key", "--artifact", f"a{i}.txt"))
+        _sign(ctx, f"a{i}.txt", f"offline {i}\n")
         ok(
             ctx.run(
                 "upload",
-                "--artifact",
-                f"a{i}.txt",
-                "--signature",
-                f"a{i}.txt.sig",
-                "--public-key",
-                "signer.pub",
+                *_signed(f"a{i}.txt"),
                 "--bundle",
                 f"a{i}.tlog-proof",
                 "--api",
                 "v1" if i == 1 else "v2",
             )
         )
-    ok(
-        ctx.run(
-            "upload",
-            "--artifact",
-            "a1.txt",
-            "--signature",
-            "a1.txt.sig",
-            "--public-key",
-            "signer.pub",
-            "--bundle",
-            "a1.proof.json",
-            "--api",
-            "v1",
-        )
-    )
+    ok(ctx.run("upload", *_signed("a1.txt"), "--bundle", "a1.proof.json", "--api", "v1"))
     server.stop()
     failed(ctx.run("verify", "--log-index", "0"))  # the network really is gone
 
@@ -463,19 +401,8 @@ def test_a_strict_server_answers_409_and_the_entry_is_fetched(tmp_path: Path) ->
     try:
         ctx = Ctx(tmp_path, server)
         _keygen(ctx)
-        ctx.write("a.txt", "strict\n")
-        ok(ctx.run("sign", "--key", "signer.key", "--artifact", "a.txt"))
-        args = [
-            "upload",
-            "--artifact",
-            "a.txt",
-            "--signature",
-            "a.txt.sig",
-            "--public-key",
-            "signer.pub",
-            "--bundle",
-            "a.proof.json",
-        ]
+        _sign(ctx, "a.txt", "strict\n")
+        args = ["upload", *_signed("a.txt"), "--bundle", "a.proof.json"]
         first = ctx.json(*args)
         again = ctx.json(*args)
         assert again["duplicate"] is True and again["index"] == first["index"]
@@ -492,21 +419,8 @@ def test_a_queued_entry_is_polled_until_logged(tmp_path: Path) -> None:
     try:
         ctx = Ctx(tmp_path, server)
         _keygen(ctx)
-        ctx.write("a.txt", "queued\n")
-        ok(ctx.run("sign", "--key", "signer.key", "--artifact", "a.txt"))
-        proc = ok(
-            ctx.run(
-                "upload",
-                "--artifact",
-                "a.txt",
-                "--signature",
-                "a.txt.sig",
-                "--public-key",
-                "signer.pub",
-                "--bundle",
-                "a.proof.json",
-            )
-        )
+        _sign(ctx, "a.txt", "queued\n")
+        proc = ok(ctx.run("upload", *_signed("a.txt"), "--bundle", "a.proof.json"))
         assert "queued" in proc.stderr and "Logged: entry 0" in proc.stdout
         ok(ctx.run("verify", "--bundle", "a.proof.json", "--artifact", "a.txt"))
     finally:
@@ -532,17 +446,8 @@ class _Refusing(http.server.BaseHTTPRequestHandler):
 
 def test_a_refusal_prints_the_servers_message_and_a_dead_server_one_sentence(ctx: Ctx) -> None:
     _keygen(ctx)
-    ctx.write("a.txt", "refused\n")
-    ok(ctx.run("sign", "--key", "signer.key", "--artifact", "a.txt"))
-    args = [
-        "upload",
-        "--artifact",
-        "a.txt",
-        "--signature",
-        "a.txt.sig",
-        "--public-key",
-        "signer.pub",
-    ]
+    _sign(ctx, "a.txt", "refused\n")
+    args = ["upload", *_signed("a.txt")]
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

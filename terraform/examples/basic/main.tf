@@ -58,6 +58,10 @@ module "stelae" {
   signing_key_parameter_name = var.signing_key_parameter_name
   write_front_door           = var.write_front_door
 
+  # Optional post-quantum checkpoint signature (docs/compatibility.md).
+  mldsa_verifier_key               = var.mldsa_verifier_key
+  mldsa_signing_key_parameter_name = var.mldsa_signing_key_parameter_name
+
   bucket_force_destroy = var.bucket_force_destroy
   alarms               = var.alarms || var.alarm_email != null
   alarm_actions        = aws_sns_topic.alarms[*].arn

@@ -21,6 +21,18 @@ variable "signing_key_parameter_name" {
   default     = null
 }
 
+variable "mldsa_verifier_key" {
+  description = "Optional: the `mldsa_vkey` printed by `stelae init --mldsa --json` (public); the log then also signs its checkpoints with that ML-DSA-44 key. Null: Ed25519 alone."
+  type        = string
+  default     = null
+}
+
+variable "mldsa_signing_key_parameter_name" {
+  description = "Name of the SSM SecureString parameter holding the ML-DSA-44 key (stelae-data/signing-mldsa.key). Null: /<name>/mldsa-signing-key."
+  type        = string
+  default     = null
+}
+
 variable "verifier_key" {
   description = "The `vkey` printed by `stelae init --json` (public). The log's origin is its name."
   type        = string

@@ -26,6 +26,17 @@ locals {
   state_prefix_arn          = "${aws_s3_bucket.this.arn}/${local.state_prefix}*"
   immutable_max_age         = 31536000
 
+  # The optional ML-DSA-44 log key (docs/compatibility.md, "Post-quantum log signatures"): a
+  # second SecureString, named the same way. Only the vkey's origin+keyid prefix goes into the
+  # environment; the whole key (~1.8 KB) would take almost half of Lambda's 4 KB.
+  mldsa                           = var.mldsa_verifier_key != null
+  mldsa_signing_key_parameter     = coalesce(var.mldsa_signing_key_parameter_name, "/${var.name}/mldsa-signing-key")
+  mldsa_signing_key_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter/${trimprefix(local.mldsa_signing_key_parameter, "/")}"
+  mldsa_environment = local.mldsa ? {
+    STELAE_MLDSA_VKEY              = join("+", slice(split("+", var.mldsa_verifier_key), 0, 2))
+    STELAE_MLDSA_SIGNING_KEY_PARAM = local.mldsa_signing_key_parameter
+  } : {}
+
   # Only names, URLs, ARNs and the public verifier key go into function environments: Lambda
   # shows its environment to anyone with lambda:GetFunctionConfiguration, so key material never
   # belongs there. The sequencer fetches the key itself with ssm:GetParameter.
@@ -590,7 +601,7 @@ data "aws_iam_policy_document" "sequencer" {
   statement {
     sid       = "SigningKey"
     actions   = ["ssm:GetParameter"]
-    resources = [local.signing_key_parameter_arn]
+    resources = concat([local.signing_key_parameter_arn], local.mldsa ? [local.mldsa_signing_key_parameter_arn] : [])
   }
 
   dynamic "statement" {
@@ -662,7 +673,7 @@ resource "aws_lambda_function" "sequencer" {
 
   environment {
     # With var.witness_policy, local.witness_policy_environment (witness.tf) names the policy.
-    variables = merge(var.sequencer_environment, local.common_environment, local.witness_policy_environment, {
+    variables = merge(var.sequencer_environment, local.common_environment, local.witness_policy_environment, local.mldsa_environment, {
       # The parameter's name, never the key: the function reads the value at start-up.
       STELAE_SIGNING_KEY_PARAM = local.signing_key_parameter
       STELAE_GC_GRACE_SECONDS  = var.partial_tile_grace_seconds == null ? "off" : tostring(var.partial_tile_grace_seconds)

@@ -28,6 +28,11 @@ output "put_signing_key_command" {
   value       = "aws ssm put-parameter --name '${local.signing_key_parameter}' --type SecureString --value file://stelae-data/signing.key"
 }
 
+output "put_mldsa_signing_key_command" {
+  description = "With mldsa_verifier_key: the command that stores the ML-DSA-44 key (stelae-data/signing-mldsa.key) as a SecureString; null without it."
+  value       = local.mldsa ? "aws ssm put-parameter --name '${local.mldsa_signing_key_parameter}' --type SecureString --value file://stelae-data/signing-mldsa.key" : null
+}
+
 output "verifier_key" {
   description = "The log's verifier key (public): what readers pass to `stelae --vkey`."
   value       = var.verifier_key

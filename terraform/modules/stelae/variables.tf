@@ -301,6 +301,28 @@ variable "signing_key_parameter_name" {
   }
 }
 
+variable "mldsa_verifier_key" {
+  description = "Optional: the log's ML-DSA-44 verifier key, the `mldsa_vkey` printed by `stelae init --mldsa --json`. With it the sequencer also signs every checkpoint with that key (docs/compatibility.md, \"Post-quantum log signatures\"), read from the SecureString named by mldsa_signing_key_parameter_name; only its origin+keyid prefix goes into the environment. Null: Ed25519 alone."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.mldsa_verifier_key == null ? true : can(regex("^[^+\\s]+\\+[0-9a-f]{8}\\+B[g-v][A-Za-z0-9+/]+=*$", var.mldsa_verifier_key))
+    error_message = "mldsa_verifier_key must be an ML-DSA-44 verifier key (<origin>+<8 hex digits>+<base64 starting with type 0x06>), never the PRIVATE+KEY signing key."
+  }
+}
+
+variable "mldsa_signing_key_parameter_name" {
+  description = "Name of the SSM Parameter Store SecureString holding the ML-DSA-44 key (the PRIVATE+KEY+... line of `stelae-data/signing-mldsa.key`), created by the operator like the Ed25519 one (output put_mldsa_signing_key_command); the sequencer may ssm:GetParameter it. signing_key_kms_key_arn covers both parameters. Used only with mldsa_verifier_key. Null: /<name>/mldsa-signing-key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.mldsa_signing_key_parameter_name == null ? true : can(regex("^/[A-Za-z0-9_.\\-/]+$", var.mldsa_signing_key_parameter_name))
+    error_message = "mldsa_signing_key_parameter_name must be a fully qualified parameter name starting with /."
+  }
+}
+
 variable "signing_key_kms_key_arn" {
   description = "ARN of the customer-managed KMS key the signing key parameter was encrypted with (`put-parameter --key-id`); the sequencer is granted kms:Decrypt on it. Null: the parameter uses the account's aws/ssm key, which needs no grant."
   type        = string

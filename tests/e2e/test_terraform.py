@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from stelae.tiles.mldsa import MLDSA44CosignatureSigner
+
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "terraform"
 PLUGIN_DIR = Path("/opt/tf-plugins")
@@ -147,6 +149,10 @@ def assert_no_key_material(function: str, env: dict[str, str]) -> None:
             )
 
 
+# The plan's optional ML-DSA-44 log key (docs/compatibility.md, "Post-quantum log signatures").
+PLAN_MLDSA = MLDSA44CosignatureSigner.generate("example.org/stelae-plan")
+
+
 def make_vkey(origin: str) -> str:
     """A fresh Ed25519 note verifier key (C2SP signed-note), as `stelae init` prints."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -254,6 +260,7 @@ def real_aws_plan(
         "-var=aws_secret_access_key=testing",
         "-var=name=stelae-plan",
         f"-var=verifier_key={make_vkey('example.org/stelae-plan')}",
+        f"-var=mldsa_verifier_key={PLAN_MLDSA.vkey}",
         cwd=example_dir,
         env=tf_env,
     )
@@ -336,13 +343,40 @@ def test_plan_never_holds_the_signing_key(real_aws_plan: dict[str, Any]) -> None
     allowed = re.compile(
         r"^(var\.(write|sequencer)_environment|local\.common_environment|local\.signing_key_parameter"
         r"|var\.write_wait_seconds|var\.sequencer_batching_window_seconds"
-        r"|var\.write_poll_margin_seconds)$"
+        r"|var\.write_poll_margin_seconds"
+        r"|local\.mldsa_environment)$"  # the ML-DSA parameter's name and origin+keyid: no key
     )
     functions = [r for r in config["resources"] if r["type"] == "aws_lambda_function"]
     assert len(functions) == 2
     for fn in functions:
         for ref in fn["expressions"]["environment"][0]["variables"]["references"]:
             assert allowed.match(ref), f"{fn['address']} environment uses {ref}"
+
+
+@needs_terraform
+def test_plan_names_the_ml_dsa_key_parameter_and_never_holds_the_key(
+    real_aws_plan: dict[str, Any],
+) -> None:
+    """With mldsa_verifier_key the sequencer (only) gets the ML-DSA environment (the key's
+    origin+keyid and its parameter's name: the values are unknown until apply, so the plan's
+    expressions are checked) and may read that parameter; the key itself is nowhere in the plan."""
+    config = real_aws_plan["configuration"]["root_module"]["module_calls"]["stelae"]["module"]
+    env_refs = {
+        r["address"]: r["expressions"]["environment"][0]["variables"]["references"]
+        for r in config["resources"]
+        if r["type"] == "aws_lambda_function"
+    }
+    assert "local.mldsa_environment" in env_refs["aws_lambda_function.sequencer"]
+    assert "local.mldsa_environment" not in env_refs["aws_lambda_function.write"]
+    docs = policy_documents(real_aws_plan)
+    statements = docs["module.stelae.data.aws_iam_policy_document.sequencer"]
+    (signing,) = [s for s in statements if s["sid"] == "SigningKey"]
+    assert {r.rsplit(":parameter/", 1)[-1] for r in signing["resources"]} == {
+        "stelae-plan/signing-key",
+        "stelae-plan/mldsa-signing-key",
+    }
+    seed = PLAN_MLDSA.skey.rsplit("+", 1)[-1]
+    assert seed not in json.dumps(real_aws_plan)
 
 
 @needs_terraform

@@ -3,8 +3,9 @@
 
     python terraform/build_lambda.py [--out dist/lambda/stelae-lambda.zip] [--architecture arm64]
 
-prints ``<sha256 hex>  <zip path>`` on stdout (diagnostics go to stderr). The one zip holds both
-handlers, ``stelae.lambda.write.handler`` and ``stelae.lambda.sequence.handler``.
+prints ``<sha256 hex>  <zip path>`` on stdout (diagnostics go to stderr). The one zip holds every
+handler: ``stelae.lambda.write.handler``, ``stelae.lambda.sequence.handler`` and the optional
+witness's ``stelae.lambda.witness.handler``.
 
 What it does:
 

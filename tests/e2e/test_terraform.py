@@ -344,10 +344,11 @@ def test_plan_never_holds_the_signing_key(real_aws_plan: dict[str, Any]) -> None
         r"^(var\.(write|sequencer)_environment|local\.common_environment|local\.signing_key_parameter"
         r"|var\.write_wait_seconds|var\.sequencer_batching_window_seconds"
         r"|var\.write_poll_margin_seconds"
-        r"|local\.mldsa_environment)$"  # the ML-DSA parameter's name and origin+keyid: no key
+        r"|local\.mldsa_environment"  # the ML-DSA parameter's name and origin+keyid: no key
+        r"|local\.witness_policy_environment|local\.witness_environment)$"  # names, digests
     )
     functions = [r for r in config["resources"] if r["type"] == "aws_lambda_function"]
-    assert len(functions) == 2
+    assert len(functions) == 3  # write, sequencer, and the optional witness (count 0 here)
     for fn in functions:
         for ref in fn["expressions"]["environment"][0]["variables"]["references"]:
             assert allowed.match(ref), f"{fn['address']} environment uses {ref}"
@@ -845,7 +846,7 @@ def test_lambda_package_handlers(
     lambda_package: Path, runtime_sdk: list[str], tmp_path: Path
 ) -> None:
     root = unzip(lambda_package, tmp_path / "pkg")
-    handlers = ["stelae.lambda.write", "stelae.lambda.sequence"]
+    handlers = ["stelae.lambda.write", "stelae.lambda.sequence", "stelae.lambda.witness"]
     missing = [h for h in handlers if not (root / (h.replace(".", "/") + ".py")).exists()]
     if missing:
         pytest.skip(

@@ -34,6 +34,19 @@ locals {
   witness_key_parameter     = coalesce(var.witness_key_parameter_name, "/${var.name}/witness-key")
   witness_key_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter/${trimprefix(local.witness_key_parameter, "/")}"
   witness_routes            = toset(["POST /add-checkpoint", "GET /{origin_hash}/checkpoint"])
+
+  # Names, a digest and the public verifier key only; names and meanings in
+  # stelae/witness/aws.py. The digest is read from the object resource, so the function is
+  # created (or updated) only once the list it will read is in the bucket.
+  witness_environment = merge(
+    {
+      STELAE_WITNESS_BUCKET          = aws_s3_bucket.this.id
+      STELAE_WITNESS_PREFIX          = local.witness_prefix
+      STELAE_WITNESS_LOG_LIST_SHA256 = try(sha256(aws_s3_object.witness_log_list[0].content), "")
+      STELAE_WITNESS_KEY_PARAM       = local.witness_key_parameter
+    },
+    var.witness_verifier_key == null ? {} : { STELAE_WITNESS_VKEY = var.witness_verifier_key },
+  )
 }
 
 ################################################################################
@@ -174,17 +187,7 @@ resource "aws_lambda_function" "witness" {
   timeout          = var.witness_function_timeout_seconds
 
   environment {
-    # Names, digests and the public verifier key only; names and meanings in
-    # stelae/witness/aws.py.
-    variables = merge(
-      {
-        STELAE_WITNESS_BUCKET          = aws_s3_bucket.this.id
-        STELAE_WITNESS_PREFIX          = local.witness_prefix
-        STELAE_WITNESS_LOG_LIST_SHA256 = sha256(aws_s3_object.witness_log_list[0].content)
-        STELAE_WITNESS_KEY_PARAM       = local.witness_key_parameter
-      },
-      var.witness_verifier_key == null ? {} : { STELAE_WITNESS_VKEY = var.witness_verifier_key },
-    )
+    variables = local.witness_environment
   }
 
   tags = var.tags

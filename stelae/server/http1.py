@@ -370,7 +370,8 @@ class HTTPServer(socketserver.ThreadingTCPServer):
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
+        # A condition, not a bare lock: wait_for_free_slot sleeps on it until a slot frees.
+        self._connections_lock = threading.Condition(threading.Lock())
         super().__init__(address, _Connection, bind_and_activate=bind)
 
     @property
@@ -447,7 +448,18 @@ class HTTPServer(socketserver.ThreadingTCPServer):
     def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         with self._connections_lock:
             self._connections.discard(request)
+            self._connections_lock.notify_all()
         super().shutdown_request(request)
+
+    def wait_for_free_slot(self, timeout: float) -> bool:
+        """Block until fewer than ``max_connections`` connections are open (True), or until
+        *timeout* seconds pass (False). A closed connection's slot returns only when its handler
+        thread sees the EOF, a moment after the client closed; a caller that must know the slot
+        is back (a test of the limit) waits here instead of retrying on a clock."""
+        with self._connections_lock:
+            return self._connections_lock.wait_for(
+                lambda: len(self._connections) < self.max_connections, timeout
+            )
 
     def end_idle_reads(self) -> None:
         """Make every open connection's next read return EOF, so keep-alive handlers finish."""

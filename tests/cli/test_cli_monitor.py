@@ -12,7 +12,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from tests.cli.test_cli_read import ORIGIN, SIGNER, Log, Served, Signed, Stelae,
 from tests.cli.test_cli_read import log as log  # noqa: PLC0414
 from tests.cli.test_cli_read import served as served  # noqa: PLC0414
 from tests.cli.test_cli_read import stelae as stelae  # noqa: PLC0414
+from tests.support.cli import read_stderr_until, spawn_stelae
 
 
 def alerts(stdout: str) -> list[dict[str, Any]]:
@@ -221,29 +221,16 @@ def _fingerprint(path: Path) -> str:
 def test_monitor_loops_until_interrupted(log: Log, stelae: Stelae) -> None:
     log.add_json(20)
     env = {
-        **os.environ,
         "STELAE_STATE_DIR": str(stelae.state),
         "STELAE_LOG_URL": stelae.url,
         "STELAE_VKEY": f"@{stelae.vkey_file}",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stelae", "monitor", "--interval", "0.2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn_stelae("monitor", "--interval", "0.2", env=env, stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        state = LogState(stelae.state, ORIGIN, SIGNER.key_id)
-        while state.load_monitor() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # A round reports on stderr when it is done: wait for each report, not on a clock.
+        read_stderr_until(proc, lambda line: "audited entries 0..19" in line)
         log.add_json(5)
-        while (
-            (m := state.load_monitor()) is None or m["audit"]["size"] != 25
-        ) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        read_stderr_until(proc, lambda line: "audited entries 20..24" in line)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -251,9 +238,10 @@ def test_monitor_loops_until_interrupted(log: Log, stelae: Stelae) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
-    assert "audited entries 0..19" in err and "audited entries 20..24" in err
     assert "interrupted" in err and "Traceback" not in err
     assert out == ""
+    state = LogState(stelae.state, ORIGIN, SIGNER.key_id).load_monitor()
+    assert state is not None and state["audit"]["size"] == 25
 
 
 def test_an_interrupted_audit_resumes_from_its_last_verified_save(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -331,10 +330,8 @@ def test_connections_over_the_cap_get_503_with_retry_after() -> None:
         assert "connection limit" in json.loads(body)["message"]
         held.pop().close()
         # The freed slot is returned when that connection's thread sees EOF; wait for it.
-        deadline = time.monotonic() + 10
-        while (status := _get_status(address)[0]) != "HTTP/1.1 200 OK":
-            assert time.monotonic() < deadline, status
-            time.sleep(0.01)
+        assert server.wait_for_free_slot(timeout=10)
+        assert _get_status(address)[0] == "HTTP/1.1 200 OK"
     finally:
         for sock in held:
             sock.close()

@@ -3,9 +3,10 @@ real ``stelae witness`` processes on loopback, 2-of-3, and ``stelae.lambda.seque
 driven with real SQS events.
 
 With the quorum the checkpoint in the bucket carries it; with two witnesses gone, fail-closed
-publishes nothing and hands the batch back to SQS (every record reported failed), and the same
-message delivered again under fail-open is published with the one cosignature it got. A policy
-object whose digest is not the deployed one stops the sequencer.
+publishes nothing and hands the batch back to SQS (every record reported failed); delivered again
+to the same container once a witness is back, the batch is published with the quorum. Under
+fail-open, a batch is published with the one cosignature it got. A policy object whose digest is
+not the deployed one stops the sequencer.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Deployment:
     sqs: Any
     policy: Policy
     witnesses: list[WitnessProcess]
+    log_list_file: Path
 
     def store(self) -> S3Store:
         return S3Store(self.bucket, endpoint_url=self.moto.url, region_name=self.moto.region)
@@ -130,7 +132,16 @@ def deployment(
         monkeypatch.setenv(k, v)
     sequence_lambda.sequencer.cache_clear()
     try:
-        yield Deployment(moto_server, signer, name, queue_url, sqs, Policy.parse(policy), witnesses)
+        yield Deployment(
+            moto_server,
+            signer,
+            name,
+            queue_url,
+            sqs,
+            Policy.parse(policy),
+            witnesses,
+            tmp_path / "logs.txt",
+        )
     finally:
         sequence_lambda.sequencer.cache_clear()
         for w in witnesses:
@@ -158,18 +169,28 @@ def test_published_with_the_quorum_and_not_without_it(
     assert d.checkpoint() == first, "nothing new was published"
     assert d.size() == 1
 
-    # The operator turns fail-open on (a new function configuration, so a new container): the
-    # same message, delivered again, is published with the one cosignature it could get.
-    monkeypatch.setenv("STELAE_WITNESS_FAIL_OPEN", "true")
-    sequence_lambda.sequencer.cache_clear()
+    # The same container, the same batch delivered again once a second witness is back (on its
+    # address, with its state): published with the quorum.
+    back = start_witness(d.witnesses[1].data, d.log_list_file, d.witnesses[1].address[1])
+    d.witnesses.append(back)
     assert d.deliver() == {"batchItemFailures": []}
     assert d.size() == 2
+    assert d.policy.witnessed(d.checkpoint()).signed == ("W0", "W1")
+    back.stop()
+
+    # The operator turns fail-open on (a new function configuration, so a new container): with
+    # one witness, the next batch is published with the one cosignature it could get.
+    monkeypatch.setenv("STELAE_WITNESS_FAIL_OPEN", "true")
+    sequence_lambda.sequencer.cache_clear()
+    d.send(2)
+    assert d.deliver() == {"batchItemFailures": []}
+    assert d.size() == 3
     assert d.policy.witnessed(d.checkpoint()).signed == ("W0",)
 
     # A container never runs with a policy other than the deployed one.
     monkeypatch.setenv("STELAE_WITNESS_POLICY_SHA256", "0" * 64)
     sequence_lambda.sequencer.cache_clear()
-    d.send(2)
+    d.send(3)
     with pytest.raises(StelaeError, match="SHA-256"):
         d.deliver()
-    assert d.size() == 2
+    assert d.size() == 3

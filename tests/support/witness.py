@@ -104,9 +104,9 @@ def init_witness(data: Path, name: str, key_type: str = "ed25519") -> str:
     return out.stdout
 
 
-def start_witness(data: Path, log_list_file: Path) -> WitnessProcess:
-    """``stelae witness`` on a free loopback port; returns once it prints its URL."""
-    witness = ("witness", "--data", str(data), "--listen", "127.0.0.1:0")
+def start_witness(data: Path, log_list_file: Path, port: int = 0) -> WitnessProcess:
+    """``stelae witness`` on loopback (``port`` 0: a free one); returns once it prints its URL."""
+    witness = ("witness", "--data", str(data), "--listen", f"127.0.0.1:{port}")
     proc = spawn_stelae(*witness, "--log-list", str(log_list_file))
     lines = read_stderr_until(proc, lambda line: "serving on http://" in line)
     url = lines[-1].split("serving on ", 1)[1].split()[0]

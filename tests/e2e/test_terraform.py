@@ -528,11 +528,22 @@ def moto_deployment(
 
 
 def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[str, Any]) -> None:
-    bucket = outputs["bucket_name"]
-    dist_arn = outputs["cloudfront_distribution_arn"]
-    parameter = outputs["signing_key_parameter_name"]
+    """Every property of a deployment, service by service, as moto holds it."""
+    check_outputs(outputs)
+    check_bucket(moto, outputs)
+    check_distribution(moto, name, outputs)
+    queue_arn = check_queues(moto, outputs)
+    check_functions(moto, name, outputs, queue_arn)
+    check_no_parameter(moto, outputs)
+    check_roles(moto, name, outputs["bucket_name"])
+    check_api(moto, name)
+    check_logs_and_alarms(moto, name)
+    check_state(state)
 
-    # --- outputs
+
+def check_outputs(outputs: dict[str, Any]) -> None:
+    """The outputs: the URLs, and the commands printed for the operator."""
+    parameter = outputs["signing_key_parameter_name"]
     assert outputs["read_url"].startswith("https://") and outputs["read_url"].endswith(
         ".cloudfront.net"
     )
@@ -540,7 +551,11 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     assert outputs["sequencer_function_name"] in outputs["verifier_key_command"]
     assert f"--name '{parameter}' --type SecureString" in outputs["put_signing_key_command"]
 
-    # --- S3: private, readable only by this distribution, .state/ never
+
+def check_bucket(moto: Any, outputs: dict[str, Any]) -> None:
+    """S3: private, readable only by this distribution, .state/ never."""
+    bucket = outputs["bucket_name"]
+    dist_arn = outputs["cloudfront_distribution_arn"]
     s3 = moto.client("s3")
     pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert all(pab.values()) and len(pab) == 4, pab
@@ -558,7 +573,12 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
         for s in denies
     ), denies
 
-    # --- CloudFront: the distribution the policy names, over this bucket, with its OAC
+
+def check_distribution(moto: Any, name: str, outputs: dict[str, Any]) -> None:
+    """CloudFront: the distribution the policy names, over this bucket, with its OAC."""
+    bucket = outputs["bucket_name"]
+    dist_arn = outputs["cloudfront_distribution_arn"]
+    s3 = moto.client("s3")
     cloudfront = moto.client("cloudfront")
     dist_id = dist_arn.rsplit("/", 1)[-1]
     config = cloudfront.get_distribution(Id=dist_id)["Distribution"]["DistributionConfig"]
@@ -583,7 +603,10 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     errors = {e["ErrorCode"]: e for e in config["CustomErrorResponses"]["Items"]}
     assert errors[403]["ResponseCode"] == "404" and errors[403]["ErrorCachingMinTTL"] <= 5
 
-    # --- SQS: a redrive policy to the DLQ, visibility > six function timeouts
+
+def check_queues(moto: Any, outputs: dict[str, Any]) -> str:
+    """SQS: a redrive policy to the DLQ, visibility > six function timeouts. Returns the
+    queue's ARN."""
     sqs = moto.client("sqs")
     attrs = sqs.get_queue_attributes(QueueUrl=outputs["queue_url"], AttributeNames=["All"])[
         "Attributes"
@@ -596,8 +619,14 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     assert int(redrive["maxReceiveCount"]) >= 5
     assert int(attrs["VisibilityTimeout"]) == 6 * 120
     assert attrs.get("SqsManagedSseEnabled") == "true"
+    queue_arn: str = attrs["QueueArn"]
+    return queue_arn
 
-    # --- Lambda: handlers, one sequencer at a time, batch settings, no key material
+
+def check_functions(moto: Any, name: str, outputs: dict[str, Any], queue_arn: str) -> None:
+    """Lambda: handlers, one sequencer at a time, batch settings, no key material."""
+    bucket = outputs["bucket_name"]
+    parameter = outputs["signing_key_parameter_name"]
     lam = moto.client("lambda")
     write = lam.get_function(FunctionName=outputs["write_function_name"])
     seq = lam.get_function(FunctionName=outputs["sequencer_function_name"])
@@ -619,7 +648,7 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     assert_no_key_material("sequencer", seq_env)
 
     # moto filters FunctionName by the exact string given at creation (Terraform gives the ARN).
-    (esm,) = lam.list_event_source_mappings(EventSourceArn=attrs["QueueArn"])["EventSourceMappings"]
+    (esm,) = lam.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
     assert esm["FunctionArn"].endswith(f":function:{outputs['sequencer_function_name']}")
     assert esm["BatchSize"] == 256
     assert esm["MaximumBatchingWindowInSeconds"] == 1
@@ -633,12 +662,17 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
         "*/POST/api/v2/log/entries",
     ]
 
-    # --- Parameter Store: Terraform neither created nor read the key's parameter
+
+def check_no_parameter(moto: Any, outputs: dict[str, Any]) -> None:
+    """Parameter Store: Terraform neither created nor read the key's parameter."""
+    parameter = outputs["signing_key_parameter_name"]
     ssm = moto.client("ssm")
     with pytest.raises(ssm.exceptions.ParameterNotFound):
         ssm.get_parameter(Name=parameter, WithDecryption=True)
 
-    # --- IAM: one role per function, each action named, resources this log's own
+
+def check_roles(moto: Any, name: str, bucket: str) -> None:
+    """IAM: one role per function, each action named, resources this log's own."""
     iam = moto.client("iam")
     role_actions: dict[str, set[str]] = {}
     for role in (f"{name}-write", f"{name}-sequencer"):
@@ -661,7 +695,9 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     assert sequencer_needs <= role_actions[f"{name}-sequencer"]
     assert "sqs:SendMessage" not in role_actions[f"{name}-sequencer"]
 
-    # --- API Gateway: the two routes, payload 2.0, throttled
+
+def check_api(moto: Any, name: str) -> None:
+    """API Gateway: the two routes, payload 2.0, throttled."""
     apigw = moto.client("apigatewayv2")
     (api,) = [a for a in apigw.get_apis()["Items"] if a["Name"] == name]
     routes = {r["RouteKey"]: r for r in apigw.get_routes(ApiId=api["ApiId"])["Items"]}
@@ -673,7 +709,9 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 100
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
 
-    # --- logs with retention, and the alarms
+
+def check_logs_and_alarms(moto: Any, name: str) -> None:
+    """Logs with retention, and the alarms."""
     logs = moto.client("logs")
     groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
     assert {g["logGroupName"]: g.get("retentionInDays") for g in groups} == {
@@ -688,7 +726,9 @@ def check_deployment(moto: Any, name: str, outputs: dict[str, Any], state: dict[
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
     } <= metrics
 
-    # --- the same static properties, now on the fully known state
+
+def check_state(state: dict[str, Any]) -> None:
+    """The same static properties, now on the fully known state."""
     for r in walk_modules(state["values"]["root_module"]):
         if r["type"] in ("aws_iam_role_policy", "aws_s3_bucket_policy"):
             assert_no_wildcard_actions(r["address"], statements(r["values"]["policy"]))

@@ -373,7 +373,7 @@ def test_aws_cost_counts_are_exact() -> None:
             assert calls["sequencer", "s3", "PutObject If-None-Match", kind] == waves
         assert calls["sequencer", "s3", "PutObject If-Match", "checkpoint"] == waves
         assert calls["sequencer", "s3", "PutObject If-None-Match", "index run"] >= waves
-        assert not any(k[3] in ("index/leaf", "index/digest", "intent") for k in calls)
+        assert not any(k[3] in ("index/leaf", "older index", "intent") for k in calls)
         assert not any(k[1] == "ssm" for k in ops)
         warmup = Counter((x["caller"], x["service"], x["operation"]) for x in p["warmup_requests"])
         assert warmup["sequencer", "ssm", "GetParameter"] == 1

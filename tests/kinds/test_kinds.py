@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -20,8 +19,9 @@ from stelae.client import signing
 from stelae.client.signing import PrivateKey
 from stelae.kinds import dsse
 from tests.support import certificates
+from tests.support.vectors import load_vectors
 
-VECTORS = json.loads((Path(__file__).parents[1] / "vectors/kinds/rekor_bodies.json").read_text())
+VECTORS = load_vectors("kinds/rekor_bodies.json")
 
 # (key type, rsa bits, pss)
 ALGORITHMS = [

@@ -16,7 +16,6 @@ import datetime
 import functools
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +32,7 @@ from stelae.client import signing
 from stelae.kinds import canonical, dsse, hashedrekord, keys, rekord
 from stelae.kinds.schema import Schema, compilable
 from tests.support import certificates
+from tests.support.vectors import load_vectors
 
 # --- schemas ------------------------------------------------------------------------------------
 
@@ -297,9 +297,7 @@ def _entries() -> tuple[kinds.Entry, ...]:
 def _real_documents() -> list[object]:
     """Valid requests, their bodies, and the Rekor vector bodies."""
     bodies = [json.loads(entry.body) for entry in _entries()]
-    vectors = json.loads(
-        (Path(__file__).parents[1] / "vectors/kinds/rekor_bodies.json").read_text()
-    )
+    vectors = load_vectors("kinds/rekor_bodies.json")
     for vector in vectors.values():
         if isinstance(vector, dict) and "body_b64" in vector:
             bodies.append(json.loads(base64.b64decode(vector["body_b64"])))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +29,9 @@ from stelae.tiles.notekeys import (
     parse_vkey,
     verifier_to_vkey,
 )
+from tests.support.vectors import load_vectors
 
-VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parents[1] / "vectors" / "checkpoints.json").read_text("utf-8")
-)
+VECTORS: dict[str, Any] = load_vectors("checkpoints.json")
 SIGNED: list[dict[str, Any]] = VECTORS["signed"]
 EMPTY_ROOT = base64.b64decode("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
 

@@ -4,8 +4,6 @@ runs (batches, a merge, a run of several shards), lookup proofs and a manifest t
 from __future__ import annotations
 
 import hashlib
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +13,9 @@ from stelae.tiles.indexproof import LookupProof
 from stelae.tiles.indexrecord import Record, RunRef, decode_record
 from stelae.tiles.indexrun import BatchEntryKeys, Shard, batch_records, build_run, merge_records
 from stelae.tiles.manifest import Manifest
+from tests.support.vectors import load_vectors
 
-V: dict[str, Any] = json.loads((Path(__file__).parents[1] / "vectors" / "index.json").read_text())
+V: dict[str, Any] = load_vectors("index.json")
 
 
 @pytest.mark.parametrize("case", V["index_keys"], ids=lambda c: c["kind"])

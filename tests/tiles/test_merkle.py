@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +22,9 @@ from stelae.tiles.proof import (
     verify_inclusion,
 )
 from tests.support import merkle_reference as ref
+from tests.support.vectors import load_vectors
 
-V = json.loads((Path(__file__).parents[1] / "vectors" / "merkle.json").read_text())
+V = load_vectors("merkle.json")
 b64 = base64.b64decode
 
 

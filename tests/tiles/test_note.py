@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,13 +41,10 @@ from stelae.tiles.notekeys import (
     rekor_v2_log_id,
     verifier_to_vkey,
 )
+from tests.support.vectors import load_vectors
 
-VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parents[1] / "vectors" / "notes.json").read_text("utf-8")
-)
-CHECKPOINT_VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parents[1] / "vectors" / "checkpoints.json").read_text("utf-8")
-)
+VECTORS: dict[str, Any] = load_vectors("notes.json")
+CHECKPOINT_VECTORS: dict[str, Any] = load_vectors("checkpoints.json")
 SIGNING = VECTORS["signing"]
 PETER_VKEY: str = SIGNING["vkey"]
 ENOCH_VKEY: str = VECTORS["good_vkeys"][1]

@@ -4,8 +4,6 @@ checkpoint verification against real and freshly made cosignatures."""
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +13,9 @@ from stelae.tiles.mldsa import MLDSA44CosignatureSigner
 from stelae.tiles.note import InvalidSignatureError, Note, NoteSignature, sign_note
 from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner, verifier_to_vkey
 from stelae.tiles.policy import MalformedPolicyError, Policy, QuorumNotMetError
+from tests.support.vectors import load_vectors
 
-VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "checkpoints.json").read_text())
+VECTORS = load_vectors("checkpoints.json")
 REKOR = next(c for c in VECTORS["signed"] if len(c["witnesses"]) == 3)
 
 

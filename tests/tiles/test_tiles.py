@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,8 +23,9 @@ from stelae.tiles.proof import verify_consistency, verify_inclusion
 from stelae.tiles.tile import MAX_ENTRY_SIZE, EntryBundle, EntryTooLargeError, HashTile
 from tests.support import merkle_reference as ref
 from tests.support.tlog import MemoryLog
+from tests.support.vectors import load_vectors
 
-V = json.loads((Path(__file__).parents[1] / "vectors" / "merkle.json").read_text())
+V = load_vectors("merkle.json")
 
 
 @pytest.mark.parametrize(("path", "level", "index", "width"), V["tile_paths"]["valid"])

@@ -50,6 +50,7 @@ from stelae.tiles.proofbundle import verify as verify_bundle
 from tests.e2e.browser.chromium import Chromium, chromium_path
 from tests.support import certificates
 from tests.support.api import ServeProcess, start_serve, stelae_command
+from tests.support.vectors import load_vectors
 from tests.tiles.test_merkle import V as MERKLE
 from tests.tiles.test_merkle import _cons, _consistency_mutations, _incl, _inclusion_mutations
 
@@ -61,7 +62,6 @@ pytestmark = [
     ),
 ]
 
-VECTORS = Path(__file__).parents[2] / "vectors"
 SHOTS = Path(__file__).parent / "screenshots"
 ARTIFACTS = [b"explorer artifact %d\n" % i for i in range(3)]
 CERT_ARTIFACT = b"explorer artifact signed under a certificate\n"
@@ -485,8 +485,8 @@ def _cases() -> tuple[dict[str, Any], dict[str, list[str]]]:
     consistency = [_cons(c) for c in MERKLE["consistency"]]
     consistency += [args for c in MERKLE["consistency"] for _, args in _consistency_mutations(c)]
     consistency += [_cons(c) for c in MERKLE["consistency_additional"]]
-    notes = json.loads((VECTORS / "notes.json").read_text())
-    cps = json.loads((VECTORS / "checkpoints.json").read_text())
+    notes = load_vectors("notes.json")
+    cps = load_vectors("checkpoints.json")
     leaf_inputs = [bytes.fromhex(x) for x in MERKLE["leaf_inputs_hex"]]
     leaves = [leaf_hash(x) for x in leaf_inputs]
 
@@ -591,7 +591,7 @@ def test_page_verifiers_agree_with_python_on_the_vectors(
 
 def _bodies() -> list[bytes]:
     """Canonical bodies of every kind the page decodes: the published ones and generated ones."""
-    published = json.loads((VECTORS / "kinds" / "rekor_bodies.json").read_text())
+    published = load_vectors("kinds/rekor_bodies.json")
     out = []
     for case in published.values():
         if isinstance(case, dict) and "body_b64" in case:

@@ -25,7 +25,7 @@ import pytest
 
 from stelae.tiles.notekeys import parse_vkey
 from stelae.tiles.timestamp import v1_log_id
-from tests.support.cli import read_stderr_until, run_stelae, spawn_stelae
+from tests.support.cli import failed, ok, read_stderr_until, run_stelae, spawn_stelae
 
 SERVING = re.compile(r"serving \S+ on (http://\S+)")
 VKEY_LINE = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*\n")
@@ -37,17 +37,10 @@ def run(
     return run_stelae(*args, cwd=cwd, env={"STELAE_STATE_DIR": str(cwd / "state"), **(env or {})})
 
 
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
 def usage_error(proc: subprocess.CompletedProcess[str], status: int = 2) -> str:
-    assert proc.returncode == status, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
+    err = failed(proc, status)
     assert proc.stdout == ""  # an error prints nothing a pipe would take for data
-    return proc.stderr
+    return err
 
 
 @dataclass

@@ -24,7 +24,7 @@ from stelae.client import signing
 from stelae.tiles.notekeys import Ed25519NoteSigner, rekor_v2_log_id
 from stelae.tiles.proofbundle import ProofBundle
 from tests.support import certificates
-from tests.support.cli import read_stderr_until, run_stelae, spawn_stelae
+from tests.support.cli import failed, ok, read_stderr_until, run_stelae, spawn_stelae
 
 SERVING = re.compile(r"serving \S+ on (http://\S+)")
 DEAD_URL = "http://127.0.0.1:9"  # discard port: nothing listens; any fetch fails fast
@@ -35,18 +35,6 @@ def stelae(
 ) -> subprocess.CompletedProcess[str]:
     env = {"STELAE_STATE_DIR": str(cwd / "state"), **(env or {})}
     return run_stelae(*args, cwd=cwd, env=env, timeout=timeout)
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def failed(proc: subprocess.CompletedProcess[str], status: int = 1) -> str:
-    assert proc.returncode == status, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    return proc.stderr
 
 
 class Server:

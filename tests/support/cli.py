@@ -50,6 +50,21 @@ def run_stelae(
     )
 
 
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """*proc* exited 0 without a traceback; returned for its output."""
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def failed(proc: subprocess.CompletedProcess[str], status: int = 1) -> str:
+    """*proc* exited *status* (1: a failure, 2: a usage error) without a traceback; returns
+    its stderr, for the test to check that it names the problem."""
+    assert proc.returncode == status, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
 def spawn_stelae(
     *args: str,
     env: Mapping[str, str] | None = None,

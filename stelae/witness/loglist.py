@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError
+from stelae.tiles.mldsa import MLDSA44CosignatureVerifier
 from stelae.tiles.note import InvalidVerifierKeyError
 from stelae.tiles.notekeys import (
     ECDSANoteVerifier,
@@ -33,10 +34,12 @@ class MalformedLogListError(FormatError):
 
 @dataclass(frozen=True)
 class LogListEntry:
-    """One witnessed log: its ``origin``, its key, and ``qpd`` add-checkpoints a day."""
+    """One witnessed log: its ``origin``, its key, and ``qpd`` add-checkpoints a day. The key
+    may be a log's ML-DSA-44 key (type 0x06), which https://c2sp.org/tlog-checkpoint recommends
+    logs sign with; the witness then checks that line and ignores the others."""
 
     origin: str
-    verifier: Ed25519NoteVerifier | ECDSANoteVerifier
+    verifier: Ed25519NoteVerifier | ECDSANoteVerifier | MLDSA44CosignatureVerifier
     qpd: int
     contact: str | None = None
     bastion: str | None = None
@@ -130,7 +133,9 @@ def _entry(fields: dict[str, str]) -> LogListEntry:
         verifier = parse_vkey(fields["vkey"])
     except InvalidVerifierKeyError as err:
         raise MalformedLogListError(f"{where}: bad vkey: {err.message}") from err
-    if not isinstance(verifier, Ed25519NoteVerifier | ECDSANoteVerifier):
+    if not isinstance(
+        verifier, Ed25519NoteVerifier | ECDSANoteVerifier | MLDSA44CosignatureVerifier
+    ):
         raise MalformedLogListError(
             f"{where}: key type 0x{verifier.key_type:02x} cannot sign checkpoints"
         )

@@ -7,32 +7,34 @@ attributed to the write function, the sequencer function or the event source map
 
 - **write λ**: each submission is an API Gateway HTTP API payload-2.0 event given to
   ``stelae.lambda.write.handler`` in its own thread. Each invocation runs in an "execution
-  environment": a fresh import of the handler module (its own ``service()``, boto3 clients and
-  tile cache), reused by later invocations when idle, as Lambda does. Environments are created
-  before the measured waves (the account's steady state), not counted as cold starts.
+  environment": a fresh import of the handler module (its own ``service()`` and boto3 clients),
+  reused by later invocations when idle, as Lambda does. Environments are created before the
+  measured waves (the account's steady state), not counted as cold starts.
 - **ESM** (the stand-in for AWS's SQS event source mapping): ``ReceiveMessage`` (≤ 10 messages per
-  call, as SQS allows) until the batch is complete, holds it until the batching window closes,
-  invokes ``stelae.lambda.sequence.handler`` with a real SQS event, then deletes what succeeded
-  with ``DeleteMessageBatch`` (≤ 10 per call, so ⌈n/10⌉ calls per batch).
-- **sequencer λ**: one execution environment (reserved concurrency 1); its cold start (the
-  SSM ``GetParameter`` and the first reads) is counted separately from the steady state.
+  call, as SQS allows) until the batch is complete, invokes ``stelae.lambda.sequence.handler``
+  with a real SQS event, then deletes what succeeded with ``DeleteMessageBatch`` (≤ 10 per call,
+  so ⌈n/10⌉ calls per batch).
+- **sequencer λ**: one execution environment; its cold start (the SSM ``GetParameter`` and the
+  first reads) is counted separately from the steady state.
 
-Three steady profiles, 1, 100 and 1,000 entries/s, with the module's batch size (256) and
-batching window (1 s). What differs between them is modelled, not run in real time (a 2-core box
-with moto cannot sustain 1,000 entries/s): a profile runs in *waves*, one per sequencer
-invocation. A wave of ``b = min(256, rate × window)`` entries (1, 100, 256) arrives at the
-profile's rate; the ESM closes the batch when the window expires (``b < 256``) or when the batch
-is full (``256 / rate`` s after the first arrival); the sequencer integrates it; the next wave
-starts when it is done (the sequencer keeps up). Writers poll the checkpoint with the real
-schedule while all of this happens. A warm-up wave (not counted) comes first. Requests per entry
-are then scaled to a million entries.
+Three steady profiles, 1, 100 and 1,000 entries/s, with the module's batch size (256), batching
+window (1 s) and first look (window + 0.5 s). A profile runs in *waves*, one per sequencer
+invocation: ``b = min(256, rate × window)`` entries (1, 100, 256) arriving at the profile's rate;
+the ESM closes the batch when the window expires (``b < 256``) or when it is full (``256 / rate``
+s after the first arrival). A warm-up wave (not counted) comes first; then synchronous waves (the
+module's 20 s wait) and asynchronous ones (``STELAE_WAIT_SECONDS=0``). Requests per entry are
+scaled to a million entries.
 
-One moto process serves the polling writers and the sequencer at once, so on the emulator the
-sequencer integrates several times slower than alone, and the writers poll longer than they
-would on S3. Their timing-dependent part (leaf-index polls, duration) is therefore priced from
-:func:`~benchmarks.aws_profile.model_writes`: window + the sequencer's integration time measured
-alone + the real poll schedule + the measured time of a write that needs no wait. Both figures
-are reported.
+**Time is virtual** (:mod:`benchmarks.virtual_time`): a 2-core box cannot run 1,000 entries/s in
+real time, and one moto process serving the writers and the sequencer at once made the
+sequencer several times slower than alone, so writers used to poll — and be billed — for the
+emulator's slowness. Now each write handler sleeps on a discrete-event clock (the submitter's
+``sleep``/``clock`` seams); the batch's checkpoint is published on that clock at the close plus
+the sequencer's integration time measured alone (best of three batches), the sequencer really
+running while every writer is parked. Every GET is still issued by the real handler and counted;
+what it finds depends only on the virtual time of its look. A write's duration is the virtual
+time it slept plus the real time it worked (its handler's wall time minus the time parked). S3's
+latency (GET 25 ms, PUT 50 ms) is added by the proxy for both functions.
 
 The workload: Rekor v2 hashedrekord requests, each signed with a fresh ECDSA P-256 key (so each
 entry adds a leaf record, a digest index list and a key index list; no identity index), every

@@ -18,6 +18,7 @@ from stelae.client import signing
 from stelae.tiles.checkpoint import open_checkpoint
 from stelae.tiles.note import Note
 from stelae.tiles.notekeys import parse_vkey
+from stelae.tiles.proofbundle import ProofBundle
 from tests.support.api import ORIGIN, ServeProcess, start_serve, stelae_command
 
 
@@ -74,6 +75,17 @@ def test_serve_signs_with_both_and_loginfo_verifies_with_the_ml_dsa_key(
     request = signing.build_v2_hashedrekord(signing.sign_artifact(key, artifact), key, digest)
     reply = server.log.post("/api/v2/log/entries", request)
     assert reply.status == 201, reply.body
+    # The 201 answer's checkpoint carries the ML-DSA line, and so does a tlog-proof made from
+    # it, which `stelae verify --bundle` checks offline with the ML-DSA vkey alone.
+    envelope = reply.json["inclusionProof"]["checkpoint"]["envelope"].encode()
+    assert Note.parse(envelope).signatures[-1].key_id == parse_vkey(keys["mldsa_vkey"]).key_id
+    proof_file = tmp_path / "entry.tlog-proof"
+    proof_file.write_bytes(ProofBundle.from_tle(reply.json).to_tlog_proof())
+    assert envelope.decode() in proof_file.read_text()
+    offline = run(
+        "verify", "--bundle", str(proof_file), "--vkey", keys["mldsa_vkey"], state=tmp_path
+    )
+    assert offline.returncode == 0, offline.stderr
     note = server.log.checkpoint_bytes()
     assert Note.parse(note).signatures[-1].key_id == parse_vkey(keys["mldsa_vkey"]).key_id
     assert open_checkpoint(note, [parse_vkey(keys["mldsa_vkey"])], ORIGIN).checkpoint.size == 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.policy import Policy, QuorumNotMetError
 from stelae.witness.identity import create_key
 from tests.conftest import MotoEndpoint
+from tests.support.aws import create_aws_log
 from tests.support.witness import WitnessProcess, log_list, start_witness
 
 sequence_lambda = importlib.import_module("stelae.lambda.sequence")
@@ -105,39 +105,26 @@ def _policy_text(vkey: str, witnesses: list[WitnessProcess]) -> bytes:
 def deployment(
     moto_server: MotoEndpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[Deployment]:
-    name = f"t{uuid.uuid4().hex[:10]}"
-    signer = Ed25519NoteSigner.generate(f"{name}.log.example")
-    s3, sqs, ssm = (moto_server.client(s) for s in ("s3", "sqs", "ssm"))
-    s3.create_bucket(Bucket=name)  # type: ignore[attr-defined]
     # Visibility 0: a message the handler reported failed can be received again at once.
-    queue_url = sqs.create_queue(  # type: ignore[attr-defined]
-        QueueName=name, Attributes={"VisibilityTimeout": "0"}
-    )["QueueUrl"]
-    parameter = f"/{name}/signing-key"
-    ssm.put_parameter(Name=parameter, Value=signer.skey, Type="SecureString")  # type: ignore[attr-defined]
-    witnesses = _witnesses(tmp_path, signer.vkey)
-    policy = _policy_text(signer.vkey, witnesses)
-    s3.put_object(Bucket=name, Key=POLICY_KEY, Body=policy)  # type: ignore[attr-defined]
-    env = {
-        "AWS_ENDPOINT_URL": moto_server.url,
-        "STELAE_BUCKET": name,
-        "STELAE_QUEUE_URL": queue_url,
-        "STELAE_VKEY": signer.vkey,
-        "STELAE_SIGNING_KEY_PARAM": parameter,
-        "STELAE_WITNESS_POLICY_KEY": POLICY_KEY,
-        "STELAE_WITNESS_POLICY_SHA256": hashlib.sha256(policy).hexdigest(),
-        "STELAE_WITNESS_TIMEOUT_SECONDS": "5",
-    }
+    log = create_aws_log(moto_server, {"VisibilityTimeout": "0"})
+    witnesses = _witnesses(tmp_path, log.signer.vkey)
+    policy = _policy_text(log.signer.vkey, witnesses)
+    log.s3.put_object(Bucket=log.bucket, Key=POLICY_KEY, Body=policy)
+    env = log.env(
+        STELAE_WITNESS_POLICY_KEY=POLICY_KEY,
+        STELAE_WITNESS_POLICY_SHA256=hashlib.sha256(policy).hexdigest(),
+        STELAE_WITNESS_TIMEOUT_SECONDS="5",
+    )
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     sequence_lambda.sequencer.cache_clear()
     try:
         yield Deployment(
             moto_server,
-            signer,
-            name,
-            queue_url,
-            sqs,
+            log.signer,
+            log.bucket,
+            log.queue_url,
+            log.sqs,
             Policy.parse(policy),
             witnesses,
             tmp_path / "logs.txt",

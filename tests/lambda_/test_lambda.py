@@ -12,7 +12,6 @@ import base64
 import importlib
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from stelae.tiles.client import LogClient
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from stelae.tiles.proof import verify_inclusion
 from tests.conftest import MotoEndpoint
+from tests.support.aws import create_aws_log
 
 write_lambda = importlib.import_module("stelae.lambda.write")
 sequence_lambda = importlib.import_module("stelae.lambda.sequence")
@@ -35,31 +35,16 @@ sequence_lambda = importlib.import_module("stelae.lambda.sequence")
 def deployment(
     moto_server: MotoEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, Any]]:
-    name = f"t{uuid.uuid4().hex[:10]}"
-    origin = f"{name}.log.example"
-    signer = Ed25519NoteSigner.generate(origin)
-    s3, sqs, ssm = (moto_server.client(s) for s in ("s3", "sqs", "ssm"))
-    s3.create_bucket(Bucket=name)  # type: ignore[attr-defined]
-    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]  # type: ignore[attr-defined]
-    parameter = f"/{name}/signing-key"
-    ssm.put_parameter(Name=parameter, Value=signer.skey, Type="SecureString")  # type: ignore[attr-defined]
-    env = {
-        "AWS_ENDPOINT_URL": moto_server.url,
-        "STELAE_BUCKET": name,
-        "STELAE_QUEUE_URL": queue_url,
-        "STELAE_VKEY": signer.vkey,
-        "STELAE_SIGNING_KEY_PARAM": parameter,
-        "STELAE_WAIT_SECONDS": "15",
-    }
-    for k, v in env.items():
+    log = create_aws_log(moto_server)
+    for k, v in log.env(STELAE_WAIT_SECONDS="15").items():
         monkeypatch.setenv(k, v)
     write_lambda.service.cache_clear()
     sequence_lambda.sequencer.cache_clear()
     yield {
-        "signer": signer,
-        "sqs": sqs,
-        "queue_url": queue_url,
-        "bucket": name,
+        "signer": log.signer,
+        "sqs": log.sqs,
+        "queue_url": log.queue_url,
+        "bucket": log.bucket,
         "moto": moto_server,
     }
     write_lambda.service.cache_clear()

@@ -5,7 +5,6 @@ reader holding an old checkpoint still verifies from what is left."""
 from __future__ import annotations
 
 import importlib
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from stelae.tiles.errors import FormatError
 from stelae.tiles.gc import DEFAULT_GRACE
 from stelae.tiles.notekeys import Ed25519NoteSigner
 from tests.conftest import MotoEndpoint
+from tests.support.aws import create_aws_log
 
 sequence_lambda = importlib.import_module("stelae.lambda.sequence")
 
@@ -49,32 +49,24 @@ def test_a_bad_grace_period_is_refused(value: str) -> None:
 def grown(moto_server: MotoEndpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A bucket holding a log grown to 300 entries in batches ending at 1, 2, 3, 250 and 300 (so
     tile 0 has partials of widths 1, 2, 3 and 250), and the sequencer Lambda's environment."""
-    name = f"t{uuid.uuid4().hex[:10]}"
-    signer = Ed25519NoteSigner.generate(f"{name}.log.example")
-    s3, sqs, ssm = (moto_server.client(s) for s in ("s3", "sqs", "ssm"))
-    s3.create_bucket(Bucket=name)  # type: ignore[attr-defined]
-    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]  # type: ignore[attr-defined]
-    parameter = f"/{name}/signing-key"
-    ssm.put_parameter(Name=parameter, Value=signer.skey, Type="SecureString")  # type: ignore[attr-defined]
-    store = S3Store(name, client=s3)
-    seq = Sequencer(store, signer, SequencerConfig(signer.name, background_merges=False))
+    log = create_aws_log(moto_server)
+    store = S3Store(log.bucket, client=log.s3)
+    seq = Sequencer(store, log.signer, SequencerConfig(log.signer.name, background_merges=False))
     start = 0
     for size in (1, 2, 3, 250, 300):
         seq.integrate([PendingEntry(f'{{"n":{i}}}'.encode()) for i in range(start, size)])
         start = size
     seq.close()
-    env = {
-        "AWS_ENDPOINT_URL": moto_server.url,
-        "STELAE_BUCKET": name,
-        "STELAE_QUEUE_URL": queue_url,
-        "STELAE_VKEY": signer.vkey,
-        "STELAE_SIGNING_KEY_PARAM": parameter,
-        "STELAE_GC_GRACE_SECONDS": "0",
-    }
-    for k, v in env.items():
+    for k, v in log.env(STELAE_GC_GRACE_SECONDS="0").items():
         monkeypatch.setenv(k, v)
     sequence_lambda.sequencer.cache_clear()
-    yield {"signer": signer, "sqs": sqs, "queue_url": queue_url, "bucket": name, "store": store}
+    yield {
+        "signer": log.signer,
+        "sqs": log.sqs,
+        "queue_url": log.queue_url,
+        "bucket": log.bucket,
+        "store": store,
+    }
     sequence_lambda.sequencer.cache_clear()
 
 

@@ -59,6 +59,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from benchmarks import prices
+from benchmarks.aws_cadence import rows as cadence
 from benchmarks.aws_emulator import moto_server
 from benchmarks.aws_model import BATCH_SIZE, INITIAL_SIZE, SERVICE_NAMES, WINDOW
 from benchmarks.aws_pricing import (
@@ -309,6 +310,10 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
         ("cost per million entries", cost_rows(result)),
         ("per month", month_rows(result)),
         ("reads per 1,000 inclusion proofs verified from tiles", verification_table(result)),
+        (
+            "batch cadence: windows and batch sizes (a model on the measured figures)",
+            cadence(result),
+        ),
     ):
         print(f"\n{title}", file=out)
         table(out, header, rows)
@@ -331,6 +336,7 @@ def markdown(result: dict[str, Any]) -> str:
         ("Cost per million entries (USD)", cost_rows(result)),
         ("Per month at a steady rate", month_rows(result)),
         ("Reads per 1,000 inclusion proofs verified from tiles", verification_table(result)),
+        ("Batch cadence (a model on the measured figures)", cadence(result)),
     ):
         lines = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
         numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(header))]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import stat
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,8 @@ from stelae.tiles.checkpoint import SignedCheckpoint, open_checkpoint
 from stelae.tiles.client import LogClient
 from stelae.tiles.errors import FormatError
 from stelae.tiles.mldsa import MLDSA44CosignatureSigner
-from stelae.tiles.note import Note
-from stelae.tiles.notekeys import Ed25519NoteSigner
+from stelae.tiles.note import Note, sign_note
+from stelae.tiles.notekeys import Ed25519CosignatureSigner, Ed25519NoteSigner
 from tests.conftest import MotoEndpoint
 from tests.support.memory import MemoryStore, WriteEvent
 
@@ -133,6 +134,50 @@ def test_an_empty_log_restarted_after_its_first_history_object_keeps_that_note()
     assert result.checkpoint == store.get(history_path(0)) == store.get(CHECKPOINT)
     both_keys(result.checkpoint)
     assert not store.violations, store.violations
+
+
+class OneWitness:
+    """A :class:`~stelae.sequencer.engine.Cosigner` that cosigns at once with one Ed25519
+    witness key (type 0x04); what the network part of a real collector adds is tested in
+    tests/e2e/test_witnessing.py."""
+
+    def __init__(self) -> None:
+        self.signer = Ed25519CosignatureSigner("w.example/one", bytes([3]) * 32)
+        self.sizes: list[int] = []
+
+    def cosign(
+        self, note: bytes, size: int, consistency_proof: Callable[[int, int], list[bytes]]
+    ) -> bytes:
+        self.sizes.append(size)
+        parsed = Note.parse(note)
+        return sign_note(parsed.text, [self.signer], parsed).to_bytes()
+
+
+def test_witnesses_cosign_after_both_log_lines_and_a_refresh_re_signs_with_both() -> None:
+    store = MemoryStore()
+    witness = OneWitness()
+    config = SequencerConfig(
+        ORIGIN,
+        parallel_writes=1,
+        background_merges=False,
+        cosigner=witness,
+        extra_log_signers=(PQ,),
+    )
+    seq = Sequencer(store, ED, config)
+    try:
+        note = seq.integrate(entries(0, 4)).checkpoint
+        keys = [s.key_id for s in Note.parse(note).signatures]
+        assert keys[0] == ED.key_id and keys[-2:] == [PQ.key_id, witness.signer.key_id]
+        cp = open_checkpoint(note, [PQ.verifier], ORIGIN, witnesses=[witness.signer.verifier])
+        assert cp.note.cosignature_time(witness.signer.name) is not None
+        assert store.get(history_path(4)) == note
+        refreshed = seq.refresh().checkpoint
+    finally:
+        seq.close()
+    assert refreshed != note and both_keys(refreshed).checkpoint == cp.checkpoint
+    assert witness.sizes == [4, 4]
+    assert store.get(history_path(4)) == note  # the history object is never rewritten
+    assert not store.violations
 
 
 def test_a_log_key_named_after_another_origin_is_refused() -> None:

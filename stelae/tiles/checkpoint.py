@@ -135,7 +135,9 @@ class SignedCheckpoint:
     """A checkpoint whose note verified against trusted keys; built by :func:`open_checkpoint`.
 
     ``note.verified`` lists the signatures that verified and ``note.cosignatures`` the
-    witness timestamps; ``note.note.to_bytes()`` re-serializes the signed note exactly.
+    timestamps of the timestamped ones: the witnesses', and the log's own ML-DSA-44 line when
+    its key was given (filter by key, as :class:`~stelae.tiles.policy.Policy` does);
+    ``note.note.to_bytes()`` re-serializes the signed note exactly.
     """
 
     checkpoint: Checkpoint

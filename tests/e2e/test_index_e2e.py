@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -20,18 +19,12 @@ from stelae.sequencer.pending import PendingEntry
 from stelae.sequencer.receipt import IndexMissingError
 from stelae.tiles.paths import manifest_path
 from tests.support import certificates
-from tests.support.api import ORIGIN, start_serve, stelae_command
+from tests.support.api import ORIGIN, start_serve
+from tests.support.cli import run_stelae
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*stelae_command(), *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return run_stelae(*args, env=env, timeout=120)
 
 
 def _v1(artifact: bytes, key: object, verifier: bytes) -> dict[str, object]:
@@ -63,7 +56,6 @@ def test_search_every_key_kind_over_http_against_stelae_serve(tmp_path: Path) ->
             uuids.append(from_v1_proposed(body).uuid)
 
         env = {
-            **os.environ,
             "STELAE_LOG_URL": log.url,
             "STELAE_VKEY": log.vkey,
             "STELAE_STATE_DIR": str(tmp_path / "state"),
@@ -130,7 +122,7 @@ def test_an_older_log_is_refused_until_rebuilt_then_searchable(tmp_path: Path) -
         local.sequencer().published()
     assert refused.value.hint is not None and "stelae index rebuild" in refused.value.hint
 
-    env = {**os.environ, "STELAE_STATE_DIR": str(tmp_path / "state")}
+    env = {"STELAE_STATE_DIR": str(tmp_path / "state")}
     proc = _run(["index", "rebuild", "--data", str(data), "--json"], env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

@@ -50,6 +50,7 @@ from stelae.tiles.client import LogClient
 from stelae.tiles.fetch import DirectoryFetcher, HTTPFetcher
 from stelae.tiles.note import Note, sign_note
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
+from tests.support.cli import run_stelae
 
 INTEROP = Path(__file__).parent / "interop"
 GO_SOURCE = INTEROP / "tlogcheck" / "main.go"
@@ -203,13 +204,7 @@ def flip(data: bytes, at: int) -> bytes:
 
 
 def stelae_cli(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stelae", *args, "--state-dir", str(state)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_stelae(*args, "--state-dir", str(state))
 
 
 # ------------------------------------------------------------------------------ direction 1

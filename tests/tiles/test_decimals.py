@@ -9,8 +9,6 @@ have several names and a canonical format would stop being canonical.
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError
 from stelae.tiles.layout import TileID, decode_index
+from tests.support.cli import run_stelae
 
 # Decimal digits outside ASCII that int() and \d accept: Arabic-Indic, fullwidth, Devanagari.
 FOREIGN = ["٠٠١", "００１", "००१", "1٢", "１"]
@@ -115,22 +114,7 @@ def test_parse_decimal_refuses_huge_input_quickly() -> None:
 def test_serve_refuses_a_port_in_non_ascii_digits(tmp_path: Path) -> None:
     # Run as the user would; the check must happen before the log directory is created.
     data = tmp_path / "data"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stelae",
-            "serve",
-            "--data",
-            str(data),
-            "--listen",
-            "127.0.0.1:８０",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_stelae("serve", "--data", str(data), "--listen", "127.0.0.1:８０")
     assert proc.returncode == 2, proc.stderr
     assert "is not HOST:PORT" in proc.stderr
     assert not data.exists()

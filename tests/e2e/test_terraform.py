@@ -344,6 +344,7 @@ def test_plan_never_holds_the_signing_key(real_aws_plan: dict[str, Any]) -> None
         r"^(var\.(write|sequencer)_environment|local\.common_environment|local\.signing_key_parameter"
         r"|var\.write_wait_seconds|var\.sequencer_batching_window_seconds"
         r"|var\.write_poll_margin_seconds"
+        r"|var\.partial_tile_grace_seconds"  # a number of seconds
         r"|local\.mldsa_environment"  # the ML-DSA parameter's name and origin+keyid: no key
         r"|local\.witness_policy_environment|local\.witness_environment)$"  # names, digests
     )

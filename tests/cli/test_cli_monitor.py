@@ -45,7 +45,7 @@ from tests.cli.test_cli_read import ORIGIN, SIGNER, Log, Served, Signed, Stelae,
 from tests.cli.test_cli_read import log as log  # noqa: PLC0414
 from tests.cli.test_cli_read import served as served  # noqa: PLC0414
 from tests.cli.test_cli_read import stelae as stelae  # noqa: PLC0414
-from tests.support.cli import read_stderr_until, spawn_stelae
+from tests.support.cli import read_stderr_until, reaped, spawn_stelae
 
 
 def alerts(stdout: str) -> list[dict[str, Any]]:
@@ -225,18 +225,14 @@ def test_monitor_loops_until_interrupted(log: Log, stelae: Stelae) -> None:
         "STELAE_LOG_URL": stelae.url,
         "STELAE_VKEY": f"@{stelae.vkey_file}",
     }
-    proc = spawn_stelae("monitor", "--interval", "0.2", env=env, stdout=subprocess.PIPE)
-    try:
+    monitor = spawn_stelae("monitor", "--interval", "0.2", env=env, stdout=subprocess.PIPE)
+    with reaped(monitor) as proc:
         # A round reports on stderr when it is done: wait for each report, not on a clock.
         read_stderr_until(proc, lambda line: "audited entries 0..19" in line)
         log.add_json(5)
         read_stderr_until(proc, lambda line: "audited entries 20..24" in line)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err
     assert "interrupted" in err and "Traceback" not in err
     assert out == ""

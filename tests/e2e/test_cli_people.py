@@ -25,7 +25,7 @@ import pytest
 
 from stelae.tiles.notekeys import parse_vkey
 from stelae.tiles.timestamp import v1_log_id
-from tests.support.cli import failed, ok, read_stderr_until, run_stelae, spawn_stelae
+from tests.support.cli import failed, ok, read_stderr_until, reaped, run_stelae, spawn_stelae
 
 SERVING = re.compile(r"serving \S+ on (http://\S+)")
 VKEY_LINE = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*\n")
@@ -258,16 +258,11 @@ def test_monitor_sigterm_stops_like_ctrl_c(world: World) -> None:
     state = world.dir / "monitor-state"
     monitor = ("monitor", "--interval", "60", "--json")
     env = {**world.env, "STELAE_STATE_DIR": str(state)}
-    proc = spawn_stelae(*monitor, cwd=world.dir, env=env, stdout=subprocess.PIPE)
-    try:
+    with reaped(spawn_stelae(*monitor, cwd=world.dir, env=env, stdout=subprocess.PIPE)) as proc:
         # Wait for the first round's report: then the state is saved.
         read_stderr_until(proc, lambda line: "audited entries" in line or "no new entries" in line)
         proc.send_signal(signal.SIGTERM)
         _, rest = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, rest
     assert "interrupted; the audit resumes from its last saved state" in rest
     assert "Traceback" not in rest

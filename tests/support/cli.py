@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,6 +83,18 @@ def spawn_stelae(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """*proc* for the ``with`` block; killed and waited for if it is still running at the end,
+    so a test that fails midway leaves no child behind (Popen's own ``with`` only waits)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def read_stderr_until(proc: subprocess.Popen[str], done: Callable[[str], bool]) -> list[str]:

@@ -19,7 +19,8 @@ def test_readers_resume_from_a_checkpoint_whose_partials_are_gone(
     log: Log, served: Served, stelae: Stelae
 ) -> None:
     log.add_json(3, batch=1)
-    for command in (("loginfo",), ("monitor", "--once")):
+    first: list[tuple[str, ...]] = [("loginfo",), ("monitor", "--once")]
+    for command in first:
         proc = stelae(*command)
         assert proc.returncode == 0, proc.stderr
     assert "tile/entries/000.p/3" in served.bundles_requested()
@@ -29,13 +30,14 @@ def test_readers_resume_from_a_checkpoint_whose_partials_are_gone(
     assert not (log.root / "tile/0/000.p").exists()
     served.requests.clear()
 
-    for command in (
+    commands: list[tuple[str, ...]] = [
         ("loginfo",),  # consistency with the remembered size 3
         ("monitor", "--once"),  # resumes its audit at size 3
         ("logproof", "--first-size", "3"),
         ("get", "--log-index", "2"),
         ("fsck",),
-    ):
+    ]
+    for command in commands:
         proc = stelae(*command)
         assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
     # Each read tiles at the newest size, where tile 0 is full: no collected partial was asked for.

@@ -688,6 +688,10 @@ def check_roles(moto: Any, name: str, bucket: str) -> None:
         role_actions[role] = {
             a for s in stmts if s["Effect"] == "Allow" for a in as_list(s["Action"])
         }
+        # Garbage collection: the sequencer deletes partial tiles and bundles, and nothing else.
+        deleting = [s for s in stmts if "s3:DeleteObject" in as_list(s["Action"])]
+        deletable = [r for s in deleting for r in as_list(s["Resource"])]
+        assert deletable == ([f"arn:aws:s3:::{bucket}/tile/*.p/*"] if "sequencer" in role else [])
     assert "sqs:SendMessage" in role_actions[f"{name}-write"]
     assert "s3:PutObject" not in role_actions[f"{name}-write"]
     assert "ssm:GetParameter" not in role_actions[f"{name}-write"]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from stelae.errors import StelaeError
 from stelae.sequencer.store import PartialDeleter
-from stelae.tiles.gc import PartialLedger, obsolete_at
+from stelae.tiles.gc import PartialLedger, obsolete_at, obsolete_count
 
 log = logging.getLogger("stelae.gc")
 
@@ -138,7 +138,7 @@ def collect_all(
     The caller must have waited a grace period since ``size`` was published. Raises StoreError
     if a deletion fails; running it again is safe. ``progress(done, total)`` counts keys.
     """
-    total = sum(1 for _ in obsolete_at(size)) if size else 0
+    total = obsolete_count(size)
     done = 0
     chunk: list[str] = []
     for tid in obsolete_at(size):

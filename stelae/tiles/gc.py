@@ -93,6 +93,11 @@ def obsolete_at(size: int, *, start: int = 0) -> Iterator[TileID]:
                 yield TileID(level, index, width)
 
 
+def obsolete_count(size: int) -> int:
+    """How many keys :func:`obsolete_at` yields for ``size`` (without walking them)."""
+    return sum(count // TILE_WIDTH * len(ALL_WIDTHS) for _, count in _levels(size))
+
+
 class PartialLedger:
     """The partials a log may still hold and when each becomes deletable (module docstring).
 
@@ -147,7 +152,13 @@ class PartialLedger:
         before = 0 if known is None else known >> (TILE_HEIGHT * max(level, 0))
         full = count // TILE_WIDTH  # positions 0..full-1 are full now
         first = before // TILE_WIDTH  # the position at the right edge when last known
-        for index in range(first, full):
+        # Only positions that may hold partials, never every position that became full: a first
+        # sight of a log of 10^9 entries must not walk four million tiles.
+        indices = {i for i in (first, full - 1) if first <= i < full}
+        indices.update(
+            p.index for p in self._widths if p.level == level and first <= p.index < full
+        )
+        for index in sorted(indices):
             pos = _position(level, index)
             if not exact and (index == full - 1 or (index == first and known is not None)):
                 low = before % TILE_WIDTH if index == first and known is not None else 0

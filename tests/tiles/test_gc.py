@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stelae.tiles.gc import PartialLedger, obsolete_at, partials_at
+from stelae.tiles.gc import PartialLedger, obsolete_at, obsolete_count, partials_at
 from stelae.tiles.layout import TILE_WIDTH, TileID, tile_width
 
 GRACE = 30.0
@@ -141,6 +141,8 @@ def test_obsolete_at_covers_every_width_of_every_full_tile_only() -> None:
     assert all(t.is_partial for t in got)
     assert TileID(0, 2, 3) not in got
     assert set(obsolete_at(512 + 3, start=256)) == {t for t in got if t.index == 1}
+    for size in (0, 1, 255, 256, 515, 65_536, 70_000):
+        assert obsolete_count(size) == sum(1 for _ in obsolete_at(size))
 
 
 @settings(max_examples=60, deadline=None)
@@ -169,3 +171,13 @@ def test_matches_the_reference_for_a_chain_the_ledger_saw_whole(
     end = times[-1] + GRACE
     got.update(ledger.due(end))
     assert got == _reference(sizes, times, end)
+
+
+def test_first_sight_of_a_huge_log_is_bounded() -> None:
+    """The catch-up looks at a few positions per level, never at every full tile."""
+    ledger = PartialLedger(0.0)
+    ledger.published(10**12 + 7, 0.0)
+    due = ledger.due(0.0)
+    # Per level (and the bundles): every width of the newest full tile, nothing older.
+    assert len(due) == 255 * len({(t.level) for t in due})
+    assert ledger.pending() < 255 * 8

@@ -75,9 +75,18 @@ def scenario(
         + price("s3_put") * puts / b
         + _gb_s(integrate, SEQUENCER_MEMORY_GB) / b
         + sync["per_entry"]["log_bytes"] / 1e9 * price("logs_ingest_gb")
-        + sync["usd_per_million"]["API Gateway responses (data out)"] / 1e6
     )
-    per_entry = shared + _gb_s(first_look + work, WRITE_MEMORY_GB) + 3 * price("s3_get")
+    out = "API Gateway responses (data out)"
+    async_cost = profiles[-1]["async"]["cost"]
+    per_entry = (
+        shared
+        + _gb_s(first_look + work, WRITE_MEMORY_GB)
+        + 3 * price("s3_get")
+        + sync["usd_per_million"][out] / 1e6
+    )
+    async_entry = (
+        shared + _gb_s(async_work, WRITE_MEMORY_GB) + async_cost["usd_per_million"][out] / 1e6
+    )
     return {
         "rate": rate,
         "window": window,
@@ -88,7 +97,7 @@ def scenario(
         "latency_seconds": close - (b - 1) / rate / 2 + integrate,
         "write_seconds": first_look + work,
         "usd_per_million": per_entry * 1e6,
-        "async_usd_per_million": (shared + _gb_s(async_work, WRITE_MEMORY_GB)) * 1e6,
+        "async_usd_per_million": async_entry * 1e6,
     }
 
 

@@ -18,7 +18,7 @@ from stelae.kinds import dsse, hashedrekord, protojson, rekord
 from stelae.kinds.canonical import MAX_BODY_SIZE, MAX_REQUEST_SIZE, load_json, parse_canonical
 from stelae.kinds.errors import InvalidEntryError, SignatureError
 from stelae.kinds.model import KINDS, Entry
-from stelae.kinds.schema import Schema
+from stelae.kinds.schema import Schema, closed_object
 
 __all__ = [
     "KINDS",
@@ -36,16 +36,9 @@ __all__ = [
 ]
 
 _PROPOSED = Schema(
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["kind", "apiVersion", "spec"],
-        "properties": {
-            "kind": {"type": "string"},
-            "apiVersion": {"type": "string"},
-            "spec": {"type": "object"},
-        },
-    }
+    closed_object(
+        {"kind": {"type": "string"}, "apiVersion": {"type": "string"}, "spec": {"type": "object"}}
+    )
 )
 
 _V2_REQUEST = Schema(

@@ -23,7 +23,7 @@ from stelae.kinds.canonical import canonicalize, load_json
 from stelae.kinds.errors import InvalidEntryError, SignatureError
 from stelae.kinds.fields import b64decode, b64decode_proto, b64encode
 from stelae.kinds.model import Entry, dedupe
-from stelae.kinds.schema import Schema, b64_string
+from stelae.kinds.schema import Schema, b64_string, closed_object, entry_body, sha256_hash
 
 KIND = "dsse"
 MAX_SIGNATURES = 10
@@ -42,11 +42,8 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def _envelope_schema() -> dict[str, Any]:
     """A DSSE envelope; payload and sigs may use either base64 alphabet (DSSE spec)."""
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["payload", "payloadType", "signatures"],
-        "properties": {
+    return closed_object(
+        {
             "payload": {
                 "type": "string",
                 "maxLength": MAX_ENVELOPE_CHARS,
@@ -57,42 +54,32 @@ def _envelope_schema() -> dict[str, Any]:
                 "type": "array",
                 "minItems": 1,
                 "maxItems": MAX_SIGNATURES,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["sig"],
-                    "properties": {
+                "items": closed_object(
+                    {
                         "sig": b64_string(_SIG_MAX, proto=True),
                         "keyid": {"type": "string", "maxLength": 1024},
                     },
-                },
+                    required=["sig"],
+                ),
             },
-        },
-    }
+        }
+    )
 
 
-def _hash_schema() -> dict[str, Any]:
+def _signatures_schema(signature: dict[str, Any], verifier: dict[str, Any]) -> dict[str, Any]:
+    """The stored body's signatures: each names the verifier that checked it."""
     return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["algorithm", "value"],
-        "properties": {
-            "algorithm": {"const": "sha256"},
-            "value": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        },
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_SIGNATURES,
+        "items": closed_object(signature | {"verifier": verifier}),
     }
 
 
-V1_SPEC_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["proposedContent"],
-    "properties": {
-        "proposedContent": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["envelope", "verifiers"],
-            "properties": {
+V1_SPEC_SCHEMA: dict[str, Any] = closed_object(
+    {
+        "proposedContent": closed_object(
+            {
                 "envelope": {"type": "string", "minLength": 1, "maxLength": MAX_ENVELOPE_CHARS},
                 "verifiers": {
                     "type": "array",
@@ -100,8 +87,8 @@ V1_SPEC_SCHEMA: dict[str, Any] = {
                     "maxItems": MAX_VERIFIERS,
                     "items": b64_string(65_536),
                 },
-            },
-        },
+            }
+        ),
         # Output fields of Rekor v1's dsse schema (the log computes them). sigstore-python's v1
         # client sends them as null beside proposedContent, as Rekor's Go client model does; a
         # value the log would ignore is refused rather than silently dropped.
@@ -109,46 +96,25 @@ V1_SPEC_SCHEMA: dict[str, Any] = {
         "payloadHash": {"type": "null"},
         "signatures": {"type": "null"},
     },
-}
+    required=["proposedContent"],
+)
 
-V1_BODY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["apiVersion", "kind", "spec"],
-    "properties": {
-        "apiVersion": {"const": "0.0.1"},
-        "kind": {"const": KIND},
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["envelopeHash", "payloadHash", "signatures"],
-            "properties": {
-                "envelopeHash": _hash_schema(),
-                "payloadHash": _hash_schema(),
-                "signatures": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": MAX_SIGNATURES,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["signature", "verifier"],
-                        "properties": {
-                            "signature": b64_string(_SIG_MAX, proto=True),
-                            "verifier": b64_string(65_536),
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
+V1_BODY_SCHEMA: dict[str, Any] = entry_body(
+    KIND,
+    "0.0.1",
+    closed_object(
+        {
+            "envelopeHash": sha256_hash(),
+            "payloadHash": sha256_hash(),
+            "signatures": _signatures_schema(
+                {"signature": b64_string(_SIG_MAX, proto=True)}, b64_string(65_536)
+            ),
+        }
+    ),
+)
 
-V2_REQUEST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["envelope", "verifiers"],
-    "properties": {
+V2_REQUEST_SCHEMA: dict[str, Any] = closed_object(
+    {
         "envelope": _envelope_schema(),
         "verifiers": {
             "type": "array",
@@ -156,55 +122,27 @@ V2_REQUEST_SCHEMA: dict[str, Any] = {
             "maxItems": MAX_VERIFIERS,
             "items": protojson.VERIFIER_SCHEMA,
         },
-    },
-}
+    }
+)
 
-V2_BODY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["apiVersion", "kind", "spec"],
-    "properties": {
-        "apiVersion": {"const": "0.0.2"},
-        "kind": {"const": KIND},
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["dsseV002"],
-            "properties": {
-                "dsseV002": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["payloadHash", "signatures"],
-                    "properties": {
-                        "payloadHash": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["algorithm", "digest"],
-                            "properties": {
-                                "algorithm": {"const": "SHA2_256"},
-                                "digest": b64_string(64),
-                            },
-                        },
-                        "signatures": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": MAX_SIGNATURES,
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["content", "verifier"],
-                                "properties": {
-                                    "content": b64_string(_SIG_MAX),
-                                    "verifier": protojson.VERIFIER_SCHEMA,
-                                },
-                            },
-                        },
-                    },
+V2_BODY_SCHEMA: dict[str, Any] = entry_body(
+    KIND,
+    "0.0.2",
+    closed_object(
+        {
+            "dsseV002": closed_object(
+                {
+                    "payloadHash": closed_object(
+                        {"algorithm": {"const": "SHA2_256"}, "digest": b64_string(64)}
+                    ),
+                    "signatures": _signatures_schema(
+                        {"content": b64_string(_SIG_MAX)}, protojson.VERIFIER_SCHEMA
+                    ),
                 }
-            },
-        },
-    },
-}
+            )
+        }
+    ),
+)
 
 _v1_spec = Schema(V1_SPEC_SCHEMA, root="spec")
 _v1_envelope = Schema(_envelope_schema(), root="spec.proposedContent.envelope")

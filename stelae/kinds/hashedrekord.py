@@ -19,7 +19,7 @@ from stelae.kinds.canonical import canonicalize
 from stelae.kinds.errors import InvalidEntryError
 from stelae.kinds.fields import b64decode, b64decode_proto, b64encode, hexdecode
 from stelae.kinds.model import Entry
-from stelae.kinds.schema import Schema, b64_string
+from stelae.kinds.schema import Schema, b64_string, closed_object, entry_body
 
 KIND = "hashedrekord"
 #: Field name of the v0.0.2 spec; early rekor-tiles builds wrote ``hashedRekordV0_0_2``
@@ -34,102 +34,51 @@ _KEY_MAX = 65_536
 
 def _v1_spec_schema(*, body: bool) -> dict[str, Any]:
     hex_pattern = "^[0-9a-f]+$" if body else "^[0-9a-fA-F]+$"
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["signature", "data"],
-        "properties": {
-            "signature": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["content", "publicKey"],
-                "properties": {
+    hash_value = {"type": "string", "maxLength": 128, "pattern": hex_pattern}
+    return closed_object(
+        {
+            "signature": closed_object(
+                {
                     "content": b64_string(_SIG_MAX),
-                    "publicKey": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["content"],
-                        "properties": {"content": b64_string(_KEY_MAX)},
-                    },
-                },
-            },
-            "data": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["hash"],
-                "properties": {
-                    "hash": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["algorithm", "value"],
-                        "properties": {
-                            "algorithm": {"enum": sorted(keys.HASH_SIZES)},
-                            "value": {"type": "string", "maxLength": 128, "pattern": hex_pattern},
-                        },
-                    }
-                },
-            },
-        },
-    }
-
-
-def _envelope(version: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["apiVersion", "kind", "spec"],
-        "properties": {"apiVersion": {"const": version}, "kind": {"const": KIND}, "spec": spec},
-    }
+                    "publicKey": closed_object({"content": b64_string(_KEY_MAX)}),
+                }
+            ),
+            "data": closed_object(
+                {
+                    "hash": closed_object(
+                        {"algorithm": {"enum": sorted(keys.HASH_SIZES)}, "value": hash_value}
+                    )
+                }
+            ),
+        }
+    )
 
 
 V1_SPEC_SCHEMA = _v1_spec_schema(body=False)
-V1_BODY_SCHEMA = _envelope("0.0.1", _v1_spec_schema(body=True))
+V1_BODY_SCHEMA = entry_body(KIND, "0.0.1", _v1_spec_schema(body=True))
 
-_V2_SIGNATURE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["content", "verifier"],
-    "properties": {
-        "content": b64_string(_SIG_MAX, proto=True),
-        "verifier": protojson.VERIFIER_SCHEMA,
-    },
-}
+_V2_SIGNATURE = closed_object(
+    {"content": b64_string(_SIG_MAX, proto=True), "verifier": protojson.VERIFIER_SCHEMA}
+)
 
-V2_REQUEST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["digest", "signature"],
-    "properties": {"digest": b64_string(96, proto=True), "signature": _V2_SIGNATURE},
-}
+V2_REQUEST_SCHEMA: dict[str, Any] = closed_object(
+    {"digest": b64_string(96, proto=True), "signature": _V2_SIGNATURE}
+)
 
 
 def _v2_body_schema(spec_key: str) -> dict[str, Any]:
-    log_entry = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["data", "signature"],
-        "properties": {
-            "data": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["algorithm", "digest"],
-                "properties": {
+    log_entry = closed_object(
+        {
+            "data": closed_object(
+                {
                     "algorithm": {"enum": sorted(protojson.V2_HASH_ALGORITHMS)},
                     "digest": b64_string(96),
-                },
-            },
+                }
+            ),
             "signature": _V2_SIGNATURE,
-        },
-    }
-    return _envelope(
-        "0.0.2",
-        {
-            "type": "object",
-            "additionalProperties": False,
-            "required": [spec_key],
-            "properties": {spec_key: log_entry},
-        },
+        }
     )
+    return entry_body(KIND, "0.0.2", closed_object({spec_key: log_entry}))
 
 
 _v1_spec = Schema(V1_SPEC_SCHEMA, root="spec")

@@ -13,7 +13,7 @@ from typing import Any
 from stelae.kinds import keys
 from stelae.kinds.errors import InvalidEntryError
 from stelae.kinds.fields import b64decode_proto, b64encode
-from stelae.kinds.schema import b64_string, join_path
+from stelae.kinds.schema import b64_string, closed_object, join_path
 
 #: snake_case -> lowerCamelCase for every multi-word field of the v2 request messages.
 _CAMEL = {
@@ -46,25 +46,18 @@ def camel_names(obj: object, path: tuple[str | int, ...] = ()) -> object:
 
 
 def raw_bytes_schema(max_length: int) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["rawBytes"],
-        "properties": {"rawBytes": b64_string(max_length, proto=True)},
-    }
+    return closed_object({"rawBytes": b64_string(max_length, proto=True)})
 
 
 #: Schema of ``dev.sigstore.rekor.v2.Verifier``.
-VERIFIER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["keyDetails"],
-    "properties": {
+VERIFIER_SCHEMA: dict[str, Any] = closed_object(
+    {
         "publicKey": raw_bytes_schema(16_384),
         "x509Certificate": raw_bytes_schema(65_536),
         "keyDetails": {"type": ["string", "integer"]},
     },
-}
+    required=["keyDetails"],
+)
 
 
 def key_details_name(value: object, field: str) -> str:

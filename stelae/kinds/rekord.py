@@ -26,7 +26,7 @@ from stelae.kinds.canonical import canonicalize
 from stelae.kinds.errors import InvalidEntryError, SignatureError
 from stelae.kinds.fields import b64decode, b64encode, hexdecode
 from stelae.kinds.model import Entry
-from stelae.kinds.schema import Schema, b64_string
+from stelae.kinds.schema import Schema, b64_string, closed_object, entry_body, sha256_hash
 
 KIND = "rekord"
 FORMATS = ("minisign", "pgp", "ssh", "x509")
@@ -36,46 +36,24 @@ _MAX_ARTIFACT_B64 = 4 * ((MAX_ARTIFACT_BYTES + 2) // 3)
 _MAX_SIG = 65_536
 _MAX_KEY = 65_536
 
-_HASH = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["algorithm", "value"],
-    "properties": {
-        "algorithm": {"const": "sha256"},
-        "value": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-    },
-}
+_HASH = sha256_hash()
 
 
 def _signature_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["format", "content", "publicKey"],
-        "properties": {
+    return closed_object(
+        {
             "format": {"enum": list(FORMATS)},
             "content": b64_string(_MAX_SIG),
-            "publicKey": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["content"],
-                "properties": {"content": b64_string(_MAX_KEY)},
-            },
-        },
-    }
+            "publicKey": closed_object({"content": b64_string(_MAX_KEY)}),
+        }
+    )
 
 
-V1_SPEC_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["signature", "data"],
-    "properties": {
+V1_SPEC_SCHEMA: dict[str, Any] = closed_object(
+    {
         "signature": _signature_schema(),
-        "data": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["content"],
-            "properties": {
+        "data": closed_object(
+            {
                 "content": {
                     "type": "string",
                     "maxLength": _MAX_ARTIFACT_B64,
@@ -83,33 +61,16 @@ V1_SPEC_SCHEMA: dict[str, Any] = {
                 },
                 "hash": _HASH,
             },
-        },
-    },
-}
+            required=["content"],
+        ),
+    }
+)
 
-V1_BODY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["apiVersion", "kind", "spec"],
-    "properties": {
-        "apiVersion": {"const": "0.0.1"},
-        "kind": {"const": KIND},
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["signature", "data"],
-            "properties": {
-                "signature": _signature_schema(),
-                "data": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["hash"],
-                    "properties": {"hash": _HASH},
-                },
-            },
-        },
-    },
-}
+V1_BODY_SCHEMA: dict[str, Any] = entry_body(
+    KIND,
+    "0.0.1",
+    closed_object({"signature": _signature_schema(), "data": closed_object({"hash": _HASH})}),
+)
 
 _v1_spec = Schema(V1_SPEC_SCHEMA, root="spec")
 _v1_body = Schema(V1_BODY_SCHEMA)

@@ -68,6 +68,38 @@ def b64_string(max_length: int, *, proto: bool = False) -> dict[str, Any]:
     }
 
 
+def closed_object(
+    properties: dict[str, Any], required: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """Schema of a JSON object holding only ``properties`` (every object here is closed, see the
+    module docstring). ``required`` names those that must be present: all of them, in order,
+    when omitted."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(properties if required is None else required),
+        "properties": properties,
+    }
+
+
+def sha256_hash() -> dict[str, Any]:
+    """Rekor v1's hash object, ``{"algorithm": "sha256", "value": <64 lowercase hex digits>}``."""
+    return closed_object(
+        {
+            "algorithm": {"const": "sha256"},
+            "value": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        }
+    )
+
+
+def entry_body(kind: str, api_version: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Schema of a stored Rekor entry body, ``{"apiVersion", "kind", "spec"}``: the envelope every
+    kind and version shares (https://github.com/sigstore/rekor, ``pkg/types``)."""
+    return closed_object(
+        {"apiVersion": {"const": api_version}, "kind": {"const": kind}, "spec": spec}
+    )
+
+
 def join_path(parts: Iterable[str | int]) -> str:
     """``["spec", "signatures", 0, "sig"]`` -> ``"spec.signatures[0].sig"``."""
     out = ""

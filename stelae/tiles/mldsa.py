@@ -23,8 +23,6 @@ does lattice arithmetic. Pure code: no I/O; the clock and randomness are injecte
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import struct
 import time
@@ -36,14 +34,20 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import mldsa
 
 from stelae.tiles.checkpoint import Checkpoint, MalformedCheckpointError
+from stelae.tiles.keystrings import (
+    check_key_name,
+    format_skey,
+    format_vkey,
+    note_key_id,
+    parse_skey,
+)
 from stelae.tiles.note import (
+    MAX_COSIGNATURE_TIMESTAMP,
     InvalidSignatureError,
     InvalidVerifierKeyError,
-    MalformedNoteError,
     NoteSignature,
-    _b64decode_canonical,
-    _name_problem,
-    _text_problem,
+    check_text,
+    cosignature_time,
 )
 
 __all__ = [
@@ -58,7 +62,6 @@ KEY_TYPE_COSIGNATURE_MLDSA44 = 0x06
 PUBLIC_KEY_SIZE = 1312
 SIGNATURE_SIZE = 2420
 _LABEL = b"subtree/v1\n\x00"  # 12 bytes, the spec's uint8 label[12]
-_MAX_TIMESTAMP = 2**63 - 1
 
 
 def _opaque8(what: str, value: bytes) -> bytes:
@@ -87,13 +90,6 @@ def cosigned_message(
     )
 
 
-def _key_id(name: str, public: bytes) -> int:
-    digest = hashlib.sha256(
-        name.encode() + b"\n" + bytes([KEY_TYPE_COSIGNATURE_MLDSA44]) + public
-    ).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
 def _checkpoint_message(name: str, timestamp: int, text: bytes) -> bytes:
     """The message a checkpoint cosignature signs: ``start = 0``, ``end = size``."""
     checkpoint = Checkpoint.parse(text.decode("utf-8"))
@@ -118,8 +114,7 @@ class MLDSA44CosignatureVerifier:
     key_type = KEY_TYPE_COSIGNATURE_MLDSA44
 
     def __post_init__(self) -> None:
-        if (problem := _name_problem(self.name)) is not None:
-            raise InvalidVerifierKeyError(problem)
+        check_key_name(self.name)
         if len(self.name.encode()) > 255:
             raise InvalidVerifierKeyError("an ML-DSA cosigner name is at most 255 bytes")
         if len(self.public_key) != PUBLIC_KEY_SIZE:
@@ -134,7 +129,7 @@ class MLDSA44CosignatureVerifier:
 
     @property
     def key_id(self) -> int:
-        return _key_id(self.name, self.public_key)
+        return note_key_id(self.name, KEY_TYPE_COSIGNATURE_MLDSA44, self.public_key)
 
     def timestamp(self, signature: bytes) -> int:
         if len(signature) != 8 + SIGNATURE_SIZE:
@@ -145,7 +140,7 @@ class MLDSA44CosignatureVerifier:
 
     def verify(self, message: bytes, signature: bytes) -> None:
         timestamp = self.timestamp(signature)
-        if timestamp > _MAX_TIMESTAMP:
+        if timestamp > MAX_COSIGNATURE_TIMESTAMP:
             raise InvalidSignatureError(self.name, self.key_id, "timestamp exceeds 2^63-1")
         try:
             signed = _checkpoint_message(self.name, timestamp, message)
@@ -174,8 +169,7 @@ class MLDSA44CosignatureSigner:
     _key: mldsa.MLDSA44PrivateKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if (problem := _name_problem(self.name)) is not None:
-            raise InvalidVerifierKeyError(problem)
+        check_key_name(self.name)
         if len(self.seed) != 32:
             raise InvalidVerifierKeyError("an ML-DSA-44 seed is 32 bytes")
         object.__setattr__(self, "_key", mldsa.MLDSA44PrivateKey.from_seed_bytes(self.seed))
@@ -195,7 +189,7 @@ class MLDSA44CosignatureSigner:
 
     @property
     def key_id(self) -> int:
-        return _key_id(self.name, self.public_key_bytes)
+        return note_key_id(self.name, KEY_TYPE_COSIGNATURE_MLDSA44, self.public_key_bytes)
 
     @classmethod
     def from_skey(cls, skey: str, clock: Callable[[], int] = _system_clock) -> Self:
@@ -206,8 +200,7 @@ class MLDSA44CosignatureSigner:
     @property
     def skey(self) -> str:
         """The private key string :meth:`from_skey` reads; keep it secret."""
-        key = base64.b64encode(bytes([KEY_TYPE_COSIGNATURE_MLDSA44]) + self.seed).decode()
-        return f"PRIVATE+KEY+{self.name}+{self.key_id:08x}+{key}"
+        return format_skey(self.name, self.key_id, KEY_TYPE_COSIGNATURE_MLDSA44, self.seed)
 
     @property
     def verifier(self) -> MLDSA44CosignatureVerifier:
@@ -216,15 +209,13 @@ class MLDSA44CosignatureSigner:
     @property
     def vkey(self) -> str:
         """``name+hex8+base64(0x06 || public key)`` (https://c2sp.org/signed-note vkeys)."""
-        key = base64.b64encode(bytes([KEY_TYPE_COSIGNATURE_MLDSA44]) + self.public_key_bytes)
-        return f"{self.name}+{self.key_id:08x}+{key.decode()}"
+        return format_vkey(
+            self.name, self.key_id, KEY_TYPE_COSIGNATURE_MLDSA44, self.public_key_bytes
+        )
 
     def sign(self, text: str) -> NoteSignature:
-        if (problem := _text_problem(text)) is not None:
-            raise MalformedNoteError(problem)
-        timestamp = self.clock()
-        if not 0 < timestamp <= _MAX_TIMESTAMP:
-            raise ValueError(f"cosignature timestamp {timestamp} out of range")
+        check_text(text)
+        timestamp = cosignature_time(self.clock)
         signature = self._key.sign(_checkpoint_message(self.name, timestamp, text.encode()))
         return NoteSignature(self.name, self.key_id, struct.pack(">Q", timestamp) + signature)
 
@@ -237,21 +228,9 @@ def parse_mldsa_skey(skey: str) -> tuple[str, bytes]:
     no verifier expects. Raises :class:`InvalidVerifierKeyError` (naming the problem, never the
     key material).
     """
-    parts = skey.split("+", 4)
-    if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
-        raise InvalidVerifierKeyError("ML-DSA private key is not PRIVATE+KEY+name+keyid+key")
-    name, hex8, b64 = parts[2], parts[3], parts[4]
-    if (problem := _name_problem(name)) is not None:
-        raise InvalidVerifierKeyError(problem)
-    if len(hex8) != 8 or any(c not in "0123456789abcdef" for c in hex8):
-        raise InvalidVerifierKeyError(f"private key ID {hex8!r} is not 8 lowercase hex digits")
-    try:
-        key = _b64decode_canonical(b64)
-    except ValueError as err:
-        raise InvalidVerifierKeyError(f"private key is not valid base64: {err}") from err
-    if len(key) != 33 or key[0] != KEY_TYPE_COSIGNATURE_MLDSA44:
-        raise InvalidVerifierKeyError("ML-DSA private key must be type 0x06 with a 32-byte seed")
-    seed = key[1:]
-    if MLDSA44CosignatureSigner(name, seed).key_id != int(hex8, 16):
-        raise InvalidVerifierKeyError(f"private key ID {hex8} does not match its key")
-    return name, seed
+    return parse_skey(
+        skey,
+        KEY_TYPE_COSIGNATURE_MLDSA44,
+        lambda name, seed: MLDSA44CosignatureSigner(name, seed).key_id,
+        label="ML-DSA private key",
+    )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -141,6 +141,13 @@ def _text_problem(text: str) -> str | None:
     if not _is_utf8_encodable(text):
         return "note text is not valid UTF-8"
     return None
+
+
+def check_text(text: str) -> None:
+    """Raise :class:`MalformedNoteError` unless ``text`` can be a note's text: what every signer
+    checks before signing, so no signature is made over text no verifier would accept."""
+    if (problem := _text_problem(text)) is not None:
+        raise MalformedNoteError(problem)
 
 
 def _b64decode_canonical(data: str) -> bytes:
@@ -264,6 +271,20 @@ class NoteVerifier(Protocol):
     def key_id(self) -> int: ...
 
     def verify(self, message: bytes, signature: bytes) -> None: ...
+
+
+#: https://c2sp.org/tlog-cosignature: a cosignature's timestamp MUST be at most 2^63-1.
+MAX_COSIGNATURE_TIMESTAMP = 2**63 - 1
+
+
+def cosignature_time(clock: Callable[[], int]) -> int:
+    """The time a new cosignature asserts, read from ``clock`` (POSIX seconds). Raises
+    ``ValueError`` for a time no verifier would accept."""
+    timestamp = clock()
+    if not 0 < timestamp <= MAX_COSIGNATURE_TIMESTAMP:
+        # tlog-witness: the timestamp must be non-zero; tlog-cosignature: <= 2^63-1.
+        raise ValueError(f"cosignature timestamp {timestamp} out of range")
+    return timestamp
 
 
 @runtime_checkable

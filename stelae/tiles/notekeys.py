@@ -10,48 +10,45 @@ Pure code: no I/O. Randomness and time are injected where a signer needs them.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Self
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from stelae.tiles.keystrings import (
+    check_key_name,
+    format_skey,
+    format_vkey,
+    note_key_id,
+    parse_key_id,
+    parse_skey,
+)
 from stelae.tiles.mldsa import KEY_TYPE_COSIGNATURE_MLDSA44, MLDSA44CosignatureVerifier
 from stelae.tiles.note import (
+    MAX_COSIGNATURE_TIMESTAMP,
     InvalidSignatureError,
     InvalidVerifierKeyError,
-    MalformedNoteError,
     NoteSignature,
     _b64decode_canonical,
-    _name_problem,
-    _text_problem,
+    check_text,
+    cosignature_time,
 )
 
 KEY_TYPE_ED25519 = 0x01
 KEY_TYPE_ECDSA = 0x02
 KEY_TYPE_COSIGNATURE_V1 = 0x04
-_MAX_TIMESTAMP = 2**63 - 1  # tlog-cosignature: timestamps MUST be <= 2^63-1
 _COSIGNATURE_HEADER = b"cosignature/v1\ntime "
 _ECDSA_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 
 
 # --- key IDs ------------------------------------------------------------------------------------
-
-
-def note_key_id(name: str, type_byte: int, key_bytes: bytes) -> int:
-    """The recommended key ID: ``uint32_be(SHA-256(name || 0x0A || type || key)[:4])`` (§3).
-
-    Not used for ECDSA type 0x02, whose key ID ignores the name (see :func:`ecdsa_log_id`).
-    """
-    digest = hashlib.sha256(name.encode() + b"\n" + bytes([type_byte]) + key_bytes).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def rekor_v2_log_id(origin: str, ed25519_public_raw32: bytes) -> bytes:
@@ -90,7 +87,7 @@ class Ed25519NoteVerifier:
     key_type = KEY_TYPE_ED25519
 
     def __post_init__(self) -> None:
-        _check_verifier_name(self.name)
+        check_key_name(self.name)
         object.__setattr__(self, "_key", _load_ed25519_public(self.public_key))
 
     @property
@@ -119,7 +116,7 @@ class ECDSANoteVerifier:
     key_type = KEY_TYPE_ECDSA
 
     def __post_init__(self) -> None:
-        _check_verifier_name(self.name)
+        check_key_name(self.name)
         try:
             key = serialization.load_der_public_key(self.spki_der)
         except (ValueError, UnsupportedAlgorithm) as err:
@@ -165,7 +162,7 @@ class Ed25519CosignatureVerifier:
     key_type = KEY_TYPE_COSIGNATURE_V1
 
     def __post_init__(self) -> None:
-        _check_verifier_name(self.name)
+        check_key_name(self.name)
         object.__setattr__(self, "_key", _load_ed25519_public(self.public_key))
 
     @property
@@ -179,7 +176,7 @@ class Ed25519CosignatureVerifier:
 
     def verify(self, message: bytes, signature: bytes) -> None:
         timestamp = self.timestamp(signature)
-        if timestamp > _MAX_TIMESTAMP:
+        if timestamp > MAX_COSIGNATURE_TIMESTAMP:
             raise _bad(self.name, self.key_id, "cosignature timestamp exceeds 2^63-1")
         try:
             self._key.verify(signature[8:], _cosigned_message(timestamp, message))
@@ -189,11 +186,6 @@ class Ed25519CosignatureVerifier:
 
 def _cosigned_message(timestamp: int, text: bytes) -> bytes:
     return _COSIGNATURE_HEADER + str(timestamp).encode("ascii") + b"\n" + text
-
-
-def _check_verifier_name(name: str) -> None:
-    if (problem := _name_problem(name)) is not None:
-        raise InvalidVerifierKeyError(problem)
 
 
 def _load_ed25519_public(raw: bytes) -> ed25519.Ed25519PublicKey:
@@ -223,9 +215,8 @@ def parse_vkey(vkey: str) -> VkeyVerifier:
     hex8, sep2, b64 = rest.partition("+")
     if not sep1 or not sep2:
         raise InvalidVerifierKeyError(f"vkey {vkey!r} is not name+keyid+key")
-    _check_verifier_name(name)
-    if len(hex8) != 8 or any(c not in "0123456789abcdef" for c in hex8):
-        raise InvalidVerifierKeyError(f"vkey key ID {hex8!r} is not 8 lowercase hex digits")
+    check_key_name(name)
+    key_id = parse_key_id(hex8, "vkey key")
     try:
         key = _b64decode_canonical(b64)
     except ValueError as err:
@@ -245,7 +236,7 @@ def parse_vkey(vkey: str) -> VkeyVerifier:
         verifier = MLDSA44CosignatureVerifier(name, key_bytes)
     else:
         raise InvalidVerifierKeyError(f"vkey has unknown key type 0x{key_type:02x}")
-    if verifier.key_id != int(hex8, 16):
+    if verifier.key_id != key_id:
         raise InvalidVerifierKeyError(
             f"vkey key ID {hex8} does not match its key (computed {verifier.key_id:08x})"
         )
@@ -254,36 +245,10 @@ def parse_vkey(vkey: str) -> VkeyVerifier:
 
 def verifier_to_vkey(verifier: VkeyVerifier) -> str:
     """The vkey string for ``verifier``; the inverse of :func:`parse_vkey`."""
-    key = base64.b64encode(bytes([verifier.key_type]) + verifier.public_key).decode("ascii")
-    return f"{verifier.name}+{verifier.key_id:08x}+{key}"
+    return format_vkey(verifier.name, verifier.key_id, verifier.key_type, verifier.public_key)
 
 
 # --- signers ------------------------------------------------------------------------------------
-
-
-def _parse_skey(skey: str) -> tuple[str, int, bytes]:
-    """Parse Go's ``PRIVATE+KEY+name+hex8+b64(0x01 || seed32)``; the key ID is not checked."""
-    parts = skey.split("+", 4)
-    if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
-        raise InvalidVerifierKeyError("private key is not PRIVATE+KEY+name+keyid+key")
-    name, hex8, b64 = parts[2], parts[3], parts[4]
-    _check_verifier_name(name)
-    if len(hex8) != 8 or any(c not in "0123456789abcdef" for c in hex8):
-        raise InvalidVerifierKeyError(f"private key ID {hex8!r} is not 8 lowercase hex digits")
-    try:
-        key = _b64decode_canonical(b64)
-    except ValueError as err:
-        raise InvalidVerifierKeyError(f"private key is not valid base64: {err}") from err
-    if len(key) != 33 or key[0] != KEY_TYPE_ED25519:
-        raise InvalidVerifierKeyError("private key must be type 0x01 with a 32-byte seed")
-    return name, int(hex8, 16), key[1:]
-
-
-def _format_skey(name: str, seed: bytes) -> str:
-    public = ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
-    key_id = note_key_id(name, KEY_TYPE_ED25519, public)
-    key = base64.b64encode(bytes([KEY_TYPE_ED25519]) + seed).decode("ascii")
-    return f"PRIVATE+KEY+{name}+{key_id:08x}+{key}"
 
 
 @dataclass(frozen=True)
@@ -295,18 +260,18 @@ class _Ed25519Seed:
     seed: bytes = field(repr=False)
     _key: ed25519.Ed25519PrivateKey = field(init=False, repr=False, compare=False)
 
+    key_type: ClassVar[int]
+
     def __post_init__(self) -> None:
-        _check_verifier_name(self.name)
+        check_key_name(self.name)
         if len(self.seed) != 32:
             raise InvalidVerifierKeyError("Ed25519 seed must be 32 bytes")
         object.__setattr__(self, "_key", ed25519.Ed25519PrivateKey.from_private_bytes(self.seed))
 
     @staticmethod
     def _seed_from_skey(skey: str) -> tuple[str, bytes]:
-        name, key_id, seed = _parse_skey(skey)
-        if Ed25519NoteSigner(name, seed).key_id != key_id:
-            raise InvalidVerifierKeyError(f"private key ID {key_id:08x} does not match its key")
-        return name, seed
+        # Go's PRIVATE+KEY+name+hex8+b64(0x01 || seed32), the key ID that of type 0x01.
+        return parse_skey(skey, KEY_TYPE_ED25519, _ed25519_key_id)
 
     @property
     def public_key_bytes(self) -> bytes:
@@ -314,12 +279,23 @@ class _Ed25519Seed:
 
     @property
     def skey(self) -> str:
-        return _format_skey(self.name, self.seed)
+        key_id = note_key_id(self.name, KEY_TYPE_ED25519, self.public_key_bytes)
+        return format_skey(self.name, key_id, KEY_TYPE_ED25519, self.seed)
+
+    @property
+    def key_id(self) -> int:
+        return note_key_id(self.name, self.key_type, self.public_key_bytes)
+
+    @property
+    def vkey(self) -> str:
+        return format_vkey(self.name, self.key_id, self.key_type, self.public_key_bytes)
 
 
 @dataclass(frozen=True)
 class Ed25519NoteSigner(_Ed25519Seed):
     """Type 0x01 signer, interoperable with Go ``note.NewSigner`` keys (signed-note)."""
+
+    key_type = KEY_TYPE_ED25519
 
     @classmethod
     def generate(cls, name: str, randbytes: Callable[[int], bytes] = os.urandom) -> Self:
@@ -332,20 +308,11 @@ class Ed25519NoteSigner(_Ed25519Seed):
         return cls(*cls._seed_from_skey(skey))
 
     @property
-    def key_id(self) -> int:
-        return note_key_id(self.name, KEY_TYPE_ED25519, self.public_key_bytes)
-
-    @property
     def verifier(self) -> Ed25519NoteVerifier:
         return Ed25519NoteVerifier(self.name, self.public_key_bytes)
 
-    @property
-    def vkey(self) -> str:
-        return verifier_to_vkey(self.verifier)
-
     def sign(self, text: str) -> NoteSignature:
-        if (problem := _text_problem(text)) is not None:
-            raise MalformedNoteError(problem)
+        check_text(text)
         return NoteSignature(self.name, self.key_id, self._key.sign(text.encode()))
 
     def sign_bytes(self, message: bytes) -> bytes:
@@ -386,6 +353,10 @@ class RekorV1HintSigner:
         return NoteSignature(self.name, self.key_id, self.log_signer.sign(text).signature)
 
 
+def _ed25519_key_id(name: str, seed: bytes) -> int:
+    return Ed25519NoteSigner(name, seed).key_id
+
+
 def _system_clock() -> int:
     return int(time.time())
 
@@ -400,6 +371,8 @@ class Ed25519CosignatureSigner(_Ed25519Seed):
     """
 
     clock: Callable[[], int] = field(default=_system_clock, repr=False, compare=False)
+
+    key_type = KEY_TYPE_COSIGNATURE_V1
 
     @classmethod
     def generate(
@@ -416,23 +389,11 @@ class Ed25519CosignatureSigner(_Ed25519Seed):
         return cls(*cls._seed_from_skey(skey), clock)
 
     @property
-    def key_id(self) -> int:
-        return note_key_id(self.name, KEY_TYPE_COSIGNATURE_V1, self.public_key_bytes)
-
-    @property
     def verifier(self) -> Ed25519CosignatureVerifier:
         return Ed25519CosignatureVerifier(self.name, self.public_key_bytes)
 
-    @property
-    def vkey(self) -> str:
-        return verifier_to_vkey(self.verifier)
-
     def sign(self, text: str) -> NoteSignature:
-        if (problem := _text_problem(text)) is not None:
-            raise MalformedNoteError(problem)
-        timestamp = self.clock()
-        if not 0 < timestamp <= _MAX_TIMESTAMP:
-            # tlog-witness: the timestamp must be non-zero; tlog-cosignature: <= 2^63-1.
-            raise ValueError(f"cosignature timestamp {timestamp} out of range")
+        check_text(text)
+        timestamp = cosignature_time(self.clock)
         sig = self._key.sign(_cosigned_message(timestamp, text.encode()))
         return NoteSignature(self.name, self.key_id, timestamp.to_bytes(8, "big") + sig)

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stelae.tiles.errors import FormatError, VerificationError
+from stelae.tiles.keystrings import note_key_id
 from stelae.tiles.note import (
     MAX_SIGNATURES,
     InvalidSignatureError,
@@ -36,7 +37,6 @@ from stelae.tiles.notekeys import (
     Ed25519NoteSigner,
     Ed25519NoteVerifier,
     ecdsa_log_id,
-    note_key_id,
     parse_vkey,
     rekor_v2_log_id,
     verifier_to_vkey,

@@ -1,8 +1,9 @@
 """Signed notes: https://c2sp.org/signed-note v1.0.0 with the Go sumdb/note rules.
 
 The format, the verifier and signer protocols, and :func:`open_note` / :func:`sign_note` live
-here; the concrete key types (Ed25519, ECDSA type 0x02, tlog-cosignature type 0x04), key IDs and
-vkey strings live in :mod:`stelae.tiles.notekeys`.
+here; the concrete key types (Ed25519, ECDSA type 0x02, tlog-cosignature type 0x04) live in
+:mod:`stelae.tiles.notekeys`, key IDs and the vkey and private-key strings in
+:mod:`stelae.tiles.keystrings`.
 
 A note is ``text || "\\n" || sigline+`` where each signature line is
 ``"— " || name || " " || b64(key_id4 || sig) || "\\n"``. Parsing (:meth:`Note.parse`) only checks

@@ -26,6 +26,7 @@ __all__ = [
     "note_key_id",
     "parse_key_id",
     "parse_skey",
+    "split_vkey",
 ]
 
 _SEED_SIZE = 32
@@ -51,6 +52,32 @@ def parse_key_id(hex8: str, what: str) -> int:
     if len(hex8) != 8 or any(c not in "0123456789abcdef" for c in hex8):
         raise InvalidVerifierKeyError(f"{what} ID {hex8!r} is not 8 lowercase hex digits")
     return int(hex8, 16)
+
+
+def _decode_key(b64: str, what: str) -> bytes:
+    try:
+        return _b64decode_canonical(b64)
+    except ValueError as err:
+        raise InvalidVerifierKeyError(f"{what} is not valid base64: {err}") from err
+
+
+def split_vkey(vkey: str) -> tuple[str, int, int, bytes]:
+    """``(name, key ID, key type, key)`` from ``name+hex8(key ID)+base64(type || key)``, the key
+    ID as written (the caller, who knows the type, checks it against the key).
+
+    Splits on the first two '+' only, since the base64 may contain '+'. Raises
+    :class:`InvalidVerifierKeyError`.
+    """
+    name, sep1, rest = vkey.partition("+")
+    hex8, sep2, b64 = rest.partition("+")
+    if not sep1 or not sep2:
+        raise InvalidVerifierKeyError(f"vkey {vkey!r} is not name+keyid+key")
+    check_key_name(name)
+    key_id = parse_key_id(hex8, "vkey key")
+    key = _decode_key(b64, "vkey key")
+    if not key:
+        raise InvalidVerifierKeyError("vkey key is empty")
+    return name, key_id, key[0], key[1:]
 
 
 def format_vkey(name: str, key_id: int, key_type: int, key: bytes) -> str:
@@ -84,10 +111,7 @@ def parse_skey(
     name, hex8, b64 = parts[2], parts[3], parts[4]
     check_key_name(name)
     key_id = parse_key_id(hex8, "private key")
-    try:
-        key = _b64decode_canonical(b64)
-    except ValueError as err:
-        raise InvalidVerifierKeyError(f"private key is not valid base64: {err}") from err
+    key = _decode_key(b64, "private key")
     if len(key) != 1 + _SEED_SIZE or key[0] != key_type:
         raise InvalidVerifierKeyError(
             f"{label} must be type 0x{key_type:02x} with a {_SEED_SIZE}-byte seed"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
@@ -48,6 +47,7 @@ from stelae.tiles.note import (
     NoteSignature,
     check_text,
     cosignature_time,
+    system_clock,
 )
 
 __all__ = [
@@ -154,10 +154,6 @@ class MLDSA44CosignatureVerifier:
             raise InvalidSignatureError(self.name, self.key_id, "ML-DSA-44 check failed") from err
 
 
-def _system_clock() -> int:
-    return int(time.time())
-
-
 @dataclass(frozen=True)
 class MLDSA44CosignatureSigner:
     """Type 0x06 cosigner from a 32-byte FIPS 204 seed (keep it secret). ``clock`` returns
@@ -165,7 +161,7 @@ class MLDSA44CosignatureSigner:
 
     name: str
     seed: bytes = field(repr=False)
-    clock: Callable[[], int] = field(default=_system_clock, repr=False, compare=False)
+    clock: Callable[[], int] = field(default=system_clock, repr=False, compare=False)
     _key: mldsa.MLDSA44PrivateKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -178,7 +174,7 @@ class MLDSA44CosignatureSigner:
     def generate(
         cls,
         name: str,
-        clock: Callable[[], int] = _system_clock,
+        clock: Callable[[], int] = system_clock,
         randbytes: Callable[[int], bytes] = os.urandom,
     ) -> Self:
         return cls(name, randbytes(32), clock)
@@ -192,7 +188,7 @@ class MLDSA44CosignatureSigner:
         return note_key_id(self.name, KEY_TYPE_COSIGNATURE_MLDSA44, self.public_key_bytes)
 
     @classmethod
-    def from_skey(cls, skey: str, clock: Callable[[], int] = _system_clock) -> Self:
+    def from_skey(cls, skey: str, clock: Callable[[], int] = system_clock) -> Self:
         """Load ``PRIVATE+KEY+name+hex8+base64(0x06 || seed)``, checking the key ID."""
         name, seed = parse_mldsa_skey(skey)
         return cls(name, seed, clock)

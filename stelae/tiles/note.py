@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -276,6 +277,11 @@ class NoteVerifier(Protocol):
 
 #: https://c2sp.org/tlog-cosignature: a cosignature's timestamp MUST be at most 2^63-1.
 MAX_COSIGNATURE_TIMESTAMP = 2**63 - 1
+
+
+def system_clock() -> int:
+    """POSIX seconds now: the clock cosigners use unless one is injected."""
+    return int(time.time())
 
 
 def cosignature_time(clock: Callable[[], int]) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
@@ -27,8 +26,8 @@ from stelae.tiles.keystrings import (
     format_skey,
     format_vkey,
     note_key_id,
-    parse_key_id,
     parse_skey,
+    split_vkey,
 )
 from stelae.tiles.mldsa import KEY_TYPE_COSIGNATURE_MLDSA44, MLDSA44CosignatureVerifier
 from stelae.tiles.note import (
@@ -36,9 +35,9 @@ from stelae.tiles.note import (
     InvalidSignatureError,
     InvalidVerifierKeyError,
     NoteSignature,
-    _b64decode_canonical,
     check_text,
     cosignature_time,
+    system_clock,
 )
 
 KEY_TYPE_ED25519 = 0x01
@@ -211,20 +210,8 @@ def parse_vkey(vkey: str) -> VkeyVerifier:
     cosignature (:mod:`stelae.tiles.mldsa`). Raises
     :class:`InvalidVerifierKeyError`.
     """
-    name, sep1, rest = vkey.partition("+")
-    hex8, sep2, b64 = rest.partition("+")
-    if not sep1 or not sep2:
-        raise InvalidVerifierKeyError(f"vkey {vkey!r} is not name+keyid+key")
-    check_key_name(name)
-    key_id = parse_key_id(hex8, "vkey key")
-    try:
-        key = _b64decode_canonical(b64)
-    except ValueError as err:
-        raise InvalidVerifierKeyError(f"vkey key is not valid base64: {err}") from err
-    if not key:
-        raise InvalidVerifierKeyError("vkey key is empty")
+    name, key_id, key_type, key_bytes = split_vkey(vkey)
     verifier: VkeyVerifier
-    key_type, key_bytes = key[0], key[1:]
     if key_type == KEY_TYPE_ED25519:
         verifier = Ed25519NoteVerifier(name, key_bytes)
     elif key_type == KEY_TYPE_ECDSA:
@@ -238,7 +225,7 @@ def parse_vkey(vkey: str) -> VkeyVerifier:
         raise InvalidVerifierKeyError(f"vkey has unknown key type 0x{key_type:02x}")
     if verifier.key_id != key_id:
         raise InvalidVerifierKeyError(
-            f"vkey key ID {hex8} does not match its key (computed {verifier.key_id:08x})"
+            f"vkey key ID {key_id:08x} does not match its key (computed {verifier.key_id:08x})"
         )
     return verifier
 
@@ -347,7 +334,7 @@ class RekorV1HintSigner:
         spki = public.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        return int.from_bytes(hashlib.sha256(spki).digest()[:4], "big")
+        return int.from_bytes(ecdsa_log_id(spki)[:4], "big")
 
     def sign(self, text: str) -> NoteSignature:
         return NoteSignature(self.name, self.key_id, self.log_signer.sign(text).signature)
@@ -355,10 +342,6 @@ class RekorV1HintSigner:
 
 def _ed25519_key_id(name: str, seed: bytes) -> int:
     return Ed25519NoteSigner(name, seed).key_id
-
-
-def _system_clock() -> int:
-    return int(time.time())
 
 
 @dataclass(frozen=True)
@@ -370,7 +353,7 @@ class Ed25519CosignatureSigner(_Ed25519Seed):
     ``skey`` emits) Go's type-0x01 ``PRIVATE+KEY+…`` form, key ID checked as type 0x01.
     """
 
-    clock: Callable[[], int] = field(default=_system_clock, repr=False, compare=False)
+    clock: Callable[[], int] = field(default=system_clock, repr=False, compare=False)
 
     key_type = KEY_TYPE_COSIGNATURE_V1
 
@@ -378,14 +361,14 @@ class Ed25519CosignatureSigner(_Ed25519Seed):
     def generate(
         cls,
         name: str,
-        clock: Callable[[], int] = _system_clock,
+        clock: Callable[[], int] = system_clock,
         randbytes: Callable[[int], bytes] = os.urandom,
     ) -> Self:
         """A new key; ``randbytes`` is injectable for deterministic tests."""
         return cls(name, randbytes(32), clock)
 
     @classmethod
-    def from_skey(cls, skey: str, clock: Callable[[], int] = _system_clock) -> Self:
+    def from_skey(cls, skey: str, clock: Callable[[], int] = system_clock) -> Self:
         return cls(*cls._seed_from_skey(skey), clock)
 
     @property

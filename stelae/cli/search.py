@@ -25,10 +25,11 @@ from stelae.cli.output import emit, json_option
 from stelae.cli.reading import Reader, reader_options
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.indexkeys import KeyKind, normalize
-from stelae.tiles.search import LookupAnswer, lookup
+from stelae.tiles.search import LookupAnswer, lookup_or_latest
 
 if TYPE_CHECKING:
     from stelae.kinds import Entry
+    from stelae.tiles.checkpoint import Checkpoint, SignedCheckpoint
 
 
 # stelae.kinds is imported on first use: it loads JSON schemas and OpenPGP support, which would
@@ -172,14 +173,25 @@ def find(reader: Reader, query: Query) -> Found:
     its inclusion proved, and check each one's body against the query."""
     reader.require_index_key()
     cp = reader.current()
-    answer = lookup(
+    newer: list[SignedCheckpoint] = []
+
+    def latest() -> Checkpoint:
+        # The log collected an index object of ``cp`` (docs/index.md, "Garbage collection"):
+        # the checkpoint it serves now, verified and proved consistent with the last one seen.
+        newer.append(reader.current())
+        return newer[-1].checkpoint
+
+    answer = lookup_or_latest(
         reader.client.fetcher.fetch,
         reader.client.verifiers,
         reader.origin,
         cp.checkpoint,
         query.key_kind,
         query.value,
+        latest,
     )  # every proof verified, or it raises with the evidence
+    if newer and answer.tree_size == newer[-1].checkpoint.size:
+        cp = newer[-1]
     hits: list[dict[str, Any]] = []
     mismatches: list[Mismatch] = []
     for index in answer.indices:

@@ -1,9 +1,12 @@
-"""Garbage collection: deleting obsolete partial tiles and bundles (docs/durability.md).
+"""Garbage collection: deleting obsolete partial tiles and bundles (docs/durability.md), and the
+lookup-index runs and manifests that merges and newer manifests replaced (docs/index.md).
 
 The sequencer tells the collector every checkpoint it publishes or reads
 (:meth:`Collector.published`); the pure :class:`~stelae.tiles.gc.PartialLedger` turns that into
 the partial tiles and bundles that may be deleted, each ``grace`` seconds after the checkpoint
-that made its full tile available (https://c2sp.org/tlog-tiles, "Partial Tiles"). Nothing is
+that made its full tile available (https://c2sp.org/tlog-tiles, "Partial Tiles"); with the run
+list of each manifest, the pure :class:`~stelae.tiles.indexgc.IndexLedger` turns that into the
+runs and manifests no manifest of the last ``grace`` seconds lists. Nothing is
 read to decide, so integration pays no GET for it; the deletions themselves happen after the
 batch is answered, on a background thread (``stelae serve``) or when the owner calls
 :meth:`Collector.run_pending` (the AWS sequencer Lambda after answering, tests, benchmarks).
@@ -19,11 +22,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from stelae.errors import StelaeError
 from stelae.sequencer.store import PartialDeleter
 from stelae.tiles.gc import PartialLedger, obsolete_at, obsolete_count
+from stelae.tiles.indexgc import IndexGarbage, IndexLedger
+from stelae.tiles.indexrecord import RunRef
 
 log = logging.getLogger("stelae.gc")
 
@@ -52,6 +57,8 @@ class Collector:
         self.deleter = deleter
         self._clock = clock
         self._ledger = PartialLedger(grace)
+        self._index = IndexLedger(grace)
+        self._claimed: tuple[RunRef, ...] = ()  # runs the batch being integrated names
         self._cond = threading.Condition()
         self._stopping = False
         self.deleted = 0
@@ -65,24 +72,44 @@ class Collector:
     def grace(self) -> float:
         return self._ledger.grace
 
-    def published(self, size: int, *, previous: int | None = None) -> None:
+    def published(
+        self, size: int, *, previous: int | None = None, runs: Sequence[RunRef] | None = None
+    ) -> None:
         """A checkpoint of ``size`` is published; ``previous`` as in
-        :meth:`PartialLedger.published` (the size it was built on, when nothing came between)."""
+        :meth:`PartialLedger.published` (the size it was built on, when nothing came between);
+        ``runs`` the runs its index manifest lists (None: the log has no lookup index)."""
         with self._cond:
-            self._ledger.published(size, self._clock(), previous=previous)
+            now = self._clock()
+            self._ledger.published(size, now, previous=previous)
+            if runs is not None:
+                self._index.published(size, runs, now)
+            self._claimed = ()
             self._cond.notify_all()
+
+    def claimed(self, runs: Sequence[RunRef]) -> None:
+        """A batch record naming ``runs`` is claimed: none of them is deleted until the next
+        :meth:`published` (its manifest will list them)."""
+        with self._cond:
+            self._claimed = tuple(runs)
 
     def pending(self) -> int:
         """Partial keys the ledger still expects to delete, due or not."""
         with self._cond:
             return self._ledger.pending()
 
+    def pending_index(self) -> int:
+        """Index runs and manifests scheduled for deletion, due or not."""
+        with self._cond:
+            return self._index.pending()
+
     def run_pending(self) -> int:
         """Delete everything due now; return how many keys were deleted. Never raises for a
         failed deletion (it is logged and retried after :data:`RETRY_AFTER`)."""
         with self._cond:
-            due = self._ledger.due(self._clock())
-        done = 0
+            now = self._clock()
+            due = self._ledger.due(now)
+            garbage = self._index.due(now, keep=self._claimed)
+        done = self._delete_index(garbage) if garbage else 0
         for start in range(0, len(due), CHUNK):
             chunk = due[start : start + CHUNK]
             try:
@@ -99,6 +126,21 @@ class Collector:
             self.deleted += done
         return done
 
+    def _delete_index(self, garbage: IndexGarbage) -> int:
+        keys = garbage.keys()
+        for start in range(0, len(keys), CHUNK):
+            try:
+                self.deleter.delete_partials(keys[start : start + CHUNK])
+            except StelaeError as err:
+                # Best effort, as for partials: a run or manifest left costs storage only.
+                log.warning(
+                    "couldn't delete %d replaced index objects (retried): %s", len(keys), err
+                )
+                with self._cond:
+                    self._index.retry(garbage, self._clock() + RETRY_AFTER)
+                return start
+        return len(keys)
+
     def close(self) -> None:
         """Stop the background thread, then delete what is already due (a clean stop leaves
         nothing due behind; what is not yet due is the next sequencer's catch-up)."""
@@ -113,7 +155,12 @@ class Collector:
         while True:
             with self._cond:
                 while not self._stopping:
-                    due_at = self._ledger.next_due()
+                    times = [
+                        t
+                        for t in (self._ledger.next_due(), self._index.next_due())
+                        if t is not None
+                    ]
+                    due_at = min(times) if times else None
                     wait = None if due_at is None else due_at - self._clock()
                     if wait is not None and wait <= 0:
                         break

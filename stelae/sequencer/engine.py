@@ -290,9 +290,13 @@ class Sequencer:
         if self._dedup.size != stored.size:
             self._dedup.warm(stored.size)
         if self.collector is not None:  # sizes before it unknown: the ledger catches up
-            self.collector.published(stored.size)
+            self.collector.published(stored.size, runs=self._listed(stored.runs))
         self._last = stored
         return stored
+
+    def _listed(self, runs: tuple[RunRef, ...]) -> tuple[RunRef, ...] | None:
+        """The runs a published manifest lists, for the collector (None: no lookup index)."""
+        return runs if self.config.lookup_index else None
 
     def _read_checkpoint(self) -> Published:
         return read_checkpoint(self.store, self.signer.verifier, self.config.origin)
@@ -337,6 +341,8 @@ class Sequencer:
 
     def _apply(self, record: BatchRecord, published: Published, *, recovering: bool) -> Published:
         """Step 4: write everything for ``record`` and publish. Recovery runs exactly this."""
+        if self.collector is not None:  # its runs are safe from collection until it publishes
+            self.collector.claimed(record.runs)
         edge = self._load_edge(published)
         if edge.root != record.base_root:
             raise LogCorruptedError("the batch record was built on another tree head")
@@ -381,7 +387,7 @@ class Sequencer:
             self.merger.remember(runs[-1], records)
             self.merger.offer(runs)
         if self.collector is not None:  # published over ``published``: nothing came between
-            self.collector.published(new_size, previous=published.size)
+            self.collector.published(new_size, previous=published.size, runs=self._listed(runs))
         done = Published(new_size, root, version, note, runs)
         self._last = done
         return done

@@ -20,7 +20,14 @@ from typing import Protocol, runtime_checkable
 from stelae.errors import StelaeError
 from stelae.tiles.errors import FormatError, NotFoundError
 from stelae.tiles.layout import TileID
-from stelae.tiles.paths import ObjectClass, classify
+from stelae.tiles.paths import (
+    ObjectClass,
+    classify,
+    manifest_path,
+    parse_manifest_path,
+    parse_run_shard_path,
+    run_shard_path,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -82,18 +89,21 @@ class StoreFullError(StoreError):
 
 
 class NotPartialKeyError(StoreError, FormatError):
-    """A deletion named a key that is not a partial tile or entry bundle.
+    """A deletion named a key that is not a partial tile, entry bundle, index run or manifest.
 
     The only objects a log ever deletes are partial tiles and bundles whose full tile exists
-    (https://c2sp.org/tlog-tiles, "Partial Tiles"; docs/durability.md, "Garbage collection").
-    Anything else is refused before any request is made, so no bug can delete a full tile, a
-    checkpoint or an index object. ``key`` is the offending key.
+    (https://c2sp.org/tlog-tiles, "Partial Tiles"; docs/durability.md, "Garbage collection") and
+    lookup-index runs and manifests no recent manifest needs (docs/index.md, "Garbage
+    collection"). Anything else is refused before any request is made, so no bug can delete a
+    full tile, a checkpoint, a batch record or the checkpoint history. ``key`` is the offending
+    key.
     """
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"refusing to delete {key!r}: only partial tiles and bundles (tile/.../<N>.p/<W>) "
-            "are ever deleted"
+            f"refusing to delete {key!r}: only partial tiles and bundles (tile/.../<N>.p/<W>), "
+            "index run shards (index/run/<a>-<b>/<s>) and index manifests "
+            "(index/manifest/<size>) are ever deleted"
         )
         self.key = key
 
@@ -176,18 +186,34 @@ def check_write(key: str, data: bytes, cls: ObjectClass) -> None:
 
 
 def check_partial_keys(keys: Sequence[str]) -> None:
-    """Raise :class:`NotPartialKeyError` unless every key is a partial tile or bundle.
+    """Raise :class:`NotPartialKeyError` unless every key is a partial tile or bundle, an index
+    run shard or an index manifest, each in its canonical spelling (the key deleted must be the
+    one the layout writes).
 
     Called by every backend's :meth:`PartialDeleter.delete_partials` before any request.
     """
     for key in keys:
-        try:
-            tid = TileID.parse(key)
-        except FormatError:
-            raise NotPartialKeyError(key) from None
-        # The canonical spelling only: the key deleted must be the one the layout writes.
-        if not tid.is_partial or tid.path() != key:
+        if not _collectable(key):
             raise NotPartialKeyError(key)
+
+
+def _collectable(key: str) -> bool:
+    try:
+        tid = TileID.parse(key)
+    except FormatError:
+        pass
+    else:
+        return tid.is_partial and tid.path() == key
+    try:
+        a, b, s = parse_run_shard_path(key)
+    except FormatError:
+        pass
+    else:
+        return run_shard_path(a, b, s) == key
+    try:
+        return manifest_path(parse_manifest_path(key)) == key
+    except FormatError:
+        return False
 
 
 def check_mutable(key: str, cls: ObjectClass) -> None:
@@ -277,24 +303,27 @@ class ObjectStore(Protocol):
 
 @runtime_checkable
 class PartialDeleter(Protocol):
-    """The one deletion a log ever makes: partial tiles and bundles that are obsolete.
+    """The one deletion a log ever makes: obsolete partial tiles and bundles, and index runs
+    and manifests that merges and newer manifests replaced.
 
     A separate, narrow protocol rather than a general ``delete`` on :class:`ObjectStore`, so
-    that nothing can delete any other object (docs/durability.md, "Garbage collection"). The
-    contract every backend keeps:
+    that nothing can delete any other object (docs/durability.md and docs/index.md, "Garbage
+    collection"). The contract every backend keeps:
 
     - Every key must be a partial tile or bundle path (``tile/<L>/<N>.p/<W>``,
-      ``tile/entries/<N>.p/<W>``); otherwise :class:`NotPartialKeyError` is raised before any
-      request is made and nothing is deleted.
+      ``tile/entries/<N>.p/<W>``), an index run shard (``index/run/<a>-<b>/<s>``) or an index
+      manifest (``index/manifest/<size>``), spelled canonically; otherwise
+      :class:`NotPartialKeyError` is raised before any request is made and nothing is deleted.
     - Idempotent: a key that holds nothing is no error (it was never written at that width, or
       an earlier, interrupted collection deleted it already).
-    - Deleting is only ever safe for a partial whose full tile the published checkpoint covers;
-      the caller (:mod:`stelae.sequencer.collector`) decides that with
-      :mod:`stelae.tiles.gc`, never the store.
+    - Deleting is only ever safe for a partial whose full tile the published checkpoint covers,
+      and for a run or manifest no manifest of the last grace period lists; the caller
+      (:mod:`stelae.sequencer.collector`) decides that with :mod:`stelae.tiles.gc` and
+      :mod:`stelae.tiles.indexgc`, never the store.
     - A call that raises may have deleted some of the keys; retrying the whole call is safe.
     - Each request is counted as ``DELETE`` in the store's :class:`RequestCounters`.
     """
 
     def delete_partials(self, keys: Sequence[str]) -> None:
-        """Delete these partial tiles and bundles if they exist."""
+        """Delete these partial tiles and bundles, index run shards and manifests if they exist."""
         ...

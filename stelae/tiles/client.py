@@ -214,11 +214,24 @@ class LogClient:
 
     def locate(self, leaf: bytes, checkpoint: SignedCheckpoint) -> Located | None:
         """Find the entry with leaf hash ``leaf`` through the log's verifiable lookup index
-        (docs/index.md); None if the index proves it absent at ``checkpoint``."""
+        (docs/index.md); None if the index proves it absent at ``checkpoint``. If the index
+        objects of ``checkpoint`` were collected, the log's latest checkpoint answers."""
         from stelae.tiles.locate import locate_leaf  # noqa: PLC0415 - the index imports this module
 
+        def latest() -> Checkpoint:
+            # The runs of an old checkpoint may have been collected (docs/index.md, "Garbage
+            # collection"): the latest one, proved to extend it, answers for it too.
+            new = self.checkpoint()
+            self.prove_consistency(checkpoint, new)
+            return new.checkpoint
+
         return locate_leaf(
-            self.fetcher.fetch, self.verifiers, self.origin, checkpoint.checkpoint, leaf
+            self.fetcher.fetch,
+            self.verifiers,
+            self.origin,
+            checkpoint.checkpoint,
+            leaf,
+            latest=latest,
         )
 
     def bundles(self, start: int, checkpoint: Checkpoint) -> Iterator[tuple[int, EntryBundle]]:

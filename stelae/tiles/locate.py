@@ -18,7 +18,7 @@ from stelae.tiles.errors import NotFoundError
 from stelae.tiles.indexkeys import KeyKind
 from stelae.tiles.note import NoteVerifier
 from stelae.tiles.paths import batch_path
-from stelae.tiles.search import lookup
+from stelae.tiles.search import lookup, lookup_or_latest
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,27 @@ def locate_leaf(
     origin: str,
     checkpoint: Checkpoint,
     leaf_hash: bytes,
+    *,
+    latest: Callable[[], Checkpoint] | None = None,
 ) -> Located | None:
     """Where the entry with ``leaf_hash`` is in the tree of ``checkpoint`` (already verified), or
     None when the index proves no entry has it. Raises VerificationError if the index's proofs
-    fail."""
-    answer = lookup(fetch, verifiers, origin, checkpoint, KeyKind.LEAF, leaf_hash.hex())
+    fail.
+
+    With ``latest`` (the log's latest checkpoint, verified and proved to extend ``checkpoint`` by
+    the caller), an index object of ``checkpoint`` that the log has deleted since
+    (docs/index.md, "Garbage collection") is no error: the lookup is made once more at the latest
+    checkpoint, and only entries below ``checkpoint.size`` count."""
+    if latest is None:
+        answer = lookup(fetch, verifiers, origin, checkpoint, KeyKind.LEAF, leaf_hash.hex())
+    else:
+        answer = lookup_or_latest(
+            fetch, verifiers, origin, checkpoint, KeyKind.LEAF, leaf_hash.hex(), latest
+        )
     starts = answer.batch_starts or tuple(answer.indices)
     for index, first in zip(answer.indices, starts, strict=True):
+        if index >= checkpoint.size:
+            continue  # found at a newer checkpoint, after the tree the caller asked about
         try:
             record = BatchRecord.parse_receipt(fetch(batch_path(first)))
         except NotFoundError:

@@ -33,6 +33,7 @@ __all__ = [
     "InvalidIndexObjectError",
     "LookupAnswer",
     "lookup",
+    "lookup_or_latest",
 ]
 
 
@@ -143,6 +144,34 @@ def lookup(  # noqa: PLR0917 - the signature the sequencer and CLI were written 
         tuple(proofs),
         1 + len(manifest.runs),
     )
+
+
+def lookup_or_latest(  # noqa: PLR0917 - lookup's arguments, and one more
+    fetch: Callable[[str], bytes],
+    verifiers: Sequence[NoteVerifier],
+    origin: str,
+    checkpoint: Checkpoint,
+    kind: KeyKind,
+    value: str,
+    latest: Callable[[], Checkpoint],
+) -> LookupAnswer:
+    """:func:`lookup` at ``checkpoint``, or, if the manifest or a run it lists is gone, once
+    more at the log's latest checkpoint; the answer's ``tree_size`` says which.
+
+    A log deletes the runs and manifests that newer manifests replaced a grace period after they
+    were replaced (docs/index.md, "Garbage collection"), so a reader holding a checkpoint that
+    was superseded longer ago than that may find them gone. ``latest()`` returns the latest
+    checkpoint, verified by the caller (its signatures, and that it extends ``checkpoint``); an
+    answer complete for it is complete for ``checkpoint`` too, for the indices below
+    ``checkpoint.size``. If the latest checkpoint is no newer, the error stands.
+    """
+    try:
+        return lookup(fetch, verifiers, origin, checkpoint, kind, value)
+    except IndexMissingError:
+        newer = latest()
+        if newer.size <= checkpoint.size:
+            raise
+    return lookup(fetch, verifiers, origin, newer, kind, value)
 
 
 def _check_record(path: str, record: Record, leaf: bool) -> None:

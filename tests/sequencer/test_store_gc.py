@@ -1,5 +1,6 @@
-"""The one deletion a store makes: obsolete partial tiles and bundles (PartialDeleter), on every
-backend — a local directory, S3 (moto in server mode on loopback, real boto3) and memory."""
+"""The one deletion a store makes: obsolete partial tiles and bundles, and replaced index runs and
+manifests (PartialDeleter), on every backend — a local directory, S3 (moto in server mode on
+loopback, real boto3) and memory."""
 
 from __future__ import annotations
 
@@ -13,16 +14,26 @@ from stelae.sequencer.local import LocalStore
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.store import NotPartialKeyError, ObjectNotFound, PartialDeleter
 from stelae.tiles.errors import FormatError
-from stelae.tiles.paths import ObjectClass
+from stelae.tiles.paths import ObjectClass, classify
 from tests.support.memory import MemoryStore
 
-PARTIALS = ["tile/0/000.p/1", "tile/0/000.p/2", "tile/entries/000.p/1", "tile/1/x001/002.p/9"]
+PARTIALS = [
+    "tile/0/000.p/1",
+    "tile/0/000.p/2",
+    "tile/entries/000.p/1",
+    "tile/1/x001/002.p/9",
+    "index/run/0-1/0",  # index run shards and manifests (docs/index.md, "Garbage collection")
+    "index/run/0-2/3",
+    "index/manifest/1",
+]
 KEPT = {
     "tile/0/000": ObjectClass.TILE,
     "tile/entries/000": ObjectClass.BUNDLE,
     "checkpoint": ObjectClass.CHECKPOINT,
     "checkpoints/1": ObjectClass.CHECKPOINT_HISTORY,
-    "index/manifest/1": ObjectClass.INDEX_MANIFEST,
+    "index/manifest/2": ObjectClass.INDEX_MANIFEST,
+    "index/run/0-3/0": ObjectClass.INDEX_RUN,
+    "batch/0": ObjectClass.BATCH,
 }
 
 
@@ -40,7 +51,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 def _fill(store: Any) -> None:
     for key in PARTIALS:
-        cls = ObjectClass.BUNDLE if key.startswith("tile/entries/") else ObjectClass.TILE
+        cls = classify(key)
+        assert cls is not None
         store.put_immutable(key, b"x" * 32, cls)
     for key, cls in KEPT.items():
         if cls is ObjectClass.CHECKPOINT:
@@ -81,8 +93,16 @@ def test_deleting_what_is_not_there_is_fine(store: Any) -> None:
         "tile/entries/000",  # a full bundle
         "checkpoint",
         "checkpoints/1",
-        "index/manifest/1",
         "batch/0",
+        "index/run/0-1",  # a run's prefix, not an object
+        "index/run/01-2/0",  # not canonical
+        "index/run/0-1/00",
+        "index/run/2-1/0",  # reversed
+        "index/run/0-1/0/1",
+        "index/manifest/01",
+        "index/manifest/-1",
+        "index/leaf/" + "ab" * 32,  # an index object of older logs
+        "index/other",
         ".state/intent",
         "tile/0/000.p/0",  # no such width
         "tile/0/000.p/256",

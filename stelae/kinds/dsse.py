@@ -182,6 +182,17 @@ def _match(
     return chosen
 
 
+def _decode_envelope(envelope: dict[str, Any], where: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The payload and the (field, raw signature) pairs of a schema-checked DSSE envelope found
+    at ``where``; either base64 alphabet is accepted, as the DSSE spec allows."""
+    payload = b64decode_proto(envelope["payload"], f"{where}.payload")
+    signatures = []
+    for i, s in enumerate(envelope["signatures"]):
+        field = f"{where}.signatures[{i}].sig"
+        signatures.append((field, b64decode_proto(s["sig"], field)))
+    return payload, signatures
+
+
 def _entry(version: str, body: bytes, digests: list[str], verifiers: list[keys.Verifier]) -> Entry:
     return Entry(
         kind=KIND,
@@ -206,11 +217,7 @@ def from_v1_spec(spec: object) -> Entry:
         raise InvalidEntryError(env_field, f"is not a DSSE envelope: {err.problem}") from err
     _v1_envelope.validate(envelope)
     assert isinstance(envelope, dict)
-    payload = b64decode_proto(envelope["payload"], f"{env_field}.payload")
-    signatures = []
-    for i, s in enumerate(envelope["signatures"]):
-        field = f"{env_field}.signatures[{i}].sig"
-        signatures.append((field, b64decode_proto(s["sig"], field)))
+    payload, signatures = _decode_envelope(envelope, env_field)
     verifiers = []
     for i, text in enumerate(content["verifiers"]):
         field = f"spec.proposedContent.verifiers[{i}]"
@@ -257,11 +264,7 @@ def from_v2_request(request: object) -> Entry:
     assert isinstance(request, dict)
     root = "dsseRequestV002"
     envelope = request["envelope"]
-    payload = b64decode_proto(envelope["payload"], f"{root}.envelope.payload")
-    signatures = []
-    for i, s in enumerate(envelope["signatures"]):
-        field = f"{root}.envelope.signatures[{i}].sig"
-        signatures.append((field, b64decode_proto(s["sig"], field)))
+    payload, signatures = _decode_envelope(envelope, f"{root}.envelope")
     verifiers = []
     canonical = []
     for i, v in enumerate(request["verifiers"]):

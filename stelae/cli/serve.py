@@ -19,6 +19,10 @@ from stelae.tiles.errors import FormatError
 from stelae.tiles.gc import DEFAULT_GRACE, parse_grace
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from click.decorators import FC
+
     from stelae.sequencer.witnessing import WitnessCollector
 
 data_option = click.option(
@@ -31,14 +35,14 @@ data_option = click.option(
 )
 
 
+def _origin_option(help_text: str) -> Callable[[FC], FC]:
+    """``--origin`` for the two commands that may create a log (what a new log is named)."""
+    return click.option("--origin", default="localhost/stelae", show_default=True, help=help_text)
+
+
 @click.command()
 @data_option
-@click.option(
-    "--origin",
-    default="localhost/stelae",
-    show_default=True,
-    help="Checkpoint origin (a scheme-less URL naming the log).",
-)
+@_origin_option("Checkpoint origin (a scheme-less URL naming the log).")
 @click.option(
     "--mldsa",
     is_flag=True,
@@ -101,12 +105,7 @@ def _listen(value: str) -> tuple[str, int]:
 
 @click.command()
 @data_option
-@click.option(
-    "--origin",
-    default="localhost/stelae",
-    show_default=True,
-    help="Origin for a log created on first run (ignored for an existing log).",
-)
+@_origin_option("Origin for a log created on first run (ignored for an existing log).")
 @click.option(
     "--listen",
     default="127.0.0.1:8080",

@@ -15,12 +15,11 @@ the index is hashed by one piece of code. Verification raises typed errors with 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from stelae.tiles.base64field import decode_b64, encode_b64
 from stelae.tiles.errors import FormatError, VerificationError
 from stelae.tiles.hashing import EMPTY_ROOT, HASH_SIZE
 from stelae.tiles.indexkeys import INDEX_KEY_SIZE
@@ -216,12 +215,12 @@ class LookupProof:
     def to_json(self) -> dict[str, Any]:
         return {
             "count": self.count,
-            "shardProof": [_b64(h) for h in self.shard_path],
+            "shardProof": [encode_b64(h) for h in self.shard_path],
             "records": [
                 {
                     "position": rp.position,
-                    "record": _b64(rp.record),
-                    "proof": [_b64(h) for h in rp.path],
+                    "record": encode_b64(rp.record),
+                    "proof": [encode_b64(h) for h in rp.path],
                 }
                 for rp in self.records
             ],
@@ -255,20 +254,8 @@ class LookupProof:
         )
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def _unb64(value: object, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedLookupProofError(f"lookup proof {what} is not a base64 string")
-    try:
-        raw = base64.b64decode(value.encode("ascii"), validate=True)
-    except (ValueError, binascii.Error, UnicodeEncodeError) as err:
-        raise MalformedLookupProofError(f"lookup proof {what} is not base64: {err}") from err
-    if _b64(raw) != value:
-        raise MalformedLookupProofError(f"lookup proof {what} is not canonical base64")
-    return raw
+    return decode_b64(value, f"lookup proof {what}", MalformedLookupProofError)
 
 
 def _hashes(value: object, what: str) -> tuple[bytes, ...]:

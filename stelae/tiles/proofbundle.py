@@ -26,8 +26,6 @@ against those keys, and the inclusion of the body's leaf hash. Pure code: no I/O
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
@@ -39,6 +37,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from stelae.tiles.base64field import decode_b64, encode_b64
 from stelae.tiles.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, VerificationError
@@ -172,9 +171,9 @@ class ProofBundle:
         """The c2sp.org/tlog-proof@v1 text, the body as its extra data."""
         lines = [
             TLOG_PROOF_HEADER,
-            f"extra {_b64(self.body)}",
+            f"extra {encode_b64(self.body)}",
             f"index {self.index}",
-            *(_b64(h) for h in self.hashes),
+            *(encode_b64(h) for h in self.hashes),
             "",
         ]
         return "\n".join(lines).encode() + b"\n" + self.checkpoint
@@ -184,24 +183,24 @@ class ProofBundle:
         kind, version = self.kind_version
         tree = self.tree
         promise = (
-            {"signedEntryTimestamp": _b64(self.signed_entry_timestamp)}
+            {"signedEntryTimestamp": encode_b64(self.signed_entry_timestamp)}
             if self.signed_entry_timestamp
             else None
         )
         return {
             "logIndex": str(self.index),
-            "logId": {"keyId": _b64(self.log_id)},
+            "logId": {"keyId": encode_b64(self.log_id)},
             "kindVersion": {"kind": kind, "version": version},
             "integratedTime": str(self.integrated_time),
             "inclusionPromise": promise,
             "inclusionProof": {
                 "logIndex": str(self.index),
-                "rootHash": _b64(tree.root_hash),
+                "rootHash": encode_b64(tree.root_hash),
                 "treeSize": str(tree.size),
-                "hashes": [_b64(h) for h in self.hashes],
+                "hashes": [encode_b64(h) for h in self.hashes],
                 "checkpoint": {"envelope": self.checkpoint.decode()},
             },
-            "canonicalizedBody": _b64(self.body),
+            "canonicalizedBody": encode_b64(self.body),
         }
 
     def to_json(self) -> bytes:
@@ -417,21 +416,8 @@ def verify(
 # --- field helpers -------------------------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def _b64decode(value: object, what: str) -> bytes:
-    """Canonical standard base64 (what every form here writes)."""
-    if not isinstance(value, str):
-        raise MalformedProofError(f"{what} must be a base64 string")
-    try:
-        raw = base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError) as err:
-        raise MalformedProofError(f"{what} is not valid base64") from err
-    if _b64(raw) != value:
-        raise MalformedProofError(f"{what} is not canonical base64")
-    return raw
+    return decode_b64(value, what, MalformedProofError)
 
 
 def _hexdecode(value: object, what: str) -> bytes:

@@ -1,8 +1,8 @@
 """Canonical base64 in stelae's own formats: one spelling for each value.
 
-The proof file (:mod:`stelae.tiles.proofbundle`) and the lookup proof
-(:mod:`stelae.tiles.indexproof`) write standard padded base64 (RFC 4648 §4,
-https://www.rfc-editor.org/rfc/rfc4648#section-4), and read back only what that writer produces,
+The proof file (:mod:`stelae.tiles.proofbundle`), the lookup proof (:mod:`stelae.tiles.indexproof`)
+and the index manifest (:mod:`stelae.tiles.manifest`) write standard padded base64 (RFC 4648 §4,
+https://www.rfc-editor.org/rfc/rfc4648#section-4) and read back only what that writer produces,
 so a value has one encoding and a file cannot be re-encoded into a second, equal-looking one.
 
 Pure code: no I/O.

@@ -15,11 +15,10 @@ The text of the signed note (https://c2sp.org/signed-note) is::
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stelae.tiles.base64field import decode_b64, encode_b64
 from stelae.tiles.checkpoint import Checkpoint
 from stelae.tiles.decimals import parse_decimal
 from stelae.tiles.errors import FormatError, VerificationError
@@ -58,16 +57,9 @@ class ManifestMismatchError(VerificationError):
         self.actual = actual
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def _hash(text: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (ValueError, binascii.Error, UnicodeEncodeError) as err:
-        raise MalformedManifestError(f"{what} is not base64: {err}") from err
-    if len(raw) != HASH_SIZE or _b64(raw) != text:
+    raw = decode_b64(text, what, MalformedManifestError)
+    if len(raw) != HASH_SIZE:
         raise MalformedManifestError(f"{what} is not the canonical base64 of 32 bytes")
     return raw
 
@@ -113,8 +105,8 @@ class Manifest:
 
     def to_text(self) -> str:
         """The note text; ``Manifest.parse(m.to_text()) == m``."""
-        lines = [MANIFEST_HEADER, self.origin, str(self.size), _b64(self.root)]
-        lines += [f"{r.a} {r.b} {r.bits} {_b64(r.root)}" for r in self.runs]
+        lines = [MANIFEST_HEADER, self.origin, str(self.size), encode_b64(self.root)]
+        lines += [f"{r.a} {r.b} {r.bits} {encode_b64(r.root)}" for r in self.runs]
         return "".join(line + "\n" for line in lines)
 
     @classmethod

@@ -688,10 +688,13 @@ def check_roles(moto: Any, name: str, bucket: str) -> None:
         role_actions[role] = {
             a for s in stmts if s["Effect"] == "Allow" for a in as_list(s["Action"])
         }
-        # Garbage collection: the sequencer deletes partial tiles and bundles, and nothing else.
+        # Garbage collection: the sequencer deletes partial tiles and bundles, and replaced
+        # index runs and manifests, and nothing else.
         deleting = [s for s in stmts if "s3:DeleteObject" in as_list(s["Action"])]
-        deletable = [r for s in deleting for r in as_list(s["Resource"])]
-        assert deletable == ([f"arn:aws:s3:::{bucket}/tile/*.p/*"] if "sequencer" in role else [])
+        deletable = sorted(r for s in deleting for r in as_list(s["Resource"]))
+        collected = ["index/manifest/*", "index/run/*", "tile/*.p/*"]
+        expected = [f"arn:aws:s3:::{bucket}/{k}" for k in collected]
+        assert deletable == (expected if "sequencer" in role else [])
     assert "sqs:SendMessage" in role_actions[f"{name}-write"]
     assert "s3:PutObject" not in role_actions[f"{name}-write"]
     assert "ssm:GetParameter" not in role_actions[f"{name}-write"]

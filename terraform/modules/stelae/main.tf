@@ -582,12 +582,18 @@ data "aws_iam_policy_document" "sequencer" {
     resources = ["${aws_s3_bucket.this.arn}/*"]
   }
 
-  # Garbage collection (docs/durability.md): partial tiles and bundles, once their full tile is
-  # published, and nothing else: the resource matches only keys shaped like a partial.
+  # Garbage collection (docs/durability.md, docs/index.md): partial tiles and bundles once their
+  # full tile is published, and lookup-index runs and manifests that newer manifests replaced;
+  # nothing else. The resources match only keys shaped like those (no tile, checkpoint, history
+  # object or batch record); the sequencer's own key check refuses any other index key first.
   statement {
-    sid       = "DeletePartialTiles"
-    actions   = ["s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.this.arn}/tile/*.p/*"]
+    sid     = "DeleteReplacedObjects"
+    actions = ["s3:DeleteObject"]
+    resources = [
+      "${aws_s3_bucket.this.arn}/tile/*.p/*",
+      "${aws_s3_bucket.this.arn}/index/run/*",
+      "${aws_s3_bucket.this.arn}/index/manifest/*",
+    ]
   }
 
   statement {

@@ -76,14 +76,15 @@ def _bad(name: str, key_id: int, reason: str) -> InvalidSignatureError:
 
 
 @dataclass(frozen=True)
-class Ed25519NoteVerifier:
-    """Type 0x01: Ed25519 over the note text (signed-note §"Ed25519 signatures")."""
+class _Ed25519Public:
+    """The key material both Ed25519 verifiers share: a name and 32 raw public-key bytes; the
+    key ID is the recommended one of the subclass's ``key_type``."""
 
     name: str
     public_key: bytes  # 32 raw bytes
     _key: ed25519.Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
-    key_type = KEY_TYPE_ED25519
+    key_type: ClassVar[int]
 
     def __post_init__(self) -> None:
         check_key_name(self.name)
@@ -91,7 +92,14 @@ class Ed25519NoteVerifier:
 
     @property
     def key_id(self) -> int:
-        return note_key_id(self.name, KEY_TYPE_ED25519, self.public_key)
+        return note_key_id(self.name, self.key_type, self.public_key)
+
+
+@dataclass(frozen=True)
+class Ed25519NoteVerifier(_Ed25519Public):
+    """Type 0x01: Ed25519 over the note text (signed-note §"Ed25519 signatures")."""
+
+    key_type = KEY_TYPE_ED25519
 
     def verify(self, message: bytes, signature: bytes) -> None:
         if len(signature) != 64:
@@ -149,24 +157,12 @@ class ECDSANoteVerifier:
 
 
 @dataclass(frozen=True)
-class Ed25519CosignatureVerifier:
+class Ed25519CosignatureVerifier(_Ed25519Public):
     """Type 0x04 (https://c2sp.org/tlog-cosignature v1). Signature bytes are
     ``u64_be(timestamp) || ed25519_sig64`` over
     ``"cosignature/v1\\ntime " || decimal(timestamp) || "\\n" || text``."""
 
-    name: str
-    public_key: bytes  # 32 raw bytes
-    _key: ed25519.Ed25519PublicKey = field(init=False, repr=False, compare=False)
-
     key_type = KEY_TYPE_COSIGNATURE_V1
-
-    def __post_init__(self) -> None:
-        check_key_name(self.name)
-        object.__setattr__(self, "_key", _load_ed25519_public(self.public_key))
-
-    @property
-    def key_id(self) -> int:
-        return note_key_id(self.name, KEY_TYPE_COSIGNATURE_V1, self.public_key)
 
     def timestamp(self, signature: bytes) -> int:
         if len(signature) != 72:

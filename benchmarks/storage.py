@@ -1,5 +1,6 @@
 """Bytes a log stores per entry at 1 entry/s (one entry per batch), without and with garbage
-collection of partial tiles and bundles (docs/durability.md, "Garbage collection").
+collection of partial tiles and bundles (docs/durability.md, "Garbage collection") and of
+replaced lookup-index runs and manifests (docs/index.md, "Garbage collection").
 
 One entry per batch is the worst case for storage: every batch writes a partial level-0 tile and
 a partial bundle one entry wider than the last, which tlog-tiles lets a log delete once the full
@@ -11,7 +12,8 @@ sums the bytes of every object left, by class. Bodies: real Rekor v1 ``rekord`` 
 and the benchmarks' 1 KiB entries.
 
 Superseded index runs (runs no longer listed by the newest manifest, because a merge replaced
-them) are reported apart: they are what a further collection of index runs could delete.
+them) are reported apart: without garbage collection they are every run ever replaced; with it,
+only those replaced within the last grace period (and the newest merge, not listed yet).
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
     print(
         f"storage — bytes stored per entry after {runs[0]['entries']:,} single-entry batches "
         "(1 entry/s, lookup index on, merges after every batch), without and with garbage "
-        "collection of partial tiles and bundles",
+        "collection of partial tiles and bundles and of replaced index runs and manifests",
         file=out,
     )
     header = [

@@ -17,18 +17,34 @@ def result() -> dict[str, Any]:
 def test_collection_deletes_exactly_tile_zero_and_its_bundle(result: dict[str, Any]) -> None:
     for r in result["runs"]:
         assert r["entries"] == storage.QUICK_ENTRIES
+        if r["grace"] is None:
+            assert r["deletes"] == 0
+            continue
         # Tile 0 and bundle 0 (full at 256, due 60 batches later): 2 x 255 partial widths; tile
         # 1 is still partial, so its partials stay (the right edge and those of older sizes).
-        assert r["deletes"] == (0 if r["grace"] is None else 2 * 255)
+        assert r["objects"]["partial tiles"] + r["objects"]["partial bundles"] == 2 * 144 + 1
+        # One manifest a second: the newest and the 60 replaced within the grace period stay.
+        assert r["objects"]["index manifests"] == 61
+        # Each batch's manifest replaces two single-shard runs (the older merge and the last
+        # batch's run): 2 x 60 within the grace period, and the newest merge, not listed yet.
+        assert r["objects"]["index runs (superseded)"] == 2 * 60 + 1
 
 
-def test_collection_only_ever_removes_partials(result: dict[str, Any]) -> None:
+SHRINK = ("index manifests", "index runs (superseded)")
+"""Besides partials, what collection deletes: replaced index runs and manifests."""
+
+
+def test_collection_only_ever_removes_partials_and_replaced_index_objects(
+    result: dict[str, Any],
+) -> None:
     runs = {(r["body"], r["grace"] is not None): r for r in result["runs"]}
     for body in {r["body"] for r in result["runs"]}:
         before, after = runs[(body, False)], runs[(body, True)]
         for cls in storage.CLASSES:
-            if cls.startswith("partial"):
-                assert after["bytes_per_entry"][cls] < before["bytes_per_entry"][cls] / 2
+            if cls.startswith("partial") or cls in SHRINK:
+                assert after["bytes_per_entry"][cls] < before["bytes_per_entry"][cls] / 2, cls
             else:
                 assert after["bytes_per_entry"][cls] == before["bytes_per_entry"][cls], cls
-        assert sum(before["objects"].values()) - sum(after["objects"].values()) == 2 * 255
+        # Every deletion removed an object that existed (the ledgers know what was written).
+        removed = sum(before["objects"].values()) - sum(after["objects"].values())
+        assert removed == after["deletes"] > 2 * 255

@@ -1,6 +1,6 @@
 """Bytes a log stores per entry at 1 entry/s (one entry per batch), without and with garbage
 collection of partial tiles and bundles (docs/durability.md, "Garbage collection") and of
-replaced lookup-index runs and manifests (docs/index.md, "Garbage collection").
+replaced lookup-index runs (docs/index.md, "Garbage collection").
 
 One entry per batch is the worst case for storage: every batch writes a partial level-0 tile and
 a partial bundle one entry wider than the last, which tlog-tiles lets a log delete once the full
@@ -144,7 +144,7 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
     print(
         f"storage — bytes stored per entry after {runs[0]['entries']:,} single-entry batches "
         "(1 entry/s, lookup index on, merges after every batch), without and with garbage "
-        "collection of partial tiles and bundles and of replaced index runs and manifests",
+        "collection of partial tiles and bundles and of replaced index runs",
         file=out,
     )
     header = [

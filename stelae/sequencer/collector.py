@@ -1,12 +1,12 @@
 """Garbage collection: deleting obsolete partial tiles and bundles (docs/durability.md), and the
-lookup-index runs and manifests that merges and newer manifests replaced (docs/index.md).
+lookup-index runs that merges replaced (docs/index.md).
 
 The sequencer tells the collector every checkpoint it publishes or reads
 (:meth:`Collector.published`); the pure :class:`~stelae.tiles.gc.PartialLedger` turns that into
 the partial tiles and bundles that may be deleted, each ``grace`` seconds after the checkpoint
 that made its full tile available (https://c2sp.org/tlog-tiles, "Partial Tiles"); with the run
 list of each manifest, the pure :class:`~stelae.tiles.indexgc.IndexLedger` turns that into the
-runs and manifests no manifest of the last ``grace`` seconds lists. Nothing is
+runs no manifest of the last ``grace`` seconds lists. Nothing is
 read to decide, so integration pays no GET for it; the deletions themselves happen after the
 batch is answered, on a background thread (``stelae serve``) or when the owner calls
 :meth:`Collector.run_pending` (the AWS sequencer Lambda after answering, tests, benchmarks).
@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from stelae.errors import StelaeError
 from stelae.sequencer.store import PartialDeleter
 from stelae.tiles.gc import PartialLedger, obsolete_at, obsolete_count
-from stelae.tiles.indexgc import IndexGarbage, IndexLedger
+from stelae.tiles.indexgc import IndexLedger, shard_keys
 from stelae.tiles.indexrecord import RunRef
 
 log = logging.getLogger("stelae.gc")
@@ -98,7 +98,7 @@ class Collector:
             return self._ledger.pending()
 
     def pending_index(self) -> int:
-        """Index runs and manifests scheduled for deletion, due or not."""
+        """Replaced index runs scheduled for deletion, due or not."""
         with self._cond:
             return self._index.pending()
 
@@ -108,8 +108,8 @@ class Collector:
         with self._cond:
             now = self._clock()
             due = self._ledger.due(now)
-            garbage = self._index.due(now, keep=self._claimed)
-        done = self._delete_index(garbage) if garbage else 0
+            runs = self._index.due(now, keep=self._claimed)
+        done = self._delete_runs(runs) if runs else 0
         for start in range(0, len(due), CHUNK):
             chunk = due[start : start + CHUNK]
             try:
@@ -126,18 +126,16 @@ class Collector:
             self.deleted += done
         return done
 
-    def _delete_index(self, garbage: IndexGarbage) -> int:
-        keys = garbage.keys()
+    def _delete_runs(self, runs: tuple[RunRef, ...]) -> int:
+        keys = shard_keys(runs)
         for start in range(0, len(keys), CHUNK):
             try:
                 self.deleter.delete_partials(keys[start : start + CHUNK])
             except StelaeError as err:
-                # Best effort, as for partials: a run or manifest left costs storage only.
-                log.warning(
-                    "couldn't delete %d replaced index objects (retried): %s", len(keys), err
-                )
+                # Best effort, as for partials: a replaced run left costs storage only.
+                log.warning("couldn't delete %d replaced index runs (retried): %s", len(runs), err)
                 with self._cond:
-                    self._index.retry(garbage, self._clock() + RETRY_AFTER)
+                    self._index.retry(runs, self._clock() + RETRY_AFTER)
                 return start
         return len(keys)
 

@@ -23,8 +23,6 @@ from stelae.tiles.layout import TileID
 from stelae.tiles.paths import (
     ObjectClass,
     classify,
-    manifest_path,
-    parse_manifest_path,
     parse_run_shard_path,
     run_shard_path,
 )
@@ -89,21 +87,19 @@ class StoreFullError(StoreError):
 
 
 class NotPartialKeyError(StoreError, FormatError):
-    """A deletion named a key that is not a partial tile, entry bundle, index run or manifest.
+    """A deletion named a key that is not a partial tile, entry bundle or index run shard.
 
     The only objects a log ever deletes are partial tiles and bundles whose full tile exists
     (https://c2sp.org/tlog-tiles, "Partial Tiles"; docs/durability.md, "Garbage collection") and
-    lookup-index runs and manifests no recent manifest needs (docs/index.md, "Garbage
-    collection"). Anything else is refused before any request is made, so no bug can delete a
-    full tile, a checkpoint, a batch record or the checkpoint history. ``key`` is the offending
-    key.
+    lookup-index runs no recent manifest lists (docs/index.md, "Garbage collection"). Anything
+    else is refused before any request is made, so no bug can delete a full tile, a checkpoint,
+    a batch record, an index manifest or the checkpoint history. ``key`` is the offending key.
     """
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"refusing to delete {key!r}: only partial tiles and bundles (tile/.../<N>.p/<W>), "
-            "index run shards (index/run/<a>-<b>/<s>) and index manifests "
-            "(index/manifest/<size>) are ever deleted"
+            f"refusing to delete {key!r}: only partial tiles and bundles (tile/.../<N>.p/<W>) "
+            "and index run shards (index/run/<a>-<b>/<s>) are ever deleted"
         )
         self.key = key
 
@@ -186,9 +182,9 @@ def check_write(key: str, data: bytes, cls: ObjectClass) -> None:
 
 
 def check_partial_keys(keys: Sequence[str]) -> None:
-    """Raise :class:`NotPartialKeyError` unless every key is a partial tile or bundle, an index
-    run shard or an index manifest, each in its canonical spelling (the key deleted must be the
-    one the layout writes).
+    """Raise :class:`NotPartialKeyError` unless every key is a partial tile or bundle or an index
+    run shard, each in its canonical spelling (the key deleted must be the one the layout
+    writes).
 
     Called by every backend's :meth:`PartialDeleter.delete_partials` before any request.
     """
@@ -207,13 +203,8 @@ def _collectable(key: str) -> bool:
     try:
         a, b, s = parse_run_shard_path(key)
     except FormatError:
-        pass
-    else:
-        return run_shard_path(a, b, s) == key
-    try:
-        return manifest_path(parse_manifest_path(key)) == key
-    except FormatError:
         return False
+    return run_shard_path(a, b, s) == key
 
 
 def check_mutable(key: str, cls: ObjectClass) -> None:
@@ -304,20 +295,20 @@ class ObjectStore(Protocol):
 @runtime_checkable
 class PartialDeleter(Protocol):
     """The one deletion a log ever makes: obsolete partial tiles and bundles, and index runs
-    and manifests that merges and newer manifests replaced.
+    that merges replaced.
 
     A separate, narrow protocol rather than a general ``delete`` on :class:`ObjectStore`, so
     that nothing can delete any other object (docs/durability.md and docs/index.md, "Garbage
     collection"). The contract every backend keeps:
 
     - Every key must be a partial tile or bundle path (``tile/<L>/<N>.p/<W>``,
-      ``tile/entries/<N>.p/<W>``), an index run shard (``index/run/<a>-<b>/<s>``) or an index
-      manifest (``index/manifest/<size>``), spelled canonically; otherwise
+      ``tile/entries/<N>.p/<W>``) or an index run shard (``index/run/<a>-<b>/<s>``), spelled
+      canonically; otherwise
       :class:`NotPartialKeyError` is raised before any request is made and nothing is deleted.
     - Idempotent: a key that holds nothing is no error (it was never written at that width, or
       an earlier, interrupted collection deleted it already).
     - Deleting is only ever safe for a partial whose full tile the published checkpoint covers,
-      and for a run or manifest no manifest of the last grace period lists; the caller
+      and for a run no manifest of the last grace period lists; the caller
       (:mod:`stelae.sequencer.collector`) decides that with :mod:`stelae.tiles.gc` and
       :mod:`stelae.tiles.indexgc`, never the store.
     - A call that raises may have deleted some of the keys; retrying the whole call is safe.
@@ -325,5 +316,5 @@ class PartialDeleter(Protocol):
     """
 
     def delete_partials(self, keys: Sequence[str]) -> None:
-        """Delete these partial tiles and bundles, index run shards and manifests if they exist."""
+        """Delete these partial tiles and bundles and index run shards if they exist."""
         ...

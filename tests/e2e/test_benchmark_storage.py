@@ -23,15 +23,15 @@ def test_collection_deletes_exactly_tile_zero_and_its_bundle(result: dict[str, A
         # Tile 0 and bundle 0 (full at 256, due 60 batches later): 2 x 255 partial widths; tile
         # 1 is still partial, so its partials stay (the right edge and those of older sizes).
         assert r["objects"]["partial tiles"] + r["objects"]["partial bundles"] == 2 * 144 + 1
-        # One manifest a second: the newest and the 60 replaced within the grace period stay.
-        assert r["objects"]["index manifests"] == 61
+        # Manifests are kept (signed commitments), one per batch and the empty log's.
+        assert r["objects"]["index manifests"] == storage.QUICK_ENTRIES + 1
         # Each batch's manifest replaces two single-shard runs (the older merge and the last
         # batch's run): 2 x 60 within the grace period, and the newest merge, not listed yet.
         assert r["objects"]["index runs (superseded)"] == 2 * 60 + 1
 
 
-SHRINK = ("index manifests", "index runs (superseded)")
-"""Besides partials, what collection deletes: replaced index runs and manifests."""
+SHRINK = ("index runs (superseded)",)
+"""Besides partials, what collection deletes: replaced index runs."""
 
 
 def test_collection_only_ever_removes_partials_and_replaced_index_objects(

@@ -689,10 +689,10 @@ def check_roles(moto: Any, name: str, bucket: str) -> None:
             a for s in stmts if s["Effect"] == "Allow" for a in as_list(s["Action"])
         }
         # Garbage collection: the sequencer deletes partial tiles and bundles, and replaced
-        # index runs and manifests, and nothing else.
+        # index runs, and nothing else.
         deleting = [s for s in stmts if "s3:DeleteObject" in as_list(s["Action"])]
         deletable = sorted(r for s in deleting for r in as_list(s["Resource"]))
-        collected = ["index/manifest/*", "index/run/*", "tile/*.p/*"]
+        collected = ["index/run/*", "tile/*.p/*"]
         expected = [f"arn:aws:s3:::{bucket}/{k}" for k in collected]
         assert deletable == (expected if "sequencer" in role else [])
     assert "sqs:SendMessage" in role_actions[f"{name}-write"]

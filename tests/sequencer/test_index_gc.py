@@ -1,8 +1,8 @@
-"""Garbage collection of replaced lookup-index runs and superseded manifests by the real
-sequencer (docs/index.md, "Garbage collection"): after many single-entry batches (each merging
-into the newest run) and collection, every run the newest manifest lists is whole, lookups
-verify, a reader of an old checkpoint retries once at the latest one, and fsck and
-``stelae search`` accept the collected log."""
+"""Garbage collection of replaced lookup-index runs by the real sequencer (docs/index.md,
+"Garbage collection"): after many single-entry batches (each merging into the newest run) and
+collection, every run the newest manifest lists is whole, lookups verify, a reader of an old
+checkpoint retries once at the latest one, and fsck and ``stelae search`` accept the collected
+log."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from stelae.tiles.indexkeys import KeyKind
 from stelae.tiles.indexrun import IndexMissingError
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.notekeys import Ed25519NoteSigner
-from stelae.tiles.paths import manifest_path, parse_manifest_path, parse_run_shard_path
+from stelae.tiles.paths import manifest_path, parse_run_shard_path
 from stelae.tiles.search import lookup, lookup_or_latest
 from tests.sequencer.test_collector import Clock, NotFoundRecorder
 from tests.support.cli import ok, run_stelae
@@ -87,8 +87,8 @@ def test_the_newest_runs_are_whole_and_only_recently_replaced_ones_remain(grown:
     # those replaced in the last GRACE seconds stay, and the newest merge, not listed yet.
     assert left and len(left) <= 2 * (GRACE + 1) + 1
     assert all(b > BATCHES - GRACE - 2 for _, b in left)
-    sizes = [parse_manifest_path(k) for k in store.keys("index/manifest/")]
-    assert BATCHES in sizes and min(sizes) >= BATCHES - GRACE - 1
+    # Manifests are the log's signed commitments: every one is kept.
+    assert len(store.keys("index/manifest/")) == BATCHES + 1
     assert store.violations == []  # no immutable object was ever written twice differently
 
 
@@ -126,9 +126,9 @@ def test_a_reader_of_an_old_checkpoint_retries_once_at_the_latest(grown: Grown) 
     client = LogClient(recorder, [SIGNER.verifier], ORIGIN)
     old = client.open_checkpoint(store.get("checkpoints/10"))
     digest = f"sha256:{_digest(5)}"
-    with pytest.raises(IndexMissingError):  # its manifest was collected
+    with pytest.raises(IndexMissingError):  # the runs its manifest lists were collected
         lookup(recorder.fetch, [SIGNER.verifier], ORIGIN, old.checkpoint, KeyKind.DIGEST, digest)
-    assert recorder.missing == [manifest_path(10)]
+    assert len(recorder.missing) == 1 and recorder.missing[0].startswith("index/run/")
     latest = client.checkpoint()
     answer = lookup_or_latest(
         recorder.fetch, [SIGNER.verifier], ORIGIN, old.checkpoint, KeyKind.DIGEST, digest,
@@ -155,7 +155,7 @@ def test_without_a_grace_period_nothing_of_the_index_is_deleted() -> None:
     _grow(seq, clock, 40)
     seq.close()
     assert store.counters["DELETE"] == 0
-    assert len(store.keys("index/manifest/")) == 41
+    assert len(store.keys("index/run/")) == 2 * 40 - 1  # each batch's run and each merge
 
 
 def test_a_collected_local_log_passes_fsck_and_stelae_search(tmp_path: Path) -> None:
@@ -165,7 +165,7 @@ def test_a_collected_local_log_passes_fsck_and_stelae_search(tmp_path: Path) -> 
     seq.published()
     _grow(seq, clock, 60)
     seq.close()
-    assert len(list((root / "index/manifest").iterdir())) == 1
+    assert len(list((root / "index/manifest").iterdir())) == 61
     # Emptied run folders are removed too: only the runs the newest manifest lists remain, and
     # the merge made after the last batch (listed by the next manifest).
     newest = Manifest.open((root / "index/manifest/60").read_bytes(), [SIGNER.verifier], ORIGIN)

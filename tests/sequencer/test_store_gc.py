@@ -1,5 +1,5 @@
-"""The one deletion a store makes: obsolete partial tiles and bundles, and replaced index runs and
-manifests (PartialDeleter), on every backend — a local directory, S3 (moto in server mode on
+"""The one deletion a store makes: obsolete partial tiles and bundles, and replaced index runs
+(PartialDeleter), on every backend — a local directory, S3 (moto in server mode on
 loopback, real boto3) and memory."""
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ PARTIALS = [
     "tile/0/000.p/2",
     "tile/entries/000.p/1",
     "tile/1/x001/002.p/9",
-    "index/run/0-1/0",  # index run shards and manifests (docs/index.md, "Garbage collection")
+    "index/run/0-1/0",  # index run shards (docs/index.md, "Garbage collection")
     "index/run/0-2/3",
-    "index/manifest/1",
 ]
 KEPT = {
     "tile/0/000": ObjectClass.TILE,
@@ -93,6 +92,7 @@ def test_deleting_what_is_not_there_is_fine(store: Any) -> None:
         "tile/entries/000",  # a full bundle
         "checkpoint",
         "checkpoints/1",
+        "index/manifest/2",  # manifests are kept
         "batch/0",
         "index/run/0-1",  # a run's prefix, not an object
         "index/run/01-2/0",  # not canonical

@@ -1,4 +1,4 @@
-"""The pure decision of which lookup-index runs and manifests may be deleted, and when
+"""The pure decision of which lookup-index runs may be deleted, and when
 (stelae.tiles.indexgc; docs/index.md, "Garbage collection"), checked against a naive reference
 over random histories of merges."""
 
@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from stelae.tiles.indexgc import IndexGarbage, IndexLedger, shard_keys
+from stelae.tiles.indexgc import IndexLedger, shard_keys
 from stelae.tiles.indexrecord import RunRef
 
 GRACE = 30.0
@@ -19,15 +19,12 @@ def run(a: int, b: int, bits: int = 0) -> RunRef:
 
 
 def test_shard_keys_name_every_shard() -> None:
-    assert list(shard_keys(run(0, 5, 2))) == [f"index/run/0-5/{s}" for s in range(4)]
-    garbage = IndexGarbage((run(0, 1), run(1, 3, 1)), (7,))
-    assert garbage.keys() == [
+    assert shard_keys([run(0, 5, 2)]) == [f"index/run/0-5/{s}" for s in range(4)]
+    assert shard_keys([run(0, 1), run(1, 3, 1)]) == [
         "index/run/0-1/0",
         "index/run/1-3/0",
         "index/run/1-3/1",
-        "index/manifest/7",
     ]
-    assert garbage and not IndexGarbage()
 
 
 def test_a_replaced_run_is_due_a_grace_period_after_the_manifest_that_replaced_it() -> None:
@@ -35,12 +32,10 @@ def test_a_replaced_run_is_due_a_grace_period_after_the_manifest_that_replaced_i
     ledger.published(1, [run(0, 1)], at=100.0)
     ledger.published(2, [run(0, 1), run(1, 2)], at=101.0)
     ledger.published(3, [run(0, 3)], at=102.0)  # a merge replaced both
-    early = ledger.due(102.0 + GRACE - 0.001)  # the runs are within grace: kept
-    assert early.runs == () and early.manifests == (1,)  # manifest 1 was replaced at 101
-    got = ledger.due(102.0 + GRACE)
-    assert set(got.runs) == {run(0, 1), run(1, 2)}
-    assert got.manifests == (2,)
-    assert not ledger.due(1e9)  # handed out once; the newest manifest and its run never
+    assert ledger.due(102.0 + GRACE - 0.001) == ()  # within grace: kept
+    assert ledger.pending() == 2 and ledger.next_due() == 102.0 + GRACE
+    assert set(ledger.due(102.0 + GRACE)) == {run(0, 1), run(1, 2)}
+    assert ledger.due(1e9) == ()  # handed out once; the newest manifest's run never
     assert ledger.pending() == 0
 
 
@@ -57,10 +52,9 @@ def test_a_run_a_claimed_batch_names_is_kept_and_rescheduled() -> None:
     ledger = IndexLedger(GRACE)
     ledger.published(1, [run(0, 1)], at=0.0)
     ledger.published(2, [run(0, 2)], at=1.0)
-    got = ledger.due(1.0 + GRACE, keep=[run(0, 1)])
-    assert got.runs == () and got.manifests == (1,)
+    assert ledger.due(1.0 + GRACE, keep=[run(0, 1)]) == ()
     assert ledger.next_due() == 1.0 + 2 * GRACE
-    assert ledger.due(1.0 + 2 * GRACE).runs == (run(0, 1),)
+    assert ledger.due(1.0 + 2 * GRACE) == (run(0, 1),)
 
 
 def test_a_run_listed_again_is_never_handed_out() -> None:
@@ -68,7 +62,7 @@ def test_a_run_listed_again_is_never_handed_out() -> None:
     ledger.published(1, [run(0, 1)], at=0.0)
     ledger.published(2, [run(0, 2)], at=1.0)
     ledger.published(3, [run(0, 1), run(1, 3)], at=2.0)  # not what merges do; still guarded
-    assert ledger.due(1e9).runs == (run(0, 2),)
+    assert ledger.due(1e9) == (run(0, 2),)
 
 
 def test_retry_schedules_again() -> None:
@@ -76,10 +70,10 @@ def test_retry_schedules_again() -> None:
     ledger.published(1, [run(0, 1)], at=0.0)
     ledger.published(2, [run(0, 2)], at=0.0)
     got = ledger.due(GRACE)
+    assert got == (run(0, 1),)
     ledger.retry(got, at=GRACE + 60)
-    assert not ledger.due(GRACE + 59)
-    again = ledger.due(GRACE + 60)
-    assert again.runs == got.runs and again.manifests == got.manifests
+    assert ledger.due(GRACE + 59) == ()
+    assert ledger.due(GRACE + 60) == got
 
 
 def test_negative_grace_is_refused() -> None:
@@ -107,13 +101,12 @@ def _history(rng: random.Random, batches: int) -> list[list[RunRef]]:
 @pytest.mark.parametrize("seed", range(20))
 def test_matches_a_naive_reference(seed: int) -> None:
     """Whatever is handed out by time t is exactly what no manifest current in [t - grace, t]
-    lists (runs) or is (manifests), among those ever seen."""
+    lists, among the runs ever seen listed."""
     rng = random.Random(seed)
     history = _history(rng, 40)
     ledger = IndexLedger(GRACE)
     published: list[tuple[float, int, list[RunRef]]] = []
-    handed_runs: set[RunRef] = set()
-    handed_manifests: set[int] = set()
+    handed: set[RunRef] = set()
     now = 0.0
     for lists in history:
         t = now + rng.choice([1.0, 5.0, 40.0])  # the clock only moves forward
@@ -122,16 +115,14 @@ def test_matches_a_naive_reference(seed: int) -> None:
         published.append((t, size, lists))
         now = t + rng.choice([0.0, 10.0, 29.0, 31.0])
         got = ledger.due(now)
-        assert not handed_runs & set(got.runs) and not handed_manifests & set(got.manifests)
-        handed_runs.update(got.runs)
-        handed_manifests.update(got.manifests)
+        assert not handed & set(got)  # each run handed out once
+        handed.update(got)
         # The naive reference: manifest i is current from its publication until the next one.
         current = [
-            (size_i, runs_i)
-            for i, (_, size_i, runs_i) in enumerate(published)
+            runs_i
+            for i, (_, _, runs_i) in enumerate(published)
             if i + 1 == len(published) or published[i + 1][0] > now - GRACE
         ]
-        protected = {r for _, runs_i in current for r in runs_i}
+        protected = {r for runs_i in current for r in runs_i}
         seen = {r for _, _, runs_i in published for r in runs_i}
-        assert handed_runs == seen - protected
-        assert handed_manifests == {s for _, s, _ in published} - {s for s, _ in current}
+        assert handed == seen - protected

@@ -583,16 +583,15 @@ data "aws_iam_policy_document" "sequencer" {
   }
 
   # Garbage collection (docs/durability.md, docs/index.md): partial tiles and bundles once their
-  # full tile is published, and lookup-index runs and manifests that newer manifests replaced;
-  # nothing else. The resources match only keys shaped like those (no tile, checkpoint, history
-  # object or batch record); the sequencer's own key check refuses any other index key first.
+  # full tile is published, and lookup-index runs that merges replaced; nothing else. The
+  # resources match only keys shaped like those (no full tile, checkpoint, history object, batch
+  # record or manifest); the sequencer's own key check refuses any other key first.
   statement {
     sid     = "DeleteReplacedObjects"
     actions = ["s3:DeleteObject"]
     resources = [
       "${aws_s3_bucket.this.arn}/tile/*.p/*",
       "${aws_s3_bucket.this.arn}/index/run/*",
-      "${aws_s3_bucket.this.arn}/index/manifest/*",
     ]
   }
 

@@ -13,7 +13,7 @@ typecheck:
 	$(PY) -m mypy
 
 test:
-	$(PY) -m pytest
+	$(PY) -m pytest -n 3
 
 bench:
 	$(PY) -m benchmarks.run

@@ -8,7 +8,7 @@ import * as V from "./verify.js";
 import { LogFetcher, NotFound, TILE_WIDTH, TileReader } from "./tiles.js";
 import { describeEntry } from "./entry.js";
 import { fill, h, keyIdHex, kv, mono, pill, setFlag, status, time } from "./dom.js";
-import { batchTimestamp, indexLookup } from "./index.js";
+import { batchTimestamp, indexLookupOrLatest } from "./index.js";
 import { parsePolicy, quorumMet } from "./policy.js";
 import { searchView } from "./search.js";
 
@@ -156,6 +156,22 @@ async function proveConsistency(old, cur) {
   await V.verifyConsistency(a.size, b.size, proof, a.root, b.root);
 }
 
+/**
+ * The log's latest checkpoint, for a lookup whose index objects at `held` were collected
+ * (docs/index.md, "Garbage collection"): signed under the key the page trusts, for the same
+ * origin, and proved consistent with `held` from tiles; tiles are read at its size from then on
+ * (older partial tiles may be gone too). It is not remembered and not shown: it only answers.
+ */
+async function latestCheckpoint(held) {
+  const bytes = await fetcher.get("checkpoint", { fresh: true });
+  const cp = await V.openCheckpoint(bytes, verified.keys, held.origin);
+  if (cp.size > held.size) {
+    await proveConsistency(held, cp);
+    if (cp.size > tiles.readSize) tiles.readSize = cp.size;
+  }
+  return cp;
+}
+
 async function rekorV1Hint(key) {
   const spki = V.concat(V.fromHex("302a300506032b6570032100"), key.key);
   return new DataView((await V.sha256(spki)).buffer).getUint32(0);
@@ -295,7 +311,7 @@ async function verifyCheckpoint() {
   if (!old || !cp.staleOf) {
     store.set(rememberedKey(trust.vkey), new TextDecoder().decode(bytes));
   }
-  verified = { cp, bytes, key, trust };
+  verified = { cp, bytes, key, keys: hint ? [key, hint] : [key], trust };
   fill(card,
     h("h2", {}, "Checkpoint"),
     trust.source === "server"
@@ -555,7 +571,7 @@ async function route() {
         fetcher,
         provedEntry,
         describeEntry,
-        indexLookup: (meanings, cp) => indexLookup(fetcher, verified.key, cp, meanings),
+        indexLookup: (meanings, cp) => indexLookupOrLatest(fetcher, verified.key, cp, meanings, () => latestCheckpoint(cp)),
       });
     } else {
       setFlag("view", "home");

@@ -207,6 +207,49 @@ export async function indexLookup(fetcher, logKey, cp, meanings) {
   return found;
 }
 
+/** An index object the lookup needs is gone (404), even at the log's latest checkpoint. */
+export class IndexMissing extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "IndexMissing";
+  }
+}
+
+/**
+ * `indexLookup` at `cp`, or, when a run shard its manifest lists is gone, once more at the log's
+ * latest checkpoint. Mirrors lookup_or_latest in stelae/tiles/search.py: a log deletes the runs a
+ * newer manifest replaced a grace period later (docs/index.md, "Garbage collection"), so a page
+ * left open longer than that meets a 404. `latest()` returns the latest checkpoint verified with
+ * the log key and proved consistent with `cp`; an answer complete for it is complete for `cp`
+ * for the indices below `cp.size`, and only those are kept. Only a 404 is retried: a shard that
+ * does not verify is an error at any size. Returns {found, size} (the size looked up at) or null
+ * when the log has no manifest for `cp` (then there is nothing verifiable to consult).
+ */
+export async function indexLookupOrLatest(fetcher, logKey, cp, meanings, latest) {
+  let gone;
+  try {
+    const found = await indexLookup(fetcher, logKey, cp, meanings);
+    return found && { found, size: cp.size };
+  } catch (err) {
+    if (!(err instanceof NotFound)) throw err;
+    gone = err;
+  }
+  const newer = await latest();
+  if (newer.size <= cp.size) {
+    throw new IndexMissing(`${gone.message} (the index object was collected and the log has no newer checkpoint than ${cp.size})`);
+  }
+  let found;
+  try {
+    found = await indexLookup(fetcher, logKey, newer, meanings);
+  } catch (err) {
+    if (err instanceof NotFound) throw new IndexMissing(`${err.message}, at the latest checkpoint (size ${newer.size}) too`);
+    throw err;
+  }
+  if (!found) throw new IndexMissing(`the log has no index manifest for its latest checkpoint (size ${newer.size})`);
+  for (const i of [...found.keys()]) if (BigInt(i) >= cp.size) found.delete(i);
+  return { found, size: newer.size };
+}
+
 // --- batch records (docs/index.md "Batch records and receipts") ------------------------------------
 
 /**

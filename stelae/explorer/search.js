@@ -8,6 +8,7 @@
 // sets data-search-complete="false".
 
 import { fill, h, pill, setFlag, status } from "./dom.js";
+import { IndexMissing } from "./index.js";
 import { NotFound } from "./tiles.js";
 import { sha256, toHex } from "./verify.js";
 
@@ -85,7 +86,8 @@ function matches(meaning, leafHex, facts) {
 
 /**
  * Search the log for `query`. `ctx` holds the verified checkpoint and the proving functions.
- * Returns {ok, complete, summary, notes, hits: [{index, uuid, kind, ok, problem}]}.
+ * Returns {ok, complete, indexSize, summary, notes, hits: [{index, uuid, kind, ok, problem}]};
+ * indexSize is the tree size the verifiable index was read at (null without one).
  */
 export async function searchLog(query, ctx) {
   const { cp } = ctx.verified;
@@ -102,12 +104,19 @@ export async function searchLog(query, ctx) {
   try {
     verifiable = ctx.indexLookup ? await ctx.indexLookup(meanings, cp) : null;
   } catch (err) {
-    return { ok: false, complete: false, summary: `The verifiable lookup index failed verification: ${err.message}.`, notes, hits: [] };
+    const what = err instanceof IndexMissing ? "could not be read" : "failed verification";
+    return { ok: false, complete: false, summary: `The verifiable lookup index ${what}: ${err.message}.`, notes, hits: [] };
   }
   if (verifiable) {
     complete = true;
-    for (const [i, m] of verifiable) found.set(i, m);
+    for (const [i, m] of verifiable.found) found.set(i, m);
     notes.push("Looked up in the verifiable index: the answer is proved complete for this checkpoint.");
+    if (verifiable.size !== cp.size) {
+      notes.push(
+        `The index objects of this checkpoint (size ${cp.size}) were collected, so the lookup ran at the log's latest ` +
+          `checkpoint (size ${verifiable.size}), verified and proved consistent with this one; only entries below ${cp.size} are kept.`,
+      );
+    }
   } else {
     for (const meaning of meanings) {
       for (const i of await hintIndices(ctx.fetcher, meaning)) {
@@ -139,7 +148,7 @@ export async function searchLog(query, ctx) {
   const summary = bad
     ? `${bad} of ${hits.length} results failed verification.`
     : `${hits.length} ${hits.length === 1 ? "entry" : "entries"} found, each proved included in the checkpoint at size ${cp.size}.`;
-  return { ok: bad === 0, complete, summary, notes, hits };
+  return { ok: bad === 0, complete, indexSize: verifiable ? verifiable.size : null, summary, notes, hits };
 }
 
 // --- the search view ---------------------------------------------------------------------------------------
@@ -150,6 +159,7 @@ export async function searchView(initial, ctx) {
   const results = h("div", { id: "results" });
   const run = async (query, label) => {
     setFlag("searchVerified", null);
+    setFlag("searchIndexSize", null);
     fill(results, h("p", { class: "working" }, `Searching for ${label || query}…`));
     const out = await searchLog(query, ctx);
     renderResults(results, out, label || query);
@@ -208,5 +218,6 @@ function renderResults(results, out, label) {
   setFlag("searchVerified", ok ? "true" : "false");
   setFlag("searchComplete", out.complete ? "true" : "false");
   setFlag("searchHits", out.hits.length);
+  setFlag("searchIndexSize", out.indexSize);
 }
 

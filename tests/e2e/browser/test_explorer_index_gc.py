@@ -42,9 +42,10 @@ def collected(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     newest manifest lists, and the merge after it, remain), with the explorer's files beside it
     as on the CDN (``index.html``, ``explorer/<file>``), and the URL of a static server over it."""
     root = tmp_path / "log"
-    seq = _sequencer(LocalStore(root), Clock(), grace=0.0)
+    clock = Clock()
+    seq = _sequencer(LocalStore(root), clock, grace=0.0)
     seq.published()
-    _grow(seq, Clock(), LATEST)
+    _grow(seq, clock, LATEST)
     seq.close()
     package = Path(stelae.explorer.__file__).parent
     (root / "explorer").mkdir()

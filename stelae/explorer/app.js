@@ -5,12 +5,13 @@
 // describes the trust model.
 
 import * as V from "./verify.js";
-import { LogFetcher, NotFound, TILE_WIDTH, TileReader } from "./tiles.js";
+import { LogFetcher, TILE_WIDTH, TileReader } from "./tiles.js";
 import { describeEntry } from "./entry.js";
 import { fill, h, keyIdHex, kv, mono, pill, setFlag, status, time } from "./dom.js";
-import { batchTimestamp, indexLookupOrLatest } from "./index.js";
+import { indexLookupOrLatest } from "./index.js";
 import { parsePolicy, quorumMet } from "./policy.js";
 import { searchView } from "./search.js";
+import { integratedTime } from "./timestamp.js";
 
 const params = new URLSearchParams(location.search);
 const logBase = new URL(params.get("log") || ".", location.href).href;
@@ -421,42 +422,6 @@ async function entriesView(start) {
   );
 }
 
-/**
- * Integrated time from the entry's batch record (through the verifiable index) or, on logs
- * without one, its leaf record; shown as the log's word only when its Rekor v1 signed entry
- * timestamp verifies under the log key.
- */
-async function integratedTime(index, leaf, body, key, cp) {
-  let rec;
-  try {
-    const batch = await batchTimestamp(fetcher, key, cp, index, leaf);
-    if (batch) {
-      rec = { index: Number(index), integratedTime: batch.time, set: batch.set };
-    } else {
-      const old = JSON.parse(new TextDecoder().decode(await fetcher.get(`index/leaf/${V.toHex(leaf)}`)));
-      if (old.index !== Number(index) || typeof old.signedEntryTimestamp !== "string") {
-        return { text: "the leaf record does not describe this entry", bad: true };
-      }
-      rec = { index: old.index, integratedTime: old.integratedTime, set: V.b64decode(old.signedEntryTimestamp, "signedEntryTimestamp") };
-    }
-  } catch (err) {
-    return err instanceof NotFound ? { text: "not published for this entry" } : { text: `unavailable (${err.message})`, bad: true };
-  }
-  if (!Number.isSafeInteger(rec.integratedTime)) return { text: "the record's integrated time is not a number", bad: true };
-  if (!rec.set) return { text: `${time(rec.integratedTime)} (not signed by the log: no signed entry timestamp)` };
-  if (key.type !== V.KEY_ED25519) return { text: `${time(rec.integratedTime)} (not verified: the log key is not Ed25519)` };
-  const spki = V.concat(V.fromHex("302a300506032b6570032100"), key.key);
-  const logId = V.toHex(await V.sha256(spki));
-  const payload = `{"body":"${V.b64encode(body)}","integratedTime":${rec.integratedTime},"logID":"${logId}","logIndex":${rec.index}}`;
-  try {
-    const k = await crypto.subtle.importKey("raw", key.key, { name: "Ed25519" }, false, ["verify"]);
-    if (!(await crypto.subtle.verify("Ed25519", k, rec.set, V.utf8Encode(payload)))) throw new Error("signature check failed");
-  } catch (err) {
-    return { text: `${time(rec.integratedTime)}: its signed entry timestamp does not verify (${err.message})`, bad: true };
-  }
-  return { text: `${time(rec.integratedTime)} (signed entry timestamp verified)`, time: rec.integratedTime, set: V.b64encode(rec.set) };
-}
-
 /** The stelae proof file (stelae/tiles/proofbundle.py): tlog-proof text + TransparencyLogEntry. */
 async function proofFile(e, cp, cpBytes, key, it) {
   const d = JSON.parse(new TextDecoder().decode(e.body));
@@ -512,7 +477,7 @@ async function entryView(index) {
     return;
   }
   const d = await describeEntry(e.body);
-  const it = await integratedTime(index, e.leaf, e.body, key, cp);
+  const it = await integratedTime(fetcher, index, e.leaf, e.body, key, cp, () => latestCheckpoint(cp));
   const file = await proofFile(e, cp, bytes, key, it);
   window.stelaeProofFile = file; // what the download button saves (read by the browser tests)
   fill(card,

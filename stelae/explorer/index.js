@@ -216,20 +216,21 @@ export class IndexMissing extends Error {
 }
 
 /**
- * `indexLookup` at `cp`, or, when a run shard its manifest lists is gone, once more at the log's
- * latest checkpoint. Mirrors lookup_or_latest in stelae/tiles/search.py: a log deletes the runs a
- * newer manifest replaced a grace period later (docs/index.md, "Garbage collection"), so a page
- * left open longer than that meets a 404. `latest()` returns the latest checkpoint verified with
- * the log key and proved consistent with `cp`; an answer complete for it is complete for `cp`
- * for the indices below `cp.size`, and only those are kept. Only a 404 is retried: a shard that
- * does not verify is an error at any size. Returns {found, size} (the size looked up at) or null
- * when the log has no manifest for `cp` (then there is nothing verifiable to consult).
+ * `lookupAt(cp)`, or, when an index object it needs is gone (404), once more at the log's latest
+ * checkpoint. Mirrors lookup_or_latest in stelae/tiles/search.py: a log deletes the runs a newer
+ * manifest replaced a grace period later (docs/index.md, "Garbage collection"), so a page left
+ * open longer than that meets a 404. `latest()` returns the latest checkpoint verified with the
+ * log key and proved consistent with `cp`, so an index complete for it is complete for `cp` for
+ * the indices below `cp.size` (the caller keeps only those). Only a 404 is retried: a shard that
+ * does not verify is an error at any size. `lookupAt` returns null when the log has no manifest
+ * for the checkpoint. Returns {value, size} (the size looked up at), or null when there is no
+ * manifest for `cp` (then there is nothing verifiable to consult).
  */
-export async function indexLookupOrLatest(fetcher, logKey, cp, meanings, latest) {
+async function atOrLatest(cp, latest, lookupAt) {
   let gone;
   try {
-    const found = await indexLookup(fetcher, logKey, cp, meanings);
-    return found && { found, size: cp.size };
+    const value = await lookupAt(cp);
+    return value && { value, size: cp.size };
   } catch (err) {
     if (!(err instanceof NotFound)) throw err;
     gone = err;
@@ -238,16 +239,26 @@ export async function indexLookupOrLatest(fetcher, logKey, cp, meanings, latest)
   if (newer.size <= cp.size) {
     throw new IndexMissing(`${gone.message} (the index object was collected and the log has no newer checkpoint than ${cp.size})`);
   }
-  let found;
+  let value;
   try {
-    found = await indexLookup(fetcher, logKey, newer, meanings);
+    value = await lookupAt(newer);
   } catch (err) {
     if (err instanceof NotFound) throw new IndexMissing(`${err.message}, at the latest checkpoint (size ${newer.size}) too`);
     throw err;
   }
-  if (!found) throw new IndexMissing(`the log has no index manifest for its latest checkpoint (size ${newer.size})`);
-  for (const i of [...found.keys()]) if (BigInt(i) >= cp.size) found.delete(i);
-  return { found, size: newer.size };
+  if (!value) throw new IndexMissing(`the log has no index manifest for its latest checkpoint (size ${newer.size})`);
+  return { value, size: newer.size };
+}
+
+/**
+ * `indexLookup` at `cp` through `atOrLatest`: hits at or above `cp.size` (found at the latest
+ * checkpoint) are dropped. Returns {found, size} or null when the log has no manifest for `cp`.
+ */
+export async function indexLookupOrLatest(fetcher, logKey, cp, meanings, latest) {
+  const r = await atOrLatest(cp, latest, (at) => indexLookup(fetcher, logKey, at, meanings));
+  if (!r) return null;
+  for (const i of [...r.value.keys()]) if (BigInt(i) >= cp.size) r.value.delete(i);
+  return { found: r.value, size: r.size };
 }
 
 // --- batch records (docs/index.md "Batch records and receipts") ------------------------------------
@@ -258,17 +269,31 @@ export async function indexLookupOrLatest(fetcher, logKey, cp, meanings, latest)
  * (the leaf record's batch offset); the record must list `leaf` at the entry's position. Returns
  * {time, set} (the SET is still to be verified by the caller) or null when the log has no
  * verifiable index. The record itself is unsigned: only the SET makes its time the log's word.
+ * A leaf record collected at `cp` is looked up once more at `latest()` (`atOrLatest`).
  */
-export async function batchTimestamp(fetcher, logKey, cp, index, leaf) {
-  const runs = await manifestRuns(fetcher, logKey, cp);
-  if (!runs) return null;
-  const run = runs.find((x) => x.a <= index && index < x.b);
-  const found = await lookupRun(fetcher, run, await indexKey("leaf", toHex(leaf)));
+export async function batchTimestamp(fetcher, logKey, cp, index, leaf, latest) {
+  const key = await indexKey("leaf", toHex(leaf));
+  // The run that holds the entry, at `cp` or, if it was collected, at the latest checkpoint
+  // (whose merged run holds the same leaf record: the batch offset does not change).
+  const r = await atOrLatest(cp, latest, async (at) => {
+    const runs = await manifestRuns(fetcher, logKey, at);
+    return runs && lookupRun(fetcher, runs.find((x) => x.a <= index && index < x.b), key);
+  });
+  if (!r) return null;
+  const found = r.value;
   const at = found.indices.indexOf(index);
   if (at < 0 || !found.offsets.length) throw new VerificationError(`the lookup index has no leaf record for entry ${index}`);
   const first = index - found.offsets[at];
   const path = `batch/${first}`;
-  const data = await fetcher.get(path);
+  let data;
+  try {
+    data = await fetcher.get(path);
+  } catch (err) {
+    // The index names this batch, and batch records are never collected (docs/index.md, "Garbage
+    // collection"): its absence is a fault of the log, not an unpublished time.
+    if (err instanceof NotFound) throw new IndexMissing(`the index names batch record ${path}, but it is ${err.message}`);
+    throw err;
+  }
   const nl = data.indexOf(0x0a);
   if (nl < 0) throw new FormatError(`${path}: no header line`);
   let header;

@@ -29,6 +29,7 @@ FILES: dict[str, str] = {
     "index.js": "text/javascript; charset=utf-8",
     "dom.js": "text/javascript; charset=utf-8",
     "policy.js": "text/javascript; charset=utf-8",
+    "timestamp.js": "text/javascript; charset=utf-8",
 }
 
 # The page is rewritten by upgrades, so a browser revalidates it; a stale copy would only be an

@@ -117,3 +117,47 @@ def test_a_page_holding_an_old_checkpoint_searches_at_the_latest(
         assert browser.errors == []
     finally:
         browser.close()
+
+
+def _entry(browser: Chromium, index: int) -> str:
+    """Open an entry in the open page; the flag is cleared first, as the hash change is async."""
+    browser.evaluate(
+        f"delete document.body.dataset.inclusionVerified; location.hash = '#/entry/{index}'"
+    )
+    return browser.wait_flag("inclusionVerified")
+
+
+def test_an_entry_of_an_old_checkpoint_shows_its_time_through_the_latest(
+    collected: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The entry view finds the batch record through the same retry (index.js, atOrLatest): the
+    integrated time is shown once its SET verifies; a run gone at the latest too is said so."""
+    root, url = collected
+    held = Manifest.open((root / f"index/manifest/{HELD}").read_bytes(), [SIGNER.verifier], ORIGIN)
+    run = next(r for r in held.runs if r.a <= 2 < r.b)
+    assert not (root / f"index/run/{run.a}-{run.b}").exists()
+    latest = (root / "checkpoint").read_bytes()
+    (root / "checkpoint").write_bytes((root / f"checkpoints/{HELD}").read_bytes())
+    browser = Chromium(tmp_path / "profile")
+    try:
+        browser.load(f"{url}?vkey={quote(SIGNER.vkey, safe='')}#/search")
+        assert browser.wait_flag("treeSize") == str(HELD)
+        browser.wait_flag("routed")
+        (root / "checkpoint").write_bytes(latest)
+
+        assert _entry(browser, 2) == "true"
+        text = browser.text()
+        assert f"lead to the checkpoint's root at size {HELD}" in text
+        assert "(signed entry timestamp verified)" in text
+        assert "not published" not in text
+
+        for p in sorted((root / "index/run").glob("*/*")):
+            p.unlink()
+        assert _entry(browser, 3) == "true"  # inclusion is proved from tiles, not the index
+        text = browser.text()
+        assert "unavailable: the log is missing an object it is read from" in text
+        assert f"at the latest checkpoint (size {LATEST}) too" in text
+        assert "not published" not in text
+        assert browser.errors == []
+    finally:
+        browser.close()

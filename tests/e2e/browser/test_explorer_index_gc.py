@@ -3,7 +3,8 @@ a log whose replaced lookup-index runs were garbage-collected (docs/index.md, "G
 collection"): a page left open on an old checkpoint meets a 404 for a run its manifest lists,
 turns once to the latest checkpoint (verified with the trusted key, proved consistent from
 tiles), and answers from it for the entries of the old one. A shard that does not verify there,
-or a run gone there too, is still a failed search with a sentence."""
+or a run gone there too, is still a failed search with a sentence. The entry view finds an
+entry's batch record (its integrated time) through the same retry."""
 
 from __future__ import annotations
 

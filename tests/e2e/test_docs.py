@@ -78,7 +78,9 @@ def exists(path: str) -> bool:
     """Whether a clone has ``path``: a tracked file or folder (an untracked file does not count),
     or a path ``.gitignore`` reserves for generated output (screenshots, build artifacts)."""
     path = path.rstrip("/")
-    return path in tracked_files() or path in tracked_dirs() or ignored(path)
+    # A folder pattern ("screenshots/") matches only a folder that exists, unless asked about as a
+    # folder: the screenshots folder is created by the browser tests, which may run later or not.
+    return path in tracked_files() or path in tracked_dirs() or ignored(path) or ignored(path + "/")
 
 
 @cache

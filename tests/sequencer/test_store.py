@@ -392,7 +392,10 @@ def test_local_cas_holds_across_processes(tmp_path: Path) -> None:
     processes, times = 4, 40
     # spawn, not fork: the test process runs server threads that fork would copy mid-flight.
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        results = pool.starmap(_process_cas_worker, [(str(root), times)] * processes)
+        # A timeout, so that a worker that cannot start (its module failing to import) fails
+        # the test instead of leaving the pool waiting for a result forever.
+        work = pool.starmap_async(_process_cas_worker, [(str(root), times)] * processes)
+        results = work.get(timeout=120)
     written = sorted(v for r in results for v in r)
     assert written == list(range(1, processes * times + 1))
     assert LocalStore(root).get(".state/counter") == str(processes * times).encode()

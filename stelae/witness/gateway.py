@@ -48,7 +48,11 @@ def _parse(event: Mapping[str, Any]) -> tuple[str, str, bytes] | Answer:
         except (binascii.Error, ValueError):
             return Answer(400, _TEXT, b"the event's body is marked base64 but is not\n")
     else:
-        body = raw.encode("utf-8", "surrogateescape")
+        try:
+            body = raw.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            # A lone surrogate (JSON's "\ud800" escape) has no UTF-8 form: no HTTP body made it.
+            return Answer(400, _TEXT, b"the event's body is not UTF-8 text\n")
     if len(body) > MAX_BODY:
         return Answer(413, _TEXT, f"request body over {MAX_BODY} bytes\n".encode())
     return method, path, body

@@ -71,6 +71,7 @@ def fsck_command(reader: Reader, as_json: bool) -> None:
         lookup_keys,
         list_names=_lister(reader.local_dir),
         set_key=set_key,
+        require_all=client.require_all,
     )
     _check_quorum(reader, report)
     if as_json:

@@ -124,15 +124,24 @@ def fsck(
     *,
     list_names: ListNames | None = None,
     set_key: bytes | None = None,
+    require_all: bool = False,
 ) -> Report:
     """Check the whole log (steps 1–5 of the module docstring) and report every problem.
 
     ``keys_of`` derives an entry's lookup keys (``stelae.kinds.lookup_keys``); ``set_key`` is the
     log's raw Ed25519 public key, with which the batch records' signed entry timestamps are
-    checked (None: not checked).
+    checked (None: not checked). With ``require_all`` the checkpoint and every history object
+    must carry a valid signature by each of ``verifiers``, as for a reader that pins them all
+    (:func:`~stelae.tiles.checkpoint.open_checkpoint`).
     """
     return _Fsck(
-        fetch, verifiers, origin, keys_of=keys_of, list_names=list_names, set_key=set_key
+        fetch,
+        verifiers,
+        origin,
+        keys_of=keys_of,
+        list_names=list_names,
+        set_key=set_key,
+        require_all=require_all,
     ).run()
 
 
@@ -146,9 +155,11 @@ class _Fsck:
         keys_of: KeysOf,
         list_names: ListNames | None,
         set_key: bytes | None,
+        require_all: bool = False,
     ) -> None:
         self.fetch = fetch
         self.verifiers = tuple(verifiers)
+        self.require_all = require_all
         self.origin = origin
         self.keys_of = keys_of
         self.list_names = list_names
@@ -189,13 +200,19 @@ class _Fsck:
             return None
         self.report.checked["checkpoint"] += 1
         try:
-            return open_checkpoint(data, self.verifiers, self.origin).checkpoint
+            return self.open_checkpoint(data)
         except (FormatError, VerificationError) as err:
             # Without a trusted root nothing else can be checked against anything.
             self.problem(CHECKPOINT, f"not a checkpoint of {self.origin} signed by its key: {err}")
             return None
 
     # -- 2. bundles and tiles --------------------------------------------------------------------
+
+    def open_checkpoint(self, data: bytes) -> Checkpoint:
+        """``data`` verified as a checkpoint of this log, by every pinned key with require_all."""
+        return open_checkpoint(
+            data, self.verifiers, self.origin, require_all=self.require_all
+        ).checkpoint
 
     def served(self, tid: TileID) -> bytes:
         """The bytes of ``tid``; a missing partial tile is served by the full one's prefix
@@ -376,7 +393,7 @@ class _Fsck:
                 continue
             self.report.checked["history"] += 1
             try:
-                hist = open_checkpoint(data, self.verifiers, self.origin).checkpoint
+                hist = self.open_checkpoint(data)
             except (FormatError, VerificationError) as err:
                 self.problem(
                     path, f"not a checkpoint this log signed: {err}", self.origin, _sized(data)

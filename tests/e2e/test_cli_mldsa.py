@@ -121,6 +121,11 @@ def test_a_reader_pinning_both_keys_refuses_a_checkpoint_without_the_ml_dsa_line
     assert pinned.returncode == 1, pinned.stderr
     assert f"{mldsa_id:08x}" in pinned.stderr
     assert "no signature from the log key" in pinned.stderr
+    # fsck pinning both keys checks what such a reader checks: the checkpoint is a problem.
+    checked = run("fsck", "--log-url", str(copy), *args, "--json", state=tmp_path / "c")
+    assert checked.returncode == 1, checked.stderr
+    problems = json.loads(checked.stdout)["problems"]
+    assert [p["path"] for p in problems] == ["checkpoint"], problems
 
 
 def test_index_readers_need_the_ed25519_key_beside_the_ml_dsa_one(

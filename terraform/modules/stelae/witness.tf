@@ -135,17 +135,15 @@ data "aws_iam_policy_document" "witness" {
     resources = ["${aws_s3_bucket.this.arn}/${local.witness_prefix}logs/*"]
   }
 
-  # So that a log not seen yet is a 404 (NoSuchKey), not a 403, and only under its prefix.
+  # So that a log not seen yet is a 404 (NoSuchKey), not a 403: S3 answers 404 for a missing
+  # object only to a caller that holds s3:ListBucket on the bucket. Not narrowed by an s3:prefix
+  # condition: a GetObject request carries no s3:prefix, so such a grant may not count for that
+  # decision, and a new log's first read would fail. Listing shows key names only, as the write
+  # role's does.
   statement {
     sid       = "ListWitnessState"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.this.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.witness_prefix}*"]
-    }
   }
 
   statement {

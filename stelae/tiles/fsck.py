@@ -29,9 +29,7 @@ Memory is O(log n) for the tree plus one root per history object and batch recor
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 
 from stelae.errors import StelaeError
 from stelae.tiles.audit import AuditState, partial_edge_tiles
@@ -39,6 +37,7 @@ from stelae.tiles.batch import BatchRecord
 from stelae.tiles.builder import extend
 from stelae.tiles.checkpoint import Checkpoint, open_checkpoint
 from stelae.tiles.errors import FormatError, NotFoundError, VerificationError
+from stelae.tiles.fsckreport import Problem, Report
 from stelae.tiles.hashing import EMPTY_ROOT, HASH_SIZE, root_from_leaf_hashes
 from stelae.tiles.indexaudit import IndexMismatchError, KeysOf, audit_index
 from stelae.tiles.indexrun import InvalidShardError, RunRef, Shard
@@ -67,44 +66,6 @@ __all__ = ["Problem", "Report", "fsck"]
 Fetch = Callable[[str], bytes]
 ListNames = Callable[[str], Sequence[str] | None]
 """``folder -> names of the objects directly in it``, or None when the log cannot be listed."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One damaged or missing object: its path, what is wrong, and the evidence."""
-
-    path: str
-    problem: str
-    expected: str = ""
-    found: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return asdict(self)
-
-    def line(self) -> str:
-        evidence = f" (expected {self.expected}, found {self.found})" if self.expected else ""
-        return f"{self.path}: {self.problem}{evidence}"
-
-
-@dataclass
-class Report:
-    """What :func:`fsck` found. ``checked`` counts the objects examined by kind."""
-
-    tree_size: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    checked: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "tree_size": self.tree_size,
-            "problems": [p.to_json() for p in self.problems],
-            "checked": dict(sorted(self.checked.items())),
-        }
 
 
 def _sized(data: bytes) -> str:

@@ -27,38 +27,52 @@ REGION = "us-east-1"
 API_HOST = "abc.execute-api.us-east-1.amazonaws.com"
 
 
-def apigw_event(path: str, body: object, content_type: str = "application/json") -> dict[str, Any]:
-    """``POST path`` with ``body`` serialized as JSON."""
-    raw = json.dumps(body)
+def http_api_event(
+    method: str,
+    path: str,
+    raw: bytes,
+    content_type: str,
+    *,
+    host: str = API_HOST,
+    base64_body: bool = True,
+) -> dict[str, Any]:
+    """``method path`` with the body ``raw`` through an API Gateway HTTP API on ``host``, as a
+    Lambda proxy integration (payload format 2.0) receives it: base64 (a JSON body) or as text
+    (``base64_body=False``: a ``text/plain`` body, as witness clients send)."""
     return {
         "version": "2.0",
-        "routeKey": f"POST {path}",
+        "routeKey": f"{method} {path}",
         "rawPath": path,
         "rawQueryString": "",
         "headers": {
             "content-type": content_type,
             "content-length": str(len(raw)),
-            "host": API_HOST,
+            "host": host,
         },
         "requestContext": {
             "accountId": ACCOUNT,
-            "apiId": "abc",
-            "domainName": API_HOST,
+            "apiId": host.partition(".")[0],
+            "domainName": host,
             "http": {
-                "method": "POST",
+                "method": method,
                 "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "203.0.113.7",
                 "userAgent": "sigstore-python/3.0",
             },
             "requestId": uuid.uuid4().hex,
-            "routeKey": f"POST {path}",
+            "routeKey": f"{method} {path}",
             "stage": "$default",
             "timeEpoch": int(time.time() * 1000),
         },
-        "body": base64.b64encode(raw.encode()).decode(),
-        "isBase64Encoded": True,
+        "body": base64.b64encode(raw).decode() if base64_body else raw.decode(),
+        "isBase64Encoded": base64_body,
     }
+
+
+def apigw_event(path: str, body: object, content_type: str = "application/json") -> dict[str, Any]:
+    """``POST path`` with ``body`` serialized as JSON."""
+    return http_api_event("POST", path, json.dumps(body).encode(), content_type)
 
 
 def function_url_event(

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from benchmarks.lambda_events import http_api_event
 from stelae.tiles.addcheckpoint import parse_signature_lines
 from stelae.tiles.note import Note, NoteVerifier, open_note
 from stelae.tiles.notekeys import Ed25519NoteSigner
@@ -26,31 +25,7 @@ HOST = "w1.execute-api.us-east-1.amazonaws.com"
 def witness_event(method: str, path: str, body: bytes = b"") -> dict[str, Any]:
     """What an HTTP API with a Lambda proxy integration (payload 2.0) hands the function; a
     ``text/plain`` body arrives as text, which is what witness clients send."""
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "text/plain", "host": HOST},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "w1",
-            "domainName": HOST,
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.9",
-                "userAgent": "stelae",
-            },
-            "requestId": uuid.uuid4().hex,
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-            "timeEpoch": int(time.time() * 1000),
-        },
-        "body": body.decode(),
-        "isBase64Encoded": False,
-    }
+    return http_api_event(method, path, body, "text/plain", host=HOST, base64_body=False)
 
 
 def post(invoke: Invoke, body: bytes) -> tuple[int, bytes]:

@@ -16,6 +16,7 @@ import click
 
 from stelae.cli.output import emit, json_option
 from stelae.cli.serve import data_option
+from stelae.tiles.errors import FormatError
 from stelae.tiles.gc import DEFAULT_GRACE
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def gc_command(
 def _s3_store(url: str) -> S3Store:
     from stelae.sequencer.s3 import S3Store  # noqa: PLC0415 - boto3 only when asked
 
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
-    if not url.startswith("s3://") or not bucket:
-        raise click.BadParameter(f"{url!r} is not s3://BUCKET[/PREFIX]", param_hint="--s3")
-    return S3Store(bucket, prefix.strip("/"))
+    try:
+        return S3Store.from_url(url)
+    except FormatError as err:
+        raise click.BadParameter(str(err), param_hint="--s3") from err

@@ -49,6 +49,7 @@ def rebuild(data: Path, s3_url: str | None, key_file: Path | None, as_json: bool
     """
     from stelae.sequencer.rebuild import rebuild_index  # noqa: PLC0415
     from stelae.sequencer.store import ObjectStore  # noqa: PLC0415
+    from stelae.tiles.errors import FormatError  # noqa: PLC0415
     from stelae.tiles.notekeys import Ed25519NoteSigner  # noqa: PLC0415
 
     if s3_url is not None:
@@ -56,10 +57,10 @@ def rebuild(data: Path, s3_url: str | None, key_file: Path | None, as_json: bool
 
         if key_file is None:
             raise click.UsageError("--s3 needs --key-file (the log's signing key)")
-        bucket, _, prefix = s3_url.removeprefix("s3://").partition("/")
-        if not s3_url.startswith("s3://") or not bucket:
-            raise click.BadParameter(f"{s3_url!r} is not s3://BUCKET[/PREFIX]", param_hint="--s3")
-        store: ObjectStore = S3Store(bucket, prefix.strip("/"))
+        try:
+            store: ObjectStore = S3Store.from_url(s3_url)
+        except FormatError as err:
+            raise click.BadParameter(str(err), param_hint="--s3") from err
         signer = Ed25519NoteSigner.from_skey(key_file.read_text().strip())
     else:
         from stelae.sequencer.logdir import open_log  # noqa: PLC0415

@@ -247,15 +247,11 @@ def url_suggestion(value: str) -> str:
 
 
 def _s3_fetcher(url: str) -> Fetcher:
-    """``s3://bucket[/prefix]``: read the bucket directly with boto3 (credentials, region and
-    ``AWS_ENDPOINT_URL`` for S3-compatible stores come from the usual AWS environment)."""
+    """``s3://bucket[/prefix]``: read the bucket directly with boto3."""
     from stelae.sequencer.reader import StoreFetcher  # noqa: PLC0415 - boto3 only when asked
     from stelae.sequencer.s3 import S3Store  # noqa: PLC0415
 
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    if not bucket:
-        raise FormatError(f"{url!r} names no bucket (s3://BUCKET[/PREFIX])")
-    return CachingFetcher(StoreFetcher(S3Store(bucket, prefix.strip("/"))))
+    return CachingFetcher(StoreFetcher(S3Store.from_url(url)))
 
 
 def reader_options(f: F) -> F:

@@ -54,6 +54,7 @@ from stelae.sequencer.store import (
     check_partial_keys,
     check_write,
 )
+from stelae.tiles.errors import FormatError
 from stelae.tiles.paths import ObjectClass, validate_key
 
 T = TypeVar("T")
@@ -149,6 +150,17 @@ class S3Store:
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
         self._counters = RequestCounters()
+
+    @classmethod
+    def from_url(cls, url: str) -> S3Store:
+        """The log at ``s3://BUCKET[/PREFIX]``; credentials, region and ``AWS_ENDPOINT_URL`` (for
+        S3-compatible stores) come from the usual AWS environment."""
+        if not url.startswith("s3://"):
+            raise FormatError(f"{url!r} is not s3://BUCKET[/PREFIX]")
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise FormatError(f"{url!r} names no bucket (s3://BUCKET[/PREFIX])")
+        return cls(bucket, prefix.strip("/"))
 
     @property
     def counters(self) -> RequestCounters:

@@ -24,7 +24,9 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"tiles", "kinds", "sequencer"},
     "server": {"tiles", "sequencer", "api"},
     "lambda": {"api", "sequencer", "witness"},  # the write, sequencer and witness functions
-    "witness": {"tiles", "server"},
+    # The witness answers HTTP through the server and reads API Gateway events as the write API
+    # does: from stelae.api, only the transport-neutral request (WITNESS_API).
+    "witness": {"tiles", "server", "api"},
     "client": {"tiles", "kinds"},  # a log's users: signed requests built for the kinds to verify
     "explorer": set(),  # the browser page's static files; no Python beyond the package marker
 }
@@ -36,6 +38,8 @@ ROOT_MODULES = {"errors"}
 # side (serve, init, index rebuild) and the stores a reader opens an S3 log through. Never a
 # format: a format a reader needs lives in the pure core (keys in stelae/tiles/paths.py).
 CLI_SEQUENCER = {"logdir", "rebuild", "witnessing", "store", "s3", "reader"}
+# What the witness may take from the write API: the request type and its API Gateway form.
+WITNESS_API = {"http"}
 # The one module that spells object keys (docs/layout.md); tile paths are TileID's, in layout.py.
 KEY_MODULES = {"stelae/tiles/paths.py", "stelae/tiles/layout.py"}
 # String literals that can only be a log's object key (or the start of one).
@@ -71,10 +75,12 @@ def broken_rules(sub: str, rel: str, found_imports: list[tuple[int, str]]) -> li
             target = rest.split(".", 1)[0]
             if not target or target == sub or target in ROOT_MODULES:
                 continue
+            inner = rest.split(".")[1:2]
             if sub == "cli":
-                inner = rest.split(".")[1:2]
                 if target == "sequencer" and not set(inner) <= CLI_SEQUENCER:
                     found.append(f"{rel}:{line}: stelae.cli may not import the format {module}")
+            elif sub == "witness" and target == "api" and set(inner) != WITNESS_API:
+                found.append(f"{rel}:{line}: stelae.witness may take only stelae.api.http")
             elif target not in ALLOWED[sub]:
                 found.append(f"{rel}:{line}: stelae.{sub} may not import {module}")
         elif sub == "tiles" and top not in sys.stdlib_module_names | TILES_THIRD_PARTY:
@@ -138,6 +144,17 @@ def test_the_cli_reads_no_format_from_the_sequencer() -> None:
         "stelae/cli/bad.py",
         [(1, "stelae.sequencer.logdir"), (2, "stelae.sequencer.intent"), (3, "stelae.sequencer")],
     ) == ["stelae/cli/bad.py:2: stelae.cli may not import the format stelae.sequencer.intent"]
+
+
+def test_the_witness_takes_only_the_request_type_from_the_api() -> None:
+    assert broken_rules(
+        "witness",
+        "stelae/witness/bad.py",
+        [(1, "stelae.api.http"), (2, "stelae.api.service"), (3, "stelae.api")],
+    ) == [
+        "stelae/witness/bad.py:2: stelae.witness may take only stelae.api.http",
+        "stelae/witness/bad.py:3: stelae.witness may take only stelae.api.http",
+    ]
 
 
 def spelled_keys(path: Path) -> list[tuple[int, str]]:

@@ -45,7 +45,12 @@ class Request:
             except (binascii.Error, ValueError) as err:
                 raise FormatError("event body is marked base64 but is not") from err
         else:
-            body = raw.encode()
+            try:
+                body = raw.encode()
+            except UnicodeEncodeError as err:
+                # A lone surrogate (JSON's "\ud800" escape) has no UTF-8 form: no HTTP body
+                # arrives like that, but a direct invocation can send it.
+                raise FormatError("event body is not UTF-8 text") from err
         return cls(method, path, headers, query, body)
 
     def to_apigw_v2(self) -> dict[str, Any]:

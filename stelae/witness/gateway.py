@@ -8,11 +8,11 @@ own limit, so both witnesses accept the same requests.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
+from stelae.api.http import Request
+from stelae.tiles.errors import FormatError
 from stelae.witness.protocol import Answer, Witness
 from stelae.witness.routes import MAX_BODY, headers, route
 
@@ -32,30 +32,15 @@ def handle_event(witness: Witness, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _parse(event: Mapping[str, Any]) -> tuple[str, str, bytes] | Answer:
-    """(method, path, body) of ``event``, or the 400/413 answer for a malformed one."""
+    """(method, path, body) of ``event``, or the 400/413 answer for a malformed one. The event is
+    read as the write API reads it (:meth:`stelae.api.http.Request.from_apigw_v2`)."""
     try:
-        http = event["requestContext"]["http"]
-        method = str(http["method"]).upper()
-        path = str(http.get("path") or event["rawPath"])
-    except (KeyError, TypeError):
-        return Answer(400, _TEXT, b"not an API Gateway HTTP API (2.0) event\n")
-    raw = event.get("body") or ""
-    if not isinstance(raw, str):
-        return Answer(400, _TEXT, b"the event's body is not a string\n")
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            return Answer(400, _TEXT, b"the event's body is marked base64 but is not\n")
-    else:
-        try:
-            body = raw.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            # A lone surrogate (JSON's "\ud800" escape) has no UTF-8 form: no HTTP body made it.
-            return Answer(400, _TEXT, b"the event's body is not UTF-8 text\n")
-    if len(body) > MAX_BODY:
+        request = Request.from_apigw_v2(event)
+    except FormatError as err:
+        return Answer(400, _TEXT, f"{err}\n".encode())
+    if len(request.body) > MAX_BODY:
         return Answer(413, _TEXT, f"request body over {MAX_BODY} bytes\n".encode())
-    return method, path, body
+    return request.method, request.path, request.body
 
 
 def _result(answer: Answer, head_only: bool = False) -> dict[str, Any]:

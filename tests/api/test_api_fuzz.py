@@ -206,6 +206,17 @@ def test_fuzzed_writes_in_process_are_never_5xx(
         assert json.loads(answer.body)["message"]
 
 
+def test_an_event_body_with_no_utf8_form_is_a_400(service: WriteService) -> None:
+    """A text event body holding a lone surrogate (JSON's "\\ud800" escape, which a direct
+    invocation can send) has no bytes: a 400 naming that, not an exception the runtime makes a
+    5xx."""
+    event = Request("POST", V2, {"content-type": "application/json"}).to_apigw_v2()
+    event["body"], event["isBase64Encoded"] = '{"a": "\ud800"}', False
+    answer = Response.from_apigw_v2(handle_event(service, event))
+    assert answer.status == 400, answer.body
+    assert "not UTF-8" in json.loads(answer.body)["message"]
+
+
 def test_inputs_that_answered_500_are_400(service: WriteService) -> None:
     """Found before or by the fuzzer: numbers that escaped load_json as ValueError (int()'s
     4,300-digit limit) or as infinities, and nesting that the C parser accepts but the v2 name

@@ -54,7 +54,8 @@ class Request:
         return cls(method, path, headers, query, body)
 
     def to_apigw_v2(self) -> dict[str, Any]:
-        """The event API Gateway would deliver for this request (used by the local server)."""
+        """The event API Gateway would deliver for this request (for tests and benchmarks that
+        drive the Lambda's adapter with a request)."""
         query = "&".join(f"{k}={v}" for k, v in self.query.items())
         return {
             "version": "2.0",

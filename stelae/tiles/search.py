@@ -158,9 +158,9 @@ def lookup_or_latest(  # noqa: PLR0917 - lookup's arguments, and one more
     """:func:`lookup` at ``checkpoint``, or, if the manifest or a run it lists is gone, once
     more at the log's latest checkpoint; the answer's ``tree_size`` says which.
 
-    A log deletes the runs and manifests that newer manifests replaced a grace period after they
-    were replaced (docs/index.md, "Garbage collection"), so a reader holding a checkpoint that
-    was superseded longer ago than that may find them gone. ``latest()`` returns the latest
+    A log deletes the runs that newer manifests replaced a grace period after they were replaced
+    (docs/index.md, "Garbage collection"; manifests are kept), so a reader holding a checkpoint
+    that was superseded longer ago than that may find them gone. ``latest()`` returns the latest
     checkpoint, verified by the caller (its signatures, and that it extends ``checkpoint``); an
     answer complete for it is complete for ``checkpoint`` too, for the indices below
     ``checkpoint.size``. If the latest checkpoint is no newer, the error stands.

@@ -1,4 +1,8 @@
-"""Write Lambda: API Gateway HTTP API (2.0) → the write service → SQS, waiting for integration."""
+"""Write Lambda: API Gateway HTTP API (2.0) → the write service → SQS, waiting for integration.
+
+With ``STELAE_WAKE_FUNCTION`` set, each write also wakes the sequencer (an asynchronous Invoke)
+once its entry is queued: stelae/sequencer/sqs.py, ``SqsSubmitter``.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ def service() -> WriteService:
         store,
         LogIdentity.from_vkey(cfg.vkey).verifier,
         first_poll=cfg.poll_after_seconds,
+        # STELAE_WAKE_FUNCTION (sequencer_trigger = "writer_invoke"): None without it, and then no
+        # Invoke at all; the event source mapping wakes the sequencer.
+        wake=cfg.waker(),
     )
     return write_service(submitter, store, cfg.vkey, ServiceConfig(wait_seconds=cfg.wait_seconds))
 

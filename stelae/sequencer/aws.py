@@ -30,6 +30,11 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_GC_GRACE_SECONDS``     seconds after a tile is full before the sequencer deletes its
                                 partial tiles and bundles (default 60; ``off``: never); more
                                 than the CDN caches the checkpoint (docs/durability.md)
+``STELAE_WAKE_FUNCTION``        optional (write function only): the sequencer function's name
+                                or ARN; after each ``SendMessage`` the writer invokes it
+                                asynchronously to drain the queue (``sequencer_trigger =
+                                "writer_invoke"``, terraform/README.md). Unset: no invoke, the
+                                event source mapping wakes the sequencer
 ``AWS_ENDPOINT_URL``            boto3's own override, used only against an emulator
 ==============================  ==========================================================
 """
@@ -38,7 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +60,17 @@ from stelae.tiles.mldsa import MLDSA44CosignatureSigner
 from stelae.tiles.notekeys import Ed25519NoteSigner, parse_vkey
 from stelae.tiles.policy import Policy
 
+# The event a writer's wake carries (``sequencer_trigger = "writer_invoke"``): no data, only a
+# request to drain the queue, which holds the entries. The sequencer Lambda recognises it.
+WAKE_PAYLOAD = b'{"stelae": "wake"}'
+
+# A wake is answered at once (202) or not usefully at all, and the write waits for it: short
+# timeouts and one retry, not botocore's default of up to a minute. A wake that still fails is
+# only logged; the scheduled sweep drains the queue (terraform/README.md).
+WAKE_CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2}
+)
+
 
 @dataclass(frozen=True)
 class AwsConfig:
@@ -70,6 +86,7 @@ class AwsConfig:
     mldsa_vkey: str = ""
     mldsa_key_parameter: str = ""
     gc_grace: float | None = DEFAULT_GRACE
+    wake_function: str = ""
 
     @property
     def origin(self) -> str:
@@ -110,6 +127,7 @@ class AwsConfig:
             witnesses=WitnessSettings.from_env(env),
             **_mldsa_env(env),
             gc_grace=_gc_grace_env(env),
+            wake_function=env.get("STELAE_WAKE_FUNCTION", "").strip(),
         )
 
     def store(self, s3_client: Any = None) -> S3Store:
@@ -126,6 +144,20 @@ class AwsConfig:
                 max_pool_connections=SequencerConfig.parallel_writes,
             ),
         )
+
+    def waker(self, lambda_client: Any = None) -> Callable[[], None] | None:
+        """What the writer calls after each ``SendMessage`` with ``STELAE_WAKE_FUNCTION`` set: an
+        asynchronous Invoke of the sequencer (Lambda queues the event and answers 202 at once), or
+        None without it. Whether a wake fails is the caller's concern: it raises."""
+        if not self.wake_function:
+            return None
+        client = lambda_client or boto3.client("lambda", config=WAKE_CLIENT_CONFIG)
+        function = self.wake_function
+
+        def wake() -> None:
+            client.invoke(FunctionName=function, InvocationType="Event", Payload=WAKE_PAYLOAD)
+
+        return wake
 
     def signer(self, ssm_client: Any) -> Ed25519NoteSigner:
         """Load the signing key from Parameter Store and check it matches the public vkey.

@@ -20,6 +20,10 @@ by their first index, and only the size published before the entry was sent says
 hold it (docs/sequencing.md, "Receipts for waiting writers"). A write that will not wait
 (``timeout`` shorter than ``first_poll``: an asynchronous log answering 202 at once) reads
 nothing.
+With ``wake`` (``sequencer_trigger = "writer_invoke"`` on AWS: no event source mapping), the
+submitter calls it right after the entry is in the queue, to start the sequencer's drain loop; a
+wake that fails is logged and the write goes on, since the entry is already durable and the
+scheduled sweep drains the queue anyway (terraform/README.md).
 
 Sequencer side (:func:`integrate_sqs_batch`): parses every record, integrates the valid ones in
 one batch, and reports per-record failures (SQS partial batch responses) so a malformed message
@@ -55,7 +59,9 @@ class SqsSubmitter:
     """A :class:`~stelae.api.submit.Submitter` over SQS and the log's static objects.
 
     ``verifier`` checks every checkpoint and index manifest it reads: an answer is built only from
-    what the log signed.
+    what the log signed. ``wake``, if given, is called once after each successful ``SendMessage``
+    (an asynchronous Invoke of the sequencer, :meth:`~stelae.sequencer.aws.AwsConfig.waker`); its
+    exceptions are logged at WARNING and never fail the write.
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class SqsSubmitter:
         poll_interval: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -83,6 +90,7 @@ class SqsSubmitter:
         self.poll_interval = poll_interval
         self._sleep = sleep
         self._clock = clock
+        self._wake = wake
 
     def submit(self, entry: PendingEntry, timeout: float) -> Receipt:
         deadline = Deadline(timeout, self._clock)
@@ -94,6 +102,7 @@ class SqsSubmitter:
         except Exception as err:
             # SQS has no "full"; throttling or an outage is the caller's 503.
             raise QueueUnavailableError(f"the queue refused the entry: {err}") from err
+        self._wake_sequencer()
         delay = self.first_poll
         looked_up = False
         sent = self._clock()
@@ -111,6 +120,21 @@ class SqsSubmitter:
             if found is not None:
                 return found
             delay = self.poll_interval
+
+    def _wake_sequencer(self) -> None:
+        if self._wake is None:
+            return
+        try:
+            self._wake()
+        except Exception as err:
+            # Best effort, never the write's failure: the entry is already durable in the queue,
+            # and the scheduled sweep drains whatever a lost wake left (later than a wake would:
+            # the writer may answer 202 instead of 201). Failing the write here would make the
+            # client retry an entry that is already queued.
+            log.warning(
+                "couldn't wake the sequencer; the scheduled sweep will integrate the entry: %s",
+                err,
+            )
 
     def _size(self) -> int:
         try:

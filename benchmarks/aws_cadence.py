@@ -12,6 +12,7 @@ up when ``I(b) ≤`` the close time (the ESM's second concurrent invocation woul
 batch claim). Per entry: API Gateway, the write function (request, GB-s, SendMessage, three
 GETs), the ESM's receives and deletes (⌈b/10⌉ each per batch), and the batch's share of the
 sequencer (invocation, GB-s, its PUTs and GETs, from the measured profile nearest in batch size);
+API Gateway at the month's volume at the rate (:func:`~benchmarks.aws_pricing.apigw_request_price`);
 CloudWatch Logs (one access-log line) and data out as measured. The margin is the one thing set
 better than the module's fixed default (0.5 s): at ``I(b)``, which is why a row can be cheaper
 than the measured profile with the same batches.
@@ -22,7 +23,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from benchmarks.aws_model import S3_PUT_CLASS, SEQUENCER_MEMORY_GB, WRITE_MEMORY_GB
+from benchmarks.aws_model import (
+    MONTH_SECONDS,
+    S3_PUT_CLASS,
+    SEQUENCER_MEMORY_GB,
+    WRITE_MEMORY_GB,
+)
+from benchmarks.aws_pricing import apigw_request_price
 from benchmarks.prices import price
 
 WINDOWS = (1, 2, 5)
@@ -68,7 +75,7 @@ def scenario(
     first_look = window + integrate
     chunks = math.ceil(b / 10)
     shared = (
-        price("apigw_http_request")
+        apigw_request_price(rate * MONTH_SECONDS)
         + price("lambda_request") * (1 + 1 / b)
         + price("sqs_request") * (1 + 2 * chunks / b)
         + price("s3_get") * gets / b

@@ -166,6 +166,10 @@ def cost_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
     )
     variants: list[tuple[str, Callable[[dict[str, Any]], float]]] = [
         (
+            "  … with every HTTP API request at the first tier (USD 1.00 per million)",
+            lambda p: p["cost"]["variants"]["apigw_first_tier_usd_per_million_total"],
+        ),
+        (
             "  … with a Lambda Function URL in front (no API Gateway request or access log)",
             lambda p: p["cost"]["variants"]["function_url_usd_per_million_total"],
         ),

@@ -135,6 +135,17 @@ def verification_reads(seed: int = 6) -> list[dict[str, Any]]:
 # -- pricing ---------------------------------------------------------------------------------------
 
 
+def apigw_request_price(month_requests: float) -> float:
+    """The mean price of one HTTP API request in a month of ``month_requests``: the first 300
+    million at the first tier, the rest at the second. The tiers count an account's requests in
+    a region; this log's API is taken to be the account's only HTTP API traffic."""
+    first = min(month_requests, prices.APIGW_HTTP_FIRST_TIER_REQUESTS)
+    usd = first * price("apigw_http_request") + (month_requests - first) * price(
+        "apigw_http_request_over_300m"
+    )
+    return usd / month_requests if month_requests > 0 else price("apigw_http_request")
+
+
 def _billed_ms(seconds: float) -> float:
     return math.ceil(seconds * 1000)
 
@@ -164,6 +175,8 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
     )
     sqs = total("billed", lambda r: r["service"] == "sqs")
     w, s = profile["write"], profile["sequencer"]
+    # One HTTP API request per write, priced at the month's volume at this rate.
+    apigw = apigw_request_price(profile["rate"] * MONTH_SECONDS)
     write_gbs = n * _billed_ms(model["write_seconds"]) / 1000 * WRITE_MEMORY_GB
     seq_gbs = s["invocations"] * _billed_ms(model["integrate_seconds"]) / 1000 * SEQUENCER_MEMORY_GB
     platform_bytes = (w["invocations"] + s["invocations"]) * platform_log_bytes()
@@ -173,7 +186,7 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
         + profile["app_log"]["bytes"]
     )
     items = {
-        "API Gateway HTTP API requests": w["invocations"] * price("apigw_http_request"),
+        "API Gateway HTTP API requests": w["invocations"] * apigw,
         "API Gateway responses (data out)": w["response_bytes"] / 1e9 * price("internet_gb_out"),
         "Lambda write: requests": w["invocations"] * price("lambda_request"),
         "Lambda write: GB-s": write_gbs * price(LAMBDA_GB_SECOND),
@@ -192,6 +205,9 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
         * scale
         / 1e9
         * price("logs_ingest_gb"),
+        # Every HTTP API request at the first tier, as if the month held under 300 million.
+        "apigw_first_tier_usd_per_million_total": per_million_total
+        + w["invocations"] * scale * (price("apigw_http_request") - apigw),
         # write_front_door = "function_url": no API Gateway request, no access log line.
         "function_url_usd_per_million_total": per_million_total
         - per_million["API Gateway HTTP API requests"]
@@ -296,7 +312,11 @@ def assumptions(init_seconds: float) -> list[str]:
         "(the module's JSON format) + 26 bytes per event; no START/END/REPORT lines (the module's "
         "log_level WARN filters Lambda's INFO-level system logs; their cost at INFO is shown "
         "apart); the handlers log nothing at WARNING or above on success (counted in the run).",
-        "API Gateway: one HTTP API request per write (requests < 512 KB); response bodies as "
-        "data out at EC2 internet rates.",
+        "API Gateway: one HTTP API request per write (requests < 512 KB), priced at the "
+        "month's volume at the profile's rate (USD 1.00 per million for the first 300 million "
+        "a month, 0.90 beyond: 100/s is 259 million a month, all at the first tier; 1,000/s "
+        "is 2.59 billion, a blend of 0.912 per million), taking this log's API to be the "
+        "account's only HTTP API traffic in the region; the first-tier price alone is shown "
+        "apart. Response bodies as data out at EC2 internet rates.",
         "Workload: hashedrekord v2 entries, a fresh ECDSA P-256 key each, every lookup index on.",
     ]

@@ -4,7 +4,8 @@
 prices for us-east-1 as AWS published them in 2025 (:data:`AS_OF`), written down here by hand:
 the benchmark never fetches a price (it runs offline), and AWS changes prices and tiers. Each
 price names the page to check it against. Free tiers are ignored (each is noted); where a price
-is tiered, the first tier is used and the next one is noted.
+is tiered, the first tier is used and the next one is noted, except API Gateway's HTTP API
+requests, which :mod:`benchmarks.aws_pricing` prices at each profile's monthly volume.
 """
 
 from __future__ import annotations
@@ -48,7 +49,14 @@ PRICES: dict[str, Price] = {
         1.00 / 1e6,
         "HTTP API request",
         "https://aws.amazon.com/api-gateway/pricing/",
-        "First 300M requests/month; $0.90 per 1M above. Metered in 512 KB increments.",
+        "First 300M requests/month (per account and region); $0.90 per 1M above "
+        "(apigw_http_request_over_300m). Metered in 512 KB increments.",
+    ),
+    "apigw_http_request_over_300m": Price(
+        0.90 / 1e6,
+        "HTTP API request beyond the month's first 300M",
+        "https://aws.amazon.com/api-gateway/pricing/",
+        "The second tier of HTTP API requests (300M+ a month, per account and region).",
     ),
     "sqs_request": Price(
         0.40 / 1e6,
@@ -123,6 +131,10 @@ PRICES: dict[str, Price] = {
         "API Gateway bills data out at EC2 rates; first 10 TB/month after the first 100 GB free.",
     ),
 }
+
+
+APIGW_HTTP_FIRST_TIER_REQUESTS = 300_000_000
+"""HTTP API requests a month at ``apigw_http_request``; beyond, ``apigw_http_request_over_300m``."""
 
 
 def price(name: str) -> float:

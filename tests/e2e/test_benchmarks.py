@@ -380,7 +380,15 @@ def test_aws_cost_counts_are_exact() -> None:
         assert p["write"]["invocations"] == len(p["write"]["seconds"]) == n
         c = p["cost"]
         assert c["usd_per_million_total"] == pytest.approx(sum(c["usd_per_million"].values()))
-        assert c["usd_per_million"]["API Gateway HTTP API requests"] == pytest.approx(1.0)
+        # HTTP API requests at the month's volume: USD 1.00 per million for the first 300
+        # million, 0.90 beyond (1,000/s is 2.59 billion a month: a blend).
+        month = p["rate"] * 30 * 86_400
+        apigw = (min(month, 300e6) * 1.0 + max(0, month - 300e6) * 0.9) / month
+        assert apigw == (1.0 if p["rate"] <= 100 else pytest.approx(0.9116, abs=1e-4))
+        assert c["usd_per_million"]["API Gateway HTTP API requests"] == pytest.approx(apigw)
+        assert c["variants"]["apigw_first_tier_usd_per_million_total"] == pytest.approx(
+            c["usd_per_million_total"] + 1.0 - apigw
+        )
         assert c["usd_per_million"]["Lambda write: requests"] == pytest.approx(0.2)
         assert c["idle"]["total_without_storage"] == pytest.approx(0.2592)  # the ESM's pollers
         assert c["month"]["entries"] == p["rate"] * 30 * 86_400

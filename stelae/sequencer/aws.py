@@ -35,6 +35,13 @@ Environment variables (set by the Terraform module; none holds key material):
                                 asynchronously to drain the queue (``sequencer_trigger =
                                 "writer_invoke"``, terraform/README.md). Unset: no invoke, the
                                 event source mapping wakes the sequencer
+``STELAE_BATCH_SIZE``           sequencer only, drain loop (``sequencer_trigger =
+                                "writer_invoke"``): most messages in one batch, 1 to 10000
+                                (default 256, the module's ``sequencer_batch_size``)
+``STELAE_BATCH_WINDOW_SECONDS`` drain loop: how long a batch gathers messages after its first,
+                                in seconds, more than 0 and at most 300 (default 1; fractions
+                                allowed); the first receive of each batch long-polls 1 s
+                                (``stelae/sequencer/drain.py``)
 ``AWS_ENDPOINT_URL``            boto3's own override, used only against an emulator
 ==============================  ==========================================================
 """
@@ -51,6 +58,7 @@ import boto3
 from botocore.config import Config
 
 from stelae.errors import StelaeError
+from stelae.sequencer.drain import MAX_BATCH_SIZE, MAX_WINDOW_SECONDS
 from stelae.sequencer.engine import ALL_INDEXES, IndexKind, Sequencer, SequencerConfig
 from stelae.sequencer.s3 import S3Store
 from stelae.sequencer.witnessing import WitnessCollector
@@ -87,6 +95,8 @@ class AwsConfig:
     mldsa_key_parameter: str = ""
     gc_grace: float | None = DEFAULT_GRACE
     wake_function: str = ""
+    batch_size: int = 256
+    batch_window_seconds: float = 1.0
 
     @property
     def origin(self) -> str:
@@ -115,6 +125,7 @@ class AwsConfig:
             ) from err
         if poll_after < 0 or wait < 0:
             raise FormatError("STELAE_WAIT_SECONDS and STELAE_POLL_AFTER_SECONDS must be >= 0")
+        batch_size, batch_window = _batch_env(env)
         return cls(
             bucket=env["STELAE_BUCKET"],
             queue_url=env["STELAE_QUEUE_URL"],
@@ -128,6 +139,8 @@ class AwsConfig:
             **_mldsa_env(env),
             gc_grace=_gc_grace_env(env),
             wake_function=env.get("STELAE_WAKE_FUNCTION", "").strip(),
+            batch_size=batch_size,
+            batch_window_seconds=batch_window,
         )
 
     def store(self, s3_client: Any = None) -> S3Store:
@@ -219,6 +232,26 @@ def _gc_grace_env(env: Mapping[str, str]) -> float | None:
         return parse_grace(raw)
     except FormatError as err:
         raise FormatError(f"STELAE_GC_GRACE_SECONDS: {err}") from err
+
+
+def _batch_env(env: Mapping[str, str]) -> tuple[int, float]:
+    """``STELAE_BATCH_SIZE`` and ``STELAE_BATCH_WINDOW_SECONDS``, the drain loop's batches; the
+    bounds are the module's (and the event source mapping's) for the same settings."""
+    raw_size = env.get("STELAE_BATCH_SIZE", "256").strip()
+    raw_window = env.get("STELAE_BATCH_WINDOW_SECONDS", "1").strip()
+    if not (raw_size.isascii() and raw_size.isdigit()) or not 1 <= int(raw_size) <= MAX_BATCH_SIZE:
+        raise FormatError(
+            f"STELAE_BATCH_SIZE must be a whole number from 1 to 10000, not {raw_size!r}"
+        )
+    try:
+        window = float(raw_window)
+    except ValueError as err:
+        raise FormatError(f"STELAE_BATCH_WINDOW_SECONDS is not a number: {raw_window!r}") from err
+    if not 0 < window <= MAX_WINDOW_SECONDS:  # NaN fails this too
+        raise FormatError(
+            f"STELAE_BATCH_WINDOW_SECONDS must be more than 0 and at most 300, not {raw_window!r}"
+        )
+    return int(raw_size), window
 
 
 def _mldsa_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -37,3 +37,34 @@ def test_the_first_look_is_what_the_module_sets() -> None:
 def test_a_bad_wait_setting_is_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(FormatError, match=name):
         AwsConfig.from_env({**BASE, name: value})
+
+
+def test_the_drain_loop_batches_default_to_the_module_defaults() -> None:
+    cfg = AwsConfig.from_env(BASE)
+    assert (cfg.batch_size, cfg.batch_window_seconds) == (256, 1.0)
+    cfg = AwsConfig.from_env(
+        {**BASE, "STELAE_BATCH_SIZE": "10000", "STELAE_BATCH_WINDOW_SECONDS": "0.25"}
+    )
+    assert (cfg.batch_size, cfg.batch_window_seconds) == (10000, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STELAE_BATCH_SIZE", "0"),
+        ("STELAE_BATCH_SIZE", "10001"),
+        ("STELAE_BATCH_SIZE", "1.5"),
+        ("STELAE_BATCH_SIZE", "-3"),
+        ("STELAE_BATCH_SIZE", "\u00b2"),  # a digit to str.isdigit, not to int()
+        ("STELAE_BATCH_SIZE", ""),
+        ("STELAE_BATCH_WINDOW_SECONDS", "0"),
+        ("STELAE_BATCH_WINDOW_SECONDS", "-1"),
+        ("STELAE_BATCH_WINDOW_SECONDS", "300.5"),
+        ("STELAE_BATCH_WINDOW_SECONDS", "nan"),
+        ("STELAE_BATCH_WINDOW_SECONDS", "inf"),
+        ("STELAE_BATCH_WINDOW_SECONDS", "soon"),
+    ],
+)
+def test_a_bad_batch_setting_is_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(FormatError, match=name):
+        AwsConfig.from_env({**BASE, name: value})

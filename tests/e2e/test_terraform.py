@@ -261,6 +261,8 @@ def real_aws_plan(
         "-var=name=stelae-plan",
         f"-var=verifier_key={make_vkey('example.org/stelae-plan')}",
         f"-var=mldsa_verifier_key={PLAN_MLDSA.vkey}",
+        # Off by default (the moto apply checks that); on here, so its shape is checked too.
+        "-var=api_access_log=true",
         cwd=example_dir,
         env=tf_env,
     )
@@ -379,6 +381,22 @@ def test_plan_names_the_ml_dsa_key_parameter_and_never_holds_the_key(
     }
     seed = PLAN_MLDSA.skey.rsplit("+", 1)[-1]
     assert seed not in json.dumps(real_aws_plan)
+
+
+@needs_terraform
+def test_plan_access_log_when_asked(real_aws_plan: dict[str, Any]) -> None:
+    """api_access_log = true: the stage logs a JSON line per request to a group of its own, kept
+    as long as the functions' logs (the default, off, is checked on the applied deployment)."""
+    (stage,) = planned(real_aws_plan, "aws_apigatewayv2_stage")
+    (settings,) = stage["values"]["access_log_settings"]
+    assert set(json.loads(settings["format"])) == {
+        "requestId", "ip", "requestTime", "routeKey", "status", "responseLength", "latency",
+        "error",
+    }  # fmt: skip
+    groups = {g["values"]["name"]: g for g in planned(real_aws_plan, "aws_cloudwatch_log_group")}
+    assert groups["/aws/apigateway/stelae-plan"]["values"]["retention_in_days"] == 30
+    module = real_aws_plan["configuration"]["root_module"]["module_calls"]["stelae"]["module"]
+    assert module["variables"]["api_access_log"]["default"] is False
 
 
 @needs_terraform
@@ -716,6 +734,8 @@ def check_api(moto: Any, name: str) -> None:
     stage = apigw.get_stage(ApiId=api["ApiId"], StageName="$default")
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 100
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
+    # api_access_log is false by default: no line per request in CloudWatch Logs.
+    assert "AccessLogSettings" not in stage, stage.get("AccessLogSettings")
 
 
 def check_logs_and_alarms(moto: Any, name: str) -> None:
@@ -726,6 +746,7 @@ def check_logs_and_alarms(moto: Any, name: str) -> None:
         f"/aws/lambda/{name}-write": 30,
         f"/aws/lambda/{name}-sequencer": 30,
     }
+    assert not logs.describe_log_groups(logGroupNamePrefix=f"/aws/apigateway/{name}")["logGroups"]
     alarms = moto.client("cloudwatch").describe_alarms(AlarmNamePrefix=name)["MetricAlarms"]
     metrics = {(a["Namespace"], a["MetricName"]) for a in alarms}
     assert {
@@ -743,6 +764,9 @@ def check_state(state: dict[str, Any]) -> None:
         if r["type"] == "aws_lambda_function":
             assert_no_key_material(r["address"], r["values"]["environment"][0]["variables"])
         assert r["type"] not in ("aws_secretsmanager_secret_version", "aws_ssm_parameter")
+        if r["type"] == "aws_apigatewayv2_stage" and r["name"] == "this":
+            assert r["values"]["access_log_settings"] == [], "api_access_log is off by default"
+        assert not r["address"].endswith("aws_cloudwatch_log_group.api[0]")
 
 
 # ---------------------------------------------------------------------------------------------

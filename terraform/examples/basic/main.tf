@@ -57,6 +57,7 @@ module "stelae" {
 
   signing_key_parameter_name = var.signing_key_parameter_name
   write_front_door           = var.write_front_door
+  api_access_log             = var.api_access_log
 
   # Optional post-quantum checkpoint signature (docs/compatibility.md).
   mldsa_verifier_key               = var.mldsa_verifier_key

@@ -50,6 +50,12 @@ variable "alarm_email" {
   default     = null
 }
 
+variable "api_access_log" {
+  description = "Keep the HTTP API's access log in CloudWatch Logs (a line per request, about USD 0.12 per million requests). Off: no per-request IP/status records; API Gateway's metrics stay."
+  type        = bool
+  default     = false
+}
+
 variable "bucket_force_destroy" {
   description = "Let `terraform destroy` delete a bucket that still holds a log. Only for throwaway logs."
   type        = bool

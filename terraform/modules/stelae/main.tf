@@ -480,8 +480,10 @@ resource "aws_cloudwatch_log_group" "sequencer" {
   tags              = var.tags
 }
 
+# Only when the operator asks for the access log (api_access_log): a line per request is the
+# one log the deployment would otherwise ingest on every write.
 resource "aws_cloudwatch_log_group" "api" {
-  count = local.api_gateway ? 1 : 0
+  count = local.api_gateway && var.api_access_log ? 1 : 0
 
   name              = "/aws/apigateway/${var.name}"
   retention_in_days = var.log_retention_days
@@ -768,18 +770,22 @@ resource "aws_apigatewayv2_stage" "this" {
     throttling_rate_limit  = var.api_throttling_rate_limit
   }
 
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.api[0].arn
-    format = jsonencode({
-      requestId      = "$context.requestId"
-      ip             = "$context.identity.sourceIp"
-      requestTime    = "$context.requestTime"
-      routeKey       = "$context.routeKey"
-      status         = "$context.status"
-      responseLength = "$context.responseLength"
-      latency        = "$context.integrationLatency"
-      error          = "$context.integrationErrorMessage"
-    })
+  dynamic "access_log_settings" {
+    for_each = var.api_access_log ? [aws_cloudwatch_log_group.api[0].arn] : []
+
+    content {
+      destination_arn = access_log_settings.value
+      format = jsonencode({
+        requestId      = "$context.requestId"
+        ip             = "$context.identity.sourceIp"
+        requestTime    = "$context.requestTime"
+        routeKey       = "$context.routeKey"
+        status         = "$context.status"
+        responseLength = "$context.responseLength"
+        latency        = "$context.integrationLatency"
+        error          = "$context.integrationErrorMessage"
+      })
+    }
   }
 
   tags = var.tags
@@ -811,6 +817,8 @@ moved {
   to   = aws_apigatewayv2_stage.this[0]
 }
 
+# With api_access_log false (the default) the moved group has no instance to land on, so an
+# upgraded deployment destroys it (terraform/README.md, Cost); true keeps it.
 moved {
   from = aws_cloudwatch_log_group.api
   to   = aws_cloudwatch_log_group.api[0]

@@ -230,6 +230,12 @@ variable "api_throttling_rate_limit" {
   default     = 50
 }
 
+variable "api_access_log" {
+  description = "Send the HTTP API's access log (one JSON line per request: request id, source IP, time, route, status, response length, latency, integration error) to a CloudWatch Logs group, /aws/apigateway/<name>, kept log_retention_days. About USD 0.12 per million requests of ingestion at us-east-1 list prices (USD 0.50 per GB), plus its storage. Off (the default): no log group and no per-request IP or status records; API Gateway's own CloudWatch metrics (request count, 4xx, 5xx, latency) stay."
+  type        = bool
+  default     = false
+}
+
 variable "write_environment" {
   description = "Extra environment variables for the write function (configuration knobs only). Never put key material here: the signing key lives in Secrets Manager."
   type        = map(string)

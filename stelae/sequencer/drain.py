@@ -20,12 +20,17 @@ nothing of that batch is deleted and the error is raised: the invocation fails v
 messages come back after the visibility timeout.
 
 Limits. One loop publishes one batch at a time: throughput is bounded by the integration time of
-a batch of ``batch_size``. A loop stops when its remaining time cannot fit another window plus an
-integration (``integration_seconds``, or the slowest batch so far, if longer) plus a margin;
-what is left waits for the next wake or sweep. A wake that is lost (throttled while a loop runs,
-or failed) delays its entry until the next sweep, up to the sweep's period. SQS long-polls in
-whole seconds, so the last fraction of a second of a batch's window is one short poll: a batch
-then closes at the first short poll that finds nothing, which only makes it close sooner.
+a batch of ``batch_size``. A loop stops when its remaining time cannot fit another long poll,
+window, integration (``integration_seconds``, or the slowest batch so far if longer) and margin;
+what is left waits for the next wake or sweep. So the function's timeout must exceed that sum
+(with the defaults, the window plus 7 s, plus the witnesses' timeout): with less, no batch ever
+starts, and the loop says so at WARNING. The queue's visibility timeout must exceed a batch's
+time from receive to delete, or its messages are redelivered while it is integrated (harmless,
+but wasted). A wake that is lost (throttled while a loop runs, or failed) delays its entry until
+the next sweep. Two loops at once are safe — the batch claim and the checkpoint's
+compare-and-swap settle the race — only slower. SQS long-polls in whole seconds, so in a
+window's last second the receives are short polls and the first that finds nothing closes the
+batch, which only makes it close sooner.
 
 The module is cheap to import (the engine is loaded only when a batch is integrated), because an
 idle sweep imports it and asks :func:`queue_is_empty` only.
@@ -55,11 +60,13 @@ LONG_POLL_SECONDS = 1
 answer "empty" while messages wait, so the loop's stop condition — nothing came back — needs a
 long poll; one second is the shortest SQS offers, and it is paid once per drain."""
 
-INTEGRATION_SECONDS = 10.0
-"""What the loop reserves for one integration before it starts a batch: a batch on S3 takes well
-under a second, so this is a margin for a slow store (witnesses' time is added by the caller)."""
+INTEGRATION_SECONDS = 5.0
+"""What the loop reserves for one integration before its first batch (later, the slowest batch
+so far if that took longer): a batch of 1,000 takes about 0.4 s at S3's latency
+(benchmarks/README.md, s3_latency), one of 10,000 a few seconds; witnesses' time is added by
+the caller."""
 
-MARGIN_SECONDS = 2.0
+MARGIN_SECONDS = 1.0
 """Time kept back after the integration: the deletes, and the return to the Lambda runtime."""
 
 MAX_BATCH_SIZE = 10_000

@@ -207,9 +207,9 @@ def test_a_bad_batch_setting_is_refused_before_anything_is_received(
 
 
 def test_a_short_timeout_drains_nothing(aws_log: AwsLog) -> None:
-    """10 s left cannot fit a batch (a window, an integration and a margin): the messages wait
-    for the next wake or sweep, untouched."""
+    """5 s left cannot fit a batch (a long poll, a window, an integration and a margin): the
+    messages wait for the next wake or sweep, untouched."""
     enqueue(aws_log, 2)
-    summary = sequence_lambda.handler(WAKE, Context(millis=10_000))
+    summary = sequence_lambda.handler(WAKE, Context(millis=5_000))
     assert (summary["stopped"], summary["receives"]) == ("time", 0)
     assert counts(aws_log) == (2, 0)

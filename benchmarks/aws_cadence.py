@@ -13,9 +13,9 @@ batch claim). Per entry: API Gateway, the write function (request, GB-s, SendMes
 GETs), the ESM's receives and deletes (⌈b/10⌉ each per batch), and the batch's share of the
 sequencer (invocation, GB-s, its PUTs and GETs, from the measured profile nearest in batch size);
 API Gateway at the month's volume at the rate (:func:`~benchmarks.aws_pricing.apigw_request_price`);
-CloudWatch Logs (one access-log line) and data out as measured. The margin is the one thing set
-better than the module's fixed default (0.5 s): at ``I(b)``, which is why a row can be cheaper
-than the measured profile with the same batches.
+CloudWatch Logs (no access log, the module's default) and data out as measured. The margin is the
+one thing set better than the module's fixed default (0.5 s): at ``I(b)``, which is why a row can
+be cheaper than the measured profile with the same batches.
 """
 
 from __future__ import annotations

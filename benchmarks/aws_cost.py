@@ -22,8 +22,11 @@ window (1 s) and first look (window + 0.5 s). A profile runs in *waves*, one per
 invocation: ``b = min(256, rate × window)`` entries (1, 100, 256) arriving at the profile's rate;
 the ESM closes the batch when the window expires (``b < 256``) or when it is full (``256 / rate``
 s after the first arrival). A warm-up wave (not counted) comes first; then synchronous waves (the
-module's 20 s wait) and asynchronous ones (``STELAE_WAIT_SECONDS=0``). Requests per entry are
-scaled to a million entries.
+module's 20 s wait) and asynchronous ones (``STELAE_WAIT_SECONDS=0``). At 100 and 1,000/s, more
+asynchronous waves follow on the same log at the cadence an asynchronous log's operator would set
+(:data:`~benchmarks.aws_model.ASYNC_CADENCE`: window 5 s, batch 1,000, so waves of 500 and 1,000),
+the sequencer timed alone again at that batch. Requests per entry are scaled to a million
+entries.
 
 **Time is virtual** (:mod:`benchmarks.virtual_time`): a 2-core box cannot run 1,000 entries/s in
 real time, and one moto process serving the writers and the sequencer at once made the
@@ -41,7 +44,8 @@ entry adds a leaf record, a digest index list and a key index list; no identity 
 lookup index on (the default).
 
 Added on top of what the emulator shows (see :func:`~benchmarks.aws_pricing.assumptions`): API
-Gateway requests and data out, CloudWatch Logs ingestion (estimated from the line formats),
+Gateway requests (at the month's volume) and data out, CloudWatch Logs ingestion (the access
+log, off by default, and Lambda's system lines, estimated from their formats and shown apart),
 alarms (optional), the ESM's idle long polling, Lambda init, S3 storage growth (measured: bytes
 listed in the bucket) and CloudFront / S3 reads per 1,000 proof verifications from tiles (tiles
 per proof from :mod:`benchmarks.proofs`). Prices: :mod:`benchmarks.prices`.
@@ -61,7 +65,13 @@ from typing import Any, TextIO
 from benchmarks import prices
 from benchmarks.aws_cadence import rows as cadence
 from benchmarks.aws_emulator import moto_server
-from benchmarks.aws_model import BATCH_SIZE, INITIAL_SIZE, SERVICE_NAMES, WINDOW
+from benchmarks.aws_model import (
+    ASYNC_CADENCE,
+    DEFAULT_CADENCE,
+    INITIAL_SIZE,
+    SERVICE_NAMES,
+    Cadence,
+)
 from benchmarks.aws_pricing import (
     assumptions,
     cost,
@@ -69,7 +79,7 @@ from benchmarks.aws_pricing import (
     priced_requests,
     verification_reads,
 )
-from benchmarks.aws_profile import run_profile
+from benchmarks.aws_profile import AsyncRun, run_profile
 from benchmarks.table import table
 
 RATES = (1, 100, 1000)
@@ -79,6 +89,10 @@ partial bundles (widths 1…256), which dominates storage at 1 entry/s."""
 _QUICK_WAVES = {1: 2, 100: 1, 1000: 1}
 _ASYNC_WAVES = {1: 16, 100: 2, 1000: 2}
 """Waves of asynchronous writes after the synchronous ones (``--quick``: one each)."""
+_OWN_ASYNC_WAVES = {100: 2, 1000: 2}
+"""Waves of asynchronous writes at :data:`~benchmarks.aws_model.ASYNC_CADENCE` (window 5 s, batch
+1,000: 500 and 1,000 entries a wave), on the same log after the others (``--quick``: one each);
+not at 1/s, where a 5 s window makes batches of 5."""
 _QUICK_BATCH_CAP = 8
 
 
@@ -93,21 +107,28 @@ def run(quick: bool) -> dict[str, Any]:
     waves = _QUICK_WAVES if quick else _WAVES
     init_seconds = lambda_init_seconds()
     profiles = []
+    cap = _QUICK_BATCH_CAP if quick else None
     with moto_server() as url:
         for rate in RATES:
-            batch = min(BATCH_SIZE, max(1, round(rate * WINDOW)))
-            if quick:
-                batch = min(batch, _QUICK_BATCH_CAP)
+            own: AsyncRun | None = None
+            if rate in _OWN_ASYNC_WAVES:
+                own = (
+                    ASYNC_CADENCE,
+                    _batch(ASYNC_CADENCE, rate, cap),
+                    1 if quick else _OWN_ASYNC_WAVES[rate],
+                )
             p = run_profile(
                 url,
                 rate,
-                batch,
+                _batch(DEFAULT_CADENCE, rate, cap),
                 waves[rate],
                 0 if quick else INITIAL_SIZE,
                 async_waves=1 if quick else _ASYNC_WAVES[rate],
+                own_async=own,
             )
-            p["cost"] = cost(p, init_seconds)
-            p["async"]["cost"] = cost(p["async"], init_seconds)
+            for part in (p, p["async"], p.get("own_async")):
+                if part is not None:
+                    part["cost"] = cost(part, init_seconds)
             profiles.append(p)
     return {
         "name": "aws_cost",
@@ -122,6 +143,12 @@ def run(quick: bool) -> dict[str, Any]:
             "items": {k: vars(v) for k, v in prices.PRICES.items()},
         },
     }
+
+
+def _batch(cadence: Cadence, rate: int, cap: int | None) -> int:
+    """Entries per wave: the cadence's batch at ``rate`` (``--quick``: at most ``cap``)."""
+    b = cadence.batch(rate)
+    return b if cap is None else min(b, cap)
 
 
 # -- output ----------------------------------------------------------------------------------------
@@ -164,14 +191,18 @@ def cost_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
     rows.append(
         ["= total per million entries", *[p["cost"]["usd_per_million_total"] for p in profiles]]
     )
-    variants: list[tuple[str, Callable[[dict[str, Any]], float]]] = [
+    variants: list[tuple[str, Callable[[dict[str, Any]], float | str]]] = [
         (
             "  … with every HTTP API request at the first tier (USD 1.00 per million)",
             lambda p: p["cost"]["variants"]["apigw_first_tier_usd_per_million_total"],
         ),
         (
-            "  … with a Lambda Function URL in front (no API Gateway request or access log)",
+            "  … with a Lambda Function URL in front (no API Gateway request)",
             lambda p: p["cost"]["variants"]["function_url_usd_per_million_total"],
+        ),
+        (
+            "  … the access log on (api_access_log = true) adds, not in the totals: +",
+            lambda p: p["cost"]["variants"]["access_log_usd_per_million"],
         ),
         (
             "asynchronous (STELAE_WAIT_SECONDS=0: 202 at once), counted",
@@ -182,12 +213,30 @@ def cost_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
             lambda p: p["async"]["cost"]["variants"]["function_url_usd_per_million_total"],
         ),
         (
+            f"asynchronous at its own cadence (window {ASYNC_CADENCE.window:g} s, batch "
+            f"{ASYNC_CADENCE.batch_size:,}), counted",
+            lambda p: _own(p, "usd_per_million_total"),
+        ),
+        (
+            "  … with a Lambda Function URL in front",
+            lambda p: _own(p, "function_url_usd_per_million_total"),
+        ),
+        (
             "not spent: START/END/REPORT lines log_level WARN keeps out of CloudWatch",
             lambda p: p["cost"]["variants"]["platform_log_lines_usd_per_million"],
         ),
     ]
     rows += [[name, *[f(p) for p in profiles]] for name, f in variants]
     return header, rows
+
+
+def _own(profile: dict[str, Any], key: str) -> float | str:
+    """A figure of the profile's asynchronous run at its own cadence ("—" where none ran)."""
+    own = profile.get("own_async")
+    if own is None:
+        return "—"
+    c = own["cost"]
+    return float(c[key] if key in c else c["variants"][key])
 
 
 def month_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
@@ -306,7 +355,13 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
             f"  {p['rate']:,}/s: {p['entries']} entries in {p['waves']} sequencer invocations of "
             f"{p['batch']} (batch closes after {p['close_seconds']:.3g} s), statuses "
             f"{p['statuses']}, {p['wall_seconds']:.1f} s; asynchronous: {p['async']['entries']} "
-            f"entries, statuses {p['async']['statuses']}",
+            f"entries, statuses {p['async']['statuses']}"
+            + (
+                f"; at its own cadence: {own['entries']} entries in {own['waves']} invocations "
+                f"of {own['batch']}, statuses {own['statuses']}"
+                if (own := p.get("own_async"))
+                else ""
+            ),
             file=out,
         )
     for title, (header, rows) in (

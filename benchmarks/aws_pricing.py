@@ -18,6 +18,7 @@ from benchmarks import prices, proofs
 from benchmarks.aws_emulator import FAKE_CREDENTIALS
 from benchmarks.aws_model import (
     ALARMS,
+    API_ACCESS_LOG,
     ARCHITECTURE,
     ENVIRONMENT_LIFETIME_S,
     ESM_LONG_POLL_S,
@@ -180,8 +181,9 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
     write_gbs = n * _billed_ms(model["write_seconds"]) / 1000 * WRITE_MEMORY_GB
     seq_gbs = s["invocations"] * _billed_ms(model["integrate_seconds"]) / 1000 * SEQUENCER_MEMORY_GB
     platform_bytes = (w["invocations"] + s["invocations"]) * platform_log_bytes()
+    access_bytes = w["invocations"] * access_log_bytes()
     log_bytes = (
-        w["invocations"] * access_log_bytes()
+        (access_bytes if API_ACCESS_LOG else 0)
         + (platform_bytes if PLATFORM_LOGS else 0)
         + profile["app_log"]["bytes"]
     )
@@ -208,10 +210,12 @@ def cost(profile: dict[str, Any], init_seconds: float) -> dict[str, Any]:
         # Every HTTP API request at the first tier, as if the month held under 300 million.
         "apigw_first_tier_usd_per_million_total": per_million_total
         + w["invocations"] * scale * (price("apigw_http_request") - apigw),
+        # What api_access_log = true adds (or, on, what false saves): a line per request.
+        "access_log_usd_per_million": access_bytes * scale / 1e9 * price("logs_ingest_gb"),
         # write_front_door = "function_url": no API Gateway request, no access log line.
         "function_url_usd_per_million_total": per_million_total
         - per_million["API Gateway HTTP API requests"]
-        - w["invocations"] * access_log_bytes() * scale / 1e9 * price("logs_ingest_gb"),
+        - (access_bytes * scale / 1e9 * price("logs_ingest_gb") if API_ACCESS_LOG else 0),
     }
 
     rate = profile["rate"]
@@ -308,10 +312,12 @@ def assumptions(init_seconds: float) -> list[str]:
         "sources with five pollers; an upper bound while busy). DeleteMessageBatch deletes at "
         "most 10 messages per call.",
         "SQS: each 64 KB chunk of a request or response is one billed request.",
-        "CloudWatch Logs: estimated, not measured: one API Gateway access log line per write "
-        "(the module's JSON format) + 26 bytes per event; no START/END/REPORT lines (the module's "
-        "log_level WARN filters Lambda's INFO-level system logs; their cost at INFO is shown "
-        "apart); the handlers log nothing at WARNING or above on success (counted in the run).",
+        "CloudWatch Logs: no API Gateway access log (the module's api_access_log is false by "
+        "default; with it on, one line per write in the module's JSON format + 26 bytes per "
+        "event, estimated from the format, is shown apart and excluded from the totals); no "
+        "START/END/REPORT lines (the module's log_level WARN filters Lambda's INFO-level "
+        "system logs; their cost at INFO is shown apart); the handlers log nothing at WARNING "
+        "or above on success (counted in the run).",
         "API Gateway: one HTTP API request per write (requests < 512 KB), priced at the "
         "month's volume at the profile's rate (USD 1.00 per million for the first 300 million "
         "a month, 0.90 beyond: 100/s is 259 million a month, all at the first tier; 1,000/s "

@@ -25,12 +25,12 @@ from typing import Any
 
 from benchmarks.aws_emulator import FAKE_CREDENTIALS, CountingProxy, Tally, environment, proxies
 from benchmarks.aws_model import (
-    BATCH_SIZE,
+    DEFAULT_CADENCE,
     FIRST_POLL,
     POLL_INTERVAL,
     S3_LATENCY,
     WAIT_SECONDS,
-    WINDOW,
+    Cadence,
 )
 from benchmarks.lambda_events import apigw_event, sqs_event
 from benchmarks.virtual_time import VirtualTime
@@ -162,7 +162,9 @@ class _LogBytes(logging.Handler):
 class Deployment:
     """One log on the emulator (bucket, queue, secret) and the callers that drive it."""
 
-    def __init__(self, moto_url: str, servers: dict[str, CountingProxy]) -> None:
+    def __init__(
+        self, moto_url: str, servers: dict[str, CountingProxy], first_poll: float = FIRST_POLL
+    ) -> None:
         import boto3
 
         from stelae.tiles.notekeys import Ed25519NoteSigner
@@ -195,7 +197,7 @@ class Deployment:
             "STELAE_WAIT_SECONDS": str(WAIT_SECONDS),
             # As the module sets it: the first look when the batching window can have closed
             # and the sequencer integrated the batch.
-            "STELAE_POLL_AFTER_SECONDS": str(FIRST_POLL),
+            "STELAE_POLL_AFTER_SECONDS": str(first_poll),
             "STELAE_PREFIX": None,
             "STELAE_INDEXES": None,
         }
@@ -352,11 +354,13 @@ def poll_times(
     return out
 
 
-def expected_polls(rate: float, batch: int, close: float, integrate: float) -> int:
+def expected_polls(
+    rate: float, batch: int, close: float, integrate: float, first: float = FIRST_POLL
+) -> int:
     """Checkpoint GETs after SendMessage for one batch, by the handler's schedule: entry ``i``
     is sent ``i / rate`` s after the first and published ``close + integrate`` s after it, and
     each look before that is one GET more. What the counted GETs must equal (virtual time)."""
-    times = poll_times()
+    times = poll_times(first)
     polls = 0
     for i in range(batch):
         wait = close + integrate - i / rate
@@ -469,7 +473,7 @@ def _measure(
         },
         "model": {
             "integrate_seconds": integrate,
-            "first_poll_seconds": FIRST_POLL,
+            "first_poll_seconds": float(d.env["STELAE_POLL_AFTER_SECONDS"] or 0),
             "checkpoint_latency_seconds": close + integrate - (len(chunks[0]) - 1) / rate / 2,
             "write_seconds": sum(w.seconds for w in writes) / entries,
             "write_waited_seconds": sum(w.waited for w in writes) / entries,
@@ -477,13 +481,28 @@ def _measure(
     }
 
 
+AsyncRun = tuple[Cadence, int, int]
+"""An extra phase of asynchronous writes at a cadence of its own: (cadence, batch, waves)."""
+
+
 def run_profile(
-    moto_url: str, rate: int, batch: int, waves: int, initial: int, *, async_waves: int = 1
+    moto_url: str,
+    rate: int,
+    batch: int,
+    waves: int,
+    initial: int,
+    *,
+    async_waves: int = 1,
+    cadence: Cadence = DEFAULT_CADENCE,
+    own_async: AsyncRun | None = None,
 ) -> dict[str, Any]:
     """One rate: a warm-up wave, the sequencer timed alone, ``waves`` measured waves of
     synchronous writes (the module's 20 s wait), then ``async_waves`` of asynchronous ones
-    (``STELAE_WAIT_SECONDS=0``: answered 202 at once; the result's ``"async"``)."""
-    close = WINDOW if batch < BATCH_SIZE else batch / rate
+    (``STELAE_WAIT_SECONDS=0``: answered 202 at once; the result's ``"async"``), all at
+    ``cadence`` (the ESM's window and batch size; ``batch`` entries per wave); then, with
+    ``own_async``, asynchronous waves at a cadence of their own on the same log (the result's
+    ``"own_async"``), with the sequencer timed alone again at that batch."""
+    close = cadence.close(rate, batch)
     timing_batches = 3
     n_waves = 1 + waves + async_waves
     events = submissions(batch * (n_waves + timing_batches), f"{rate}/s")
@@ -496,7 +515,7 @@ def run_profile(
         # GETs and the sequencer's requests wait for it in real time (s3_latency's figures).
         for caller in ("write", "sequencer"):
             servers[caller].s3_delays = dict(S3_LATENCY)
-        d = Deployment(moto_url, servers)
+        d = Deployment(moto_url, servers, cadence.first_poll)
         from stelae import kinds
 
         body = kinds.from_v2_request(json.loads(base64.b64decode(events[0]["body"]))).body
@@ -513,21 +532,28 @@ def run_profile(
             sync = _measure(
                 d, tally, chunks[1 : 1 + waves], rate=rate, close=close, integrate=integrate
             )
-            sync["model"]["expected_polls"] = waves * expected_polls(rate, batch, close, integrate)
+            sync["model"]["expected_polls"] = waves * expected_polls(
+                rate, batch, close, integrate, cadence.first_poll
+            )
             # A new entry is answered after its wait: the handler's whole path (verify,
             # enqueue, wait, look, proof) in a fresh interpreter, not counted.
             rss_status, rss = write_peak_rss(
                 chunks[-1][0], {**d.env, "AWS_ENDPOINT_URL": moto_url, "STELAE_WAIT_SECONDS": "2"}
             )
         with environment({**d.env, "STELAE_WAIT_SECONDS": "0"}):
+            # An asynchronous write never waits: on the virtual clock the writers of a wave
+            # run one after another, so a few environments serve it.
             d.pool = WritePool(servers["write"].url, d.time)
-            d.pool.prewarm(batch + 2)
+            d.pool.prewarm(2)
             answered_at_once = _measure(
                 d, tally, chunks[1 + waves : n_waves], rate=rate, close=close, integrate=integrate
             )
+            own = _own_async(d, tally, rate, own_async, timing_batches)
     common = {
         "rate": rate,
         "batch": batch,
+        "window": cadence.window,
+        "batch_size": cadence.batch_size,
         "initial_size": initial,
         "close_seconds": close,
         "write_peak_rss": {"status": rss_status, "bytes": rss},
@@ -537,4 +563,28 @@ def run_profile(
         for k, n in sorted(cold.calls.items())
     ]
     sync["sequencer"]["init_seconds"] = seq_init
-    return {**common, **sync, "warmup_requests": cold_rows, "async": {**common, **answered_at_once}}
+    out = {**common, **sync, "warmup_requests": cold_rows, "async": {**common, **answered_at_once}}
+    if own is not None:
+        out["own_async"] = {**common, **own}
+    return out
+
+
+def _own_async(
+    d: Deployment, tally: Tally, rate: int, run: AsyncRun | None, timing_batches: int
+) -> dict[str, Any] | None:
+    """Asynchronous waves at a cadence of their own (``run``), on the deployment as it is."""
+    if run is None:
+        return None
+    cadence, batch, waves = run
+    events = submissions(batch * (waves + timing_batches), f"{rate}/s own cadence")
+    chunks = [events[batch * w : batch * (w + 1)] for w in range(waves + timing_batches)]
+    integrate = min(d.time_sequencer(c) for c in chunks[waves:])
+    close = cadence.close(rate, batch)
+    measured = _measure(d, tally, chunks[:waves], rate=rate, close=close, integrate=integrate)
+    return {
+        **measured,
+        "batch": batch,
+        "window": cadence.window,
+        "batch_size": cadence.batch_size,
+        "close_seconds": close,
+    }

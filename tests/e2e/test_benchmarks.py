@@ -379,17 +379,6 @@ def test_aws_cost_counts_are_exact() -> None:
         assert warmup["sequencer", "ssm", "GetParameter"] == 1
         assert p["write"]["invocations"] == len(p["write"]["seconds"]) == n
         c = p["cost"]
-        assert c["usd_per_million_total"] == pytest.approx(sum(c["usd_per_million"].values()))
-        # HTTP API requests at the month's volume: USD 1.00 per million for the first 300
-        # million, 0.90 beyond (1,000/s is 2.59 billion a month: a blend).
-        month = p["rate"] * 30 * 86_400
-        apigw = (min(month, 300e6) * 1.0 + max(0, month - 300e6) * 0.9) / month
-        assert apigw == (1.0 if p["rate"] <= 100 else pytest.approx(0.9116, abs=1e-4))
-        assert c["usd_per_million"]["API Gateway HTTP API requests"] == pytest.approx(apigw)
-        assert c["variants"]["apigw_first_tier_usd_per_million_total"] == pytest.approx(
-            c["usd_per_million_total"] + 1.0 - apigw
-        )
-        assert c["usd_per_million"]["Lambda write: requests"] == pytest.approx(0.2)
         assert c["idle"]["total_without_storage"] == pytest.approx(0.2592)  # the ESM's pollers
         assert c["month"]["entries"] == p["rate"] * 30 * 86_400
         assert p["storage"]["bytes"] > 500 * n  # each entry's body, in its bundle and record
@@ -403,9 +392,71 @@ def test_aws_cost_counts_are_exact() -> None:
             ("write", "sqs", "SendMessage"): a["entries"]
         }
         assert a["cost"]["usd_per_million_total"] < c["usd_per_million_total"]
-        assert c["variants"]["function_url_usd_per_million_total"] < c["usd_per_million_total"] - 1
     assert [v["tree_size"] for v in r["verification"]] == [10**6, 10**9]
     assert {k for k in r["prices"]["items"]} >= {"s3_put", "s3_get", "lambda_gb_second"}
+
+
+def test_aws_cost_prices() -> None:
+    """API Gateway at the month's volume, the first-tier and Function URL variants, and no
+    access log in the totals (api_access_log = false by default)."""
+    r = quick("aws_cost")
+    if "skipped" in r:
+        pytest.skip(r["skipped"])
+    for p in r["profiles"]:
+        n = p["entries"]
+        c = p["cost"]
+        assert c["usd_per_million_total"] == pytest.approx(sum(c["usd_per_million"].values()))
+        # HTTP API requests at the month's volume: USD 1.00 per million for the first 300
+        # million, 0.90 beyond (1,000/s is 2.59 billion a month: a blend).
+        month = p["rate"] * 30 * 86_400
+        apigw = (min(month, 300e6) * 1.0 + max(0, month - 300e6) * 0.9) / month
+        assert apigw == (1.0 if p["rate"] <= 100 else pytest.approx(0.9116, abs=1e-4))
+        assert c["usd_per_million"]["API Gateway HTTP API requests"] == pytest.approx(apigw)
+        assert c["variants"]["apigw_first_tier_usd_per_million_total"] == pytest.approx(
+            c["usd_per_million_total"] + 1.0 - apigw
+        )
+        assert c["usd_per_million"]["Lambda write: requests"] == pytest.approx(0.2)
+        assert c["variants"]["function_url_usd_per_million_total"] == pytest.approx(
+            c["usd_per_million_total"] - apigw
+        )
+        # No access log by default (api_access_log = false): the logs are the handlers' own
+        # lines (none on success); the access log's line per write is priced apart.
+        assert c["usd_per_million"]["CloudWatch Logs ingestion"] == pytest.approx(
+            p["app_log"]["bytes"] / n * 1e6 / 1e9 * 0.50
+        )
+        assert 0.10 < c["variants"]["access_log_usd_per_million"] < 0.14
+
+
+def test_aws_cost_async_at_its_own_cadence() -> None:
+    """At 100 and 1,000/s, asynchronous waves at window 5 s and batch 1,000 (capped at 8 entries
+    a wave in --quick), counted like the others; none at 1/s."""
+    from collections import Counter
+
+    from benchmarks.aws_model import ASYNC_CADENCE
+
+    r = quick("aws_cost")
+    if "skipped" in r:
+        pytest.skip(r["skipped"])
+    by_rate = {p["rate"]: p for p in r["profiles"]}
+    assert "own_async" not in by_rate[1]
+    for rate in (100, 1000):
+        own = by_rate[rate]["own_async"]
+        b, waves, n = own["batch"], own["waves"], own["entries"]
+        assert (own["window"], own["batch_size"]) == (5.0, 1000)
+        assert b == min(8, ASYNC_CADENCE.batch(rate)) and n == b * waves >= 8
+        assert own["statuses"] == {"202": n} and not own["proxy_errors"]
+        ops: Counter[tuple[str, str, str]] = Counter()
+        for row in own["requests"]:
+            ops[row["caller"], row["service"], row["operation"]] += row["calls"]
+        assert {k: v for k, v in ops.items() if k[0] == "write"} == {
+            ("write", "sqs", "SendMessage"): n
+        }
+        assert ops["esm", "sqs", "DeleteMessageBatch"] == waves * -(-b // 10)
+        assert own["sequencer"]["entries"] == [b] * waves
+        assert any(k[:2] == ("sequencer", "s3") and k[2].startswith("Put") for k in ops)
+        c = own["cost"]
+        assert c["usd_per_million_total"] == pytest.approx(sum(c["usd_per_million"].values()))
+        assert c["month"]["entries"] == rate * 30 * 86_400
 
 
 def test_aws_cost_printers(capsys: pytest.CaptureFixture[str]) -> None:
@@ -418,6 +469,7 @@ def test_aws_cost_printers(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("aws_cost")
     md = aws_cost.markdown(r)
     assert "| SQS | SendMessage | write λ |  | 1,000,000 |" in md
+    assert "| asynchronous at its own cadence (window 5 s, batch 1,000), counted | — |" in md
 
 
 def test_file_creation_reports_one_figure_pair_per_round(tmp_path: Path) -> None:

@@ -148,7 +148,9 @@ class _Tally:
     slowest: float = 0.0
 
     def summary(self, stopped: str) -> DrainSummary:
-        return DrainSummary(stopped, self.batches, self.entries, self.failures, self.receives)
+        done = DrainSummary(stopped, self.batches, self.entries, self.failures, self.receives)
+        log.info("drain: stopped (%s): %s", stopped, done.to_dict())
+        return done
 
 
 class Drain:

@@ -348,7 +348,8 @@ def test_plan_never_holds_the_signing_key(real_aws_plan: dict[str, Any]) -> None
         r"|var\.write_poll_margin_seconds"
         r"|var\.partial_tile_grace_seconds"  # a number of seconds
         r"|local\.mldsa_environment"  # the ML-DSA parameter's name and origin+keyid: no key
-        r"|local\.witness_policy_environment|local\.witness_environment)$"  # names, digests
+        r"|local\.witness_policy_environment|local\.witness_environment"  # names, digests
+        r"|local\.wake_environment|local\.drain_environment)$"  # an ARN; batch size and window
     )
     functions = [r for r in config["resources"] if r["type"] == "aws_lambda_function"]
     assert len(functions) == 3  # write, sequencer, and the optional witness (count 0 here)
@@ -673,6 +674,9 @@ def check_functions(moto: Any, name: str, outputs: dict[str, Any], queue_arn: st
     assert esm["MaximumBatchingWindowInSeconds"] == 1
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert esm["ScalingConfig"] == {"MaximumConcurrency": 2}
+    # The default sequencer_trigger: the mapping alone; no wake, no sweep (wake.tf).
+    assert "STELAE_WAKE_FUNCTION" not in write_env
+    assert not moto.client("events").list_rules(NamePrefix=name)["Rules"]
 
     policy = json.loads(lam.get_policy(FunctionName=outputs["write_function_name"])["Policy"])
     sources = sorted(s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in policy["Statement"])

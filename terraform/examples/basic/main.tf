@@ -14,6 +14,7 @@ provider "aws" {
     apigatewayv2 = var.aws_endpoint_url
     cloudfront   = var.aws_endpoint_url
     cloudwatch   = var.aws_endpoint_url
+    events       = var.aws_endpoint_url
     iam          = var.aws_endpoint_url
     lambda       = var.aws_endpoint_url
     logs         = var.aws_endpoint_url
@@ -58,6 +59,10 @@ module "stelae" {
   signing_key_parameter_name = var.signing_key_parameter_name
   write_front_door           = var.write_front_door
   api_access_log             = var.api_access_log
+
+  # What starts the sequencer (terraform/README.md, "Waking the sequencer").
+  sequencer_trigger       = var.sequencer_trigger
+  sequencer_sweep_minutes = var.sequencer_sweep_minutes
 
   # Optional post-quantum checkpoint signature (docs/compatibility.md).
   mldsa_verifier_key               = var.mldsa_verifier_key

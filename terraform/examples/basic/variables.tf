@@ -109,3 +109,15 @@ variable "write_front_door" {
   type        = string
   default     = "api_gateway"
 }
+
+variable "sequencer_trigger" {
+  description = "What starts the sequencer: \"event_source_mapping\" (the default: SQS pollers, billed while idle) or \"writer_invoke\" (each write invokes it, an EventBridge rule sweeps every sequencer_sweep_minutes; nothing polls an idle log; terraform/README.md, \"Waking the sequencer\")."
+  type        = string
+  default     = "event_source_mapping"
+}
+
+variable "sequencer_sweep_minutes" {
+  description = "With sequencer_trigger = \"writer_invoke\": minutes between the sweeps that drain whatever a lost wake left."
+  type        = number
+  default     = 10
+}

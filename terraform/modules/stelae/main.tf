@@ -547,6 +547,17 @@ data "aws_iam_policy_document" "write" {
     actions   = ["s3:GetObject"]
     resources = [local.state_prefix_arn]
   }
+
+  # sequencer_trigger = "writer_invoke" (wake.tf): the write function wakes the sequencer, and
+  # may invoke no other function.
+  dynamic "statement" {
+    for_each = local.writer_invoke ? [aws_lambda_function.sequencer.arn] : []
+    content {
+      sid       = "WakeSequencer"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [statement.value]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "write" {
@@ -569,7 +580,10 @@ data "aws_iam_policy_document" "sequencer" {
     resources = ["${aws_cloudwatch_log_group.sequencer.arn}:*"]
   }
 
-  # What the event source mapping does on the function's behalf.
+  # What the event source mapping does on the function's behalf, or, with sequencer_trigger =
+  # "writer_invoke", the drain loop itself (the queue's depth before a sweep; DeleteMessageBatch
+  # is authorized as sqs:DeleteMessage). Failed messages are left to their visibility timeout,
+  # never released early, so no sqs:ChangeMessageVisibility.
   statement {
     sid       = "Dequeue"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
@@ -645,7 +659,7 @@ resource "aws_lambda_function" "write" {
 
   environment {
     # HTTP APIs accept payloads up to 10 MB; the write service enforces its own, smaller limit.
-    variables = merge(var.write_environment, local.common_environment, {
+    variables = merge(var.write_environment, local.common_environment, local.wake_environment, {
       STELAE_WAIT_SECONDS = tostring(var.write_wait_seconds)
       # The first look: when the batch can have closed and been integrated.
       STELAE_POLL_AFTER_SECONDS = tostring(var.sequencer_batching_window_seconds + var.write_poll_margin_seconds)
@@ -666,21 +680,23 @@ resource "aws_lambda_function" "write" {
 }
 
 resource "aws_lambda_function" "sequencer" {
-  function_name                  = "${var.name}-sequencer"
-  description                    = "stelae log ${var.name}: integrates queued submissions and publishes a signed checkpoint"
-  role                           = aws_iam_role.sequencer.arn
-  runtime                        = var.lambda_runtime
-  architectures                  = [var.lambda_architecture]
-  handler                        = "stelae.lambda.sequence.handler"
-  filename                       = local.sequencer_zip
-  source_code_hash               = filebase64sha256(local.sequencer_zip)
-  memory_size                    = var.sequencer_memory_mb
-  timeout                        = var.sequencer_timeout_seconds
-  reserved_concurrent_executions = var.sequencer_reserved_concurrency == null ? -1 : var.sequencer_reserved_concurrency
+  function_name    = "${var.name}-sequencer"
+  description      = "stelae log ${var.name}: integrates queued submissions and publishes a signed checkpoint"
+  role             = aws_iam_role.sequencer.arn
+  runtime          = var.lambda_runtime
+  architectures    = [var.lambda_architecture]
+  handler          = "stelae.lambda.sequence.handler"
+  filename         = local.sequencer_zip
+  source_code_hash = filebase64sha256(local.sequencer_zip)
+  memory_size      = var.sequencer_memory_mb
+  timeout          = var.sequencer_timeout_seconds
+  # writer_invoke (wake.tf): one drain loop at a time, so extra wakes are throttled (and
+  # dropped) instead of starting loops that would only race for the same batches.
+  reserved_concurrent_executions = var.sequencer_reserved_concurrency == null ? -1 : (local.writer_invoke ? 1 : var.sequencer_reserved_concurrency)
 
   environment {
     # With var.witness_policy, local.witness_policy_environment (witness.tf) names the policy.
-    variables = merge(var.sequencer_environment, local.common_environment, local.witness_policy_environment, local.mldsa_environment, {
+    variables = merge(var.sequencer_environment, local.common_environment, local.witness_policy_environment, local.mldsa_environment, local.drain_environment, {
       # The parameter's name, never the key: the function reads the value at start-up.
       STELAE_SIGNING_KEY_PARAM = local.signing_key_parameter
       STELAE_GC_GRACE_SECONDS  = var.partial_tile_grace_seconds == null ? "off" : tostring(var.partial_tile_grace_seconds)
@@ -699,7 +715,10 @@ resource "aws_lambda_function" "sequencer" {
   depends_on = [aws_cloudwatch_log_group.sequencer, aws_iam_role_policy.sequencer]
 }
 
+# The default wake-up path (sequencer_trigger = "event_source_mapping"); wake.tf has the other.
 resource "aws_lambda_event_source_mapping" "sequencer" {
+  count = local.writer_invoke ? 0 : 1
+
   event_source_arn                   = aws_sqs_queue.this.arn
   function_name                      = aws_lambda_function.sequencer.arn
   batch_size                         = var.sequencer_batch_size
@@ -714,6 +733,20 @@ resource "aws_lambda_event_source_mapping" "sequencer" {
   scaling_config {
     maximum_concurrency = 2
   }
+
+  lifecycle {
+    # The mapping's window is whole seconds; only the drain loop (writer_invoke) takes fractions.
+    precondition {
+      condition     = floor(var.sequencer_batching_window_seconds) == var.sequencer_batching_window_seconds
+      error_message = "sequencer_batching_window_seconds must be a whole number of seconds with sequencer_trigger = \"event_source_mapping\"."
+    }
+  }
+}
+
+# Deployments from before sequencer_trigger keep their mapping.
+moved {
+  from = aws_lambda_event_source_mapping.sequencer
+  to   = aws_lambda_event_source_mapping.sequencer[0]
 }
 
 ################################################################################

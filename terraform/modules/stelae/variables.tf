@@ -264,7 +264,7 @@ variable "sequencer_batch_size" {
 }
 
 variable "sequencer_batching_window_seconds" {
-  description = "How long the event source mapping gathers messages before invoking the sequencer (the batch closes on size or age, whichever comes first). Required > 0 when sequencer_batch_size > 10."
+  description = "How long the event source mapping gathers messages before invoking the sequencer (the batch closes on size or age, whichever comes first). Required > 0 when sequencer_batch_size > 10. Whole seconds with the mapping; with sequencer_trigger = \"writer_invoke\" the drain loop's window (STELAE_BATCH_WINDOW_SECONDS), which may be fractional (e.g. 0.5) and must be under half of sequencer_timeout_seconds."
   type        = number
   default     = 1
 
@@ -376,7 +376,7 @@ variable "oldest_message_alarm_seconds" {
 }
 
 variable "sequencer_reserved_concurrency" {
-  description = "Reserved concurrency of the sequencer. The event source mapping's maximum_concurrency is 2 (the smallest SQS event sources accept), and AWS documents that a reserved concurrency below the mapping's maximum concurrency makes the function throttle (throttled batches count towards max_receive_count); so this is 2 or more, or null to reserve nothing (accounts whose quota of 10 must stay unreserved): the mapping alone then caps the sequencer at 2. Two sequencers at once are correct (the batch claim and the checkpoint compare-and-swap settle every race; docs/sequencing.md)."
+  description = "Reserved concurrency of the sequencer. The event source mapping's maximum_concurrency is 2 (the smallest SQS event sources accept), and AWS documents that a reserved concurrency below the mapping's maximum concurrency makes the function throttle (throttled batches count towards max_receive_count); so this is 2 or more, or null to reserve nothing (accounts whose quota of 10 must stay unreserved): the mapping alone then caps the sequencer at 2. Two sequencers at once are correct (the batch claim and the checkpoint compare-and-swap settle every race; docs/sequencing.md). With sequencer_trigger = \"writer_invoke\" there is no mapping and any non-null value reserves 1 (one drain loop at a time); null still reserves nothing."
   type        = number
   default     = 2
 
@@ -395,5 +395,31 @@ variable "partial_tile_grace_seconds" {
   validation {
     condition     = var.partial_tile_grace_seconds == null ? true : var.partial_tile_grace_seconds > 10
     error_message = "partial_tile_grace_seconds must exceed 10 (the most checkpoint_max_age_seconds allows), or be null."
+  }
+}
+
+################################################################################
+# Waking the sequencer (wake.tf)
+################################################################################
+
+variable "sequencer_trigger" {
+  description = "What starts the sequencer. \"event_source_mapping\" (the default): Lambda's pollers long-poll the queue and invoke it with each batch; robust and batched by AWS, but the polling is billed while the log is idle. \"writer_invoke\": no mapping; the write function invokes the sequencer asynchronously after each SendMessage, the sequencer drains the queue itself (batches of sequencer_batch_size, windows of sequencer_batching_window_seconds), and an EventBridge rule sweeps every sequencer_sweep_minutes for whatever a lost wake left. Nothing polls an idle log, but every write costs an extra Lambda request, and an entry whose wake is lost waits for the next sweep (terraform/README.md, \"Waking the sequencer\")."
+  type        = string
+  default     = "event_source_mapping"
+
+  validation {
+    condition     = contains(["event_source_mapping", "writer_invoke"], var.sequencer_trigger)
+    error_message = "sequencer_trigger must be \"event_source_mapping\" or \"writer_invoke\"."
+  }
+}
+
+variable "sequencer_sweep_minutes" {
+  description = "With sequencer_trigger = \"writer_invoke\": minutes between the scheduled sweeps that drain the queue whatever wakes were lost (an EventBridge rate rule). The longest an entry whose wake was lost waits; each sweep of an idle log is one small invocation that only reads the queue's depth. Ignored otherwise."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.sequencer_sweep_minutes >= 1 && var.sequencer_sweep_minutes <= 1440 && floor(var.sequencer_sweep_minutes) == var.sequencer_sweep_minutes
+    error_message = "sequencer_sweep_minutes must be a whole number of minutes between 1 and 1440 (a day)."
   }
 }

@@ -10,7 +10,10 @@ Shared by the cost model (:mod:`benchmarks.aws_cost`) and the handler tests
   (JSON) not base64-encoded
   (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads);
 - :func:`sqs_event`: what the SQS event source mapping passes the sequencer for the messages it
-  received (``receive_message`` output with ``AttributeNames=["All"]``).
+  received (``receive_message`` output with ``AttributeNames=["All"]``);
+- :func:`wake_event` and :func:`scheduled_event`: what starts the sequencer's drain loop with
+  ``sequencer_trigger = "writer_invoke"`` — a writer's asynchronous invoke, and the EventBridge
+  rule's sweep (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from stelae.sequencer.aws import WAKE_PAYLOAD
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -128,4 +133,25 @@ def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str) -> dict[str
             }
             for m in messages
         ]
+    }
+
+
+def wake_event() -> dict[str, Any]:
+    """A writer's wake: the payload of its asynchronous Invoke, decoded as Lambda decodes it."""
+    event: dict[str, Any] = json.loads(WAKE_PAYLOAD)
+    return event
+
+
+def scheduled_event(rule: str = "stelae-sequencer-sweep") -> dict[str, Any]:
+    """The sweep: an EventBridge rule's Scheduled Event invoking the sequencer."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"],
+        "detail": {},
     }

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.lambda_events import scheduled_event, wake_event
 from stelae.sequencer.pending import encode_entry
 from stelae.sequencer.reader import StoreFetcher
 from stelae.sequencer.s3 import S3Store
@@ -31,18 +32,8 @@ from tests.support.aws import AwsLog, create_aws_log
 
 sequence_lambda = importlib.import_module("stelae.lambda.sequence")
 
-SCHEDULED: dict[str, Any] = {
-    "version": "0",
-    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": "123456789012",
-    "time": "2026-12-02T12:00:00Z",
-    "region": "us-east-1",
-    "resources": ["arn:aws:events:us-east-1:123456789012:rule/stelae-sweep"],
-    "detail": {},
-}
-WAKE: dict[str, Any] = {"stelae": "wake"}
+SCHEDULED = scheduled_event()
+WAKE = wake_event()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.lambda_events import scheduled_event, wake_event
 from stelae.sequencer.drain import LONG_POLL_SECONDS, Drain, Trigger, trigger_of
 from stelae.sequencer.engine import Sequencer, SequencerConfig
 from stelae.sequencer.reader import StoreFetcher
@@ -310,24 +311,14 @@ def test_bad_loop_settings_are_refused(rig: Rig, kw: dict[str, Any]) -> None:
         Drain(rig.log.sqs, rig.log.queue_url, rig.sequencer, **kw)
 
 
-SCHEDULED = {
-    "version": "0",
-    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": "123456789012",
-    "time": "2026-12-02T12:00:00Z",
-    "region": "us-east-1",
-    "resources": ["arn:aws:events:us-east-1:123456789012:rule/stelae-sweep"],
-    "detail": {},
-}
+SCHEDULED = scheduled_event()
 
 
 @pytest.mark.parametrize(
     ("event", "trigger"),
     [
         ({"Records": []}, Trigger.RECORDS),
-        ({"stelae": "wake"}, Trigger.WAKE),
+        (wake_event(), Trigger.WAKE),  # the writer's payload, stelae.sequencer.aws.WAKE_PAYLOAD
         (SCHEDULED, Trigger.SWEEP),
     ],
 )

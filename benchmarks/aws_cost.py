@@ -62,11 +62,12 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from benchmarks import prices
+from benchmarks import aws_wake, prices
 from benchmarks.aws_cadence import rows as cadence
 from benchmarks.aws_emulator import moto_server
 from benchmarks.aws_model import (
     ASYNC_CADENCE,
+    BATCH_SIZE,
     DEFAULT_CADENCE,
     INITIAL_SIZE,
     SERVICE_NAMES,
@@ -136,7 +137,8 @@ def run(quick: bool) -> dict[str, Any]:
         "profiles": profiles,
         "lambda_init_seconds": init_seconds,
         "verification": verification_reads(),
-        "assumptions": assumptions(init_seconds),
+        "writer_invoke": aws_wake.model({"profiles": profiles}, init_seconds, BATCH_SIZE),
+        "assumptions": assumptions(init_seconds) + aws_wake.assumptions(init_seconds),
         "prices": {
             "as_of": prices.AS_OF,
             "region": prices.REGION,
@@ -373,6 +375,10 @@ def print_result(result: dict[str, Any], out: TextIO | None = None) -> None:
             "batch cadence: windows and batch sizes (a model on the measured figures)",
             cadence(result),
         ),
+        (
+            "sequencer_trigger = writer_invoke (a model on the measured figures, †)",
+            aws_wake.rows(result),
+        ),
     ):
         print(f"\n{title}", file=out)
         table(out, header, rows)
@@ -396,6 +402,10 @@ def markdown(result: dict[str, Any]) -> str:
         ("Per month at a steady rate", month_rows(result)),
         ("Reads per 1,000 inclusion proofs verified from tiles", verification_table(result)),
         ("Batch cadence (a model on the measured figures)", cadence(result)),
+        (
+            "sequencer_trigger = writer_invoke (a model on the measured figures, †)",
+            aws_wake.rows(result),
+        ),
     ):
         lines = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
         numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(header))]

@@ -130,6 +130,15 @@ PRICES: dict[str, Price] = {
         "https://aws.amazon.com/ec2/pricing/on-demand/#Data_Transfer",
         "API Gateway bills data out at EC2 rates; first 10 TB/month after the first 100 GB free.",
     ),
+    "eventbridge_scheduled_event": Price(
+        0.0,
+        "event of a scheduled rule on the default event bus",
+        "https://aws.amazon.com/eventbridge/pricing/",
+        "The page prices custom, partner and opt-in AWS data events (USD 1.00 per million) and "
+        "lists no price for the events a scheduled rule emits (source aws.events): taken as "
+        "free. EventBridge Scheduler (the newer service) bills USD 1.00 per million "
+        "invocations after 14 million free a month.",
+    ),
 }
 
 

@@ -459,6 +459,37 @@ def test_aws_cost_async_at_its_own_cadence() -> None:
         assert c["month"]["entries"] == rate * 30 * 86_400
 
 
+def test_aws_cost_writer_invoke_is_modelled() -> None:
+    """sequencer_trigger = writer_invoke, modelled on the counted profiles and marked †: idle is
+    a cold sweep every 10 minutes; per entry, the drain loop against the ESM."""
+    import math
+
+    from benchmarks import aws_wake
+
+    r = quick("aws_cost")
+    if "skipped" in r:
+        pytest.skip(r["skipped"])
+    w = r["writer_invoke"]
+    assert w["idle"]["items"]["sweeps a month"] == 30 * 86_400 / 600 == 4320
+    # Per sweep: a request, the INIT (the measured import time) and one GetQueueAttributes at
+    # 1 GB arm64, one SQS request; the rule's events free.
+    billed = math.ceil((r["lambda_init_seconds"] + 0.010) * 1000) / 1000
+    per_sweep = 0.20e-6 + billed * 1.0 * 0.0000133334 + 0.40e-6
+    assert w["idle"]["total_without_storage"] == pytest.approx(4320 * per_sweep)
+    assert [p["rate"] for p in w["profiles"]] == [1, 100, 1000]
+    for p in w["profiles"]:
+        d = dict(p["difference_usd_per_million"])
+        total = d.pop("= difference per million entries")
+        assert total == pytest.approx(sum(d.values()))
+        assert d["write λ: the Invoke's ~20 ms (GB-s)"] == pytest.approx(0.020 * 0.125 * 13.3334)
+        assert p["loop"]["continuous"] == 1.0  # an arrival at least once per long poll
+    # At 1/s the loop never finds the queue empty for a whole poll: billed all the time.
+    assert w["profiles"][0]["loop"]["sequencer_seconds_per_entry"] == 1.0
+    header, rows = aws_wake.rows(r)
+    assert len(header) == 4 and rows and all(str(row[0]).endswith("†") for row in rows)
+    assert any("writer_invoke" in a for a in r["assumptions"])
+
+
 def test_aws_cost_printers(capsys: pytest.CaptureFixture[str]) -> None:
     from benchmarks import aws_cost
 
@@ -470,6 +501,7 @@ def test_aws_cost_printers(capsys: pytest.CaptureFixture[str]) -> None:
     md = aws_cost.markdown(r)
     assert "| SQS | SendMessage | write λ |  | 1,000,000 |" in md
     assert "| asynchronous at its own cadence (window 5 s, batch 1,000), counted | — |" in md
+    assert "**sequencer_trigger = writer_invoke (a model on the measured figures, †)**" in md
 
 
 def test_file_creation_reports_one_figure_pair_per_round(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.lambda_events import apigw_event, sqs_event
+from benchmarks.lambda_events import apigw_event
 from stelae.client import signing
 from stelae.sequencer.aws import WAKE_PAYLOAD, AwsConfig
 from tests.conftest import MotoEndpoint
@@ -112,15 +113,20 @@ def deploy(monkeypatch: pytest.MonkeyPatch, log: AwsLog, lambda_url: str, **extr
     """The write function's environment, with Lambda's API at ``lambda_url``."""
     for k, v in log.env(AWS_ENDPOINT_URL_LAMBDA=lambda_url, **extra).items():
         monkeypatch.setenv(k, v)
+    clear_caches()
+
+
+def clear_caches() -> None:
+    """The handlers build their clients once per container; each test is a new deployment."""
     write_lambda.service.cache_clear()
     sequence_lambda.sequencer.cache_clear()
+    sequence_lambda.sqs.cache_clear()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_handlers() -> Iterator[None]:
     yield
-    write_lambda.service.cache_clear()
-    sequence_lambda.sequencer.cache_clear()
+    clear_caches()
 
 
 def _request(i: int) -> dict[str, Any]:
@@ -210,41 +216,51 @@ def test_without_the_variable_no_invoke_is_made(
     assert lambda_endpoint.requests == []
 
 
+class LambdaContext:
+    """The part of Lambda's context object the drain loop reads: the time left."""
+
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._end - time.monotonic()) * 1000)
+
+
 def test_the_wake_alone_gets_writes_integrated(
     monkeypatch: pytest.MonkeyPatch, aws_log: AwsLog, lambda_endpoint: LambdaEndpoint
 ) -> None:
-    """No event source mapping: the only thing that runs the sequencer is the writer's wake (the
-    stand-in, after its 202, drains the queue into the sequencer handler as an SQS batch), and the
-    waiting writer gets its 201 from that."""
-
+    """No event source mapping: the only thing that runs the sequencer is the writer's wake. The
+    stand-in, after its 202, does what Lambda does with an accepted Event invoke: it hands the
+    payload it received, decoded, to the sequencer's handler, whose drain loop empties the queue;
+    the waiting writer gets its 201 from that batch."""
+    summaries: list[dict[str, Any]] = []
     drained = threading.Event()
 
-    def drain() -> None:
-        got = aws_log.sqs.receive_message(
-            QueueUrl=aws_log.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        )
-        messages = got.get("Messages", [])
-        event = sqs_event(messages, f"arn:aws:sqs:us-east-1:123456789012:{aws_log.name}")
-        result = sequence_lambda.handler(event, None)
-        assert result["batchItemFailures"] == []
-        for m in messages:
-            aws_log.sqs.delete_message(QueueUrl=aws_log.queue_url, ReceiptHandle=m["ReceiptHandle"])
-        drained.set()
+    def run_sequencer() -> None:
+        event = json.loads(lambda_endpoint.requests[-1].body)
+        try:
+            summaries.append(sequence_lambda.handler(event, LambdaContext(60)))
+        finally:
+            drained.set()
 
-    lambda_endpoint.on_invoke = drain
+    lambda_endpoint.on_invoke = run_sequencer
     deploy(
         monkeypatch,
         aws_log,
         lambda_endpoint.url,
         STELAE_WAIT_SECONDS="15",
-        STELAE_POLL_AFTER_SECONDS="0.2",
+        STELAE_POLL_AFTER_SECONDS="0.3",
+        STELAE_BATCH_WINDOW_SECONDS="0.2",
         STELAE_WAKE_FUNCTION=SEQUENCER,
     )
     answer = post(4)
     assert answer["statusCode"] == 201, answer
     assert int(json.loads(answer["body"])["logIndex"]) == 0
     assert len(lambda_endpoint.requests) == 1
-    assert drained.wait(10), "the stand-in's drain did not finish"
+    assert drained.wait(15), "the sequencer's drain did not finish"
+    (summary,) = summaries
+    assert summary["stopped"] == "empty"
+    assert (summary["batches"], summary["entries"], summary["failures"]) == (1, 1, 0)
     attrs = aws_log.sqs.get_queue_attributes(QueueUrl=aws_log.queue_url, AttributeNames=["All"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
     assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0", "deleted"

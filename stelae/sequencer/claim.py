@@ -35,10 +35,13 @@ def new_record(
     *,
     timestamp: EntryTimestamp,
     runs: tuple[RunRef, ...],
+    look_after_ms: int | None = None,
 ) -> BatchRecord:
     """The batch record for ``entries`` on top of ``published`` (whose right edge is ``edge``):
     it assigns their indices, carries their integrated time and signed entry timestamps (signed
-    now, once) and names the index ``runs`` the batch's manifest will list."""
+    now, once), names the index ``runs`` the batch's manifest will list, and carries the advice
+    to waiting writers, ``look_after_ms`` (:mod:`stelae.tiles.lookafter`). All of it is fixed
+    here, in the claim: recovery reads the record back and never recomputes any of it."""
     first = published.size
     stamps = tuple(timestamp(e.body, integrated_time, first + i) for i, e in enumerate(entries))
     return BatchRecord(
@@ -50,6 +53,7 @@ def new_record(
         stamps,
         runs,
         tuple(entries),
+        look_after_ms,
     )
 
 

@@ -241,6 +241,8 @@ class Drain:
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=min(SQS_MAX_MESSAGES, want),
             WaitTimeSeconds=wait,
+            # When each was sent: the advice to waiting writers (stelae/tiles/lookafter.py).
+            MessageSystemAttributeNames=["SentTimestamp"],
         )
         return list(got.get("Messages", []))
 
@@ -275,7 +277,10 @@ class Drain:
         # imports are a good part of a cold start that integrates nothing.
         from stelae.sequencer.sqs import integrate_sqs_batch  # noqa: PLC0415
 
-        records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
+        records = [
+            {"messageId": m["MessageId"], "body": m["Body"], "attributes": m.get("Attributes", {})}
+            for m in messages
+        ]
         answer = integrate_sqs_batch(self.sequencer, {"Records": records})
         return {str(f["itemIdentifier"]) for f in answer["batchItemFailures"]}
 

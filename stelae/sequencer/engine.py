@@ -50,6 +50,7 @@ from stelae.tiles.indexkeys import KeyKind
 from stelae.tiles.indexrecord import Record
 from stelae.tiles.indexrun import RunRef
 from stelae.tiles.layout import TILE_WIDTH
+from stelae.tiles.lookafter import look_after_ms
 from stelae.tiles.manifest import Manifest
 from stelae.tiles.mergepolicy import MergePolicy
 from stelae.tiles.note import NoteSigner
@@ -140,6 +141,9 @@ class Sequencer:
         self._lock = threading.Lock()
         self._edge: Edge | None = None
         self._last: Published | None = None  # what this sequencer last published or verified
+        # Milliseconds from claim to published checkpoint of this sequencer's last batch (None
+        # before its first): part of the advice to waiting writers in the next batch record.
+        self._publish_ms: int | None = None
         # A pool starts no thread before its first task, so making it first costs nothing.
         self._writes = WritePool(config.parallel_writes)
         self._dedup = Deduplicator(
@@ -195,8 +199,15 @@ class Sequencer:
             self.store.put_if(CHECKPOINT, data, ObjectClass.CHECKPOINT, None)
         return self.integrate([])
 
-    def integrate(self, batch: Sequence[PendingEntry]) -> IntegrationResult:
-        """Integrate ``batch`` and publish a checkpoint covering it (steps 1–5 above)."""
+    def integrate(
+        self, batch: Sequence[PendingEntry], *, sent_ms: Sequence[int] = ()
+    ) -> IntegrationResult:
+        """Integrate ``batch`` and publish a checkpoint covering it (steps 1–5 above).
+
+        ``sent_ms`` are the times the batch's entries were sent to the queue, in milliseconds
+        since the epoch on this sequencer's clock (SQS's ``SentTimestamp``; any number of them,
+        in any order, none for entries whose time is unknown): with them, the batch record
+        advises waiting writers when to look (:mod:`stelae.tiles.lookafter`)."""
         with self._lock:
             for _ in range(CLAIM_ATTEMPTS):
                 published = self._current(trust_cache=bool(batch))
@@ -207,7 +218,8 @@ class Sequencer:
                     return IntegrationResult(
                         published.note, published.size, published.root, receipts
                     )
-                record = self._claim(fresh, published)
+                claimed_at = self._clock()
+                record = self._claim(fresh, published, claimed_at, sent_ms)
                 if record is None:
                     self._last = None  # lost: the next round finishes the winner's batch first
                     continue
@@ -216,6 +228,7 @@ class Sequencer:
                 except BaseException:
                     self._last = None  # the claimed batch is finished by the next call
                     raise
+                self._publish_ms = max(0, round((self._clock() - claimed_at) * 1000))
                 shared = replace(record, entries=())
                 for i, lh in enumerate(record.leaf_hashes):
                     receipts.setdefault(
@@ -318,19 +331,37 @@ class Sequencer:
             return ()
         return manifest_runs(self.store, published, self.signer.verifier, self.config.origin)
 
-    def _claim(self, fresh: list[PendingEntry], published: Published) -> BatchRecord | None:
+    def _claim(
+        self,
+        fresh: list[PendingEntry],
+        published: Published,
+        now: float,
+        sent_ms: Sequence[int],
+    ) -> BatchRecord | None:
         """Step 3: create ``batch/<size>``; None if another sequencer created it first."""
-        record = self._record(fresh, published, int(self._clock()))
+        advice = look_after_ms(sent_ms, int(now * 1000), self._publish_ms)
+        record = self._record(fresh, published, int(now), look_after=advice)
         return record if claim(self.store, record) else None
 
     def _record(
-        self, entries: list[PendingEntry], published: Published, integrated_time: int
+        self,
+        entries: list[PendingEntry],
+        published: Published,
+        integrated_time: int,
+        *,
+        look_after: int | None = None,
     ) -> BatchRecord:
         edge = self._load_edge(published)
         runs = self.merger.substitute(published.runs)
         stamp = self._keys.entry_timestamp
         return new_record(
-            entries, published, edge.edge, integrated_time, timestamp=stamp, runs=runs
+            entries,
+            published,
+            edge.edge,
+            integrated_time,
+            timestamp=stamp,
+            runs=runs,
+            look_after_ms=look_after,
         )
 
     def _load_edge(self, published: Published) -> Edge:

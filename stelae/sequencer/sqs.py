@@ -15,19 +15,23 @@ plus the sequencer's usual integration time, ``STELAE_POLL_AFTER_SECONDS``); a w
 took no longer is answered after three GETs in all — the checkpoint before sending, the checkpoint
 and the batch record after the wait — and its inclusion proof is built from that batch record
 (:meth:`~stelae.tiles.batch.BatchRecord.inclusion_proof`), not from tiles. Later polls are
-``poll_interval`` apart. The checkpoint before sending cannot be dropped: batch records are named
-by their first index, and only the size published before the entry was sent says which batch can
-hold it (docs/sequencing.md, "Receipts for waiting writers"). A write that will not wait
-(``timeout`` shorter than ``first_poll``: an asynchronous log answering 202 at once) reads
-nothing.
+``poll_interval`` apart. A warm submitter (one Lambda container's) looks sooner when it can: the
+batch record it last read may carry the sequencer's advice, ``look_after_ms`` (when writers of
+that batch could have found it published, :mod:`stelae.tiles.lookafter`), and its next write
+first looks after ``min(first_poll, advice + look_slack)``, never sooner than ``look_floor``.
+The checkpoint before sending cannot be dropped: batch records are named by their first index,
+and only the size published before the entry was sent says which batch can hold it
+(docs/sequencing.md, "Receipts for waiting writers"). A write that will not wait (``timeout``
+shorter than ``first_poll``: an asynchronous log answering 202 at once) reads nothing.
 With ``wake`` (``sequencer_trigger = "writer_invoke"`` on AWS: no event source mapping), the
 submitter calls it right after the entry is in the queue, to start the sequencer's drain loop; a
 wake that fails is logged and the write goes on, since the entry is already durable and the
 scheduled sweep drains the queue anyway (terraform/README.md).
 
 Sequencer side (:func:`integrate_sqs_batch`): parses every record, integrates the valid ones in
-one batch, and reports per-record failures (SQS partial batch responses) so a malformed message
-goes to the dead-letter queue without blocking the rest. If integration itself fails, every
+one batch (with their ``SentTimestamp`` attributes, for the advice above), and reports
+per-record failures (SQS partial batch responses) so a malformed message goes to the dead-letter
+queue without blocking the rest. If integration itself fails, every
 record is reported failed and SQS redelivers them; the batch record and the sequencer's
 deduplication make that redelivery harmless.
 """
@@ -77,6 +81,8 @@ class SqsSubmitter:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wake: Callable[[], None] | None = None,
+        look_slack: float = 0.05,
+        look_floor: float = 0.1,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -91,19 +97,37 @@ class SqsSubmitter:
         self._sleep = sleep
         self._clock = clock
         self._wake = wake
+        self.look_slack = look_slack
+        self.look_floor = look_floor
+        # The advice of the last receipt this submitter read, in seconds (None: a cold container,
+        # or a record without advice). Per instance, so per warm Lambda container.
+        self.look_after: float | None = None
+
+    def first_look(self) -> float:
+        """Seconds between sending the entry and the first look: ``first_poll``, or sooner when
+        the last receipt advised it (``look_after`` plus ``look_slack``, at least ``look_floor``).
+
+        The advice can only move the first look earlier than ``first_poll``, never later, and it
+        changes nothing of what is accepted: a look that comes too soon costs one more checkpoint
+        GET and a poll ``poll_interval`` later, one that comes late costs waiting. So a wrong
+        value (a skewed clock, a burst unlike the batch before) costs GETs or time, never a
+        wrong answer."""
+        return first_look(self.first_poll, self.look_after, self.look_slack, self.look_floor)
 
     def submit(self, entry: PendingEntry, timeout: float) -> Receipt:
         deadline = Deadline(timeout, self._clock)
         # Where to look later; a writer that will not wait for its first look (an asynchronous
         # write, wait 0) needs nothing but the queue: no GET at all.
-        start = self._size() if self.first_poll <= timeout else 0
+        looks = self.first_poll <= timeout
+        start = self._size() if looks else 0
         try:
             self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=encode_entry(entry))
         except Exception as err:
             # SQS has no "full"; throttling or an outage is the caller's 503.
             raise QueueUnavailableError(f"the queue refused the entry: {err}") from err
         self._wake_sequencer()
-        delay = self.first_poll
+        # A write that noted no size must not look at all (it would scan from batch 0).
+        delay = self.first_look() if looks else self.first_poll
         looked_up = False
         sent = self._clock()
         while True:
@@ -166,6 +190,8 @@ class SqsSubmitter:
                 if record.new_size != cp.size:
                     note = self.store.get(history_path(record.new_size))
                 i = index - record.first
+                advice = record.look_after_ms
+                self.look_after = None if advice is None else advice / 1000
                 receipt = Receipt(
                     index,
                     False,
@@ -186,6 +212,26 @@ class SqsSubmitter:
         return receipt_of_duplicate(found, note, cp.size)
 
 
+def first_look(first_poll: float, look_after: float | None, slack: float, floor: float) -> float:
+    """:meth:`SqsSubmitter.first_look`'s rule, for whoever predicts a submitter's schedule."""
+    if look_after is None:
+        return first_poll
+    return max(floor, min(first_poll, look_after + slack))
+
+
+def sent_timestamp(record: Mapping[str, Any]) -> int | None:
+    """The ``SentTimestamp`` (milliseconds since the epoch) of an SQS record as the event source
+    mapping delivers it (``record["attributes"]["SentTimestamp"]``, a decimal string), or None
+    when it is missing or garbled: it only feeds advice, so it never fails a batch."""
+    attributes = record.get("attributes")
+    if not isinstance(attributes, Mapping):
+        return None
+    value = attributes.get("SentTimestamp")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        return int(value)
+    return None
+
+
 def integrate_sqs_batch(sequencer: Sequencer, event: Mapping[str, Any]) -> dict[str, Any]:
     """Handle one SQS event for the sequencer Lambda; returns the partial-batch response."""
     records = event.get("Records")
@@ -193,18 +239,21 @@ def integrate_sqs_batch(sequencer: Sequencer, event: Mapping[str, Any]) -> dict[
         raise FormatError("not an SQS event: no Records list")
     entries: list[PendingEntry] = []
     ids: list[str] = []
+    valid: list[Mapping[str, Any]] = []
     failures: list[dict[str, str]] = []
     for record in records:
         message_id = str(record.get("messageId", ""))
         try:
             entries.append(decode_entry(record.get("body", "")))
             ids.append(message_id)
+            valid.append(record)
         except FormatError:
             # Poison message: retrying cannot fix it; SQS moves it to the DLQ after maxReceiveCount.
             failures.append({"itemIdentifier": message_id})
     if entries:
+        sent = [t for t in map(sent_timestamp, valid) if t is not None]
         try:
-            sequencer.integrate(entries)
+            sequencer.integrate(entries, sent_ms=sent)
         except Exception:
             # Nothing was acknowledged; let SQS redeliver the whole valid set.
             failures.extend({"itemIdentifier": i} for i in ids)

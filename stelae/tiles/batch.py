@@ -13,7 +13,8 @@ Format (binary; the receipt part comes first so a writer may read only a prefix)
 
     header JSON line   {"format": "stelae-batch/v1", "first", "count", "base_root",
                         "integrated_time", "edge": [base64 compact-range hashes, largest first],
-                        "runs": [[a, b, bits, base64 root], ...], "lengths": [L, S, K, B]}
+                        "runs": [[a, b, bits, base64 root], ...], "lengths": [L, S, K, B],
+                        optional "look_after_ms": N}
     leaf hashes        count × 32 bytes                                     (L bytes)
     timestamps         count × (u8 length || signature), length 0 = none    (S bytes)
     keys               JSON [[digests], [key fingerprints], [identities]] per entry (K bytes)
@@ -21,6 +22,16 @@ Format (binary; the receipt part comes first so a writer may read only a prefix)
 
 ``runs`` are the lookup-index runs the batch's manifest lists before the batch's own run
 (docs/index.md): recording them here makes the manifest a function of this record too.
+
+``look_after_ms`` (optional; absent in records from before it, and whenever the sequencer knew no
+entry's send time) is advice to waiting writers, not part of the log: how many milliseconds
+after sending an entry a writer should first look for its batch. The sequencer that claims the
+batch sets it to the 90th percentile, over the batch's entries, of the time from each entry's
+SQS ``SentTimestamp`` to the claim, plus its previous batch's claim-to-checkpoint time
+(:func:`stelae.tiles.lookafter.look_after_ms`; docs/sequencing.md, "Receipts for waiting
+writers"). It is an integer from 0 to :data:`~stelae.tiles.lookafter.MAX_LOOK_AFTER_MS`; any
+other value makes the record unreadable. Like the rest of the record it is written once, in the
+claim, and whoever finishes the batch reads it back rather than recomputing it.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from stelae.tiles.compact import RightEdge
 from stelae.tiles.errors import FormatError
 from stelae.tiles.hashing import HASH_SIZE, leaf_hash, node_hash
 from stelae.tiles.indexrun import RunRef
+from stelae.tiles.lookafter import MAX_LOOK_AFTER_MS
 from stelae.tiles.proof import ProofError, inclusion_ranges, range_root
 from stelae.tiles.tile import MAX_ENTRY_SIZE, EntryTooLargeError, encode_records
 
@@ -97,6 +109,8 @@ class BatchRecord:
     runs: tuple[RunRef, ...]
     entries: tuple[PendingEntry, ...] = ()
     """Empty when only the receipt part was parsed (:meth:`parse_receipt`)."""
+    look_after_ms: int | None = None
+    """Advice to waiting writers (the module docstring); None: the header has no such field."""
 
     def __post_init__(self) -> None:
         if self.edge.size != self.first:
@@ -109,6 +123,8 @@ class BatchRecord:
             raise FormatError("batch record has a timestamp count unlike its entry count")
         if self.entries and len(self.entries) != len(self.leaf_hashes):
             raise FormatError("batch record has a body count unlike its entry count")
+        if self.look_after_ms is not None:
+            _look_after(self.look_after_ms)
 
     @property
     def count(self) -> int:
@@ -199,6 +215,8 @@ class BatchRecord:
             "runs": [[r.a, r.b, r.bits, _b64(r.root)] for r in self.runs],
             "lengths": [len(leaves), len(stamps), len(keys), len(bodies)],
         }
+        if self.look_after_ms is not None:  # absent otherwise: older records' bytes unchanged
+            header["look_after_ms"] = self.look_after_ms
         head = json.dumps(header, separators=(",", ":")).encode() + b"\n"
         return b"".join((head, leaves, stamps, keys, bodies))
 
@@ -255,6 +273,15 @@ def _nat(value: object, what: str) -> int:
     return value
 
 
+def _look_after(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_LOOK_AFTER_MS:
+        raise FormatError(
+            f"batch record look_after_ms is not an integer from 0 to {MAX_LOOK_AFTER_MS}: "
+            f"{value!r:.40}"
+        )
+    return value
+
+
 def _header(line: bytes) -> tuple[dict[str, Any], int]:
     if len(line) > MAX_HEADER:
         raise FormatError("batch record header is too long")
@@ -301,7 +328,9 @@ def _parse(data: bytes, *, full: bool) -> BatchRecord:
         if len(data) != pos + n_keys + n_bodies:
             raise FormatError("batch record length does not match its sections")
         entries = _entries(data[pos : pos + n_keys], data[pos + n_keys :], count)
-    return BatchRecord(first, base_root, edge, itime, leaves, stamps, runs, entries)
+    # Absent is fine (older records); present, it must be valid: null is no more advice than -1.
+    look_after = _look_after(header["look_after_ms"]) if "look_after_ms" in header else None
+    return BatchRecord(first, base_root, edge, itime, leaves, stamps, runs, entries, look_after)
 
 
 def _runs(runs_raw: object) -> tuple[RunRef, ...]:

@@ -27,14 +27,16 @@ class Recording(Sequencer):
         self.release = threading.Event()
         self.release.set()
 
-    def integrate(self, batch: Sequence[PendingEntry]) -> IntegrationResult:
+    def integrate(
+        self, batch: Sequence[PendingEntry], *, sent_ms: Sequence[int] = ()
+    ) -> IntegrationResult:
         self.entered.set()
         self.release.wait(30)
         self.batches.append(len(batch))
         if self.fail is not None:
             err, self.fail = self.fail, None
             raise err
-        return super().integrate(batch)
+        return super().integrate(batch, sent_ms=sent_ms)
 
 
 def test_a_batch_closes_when_full_and_each_writer_gets_its_receipt() -> None:

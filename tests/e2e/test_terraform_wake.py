@@ -97,6 +97,7 @@ def root_module(workdir: Path, moto_url: str, name: str, **module_vars: Any) -> 
                 **module_vars,
             }
         },
+        "output": {"sweep_rule": {"value": "${module.stelae.sequencer_sweep_rule_name}"}},
     }
     (root / "main.tf.json").write_text(json.dumps(config, indent=2))
     return root
@@ -178,6 +179,7 @@ def test_default_mode_keeps_the_mapping_and_adds_nothing(
     module = plan["configuration"]["root_module"]["module_calls"]["stelae"]["module"]
     assert module["variables"]["sequencer_trigger"]["default"] == "event_source_mapping"
     assert module["variables"]["sequencer_sweep_minutes"]["default"] == 10
+    assert plan["planned_values"]["outputs"]["sweep_rule"].get("value") is None
 
 
 @needs_terraform
@@ -372,6 +374,7 @@ def test_writer_invoke_has_no_mapping(applied: Applied) -> None:
 def test_writer_invoke_sweeps_on_a_schedule(applied: Applied) -> None:
     events: Any = applied.moto.client("events")
     rule = events.describe_rule(Name=f"{applied.name}-sequencer-sweep")
+    assert applied.state["values"]["outputs"]["sweep_rule"]["value"] == rule["Name"]
     assert rule["ScheduleExpression"] == "rate(1 minute)"
     assert rule["State"] == "ENABLED"
     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]

@@ -87,3 +87,8 @@ output "sequencer_role_arn" {
   description = "ARN of the sequencer function's IAM role."
   value       = aws_iam_role.sequencer.arn
 }
+
+output "sequencer_sweep_rule_name" {
+  description = "With sequencer_trigger = \"writer_invoke\": the EventBridge rule that sweeps the queue every sequencer_sweep_minutes (disable it only if something else drains the queue); null with the event source mapping."
+  value       = local.writer_invoke ? aws_cloudwatch_event_rule.sweep[0].name : null
+}

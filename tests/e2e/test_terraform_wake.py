@@ -212,6 +212,28 @@ def test_fractional_window_needs_writer_invoke(
     assert "sequencer_batching_window_seconds must be a whole number of seconds" in errors
 
 
+@needs_terraform
+def test_writer_invoke_needs_time_for_a_batch(
+    tmp_path: Path, tf_env: dict[str, str], moto_server: MotoEndpoint
+) -> None:
+    """A timeout the drain loop cannot fit a batch in (window 5 s + 17 s > 20 s) is refused at
+    plan time: with it, the loop would never start a batch and entries would expire queued."""
+    root = root_module(
+        tmp_path,
+        moto_server.url,
+        "stelae-short",
+        sequencer_trigger="writer_invoke",
+        sequencer_batching_window_seconds=5,
+        sequencer_timeout_seconds=20,
+    )
+    terraform_init(root, tf_env)
+    errors = failed_plan(root, tf_env)
+    assert (
+        "sequencer_timeout_seconds must be at least sequencer_batching_window_seconds + 17 s"
+        in errors
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # writer_invoke applied against moto
 

@@ -57,11 +57,13 @@ resource "aws_cloudwatch_event_rule" "sweep" {
   tags                = var.tags
 
   lifecycle {
-    # A drain loop stops before the function's timeout only if a batching window fits in it
-    # with time to integrate (stelae/sequencer/drain.py).
+    # A drain loop starts a batch only if what the batch may need still fits in the time left
+    # (stelae/sequencer/drain.py): the 1 s long poll, the window, 5 s reserved for the
+    # integration, the witnesses' timeout and 1 s of margin. 10 s more covers a cold start. With
+    # less, no batch ever starts and the entries wait in the queue until they expire.
     precondition {
-      condition     = var.sequencer_batching_window_seconds < var.sequencer_timeout_seconds / 2
-      error_message = "sequencer_batching_window_seconds must be under half of sequencer_timeout_seconds with sequencer_trigger = \"writer_invoke\"."
+      condition     = var.sequencer_timeout_seconds >= 1 + var.sequencer_batching_window_seconds + 5 + (var.witness_policy == null ? 0 : var.witness_timeout_seconds) + 1 + 10
+      error_message = "With sequencer_trigger = \"writer_invoke\", sequencer_timeout_seconds must be at least sequencer_batching_window_seconds + 17 s (plus witness_timeout_seconds with a witness policy): the drain loop's long poll, integration reserve, margin and a cold start."
     }
   }
 }

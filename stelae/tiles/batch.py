@@ -23,15 +23,16 @@ Format (binary; the receipt part comes first so a writer may read only a prefix)
 ``runs`` are the lookup-index runs the batch's manifest lists before the batch's own run
 (docs/index.md): recording them here makes the manifest a function of this record too.
 
-``look_after_ms`` (optional; absent in records from before it, and whenever the sequencer knew no
-entry's send time) is advice to waiting writers, not part of the log: how many milliseconds
-after sending an entry a writer should first look for its batch. The sequencer that claims the
-batch sets it to the 90th percentile, over the batch's entries, of the time from each entry's
-SQS ``SentTimestamp`` to the claim, plus its previous batch's claim-to-checkpoint time
+``look_after_ms`` (optional) is advice to waiting writers, not part of the log: how many
+milliseconds after sending an entry a writer should first look for its batch. The sequencer that
+claims the batch sets it to the 90th percentile, over the batch's entries, of the time from each
+entry's SQS ``SentTimestamp`` to the claim, plus its previous batch's claim-to-checkpoint time
 (:func:`stelae.tiles.lookafter.look_after_ms`; docs/sequencing.md, "Receipts for waiting
-writers"). It is an integer from 0 to :data:`~stelae.tiles.lookafter.MAX_LOOK_AFTER_MS`; any
-other value makes the record unreadable. Like the rest of the record it is written once, in the
-claim, and whoever finishes the batch reads it back rather than recomputing it.
+writers"). It is absent in records from before it, when the sequencer knew no entry's send time,
+and in the first batch a sequencer claims after it starts. Present, it is an integer from 0 to
+:data:`~stelae.tiles.lookafter.MAX_LOOK_AFTER_MS`; any other value makes the record unreadable.
+Like the rest of the record it is written once, in the claim, and whoever finishes the batch
+reads it back rather than recomputing it.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 A writer on AWS (:class:`~stelae.sequencer.sqs.SqsSubmitter`) cannot know when the batch holding
 its entry will close; the sequencer can, at least after the fact. When it claims a batch it knows
 how long ago each entry was sent (SQS's ``SentTimestamp``), and it knows how long its previous
-batch took from claim to published checkpoint. Their sum, taken at the 90th percentile of the
-entries, is what it writes into the batch record as ``look_after_ms``
+batch took from claim to published checkpoint. Their sum, the ages taken at their 90th
+percentile, is what it writes into the batch record as ``look_after_ms``
 (:mod:`stelae.tiles.batch`; docs/sequencing.md, "Receipts for waiting writers"). The value is
 advisory: a writer that follows a wrong one only spends more GETs or more time, since what it
 accepts is still only a batch record its verified checkpoint covers.
@@ -45,11 +45,14 @@ def look_after_ms(
 ) -> int | None:
     """The advice for the batch claimed at ``now_ms`` (milliseconds since the epoch) holding
     entries sent at ``sent_ms``: the :data:`PERCENTILE` of their ages at the claim plus
-    ``previous_publish_ms``, the previous batch's claim-to-checkpoint time (None: unknown, counted
-    as 0). None when no send time is known (``stelae serve``, a redelivery without attributes):
-    the record then carries no advice. Ages below 0 (a clock behind SQS's) count as 0; the sum is
-    clamped to :data:`MAX_LOOK_AFTER_MS`."""
-    if not sent_ms:
+    ``previous_publish_ms``, the previous batch's claim-to-checkpoint time. Ages below 0 (a clock
+    behind SQS's) count as 0; the sum is clamped to :data:`MAX_LOOK_AFTER_MS`.
+
+    None — the record carries no advice, and writers look after ``first_poll`` — when no send
+    time is known (``stelae serve``, records without attributes) or no previous batch was timed
+    (a sequencer's first batch since it started): the ages alone would advise a look before the
+    batch can be published, and every writer following it would pay a GET for nothing."""
+    if not sent_ms or previous_publish_ms is None:
         return None
     ages = [max(0, now_ms - s) for s in sent_ms]
     advice = int(percentile(ages, PERCENTILE)) + max(0, previous_publish_ms or 0)

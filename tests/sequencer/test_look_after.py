@@ -70,18 +70,25 @@ def test_the_claim_advises_the_90th_percentile_of_ages_plus_the_last_publish_tim
     clock = Clock()
     store = publishing_takes(clock, 0.3)
     seq = sequencer(store, clock)
-    # Ten entries sent 0, 100, ..., 900 ms before the claim; no batch before: 800 ms.
-    seq.integrate([entry(i) for i in range(10)], sent_ms=[T_MS - 100 * i for i in range(10)])
-    assert advice(store, 0) == 800
-    # The first batch took 300 ms from claim to checkpoint; this one's entry is 50 ms old.
+    # The sequencer's first batch: it has timed none before, so it advises nothing, and the
+    # header has no such field.
+    seq.integrate([entry(0)], sent_ms=[T_MS - 20])
+    assert advice(store, 0) is None
+    assert b"look_after_ms" not in store.get(batch_path(0))
+    # That batch took 300 ms from claim to checkpoint. Ten entries sent 0, 100, ..., 900 ms
+    # before this claim: 800 ms (the 90th percentile) + 300 ms.
     clock.now = T + 5
-    seq.integrate([entry(10)], sent_ms=[T_MS + 5000 - 50])
-    assert advice(store, 10) == 350
-    # No send time known (stelae serve's batcher, records without attributes): no advice, and
-    # the header has no such field.
-    seq.integrate([entry(11)])
-    assert advice(store, 11) is None
-    assert b"look_after_ms" not in store.get(batch_path(11))
+    now_ms = T_MS + 5000
+    seq.integrate([entry(i) for i in range(1, 11)], sent_ms=[now_ms - 100 * i for i in range(10)])
+    assert advice(store, 1) == 1100
+    # The next: one entry 50 ms old, and the last batch's 300 ms.
+    clock.now = T + 9
+    seq.integrate([entry(11)], sent_ms=[T_MS + 9000 - 50])
+    assert advice(store, 11) == 350
+    # No send time known (stelae serve's batcher, records without attributes): no advice.
+    seq.integrate([entry(12)])
+    assert advice(store, 12) is None
+    assert b"look_after_ms" not in store.get(batch_path(12))
     seq.close()
 
 
@@ -110,20 +117,24 @@ def test_recovery_finishes_the_claimed_batch_with_its_advice_and_the_same_bytes(
         if ev.key.startswith("tile/"):
             raise Crash(ev.key)
 
-    store = MemoryStore(before_write=die_at_tiles)
+    clock = Clock()
+    store = publishing_takes(clock, 0.25)
+    first = sequencer(store, clock)
+    first.integrate([entry(100)])  # a batch timed: 250 ms
+    store.before_write = die_at_tiles
     entries = [entry(i) for i in range(5)]
     with pytest.raises(Crash):
-        sequencer(store, Clock()).integrate(entries, sent_ms=[T_MS - 400, T_MS - 100])
-    claimed = store.get(batch_path(0))
-    assert BatchRecord.parse(claimed).look_after_ms == 400
+        first.integrate(entries, sent_ms=[T_MS + 250 - 400, T_MS + 250 - 100])
+    claimed = store.get(batch_path(1))
+    assert BatchRecord.parse(claimed).look_after_ms == 400 + 250
     store.before_write = None
     other = sequencer(store, Clock(T + 3600))
     result = other.integrate(entries, sent_ms=[T_MS + 3_600_000 - 7])  # the redelivery
-    assert result.size == 5
-    assert store.get(batch_path(0)) == claimed
+    assert result.size == 6
+    assert store.get(batch_path(1)) == claimed
     assert not store.violations, store.violations
     # The redelivered entries are answered with their indexes in that batch.
-    assert [result.receipts[e.leaf_hash].index for e in entries] == list(range(5))
+    assert [result.receipts[e.leaf_hash].index for e in entries] == list(range(1, 6))
     other.close()
 
 
@@ -161,6 +172,7 @@ def test_sqs_records_give_their_send_times_and_garbled_ones_are_ignored() -> Non
     makes the advice; a poison message's is not counted."""
     store = MemoryStore()
     seq = sequencer(store, Clock())
+    seq.integrate([entry(1000)])  # a batch timed (0 ms: the clock stands still)
     records = [sqs_record(i, g) for i, g in enumerate(GARBLED)]
     records.append(sqs_record(90, {"SentTimestamp": str(T_MS - 250), "SenderId": "AIDA"}))
     poison = {"messageId": "poison", "body": "not an entry"}
@@ -168,11 +180,11 @@ def test_sqs_records_give_their_send_times_and_garbled_ones_are_ignored() -> Non
     records.append(poison)
     answer = integrate_sqs_batch(seq, {"Records": records})
     assert answer == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
-    assert BatchRecord.parse(store.get(batch_path(0))).count == len(GARBLED) + 1
-    assert advice(store, 0) == 250
+    assert BatchRecord.parse(store.get(batch_path(1))).count == len(GARBLED) + 1
+    assert advice(store, 1) == 250
     # Nothing readable at all: the batch integrates, with no advice.
     integrate_sqs_batch(seq, {"Records": [sqs_record(100 + i, g) for i, g in enumerate(GARBLED)]})
-    assert advice(store, len(GARBLED) + 1) is None
+    assert advice(store, len(GARBLED) + 2) is None
     seq.close()
 
 
@@ -187,6 +199,7 @@ def test_the_drain_receives_the_send_times_and_the_record_carries_their_advice(
     config = SequencerConfig(log.signer.name, background_merges=False)
     ahead = time.time() + 10
     seq = Sequencer(store, log.signer, config, clock=lambda: ahead)
+    seq.integrate([entry(99)])  # a batch timed (0 ms: the clock stands still)
     before_ms = int(time.time() * 1000)
     for i in range(3):
         log.sqs.send_message(QueueUrl=log.queue_url, MessageBody=encode_entry(entry(i)))
@@ -194,10 +207,10 @@ def test_the_drain_receives_the_send_times_and_the_record_carries_their_advice(
     drain = Drain(log.sqs, log.queue_url, seq, batch_size=10, window_seconds=60, wait_seconds=0)
     summary = drain.run(lambda: 900.0)
     assert (summary.batches, summary.entries) == (1, 3)
-    got = BatchRecord.parse(store.get(batch_path(0))).look_after_ms
+    got = BatchRecord.parse(store.get(batch_path(1))).look_after_ms
     claim_ms = int(ahead * 1000)
     assert got is not None
     assert claim_ms - after_ms <= got <= claim_ms - before_ms, (before_ms, got, after_ms)
-    header = json.loads(store.get(batch_path(0)).split(b"\n", 1)[0])
+    header = json.loads(store.get(batch_path(1)).split(b"\n", 1)[0])
     assert header["look_after_ms"] == got
     seq.close()

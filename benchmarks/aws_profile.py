@@ -57,17 +57,38 @@ def _load_handler(file: str, endpoint: str) -> ModuleType:
         return mod
 
 
-def on_virtual_time(mod: ModuleType, clock: VirtualTime) -> None:
+class SentOnVirtualTime:
+    """The write function's SQS client, noting the virtual time each message was sent (by its
+    MessageId, in ``sent``): the ESM stand-in gives the sequencer those times as the records'
+    ``SentTimestamp``, which on AWS SQS stamps when it accepts the message. Every call is the
+    real client's."""
+
+    def __init__(self, sqs: Any, clock: VirtualTime, sent: dict[str, float]) -> None:
+        self._sqs = sqs
+        self._clock = clock
+        self._sent = sent
+
+    def send_message(self, **kwargs: Any) -> Any:
+        at = self._clock.now()  # constant while the writer runs: its send time
+        answer = self._sqs.send_message(**kwargs)
+        self._sent[answer["MessageId"]] = at
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+def on_virtual_time(mod: ModuleType, clock: VirtualTime, sent: dict[str, float]) -> None:
     """Make a write environment's submitter wait on ``clock``: a copy of the one its handler
     built (same clients, store, verifier and schedule), given the virtual ``sleep`` and
-    ``clock`` seams; the service is the handler's own."""
+    ``clock`` seams, its SendMessages noted in ``sent``; the service is the handler's own."""
     from stelae.sequencer.sqs import SqsSubmitter
 
     service = mod.service()
     real = service.submitter
     assert isinstance(real, SqsSubmitter)
     service.submitter = SqsSubmitter(
-        real.sqs,
+        SentOnVirtualTime(real.sqs, clock, sent),
         real.queue_url,
         real.store,
         real.verifier,
@@ -82,9 +103,10 @@ def on_virtual_time(mod: ModuleType, clock: VirtualTime) -> None:
 class WritePool:
     """Execution environments of the write function: an idle one is reused, else one is made."""
 
-    def __init__(self, endpoint: str, clock: VirtualTime) -> None:
+    def __init__(self, endpoint: str, clock: VirtualTime, sent: dict[str, float]) -> None:
         self.endpoint = endpoint
         self.clock = clock
+        self.sent = sent
         self.idle: list[ModuleType] = []
         self.lock = threading.Lock()
         self.created = 0
@@ -95,7 +117,7 @@ class WritePool:
 
     def _new(self) -> ModuleType:
         mod = _load_handler("write", self.endpoint)
-        on_virtual_time(mod, self.clock)
+        on_virtual_time(mod, self.clock, self.sent)
         with self.lock:
             self.created += 1
         return mod
@@ -143,6 +165,10 @@ class Invocation:
     entries: int = 0
     waited: float = 0.0
     """Virtual seconds the write slept (``seconds`` = this + the real time it worked)."""
+    looks: int = 0
+    """Checkpoint GETs after SendMessage by the submitter's schedule: its first look (as its
+    last receipt advised, or ``first_poll``), then every ``poll_interval``, up to the first
+    after its batch's publication. What the counted GETs must add up to (virtual time)."""
 
 
 class _LogBytes(logging.Handler):
@@ -207,7 +233,14 @@ class Deployment:
         self.lock = threading.Lock()
         self.sequencer: ModuleType | None = None
         self.time = VirtualTime()
-        self.pool = WritePool(servers["write"].url, self.time)
+        # Virtual time 0 is this moment on the epoch: SentTimestamps and the sequencer's clock
+        # (SequencerClock) are both read on it.
+        self.epoch = time.time()
+        self.sent: dict[str, float] = {}
+        self.sequencer_clock = SequencerClock(self.epoch)
+        self.published_at = 0.0
+        """Virtual time the current wave's checkpoint is published (its writers' looks end)."""
+        self.pool = WritePool(servers["write"].url, self.time, self.sent)
 
     def bootstrap(self, size: int, body_bytes: int) -> None:
         """Grow the log to ``size`` small entries first, directly (not counted), so that the
@@ -238,7 +271,9 @@ class Deployment:
     def start_sequencer(self) -> float:
         t0 = time.perf_counter()
         self.sequencer = _load_handler("sequence", self.servers["sequencer"].url)
-        return time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        on_sequencer_clock(self.sequencer, self.sequencer_clock)
+        return seconds
 
     def stored_bytes(self) -> tuple[int, int]:
         """(objects, bytes) in the bucket, listed by the harness (not counted)."""
@@ -256,6 +291,8 @@ class Deployment:
         virtual time it slept plus the real time it spent working."""
         mod = self.pool.acquire()
         t0, v0, b0 = time.perf_counter(), self.time.now(), self.time.blocked_seconds()
+        first = mod.service().submitter.first_look()  # before the write: its state now
+        looks = expected_looks(self.published_at - v0, first)
         try:
             result = mod.handler(event, None)
         finally:
@@ -265,7 +302,9 @@ class Deployment:
         body = str(result.get("body", ""))
         status = int(result.get("statusCode", 0))
         with self.lock:
-            self.writes.append(Invocation(waited + worked, status, len(body.encode()), 1, waited))
+            self.writes.append(
+                Invocation(waited + worked, status, len(body.encode()), 1, waited, looks)
+            )
 
     def _collect(self, n: int, timeout: float) -> list[dict[str, Any]]:
         """The ESM filling a batch: ReceiveMessage (≤ 10 at a time) until it holds ``n``."""
@@ -285,6 +324,15 @@ class Deployment:
         """The ESM invoking the sequencer, then deleting what succeeded, ≤ 10 per call."""
         assert self.sequencer is not None
         event = sqs_event(messages, self.queue_arn)
+        for record in event["Records"]:
+            # When each writer sent its message on the virtual clock, not when moto received
+            # it in real time (the emulator's own stamp is dropped).
+            attributes = dict(record["attributes"])
+            attributes.pop("SentTimestamp", None)
+            sent = self.sent.get(record["messageId"])
+            if sent is not None:
+                attributes["SentTimestamp"] = str(int((self.epoch + sent) * 1000))
+            record["attributes"] = attributes
         t0 = time.perf_counter()
         result = self.sequencer.handler(event, None)
         seconds = time.perf_counter() - t0
@@ -331,10 +379,14 @@ class Deployment:
         while every writer is parked, so what a writer sees depends only on virtual time.
         """
         t0 = self.time.now()
+        self.published_at = t0 + close + integrate
         threads = [self.time.spawn(self._write, e, at=t0 + i / rate) for i, e in enumerate(events)]
         self.time.run_until(t0 + close)
         messages = self._collect(len(events), timeout=120)
         self.time.run_until(t0 + close + integrate)
+        # The sequencer claims the batch when the ESM hands it over, at the close; it then
+        # works alone (every writer parked), in real time, as ``integrate`` was measured.
+        self.sequencer_clock.set(t0 + close)
         self._deliver(messages)
         self.time.run_until(math.inf)
         for t in threads:
@@ -344,9 +396,10 @@ class Deployment:
 def poll_times(
     first: float = FIRST_POLL, interval: float = POLL_INTERVAL, limit: float = WAIT_SECONDS
 ) -> list[float]:
-    """When SqsSubmitter looks for its entry, in seconds after SendMessage: first when the
-    batching window can have closed and the batch been integrated (the module sets
-    STELAE_POLL_AFTER_SECONDS to it), then every ``interval``."""
+    """When SqsSubmitter looks for its entry, in seconds after SendMessage: first at ``first``
+    (STELAE_POLL_AFTER_SECONDS, when the batching window can have closed and the batch been
+    integrated; sooner when the container's last receipt advised it), then every
+    ``interval``."""
     t, out = first, []
     while t <= limit:
         out.append(t)
@@ -354,18 +407,51 @@ def poll_times(
     return out
 
 
-def expected_polls(
-    rate: float, batch: int, close: float, integrate: float, first: float = FIRST_POLL
-) -> int:
-    """Checkpoint GETs after SendMessage for one batch, by the handler's schedule: entry ``i``
-    is sent ``i / rate`` s after the first and published ``close + integrate`` s after it, and
-    each look before that is one GET more. What the counted GETs must equal (virtual time)."""
+def expected_looks(wait: float, first: float = FIRST_POLL) -> int:
+    """Checkpoint GETs after SendMessage for one write whose batch is published ``wait`` s after
+    it sent its entry, by the handler's schedule from a first look ``first`` s after sending:
+    each look before the publication is one GET more (virtual time)."""
     times = poll_times(first)
-    polls = 0
-    for i in range(batch):
-        wait = close + integrate - i / rate
-        polls += 1 + next((j for j, p in enumerate(times) if p > wait), len(times) - 1)
-    return polls
+    return 1 + next((j for j, p in enumerate(times) if p > wait), len(times) - 1)
+
+
+class SequencerClock:
+    """The sequencer's clock in the harness: epoch seconds on the virtual timeline.
+
+    The sequencer cannot run on the virtual clock itself: it publishes when the harness runs it
+    (at the batch's close plus ``integrate``, so that no writer sees the checkpoint sooner), and
+    its own claim-to-checkpoint time must be real time. So :meth:`set` puts it at the virtual
+    time the ESM hands the batch over (the close: the claim's time, against which the records'
+    SentTimestamps give each entry's age), and from there it runs in real time while the
+    sequencer works alone, as ``integrate`` was measured. It may step back at the next
+    :meth:`set` (real time runs faster than virtual time between waves): the integrated times
+    of the harness's batches are not monotonic, which nothing here reads.
+    """
+
+    def __init__(self, epoch: float) -> None:
+        self.epoch = epoch
+        self._at = 0.0
+        self._since = time.perf_counter()
+
+    def set(self, virtual: float) -> None:
+        self._at, self._since = virtual, time.perf_counter()
+
+    def __call__(self) -> float:
+        return self.epoch + self._at + (time.perf_counter() - self._since)
+
+
+def on_sequencer_clock(mod: ModuleType, clock: SequencerClock) -> None:
+    """Make a sequencer environment's engine read ``clock``: a copy of the one its handler
+    built (same store, key and configuration), given the ``clock`` seam, before it integrated
+    anything; the handler's module then serves the copy."""
+    from stelae.sequencer.engine import Sequencer
+
+    real = mod.sequencer()
+    assert isinstance(real, Sequencer)
+    seq = Sequencer(real.store, real.signer, real.config, clock=clock)
+    real.close()
+    # The handler calls its module's sequencer() for each event: serve the copy from there.
+    vars(mod)["sequencer"] = lambda: seq
 
 
 _RSS_CHECK = """
@@ -529,12 +615,14 @@ def run_profile(
             # each measured wave's checkpoint is placed on the virtual clock.
             integrate = min(d.time_sequencer(c) for c in chunks[n_waves:])
             cold = tally.snapshot()
+            writes0 = len(d.writes)
             sync = _measure(
                 d, tally, chunks[1 : 1 + waves], rate=rate, close=close, integrate=integrate
             )
-            sync["model"]["expected_polls"] = waves * expected_polls(
-                rate, batch, close, integrate, cadence.first_poll
-            )
+            # Each write's looks by its submitter's schedule: its first look as its container's
+            # last receipt advised (the sequencer's look_after_ms) or first_poll, then every
+            # poll interval, until the look after its batch's publication.
+            sync["model"]["expected_polls"] = sum(w.looks for w in d.writes[writes0:])
             # A new entry is answered after its wait: the handler's whole path (verify,
             # enqueue, wait, look, proof) in a fresh interpreter, not counted.
             rss_status, rss = write_peak_rss(
@@ -543,7 +631,7 @@ def run_profile(
         with environment({**d.env, "STELAE_WAIT_SECONDS": "0"}):
             # An asynchronous write never waits: on the virtual clock the writers of a wave
             # run one after another, so a few environments serve it.
-            d.pool = WritePool(servers["write"].url, d.time)
+            d.pool = WritePool(servers["write"].url, d.time, d.sent)
             d.pool.prewarm(2)
             answered_at_once = _measure(
                 d, tally, chunks[1 + waves : n_waves], rate=rate, close=close, integrate=integrate

@@ -18,8 +18,10 @@ attributed to the write function, the sequencer function or the event source map
   first reads) is counted separately from the steady state.
 
 Three steady profiles, 1, 100 and 1,000 entries/s, with the module's batch size (256), batching
-window (1 s) and first look (window + 0.5 s). A profile runs in *waves*, one per sequencer
-invocation: ``b = min(256, rate × window)`` entries (1, 100, 256) arriving at the profile's rate;
+window (1 s) and first look (window + 0.5 s; sooner in an environment whose last receipt carried
+the sequencer's advice, ``look_after_ms``: docs/sequencing.md). A profile runs in *waves*, one
+per sequencer invocation: ``b = min(256, rate × window)`` entries (1, 100, 256) arriving at the
+profile's rate;
 the ESM closes the batch when the window expires (``b < 256``) or when it is full (``256 / rate``
 s after the first arrival). A warm-up wave (not counted) comes first; then synchronous waves (the
 module's 20 s wait) and asynchronous ones (``STELAE_WAIT_SECONDS=0``). At 100 and 1,000/s, more
@@ -34,8 +36,11 @@ sequencer several times slower than alone, so writers used to poll — and be bi
 emulator's slowness. Now each write handler sleeps on a discrete-event clock (the submitter's
 ``sleep``/``clock`` seams); the batch's checkpoint is published on that clock at the close plus
 the sequencer's integration time measured alone (best of three batches), the sequencer really
-running while every writer is parked. Every GET is still issued by the real handler and counted;
-what it finds depends only on the virtual time of its look. A write's duration is the virtual
+running while every writer is parked. The ESM stand-in gives each record the virtual time its
+writer sent it as ``SentTimestamp``, and the sequencer's clock reads the batch's close when the
+batch is handed over (:class:`~benchmarks.aws_profile.SequencerClock`), so the advice it writes
+is on the same timeline. Every GET is still issued by the real handler and counted; what it finds
+depends only on the virtual time of its look. A write's duration is the virtual
 time it slept plus the real time it worked (its handler's wall time minus the time parked). S3's
 latency (GET 25 ms, PUT 50 ms) is added by the proxy for both functions.
 

@@ -95,6 +95,8 @@ def on_virtual_time(mod: ModuleType, clock: VirtualTime, sent: dict[str, float])
         first_poll=real.first_poll,
         duplicate_after=real.duplicate_after,
         poll_interval=real.poll_interval,
+        look_slack=real.look_slack,
+        look_floor=real.look_floor,
         sleep=clock.sleep,
         clock=clock.now,
     )

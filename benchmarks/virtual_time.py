@@ -32,9 +32,12 @@ class VirtualTime:
 
     def __init__(self) -> None:
         self._now = 0.0
+        # Only the driver waits on the condition; each sleeper waits on its own event, so a
+        # wake-up signals one thread, not every parked one (a shared notify_all woke all the
+        # parked writers of a wave at each step: hundreds in a wave of 500 or 1,000).
         self._cond = threading.Condition()
         self._running = 0
-        self._sleepers: dict[object, float] = {}
+        self._sleepers: dict[threading.Event, float] = {}
         self._blocked = threading.local()
 
     def now(self) -> float:
@@ -44,12 +47,12 @@ class VirtualTime:
     def sleep(self, seconds: float) -> None:
         """Park the calling (spawned) thread until the clock reaches now + ``seconds``."""
         t0 = time.perf_counter()
-        token = object()
+        token = threading.Event()
         with self._cond:
             self._sleepers[token] = self._now + max(0.0, seconds)
             self._running -= 1
             self._cond.notify_all()
-            self._cond.wait_for(lambda: token not in self._sleepers)
+        token.wait()  # set by run_until, after it counted this thread as running again
         self._blocked.seconds = self.blocked_seconds() + time.perf_counter() - t0
 
     def blocked_seconds(self) -> float:
@@ -94,4 +97,5 @@ class VirtualTime:
                 for k in woken:
                     del self._sleepers[k]
                 self._running += len(woken)
-                self._cond.notify_all()
+                for k in woken:
+                    k.set()

@@ -20,7 +20,9 @@ Environment variables (set by the Terraform module; none holds key material):
 ``STELAE_WAIT_SECONDS``         how long a write waits before answering 202 (default 20; 0: an
                                 asynchronous log, every new entry answered 202 at once)
 ``STELAE_POLL_AFTER_SECONDS``   when a write first looks for its entry: the sequencer's batching
-                                window plus its usual integration time (default 1)
+                                window plus its usual integration time (default 1); the latest
+                                first look, since a warm container looks sooner when the last
+                                batch record it read advised it (docs/sequencing.md)
 ``STELAE_WITNESS_POLICY_KEY``   the key, in the log's bucket, of a https://c2sp.org/tlog-policy
                                 file: each checkpoint is published only with its quorum's
                                 cosignatures (docs/witness.md); unset: no witnesses

@@ -97,6 +97,7 @@ def _esm_side(profile: dict[str, Any]) -> dict[str, float]:
 def per_entry(profile: dict[str, Any], batch_size: int) -> dict[str, float]:
     """writer_invoke's per-entry costs at the profile's rate and batch, and the loop's shape."""
     rate, b = float(profile["rate"]), int(profile["batch"])
+    window = float(profile.get("window", WINDOW))
     integrate = float(profile["model"]["integrate_seconds"])
     deletes = math.ceil(b / SQS_MAX_MESSAGES)
     # While a batch trickles in, a receive returns what arrived during one SQS call (at least
@@ -106,10 +107,10 @@ def per_entry(profile: dict[str, Any], batch_size: int) -> dict[str, float]:
     # Once the window has closed: integrate, then delete; what arrived meanwhile is received
     # at once, ten at a time, by the next batch's first receives.
     cycle = integrate + deletes * SQS_CALL_SECONDS
-    fill = WINDOW if b < batch_size else math.ceil(b / SQS_MAX_MESSAGES) * SQS_CALL_SECONDS
+    fill = window if b < batch_size else math.ceil(b / SQS_MAX_MESSAGES) * SQS_CALL_SECONDS
     keeps_up = rate * (fill + cycle) <= batch_size if b < batch_size else b / (fill + cycle) >= rate
-    continuous = rate * (WINDOW + cycle + LONG_POLL_SECONDS) >= 1
-    needed = LONG_POLL_SECONDS + WINDOW + max(INTEGRATION_SECONDS, integrate) + MARGIN_SECONDS
+    continuous = rate * (window + cycle + LONG_POLL_SECONDS) >= 1
+    needed = LONG_POLL_SECONDS + window + max(INTEGRATION_SECONDS, integrate) + MARGIN_SECONDS
     if continuous:
         # Billed the whole time entries arrive; behind (it does not keep up), for the time it
         # takes per batch, while the queue grows.
@@ -117,7 +118,7 @@ def per_entry(profile: dict[str, Any], batch_size: int) -> dict[str, float]:
         invocations = 1 / (rate * (SEQUENCER_TIMEOUT_S - needed))
     else:
         # Each batch its own invocation: its window, its integration, the empty long poll.
-        seconds = (WINDOW + cycle + LONG_POLL_SECONDS) / b
+        seconds = (window + cycle + LONG_POLL_SECONDS) / b
         invocations = 1 / b
         receives += 1
     return {

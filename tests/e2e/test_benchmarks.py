@@ -490,6 +490,55 @@ def test_aws_cost_writer_invoke_is_modelled() -> None:
     assert any("writer_invoke" in a for a in r["assumptions"])
 
 
+def _profile(rate: int, batch: int, integrate: float) -> dict[str, Any]:
+    """A counted profile as aws_cost records it, reduced to what the writer_invoke model reads:
+    the ESM's ⌈b/10⌉ receives and deletes per batch, one sequencer invocation per batch."""
+    waves = 4
+    chunks = -(-batch // 10) * waves
+    return {
+        "rate": rate,
+        "batch": batch,
+        "window": 1.0,
+        "entries": batch * waves,
+        "sequencer": {"invocations": waves},
+        "model": {"integrate_seconds": integrate},
+        "requests": [
+            {"caller": "esm", "operation": op, "billed": chunks}
+            for op in ("ReceiveMessage", "DeleteMessageBatch")
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("rate", "batch", "integrate", "keeps_up", "billed_per_entry"),
+    [
+        (1, 1, 0.25, True, 1.0),  # the loop never finds the queue empty: billed all the time
+        (100, 100, 0.27, True, 0.01),  # ditto: 1/rate per entry
+        # Full batches of 256 take 0.34 s + 26 receives + 26 deletes at 10 ms: behind.
+        (1000, 256, 0.34, False, (0.34 + 0.52) / 256),
+    ],
+)
+def test_writer_invoke_loop_model(
+    rate: int, batch: int, integrate: float, keeps_up: bool, billed_per_entry: float
+) -> None:
+    from benchmarks import aws_wake
+
+    p = _profile(rate, batch, integrate)
+    loop = aws_wake.per_entry(p, 256)
+    assert loop["keeps_up"] == float(keeps_up) and loop["continuous"] == 1.0
+    assert loop["sequencer_seconds_per_entry"] == pytest.approx(billed_per_entry)
+    # One invocation per loop: the 120 s timeout less 1 + 1 + max(5, I) + 1 s.
+    assert loop["invocations_per_entry"] == pytest.approx(1 / (rate * 112))
+    d = aws_wake.difference(p, 256)
+    esm_gb_s = 4 * (integrate * 1.0 * 0.0000133334) / (4 * batch) * 1e6
+    assert d["sequencer λ: GB-s (billed while the loop waits and polls)"] == pytest.approx(
+        billed_per_entry * 13.3334 - esm_gb_s, rel=1e-3
+    )
+    assert d["sequencer λ: requests (one per drain loop, not per batch)"] == pytest.approx(
+        0.2 / (rate * 112) - 0.2 / batch
+    )
+
+
 def test_aws_cost_printers(capsys: pytest.CaptureFixture[str]) -> None:
     from benchmarks import aws_cost
 

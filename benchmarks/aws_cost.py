@@ -98,8 +98,8 @@ _ASYNC_WAVES = {1: 16, 100: 2, 1000: 2}
 _OWN_ASYNC_WAVES = {100: 1, 1000: 1}
 """Waves of asynchronous writes at :data:`~benchmarks.aws_model.ASYNC_CADENCE` (window 5 s, batch
 1,000: 500 and 1,000 entries a wave), on the same log after the others; not at 1/s, where a 5 s
-window makes batches of 5. One each: a wave of 1,000 writes takes about 100 s against moto
-(whose SendMessage slows as its queue fills), and the whole run should stay near 12 minutes."""
+window makes batches of 5. One each, so that the whole run stays under about 12 minutes (moto's
+SendMessage slows as its queue fills: a wave of 1,000 is the slowest of the run)."""
 _QUICK_BATCH_CAP = 8
 
 

@@ -28,9 +28,8 @@ starts, and the loop says so at WARNING. The queue's visibility timeout must exc
 time from receive to delete, or its messages are redelivered while it is integrated (harmless,
 but wasted). A wake that is lost (throttled while a loop runs, or failed) delays its entry until
 the next sweep. Two loops at once are safe — the batch claim and the checkpoint's
-compare-and-swap settle the race — only slower. SQS long-polls in whole seconds, so in a
-window's last second the receives are short polls and the first that finds nothing closes the
-batch, which only makes it close sooner.
+compare-and-swap settle the race — only slower. SQS long-polls in whole seconds, so a window
+that ends while the queue is quiet may overrun by up to one long poll (nothing arrived then).
 
 The module is cheap to import (the engine is loaded only when a batch is integrated), because an
 idle sweep imports it and asks :func:`queue_is_empty` only.
@@ -68,6 +67,11 @@ the caller."""
 
 MARGIN_SECONDS = 1.0
 """Time kept back after the integration: the deletes, and the return to the Lambda runtime."""
+
+GATHER_PAUSE_SECONDS = 0.1
+"""After a receive that brought fewer than ten messages, the loop waits this long before the
+next one while a batch's window is open: at 100 entries/s about ten receives a second instead of
+one per message, for at most this much added to the batch's close."""
 
 MAX_BATCH_SIZE = 10_000
 MAX_WINDOW_SECONDS = 300.0
@@ -157,10 +161,11 @@ class Drain:
     """Receive, integrate and delete batches from ``queue_url`` until it is empty.
 
     ``sqs`` is a boto3 SQS client (untyped); ``sequencer`` the log's engine. A batch closes when
-    it holds ``batch_size`` messages or ``window_seconds`` after its first message arrived.
-    ``wait_seconds`` is the first receive's long poll (``LONG_POLL_SECONDS``; tests against an
-    emulator that answers short polls exactly may pass 0). ``clock`` measures the window and
-    the integrations.
+    it holds ``batch_size`` messages, ``window_seconds`` after its first message arrived, or
+    when a whole long poll brings nothing. ``wait_seconds`` is every receive's long poll
+    (``LONG_POLL_SECONDS``; tests against an emulator that answers short polls exactly may pass
+    0). ``gather_pause`` is the wait after a receive of fewer than ten messages while the window
+    is open (``sleep`` waits it). ``clock`` measures the window and the integrations.
     """
 
     def __init__(
@@ -174,7 +179,9 @@ class Drain:
         wait_seconds: int = LONG_POLL_SECONDS,
         integration_seconds: float = INTEGRATION_SECONDS,
         margin_seconds: float = MARGIN_SECONDS,
+        gather_pause: float = GATHER_PAUSE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}, not {batch_size}")
@@ -190,7 +197,9 @@ class Drain:
         self.wait_seconds = wait_seconds
         self.integration_seconds = integration_seconds
         self.margin_seconds = margin_seconds
+        self.gather_pause = gather_pause
         self._clock = clock
+        self._sleep = sleep
 
     def run(self, remaining: Callable[[], float]) -> DrainSummary:
         """Drain until a receive finds nothing or ``remaining()`` (seconds) is too short for
@@ -221,19 +230,28 @@ class Drain:
         messages = self._receive(self.batch_size, self.wait_seconds, tally)
         if not messages:
             return messages
-        opened = self._clock()
+        opened, last = self._clock(), len(messages)
         while len(messages) < self.batch_size:
-            left = self.window_seconds - (self._clock() - opened)
-            if left <= 0:
+            if last < SQS_MAX_MESSAGES:
+                # The queue was all but empty: let more arrive before asking again, rather than
+                # paying a receive (and SQS a request) for every message of a slow trickle.
+                self._sleep(max(0.0, min(self.gather_pause, self._left(opened))))
+            if self._left(opened) <= 0:
                 break
-            # SQS long-polls in whole seconds: in the window's last second, short polls, and the
-            # first that finds nothing closes the batch (waiting it out would mean spinning).
-            wait = self.wait_seconds if left >= self.wait_seconds else 0
-            more = self._receive(self.batch_size - len(messages), wait, tally)
-            if not more and wait == 0:
+            # Always a long poll: it answers as soon as a message is there, and a short poll
+            # may answer "empty" while messages wait (it asks only some of SQS's servers), which
+            # would close batches early and small. So a batch closes when its window has passed
+            # or when a whole long poll brought nothing (the window may then overrun by at most
+            # that poll: the queue was quiet meanwhile).
+            more = self._receive(self.batch_size - len(messages), self.wait_seconds, tally)
+            if not more:
                 break
             messages.extend(more)
+            last = len(more)
         return messages
+
+    def _left(self, opened: float) -> float:
+        return self.window_seconds - (self._clock() - opened)
 
     def _receive(self, want: int, wait: int, tally: _Tally) -> list[dict[str, Any]]:
         tally.receives += 1

@@ -174,6 +174,28 @@ def test_a_batch_closes_when_its_window_has_passed(rig: Rig) -> None:
     assert rig.counts() == (0, 0)
 
 
+def test_a_trickle_is_gathered_into_one_batch_while_its_window_is_open(rig: Rig) -> None:
+    """After a receive of fewer than ten messages the loop pauses (``gather_pause``) and asks
+    again: what arrived meanwhile joins the same batch. The batch closes when a receive brings
+    nothing, not at the first partial one."""
+    from stelae.sequencer.pending import encode_entry
+
+    enqueue(rig.log, [encode_entry(entry(0))])
+    later = [[encode_entry(entry(1)), encode_entry(entry(2))], [encode_entry(entry(3))]]
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if later:
+            enqueue(rig.log, later.pop(0))  # messages that arrive during the pause
+
+    summary = rig.drain(gather_pause=0.25, sleep=pause).run(FOREVER)
+    assert (summary.stopped, summary.batches, summary.entries) == ("empty", 1, 4)
+    assert pauses == [0.25, 0.25, 0.25], "a pause after each partial receive of the open batch"
+    assert batch_firsts(rig.store, 4) == [0]
+    assert rig.counts() == (0, 0)
+
+
 def test_a_poison_message_stays_in_the_queue_and_the_rest_are_integrated(rig: Rig) -> None:
     bodies = enqueue_entries(rig.log, 12)
     enqueue(rig.log, ["this is not an entry"])

@@ -258,6 +258,10 @@ def month_rows(result: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
             *[p["model"]["integrate_seconds"] for p in profiles],
         ],
         [
+            "  … of which until its checkpoint is published (what writers wait for)",
+            *[p["model"]["publish_seconds"] for p in profiles],
+        ],
+        [
             "  … in the measured waves (writers parked)",
             *[sum(p["sequencer"]["seconds"]) / p["sequencer"]["invocations"] for p in profiles],
         ],

@@ -42,8 +42,8 @@ Environment variables (set by the Terraform module; none holds key material):
                                 (default 256, the module's ``sequencer_batch_size``)
 ``STELAE_BATCH_WINDOW_SECONDS`` drain loop: how long a batch gathers messages after its first,
                                 in seconds, more than 0 and at most 300 (default 1; fractions
-                                allowed); the first receive of each batch long-polls 1 s
-                                (``stelae/sequencer/drain.py``)
+                                allowed); a batch also closes when a 1 s long poll brings
+                                nothing (``stelae/sequencer/drain.py``)
 ``AWS_ENDPOINT_URL``            boto3's own override, used only against an emulator
 ==============================  ==========================================================
 """

@@ -41,6 +41,7 @@ from benchmarks.aws_model import (
 )
 from benchmarks.prices import price
 from stelae.sequencer.drain import (
+    GATHER_PAUSE_SECONDS,
     INTEGRATION_SECONDS,
     LONG_POLL_SECONDS,
     MARGIN_SECONDS,
@@ -100,9 +101,10 @@ def per_entry(profile: dict[str, Any], batch_size: int) -> dict[str, float]:
     window = float(profile.get("window", WINDOW))
     integrate = float(profile["model"]["integrate_seconds"])
     deletes = math.ceil(b / SQS_MAX_MESSAGES)
-    # While a batch trickles in, a receive returns what arrived during one SQS call (at least
-    # one message); a backlog comes ten at a time. One more receive closes the window.
-    per_receive = min(SQS_MAX_MESSAGES, max(1.0, rate * SQS_CALL_SECONDS))
+    # While a batch trickles in, the loop pauses GATHER_PAUSE_SECONDS after a receive of fewer
+    # than ten, so a receive returns what arrived during a pause and a call (at least one
+    # message); a backlog comes ten at a time. One more receive closes the window.
+    per_receive = min(SQS_MAX_MESSAGES, max(1.0, rate * (GATHER_PAUSE_SECONDS + SQS_CALL_SECONDS)))
     receives = math.ceil(b / per_receive) + 1
     # Once the window has closed: integrate, then delete; what arrived meanwhile is received
     # at once, ten at a time, by the next batch's first receives.
@@ -225,15 +227,16 @@ def assumptions(init_seconds: float) -> list[str]:
         "concurrency 1), dropped after 60 s and not billed (Lambda bills invocations that "
         "run).",
         f"writer_invoke SQS: each SQS call takes {SQS_CALL_SECONDS * 1000:.0f} ms (assumed); "
-        "while a batch fills from arrivals, a receive returns what arrived during one call (at "
-        "least one message, at most 10), plus one receive that closes the window; a backlog "
+        "while a batch fills from arrivals, the loop pauses "
+        f"{GATHER_PAUSE_SECONDS:g} s after a receive of fewer than 10, so a receive returns what "
+        "arrived during a pause and a call (at least one message, at most 10), plus one "
+        "receive that closes the window; a backlog "
         "comes 10 at a time; DeleteMessageBatch ≤ 10 per call, as the ESM. The ESM side is "
         "its counted receives and deletes (the stand-in receives each batch after its close, "
         "10 at a time: fewer than AWS's pollers may need). Batches are taken as the ESM's "
         "(the loop's are a little larger: entries that arrive during an integration join the "
-        "next batch; not credited; and the loop closes a batch at the first empty short "
-        "poll in its window's last second, which at 100/s may come well before the window "
-        "ends: smaller batches, more PUTs per entry — not modelled). A loop ends by its "
+        "next batch; not credited; a batch also closes when a whole 1 s long poll brings "
+        "nothing, which at these rates does not happen). A loop ends by its "
         "time, not by an empty poll, at these steady rates. Each write waits "
         f"{WAKE_SECONDS * 1000:.0f} ms more for its asynchronous Invoke (assumed), billed at "
         f"{int(WRITE_MEMORY_GB * 1024)} MB.",

@@ -112,7 +112,7 @@ def per_entry(profile: dict[str, Any], batch_size: int) -> dict[str, float]:
     fill = window if b < batch_size else math.ceil(b / SQS_MAX_MESSAGES) * SQS_CALL_SECONDS
     keeps_up = rate * (fill + cycle) <= batch_size if b < batch_size else b / (fill + cycle) >= rate
     continuous = rate * (window + cycle + LONG_POLL_SECONDS) >= 1
-    needed = LONG_POLL_SECONDS + window + max(INTEGRATION_SECONDS, integrate) + MARGIN_SECONDS
+    needed = 2 * LONG_POLL_SECONDS + window + max(INTEGRATION_SECONDS, integrate) + MARGIN_SECONDS
     if continuous:
         # Billed the whole time entries arrive; behind (it does not keep up), for the time it
         # takes per batch, while the queue grows.
@@ -221,7 +221,7 @@ def assumptions(init_seconds: float) -> list[str]:
         "where the ESM bills I / b; more sparse "
         "arrivals would make each batch its own invocation (window + I + the 1 s empty long "
         "poll). A loop runs until its time left cannot fit a batch "
-        f"({SEQUENCER_TIMEOUT_S} s timeout less long poll + window + "
+        f"({SEQUENCER_TIMEOUT_S} s timeout less two long polls + window + "
         f"max({INTEGRATION_SECONDS:g} s, I) + {MARGIN_SECONDS:g} s), then the next wake starts "
         "one: one billed request per loop; the other wakes are throttled (reserved "
         "concurrency 1), dropped after 60 s and not billed (Lambda bills invocations that "

@@ -20,10 +20,10 @@ nothing of that batch is deleted and the error is raised: the invocation fails v
 messages come back after the visibility timeout.
 
 Limits. One loop publishes one batch at a time: throughput is bounded by the integration time of
-a batch of ``batch_size``. A loop stops when its remaining time cannot fit another long poll,
-window, integration (``integration_seconds``, or the slowest batch so far if longer) and margin;
+a batch of ``batch_size``. A loop stops when its remaining time cannot fit two more long polls,
+the window, integration (``integration_seconds``, or the slowest batch so far if longer) and margin;
 what is left waits for the next wake or sweep. So the function's timeout must exceed that sum
-(with the defaults, the window plus 7 s, plus the witnesses' timeout): with less, no batch ever
+(with the defaults, the window plus 8 s, plus the witnesses' timeout): with less, no batch ever
 starts, and the loop says so at WARNING. The queue's visibility timeout must exceed a batch's
 time from receive to delete, or its messages are redelivered while it is integrated (harmless,
 but wasted). A wake that is lost (throttled while a loop runs, or failed) delays its entry until
@@ -222,9 +222,11 @@ class Drain:
             self._batch(messages, tally)
 
     def _needed(self, slowest: float) -> float:
-        """The time one more batch may take: its receives, its window, its integration."""
+        """The time one more batch may take: its first long poll, its window, one long poll more
+        (a window that ends while the queue is quiet overruns by one), its integration."""
         integration = max(self.integration_seconds, slowest)
-        return self.wait_seconds + self.window_seconds + integration + self.margin_seconds
+        receives = 2 * self.wait_seconds
+        return receives + self.window_seconds + integration + self.margin_seconds
 
     def _collect(self, tally: _Tally) -> list[dict[str, Any]]:
         messages = self._receive(self.batch_size, self.wait_seconds, tally)

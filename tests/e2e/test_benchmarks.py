@@ -527,15 +527,16 @@ def test_writer_invoke_loop_model(
     loop = aws_wake.per_entry(p, 256)
     assert loop["keeps_up"] == float(keeps_up) and loop["continuous"] == 1.0
     assert loop["sequencer_seconds_per_entry"] == pytest.approx(billed_per_entry)
-    # One invocation per loop: the 120 s timeout less 1 + 1 + max(5, I) + 1 s.
-    assert loop["invocations_per_entry"] == pytest.approx(1 / (rate * 112))
+    # One invocation per loop: the 120 s timeout less two 1 s long polls + the 1 s window +
+    # max(5, I) + 1 s.
+    assert loop["invocations_per_entry"] == pytest.approx(1 / (rate * 111))
     d = aws_wake.difference(p, 256)
     esm_gb_s = 4 * (integrate * 1.0 * 0.0000133334) / (4 * batch) * 1e6
     assert d["sequencer λ: GB-s (billed while the loop waits and polls)"] == pytest.approx(
         billed_per_entry * 13.3334 - esm_gb_s, rel=1e-3
     )
     assert d["sequencer λ: requests (one per drain loop, not per batch)"] == pytest.approx(
-        0.2 / (rate * 112) - 0.2 / batch
+        0.2 / (rate * 111) - 0.2 / batch
     )
 
 

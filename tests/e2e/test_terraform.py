@@ -25,7 +25,7 @@ import urllib.request
 import uuid
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -131,6 +131,23 @@ def as_list(value: Any) -> list[Any]:
 
 # Key material as it could appear in an environment variable: PEM, a signed-note private key, or
 # a long base64 run (an Ed25519 seed is 44 base64 characters).
+def moto_provider(url: str, region: str, services: Iterable[str]) -> dict[str, Any]:
+    """The AWS provider block (Terraform's JSON syntax) of a root module applied against moto:
+    test credentials, no account or metadata lookups, path-style S3, every service at ``url``."""
+    return {
+        "aws": {
+            "region": region,
+            "access_key": "testing",
+            "secret_key": "testing",
+            "skip_credentials_validation": True,
+            "skip_requesting_account_id": True,
+            "skip_metadata_api_check": True,
+            "s3_use_path_style": True,
+            "endpoints": [{s: url for s in services}],
+        }
+    }
+
+
 KEY_MATERIAL = re.compile(r"-----BEGIN|PRIVATE\+KEY|PRIVATE KEY|[A-Za-z0-9+/]{40,}={0,2}")
 # The one long base64 run allowed: the public verifier key, <name>+<hash>+<base64(0x01||pub)>.
 VKEY = re.compile(r"^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}$")

@@ -40,6 +40,7 @@ from tests.e2e.test_terraform import (
     as_list,
     assert_no_key_material,
     make_vkey,
+    moto_provider,
     needs_terraform,
     statements,
     terraform,
@@ -70,18 +71,7 @@ def root_module(workdir: Path, moto_url: str, name: str, **module_vars: Any) -> 
     root = workdir / "root"
     root.mkdir()
     config = {
-        "provider": {
-            "aws": {
-                "region": "us-east-1",
-                "access_key": "testing",
-                "secret_key": "testing",
-                "skip_credentials_validation": True,
-                "skip_requesting_account_id": True,
-                "skip_metadata_api_check": True,
-                "s3_use_path_style": True,
-                "endpoints": [{s: moto_url for s in SERVICES}],
-            }
-        },
+        "provider": moto_provider(moto_url, "us-east-1", SERVICES),
         "module": {
             "stelae": {
                 "source": "../modules/stelae",
@@ -216,7 +206,7 @@ def test_fractional_window_needs_writer_invoke(
 def test_writer_invoke_needs_time_for_a_batch(
     tmp_path: Path, tf_env: dict[str, str], moto_server: MotoEndpoint
 ) -> None:
-    """A timeout the drain loop cannot fit a batch in (window 5 s + 17 s > 20 s) is refused at
+    """A timeout the drain loop cannot fit a batch in (window 5 s + 18 s > 20 s) is refused at
     plan time: with it, the loop would never start a batch and entries would expire queued."""
     root = root_module(
         tmp_path,
@@ -229,7 +219,7 @@ def test_writer_invoke_needs_time_for_a_batch(
     terraform_init(root, tf_env)
     errors = failed_plan(root, tf_env)
     assert (
-        "sequencer_timeout_seconds must be at least sequencer_batching_window_seconds + 17 s"
+        "sequencer_timeout_seconds must be at least sequencer_batching_window_seconds + 18 s"
         in errors
     )
 

@@ -33,6 +33,7 @@ from tests.e2e.test_terraform import (
     as_list,
     assert_no_wildcard_actions,
     make_vkey,
+    moto_provider,
     statements,
     terraform,
     terraform_init,
@@ -66,18 +67,7 @@ def _root(tmp: Path, moto: MotoEndpoint, name: str, policy: bytes, logs: bytes) 
     services = ["apigatewayv2", "cloudfront", "cloudwatch", "iam", "lambda", "logs", "s3"]
     services += ["ssm", "sqs", "sts"]
     config = {
-        "provider": {
-            "aws": {
-                "region": moto.region,
-                "access_key": "testing",
-                "secret_key": "testing",
-                "skip_credentials_validation": True,
-                "skip_requesting_account_id": True,
-                "skip_metadata_api_check": True,
-                "s3_use_path_style": True,
-                "endpoints": [{s: moto.url for s in services}],
-            }
-        },
+        "provider": moto_provider(moto.url, moto.region, services),
         "module": {
             "stelae": {
                 "source": str(modules / "modules" / "stelae"),

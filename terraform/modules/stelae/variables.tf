@@ -264,7 +264,7 @@ variable "sequencer_batch_size" {
 }
 
 variable "sequencer_batching_window_seconds" {
-  description = "How long the event source mapping gathers messages before invoking the sequencer (the batch closes on size or age, whichever comes first). Required > 0 when sequencer_batch_size > 10. Whole seconds with the mapping; with sequencer_trigger = \"writer_invoke\" the drain loop's window (STELAE_BATCH_WINDOW_SECONDS), which may be fractional (e.g. 0.5); sequencer_timeout_seconds must then be at least this + 17 s (plus witness_timeout_seconds), or the drain loop never starts a batch."
+  description = "How long the event source mapping gathers messages before invoking the sequencer (the batch closes on size or age, whichever comes first). Required > 0 when sequencer_batch_size > 10. Whole seconds with the mapping; with sequencer_trigger = \"writer_invoke\" the drain loop's window (STELAE_BATCH_WINDOW_SECONDS), which may be fractional (e.g. 0.5); sequencer_timeout_seconds must then be at least this + 18 s (plus witness_timeout_seconds), or the drain loop never starts a batch."
   type        = number
   default     = 1
 

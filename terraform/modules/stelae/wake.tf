@@ -58,12 +58,12 @@ resource "aws_cloudwatch_event_rule" "sweep" {
 
   lifecycle {
     # A drain loop starts a batch only if what the batch may need still fits in the time left
-    # (stelae/sequencer/drain.py): the 1 s long poll, the window, 5 s reserved for the
+    # (stelae/sequencer/drain.py): two 1 s long polls, the window, 5 s reserved for the
     # integration, the witnesses' timeout and 1 s of margin. 10 s more covers a cold start. With
     # less, no batch ever starts and the entries wait in the queue until they expire.
     precondition {
-      condition     = var.sequencer_timeout_seconds >= 1 + var.sequencer_batching_window_seconds + 5 + (var.witness_policy == null ? 0 : var.witness_timeout_seconds) + 1 + 10
-      error_message = "With sequencer_trigger = \"writer_invoke\", sequencer_timeout_seconds must be at least sequencer_batching_window_seconds + 17 s (plus witness_timeout_seconds with a witness policy): the drain loop's long poll, integration reserve, margin and a cold start."
+      condition     = var.sequencer_timeout_seconds >= 2 + var.sequencer_batching_window_seconds + 5 + (var.witness_policy == null ? 0 : var.witness_timeout_seconds) + 1 + 10
+      error_message = "With sequencer_trigger = \"writer_invoke\", sequencer_timeout_seconds must be at least sequencer_batching_window_seconds + 18 s (plus witness_timeout_seconds with a witness policy): the drain loop's long polls, integration reserve, margin and a cold start."
     }
   }
 }

@@ -524,11 +524,19 @@ def test_a_damaged_right_edge_is_fatal_not_a_client_error(key: str, damage: obje
         make(store).integrate([entry(30)])
 
     halted: list[BaseException] = []
-    batcher = Batcher(make(store), max_age=0.001, on_fatal=halted.append)
+    told = threading.Event()
+
+    def on_fatal(err: BaseException) -> None:
+        halted.append(err)
+        told.set()
+
+    batcher = Batcher(make(store), max_age=0.001, on_fatal=on_fatal)
     batcher.start()
     waiting = batcher.submit(entry(31))
     with pytest.raises(LogHaltedError):
         waiting.result(30)
+    # The waiting writers are answered first, then the owner is told: await the telling.
+    assert told.wait(30)
     assert len(halted) == 1 and isinstance(halted[0], LogCorruptedError)
     with pytest.raises(LogHaltedError):
         batcher.submit(entry(32))

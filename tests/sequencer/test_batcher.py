@@ -81,13 +81,21 @@ def test_a_failed_batch_fails_its_writers_and_the_next_batch_goes_on() -> None:
 
 def test_a_fatal_error_halts_the_log() -> None:
     halted: list[BaseException] = []
+    told = threading.Event()
+
+    def on_fatal(err: BaseException) -> None:
+        halted.append(err)
+        told.set()
+
     seq = Recording(fail=LogCorruptedError("tile/0/000 hashes to another root"))
-    batcher = Batcher(seq, max_batch=10, max_age=0.01, on_fatal=halted.append)
+    batcher = Batcher(seq, max_batch=10, max_age=0.01, on_fatal=on_fatal)
     batcher.start()
     with pytest.raises(LogHaltedError, match="another root"):
         batcher.submit(entry(1)).result(30)
     with pytest.raises(LogHaltedError):
         batcher.submit(entry(2))
+    # Writers are answered before the owner is told: await the telling.
+    assert told.wait(30)
     assert len(halted) == 1 and seq.batches == [1], "nothing more was attempted"
     batcher.stop()
 
